@@ -1,0 +1,152 @@
+"""The toy model h = act(W1 x + b), y = W2 h, with a leading instance dimension.
+
+All weights of all instances live in one flat buffer ``[W1 | b | W2]`` whose three blocks are
+each contiguous with shape ``[I, ...]``. The optimizer then updates every instance with a few
+large kernels, and per-instance, per-tensor norms (for LAMB) are reductions over block views.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ToyModel", "activation", "activation_grad", "init_params"]
+
+_SQRT_HALF = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def activation(pre: Tensor, nonlinearity: str) -> Tensor:
+    """act(pre) for ``relu``, ``gelu`` (exact, erf form) or ``solu`` (x * exp(x))."""
+    if nonlinearity == "relu":
+        return torch.relu(pre)
+    if nonlinearity == "gelu":
+        return torch.nn.functional.gelu(pre)
+    if nonlinearity == "solu":
+        return pre * torch.exp(pre)
+    raise ValueError(f"nonlinearity={nonlinearity!r} is not allowed: must be relu, gelu or solu")
+
+
+def activation_grad(pre: Tensor, nonlinearity: str) -> Tensor:
+    """d act / d pre, elementwise."""
+    if nonlinearity == "relu":
+        return (pre > 0).to(pre.dtype)
+    if nonlinearity == "gelu":
+        cdf = 0.5 * (1 + torch.erf(pre * _SQRT_HALF))
+        return cdf + pre * torch.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
+    if nonlinearity == "solu":
+        return torch.exp(pre) * (1 + pre)
+    raise ValueError(f"nonlinearity={nonlinearity!r} is not allowed: must be relu, gelu or solu")
+
+
+def init_params(k: int, m: int, out: int, generator: torch.Generator, init_bias: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """One instance's initial (W1 [k, m], b [k], W2 [out, k]) in float64, as ``nn.Linear``
+    initialises them (uniform in +-1/sqrt(fan_in)), with ``init_bias`` added to b."""
+    a1, a2 = 1 / math.sqrt(m), 1 / math.sqrt(k)
+    W1 = (torch.rand(k, m, generator=generator, dtype=torch.float64) * 2 - 1) * a1
+    b = (torch.rand(k, generator=generator, dtype=torch.float64) * 2 - 1) * a1 + init_bias
+    W2 = (torch.rand(out, k, generator=generator, dtype=torch.float64) * 2 - 1) * a2
+    return W1, b, W2
+
+
+@dataclass
+class ToyModel:
+    """Weights of I toy models sharing one shape.
+
+    Attributes:
+        flat: the parameter buffer, shape [I*k*m + I*k + I*out*k].
+        I, k, m, out: instance count, neurons, input and output width.
+        nonlinearity: ``relu``, ``gelu`` or ``solu``.
+
+    ``W1`` [I, k, m], ``b`` [I, k] and ``W2`` [I, out, k] are views into ``flat``.
+    """
+
+    flat: Tensor
+    I: int
+    k: int
+    m: int
+    out: int
+    nonlinearity: str = "relu"
+
+    @staticmethod
+    def sizes(I: int, k: int, m: int, out: int) -> tuple[int, int, int]:
+        return I * k * m, I * k, I * out * k
+
+    @classmethod
+    def from_weights(cls, W1: Tensor, b: Tensor, W2: Tensor, nonlinearity: str = "relu") -> "ToyModel":
+        """Build from stacked weights W1 [I, k, m], b [I, k], W2 [I, out, k] (copied)."""
+        if W1.dim() != 3 or b.dim() != 2 or W2.dim() != 3:
+            raise ValueError("expected W1 [I, k, m], b [I, k], W2 [I, out, k]")
+        I, k, m = W1.shape
+        out = W2.shape[1]
+        if b.shape != (I, k) or W2.shape != (I, out, k):
+            raise ValueError(f"shapes disagree: W1 {tuple(W1.shape)}, b {tuple(b.shape)}, W2 {tuple(W2.shape)}")
+        flat = torch.cat([W1.reshape(-1), b.reshape(-1), W2.reshape(-1)])
+        return cls(flat, I, k, m, out, nonlinearity)
+
+    def split(self, flat: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Views (W1, b, W2) into ``flat`` (default: the weights; also used for gradients)."""
+        flat = self.flat if flat is None else flat
+        n1, nb, n2 = self.sizes(self.I, self.k, self.m, self.out)
+        W1 = flat[:n1].view(self.I, self.k, self.m)
+        b = flat[n1:n1 + nb].view(self.I, self.k)
+        W2 = flat[n1 + nb:].view(self.I, self.out, self.k)
+        return W1, b, W2
+
+    @property
+    def W1(self) -> Tensor:
+        return self.split()[0]
+
+    @property
+    def b(self) -> Tensor:
+        return self.split()[1]
+
+    @property
+    def W2(self) -> Tensor:
+        return self.split()[2]
+
+    def preactivations(self, x: Tensor) -> Tensor:
+        """W1 x + b for inputs x [I, B, m] (or [B, m], shared by all instances) -> [I, B, k]."""
+        W1, b, _ = self.split()
+        if x.dim() == 2:
+            x = x.expand(self.I, *x.shape)
+        return torch.baddbmm(b.unsqueeze(1), x, W1.transpose(1, 2))
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """Activations h [I, B, k]."""
+        return activation(self.preactivations(x), self.nonlinearity)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Outputs y [I, B, out]."""
+        return torch.bmm(self.hidden(x), self.W2.transpose(1, 2))
+
+    __call__ = forward
+
+    def clone(self) -> "ToyModel":
+        return ToyModel(self.flat.clone(), self.I, self.k, self.m, self.out, self.nonlinearity)
+
+    def select(self, instances: list[int] | int) -> "ToyModel":
+        """A model holding only the given instances (copied)."""
+        idx = [instances] if isinstance(instances, int) else list(instances)
+        W1, b, W2 = self.split()
+        return ToyModel.from_weights(W1[idx], b[idx], W2[idx], self.nonlinearity)
+
+    def to_sequential(self, instance: int = 0) -> nn.Sequential:
+        """One instance as a plain ``nn.Sequential`` (Linear, act, Linear without bias), the
+        layout of the paper's code, for readers who want to poke at it with autograd."""
+        act = {"relu": nn.ReLU(), "gelu": nn.GELU()}.get(self.nonlinearity, _SoLU())
+        seq = nn.Sequential(nn.Linear(self.m, self.k), act, nn.Linear(self.k, self.out, bias=False))
+        W1, b, W2 = self.split()
+        with torch.no_grad():
+            seq[0].weight.copy_(W1[instance])
+            seq[0].bias.copy_(b[instance])
+            seq[2].weight.copy_(W2[instance])
+        return seq.to(self.flat.device, self.flat.dtype)
+
+
+class _SoLU(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.exp(x)
