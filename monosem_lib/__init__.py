@@ -1,0 +1,24 @@
+"""monosem_lib: the toy models of "Engineering Monosemanticity in Toy Models".
+
+Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the data flow
+config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
+"""
+
+__version__ = "0.1.0"
+
+from .config import Config, ConfigError, PRESETS, preset, scale
+from .data import feature_probabilities, make_projection, make_world, zero_loss
+from .model import ToyModel
+from .training import Run, TrainingDiverged, train, train_many
+from .metrics import (
+    MONO_THRESHOLD, evaluate_loss, monosemanticity, neuron_stats, single_feature_activations,
+    summarize, training_curves,
+)
+
+__all__ = [
+    "__version__", "Config", "ConfigError", "PRESETS", "preset", "scale",
+    "feature_probabilities", "make_projection", "make_world", "zero_loss",
+    "ToyModel", "Run", "TrainingDiverged", "train", "train_many",
+    "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
+    "single_feature_activations", "summarize", "training_curves",
+]

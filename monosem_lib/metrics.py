@@ -1,0 +1,181 @@
+"""How monosemantic a model is, and how good.
+
+The paper's measure: feed each feature alone at its largest value (f = e_j) and record every
+neuron's activation, the *single-feature activations* A [k, N]. A neuron is monosemantic when
+one feature carries more than ``threshold`` (0.999) of its summed activations. Activations
+are clipped at zero before summing, which changes nothing for ReLU and keeps GeLU's and
+SoLU's small negative outputs from cancelling real ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .data import make_world, zero_loss
+from .model import ToyModel
+from .training import Run
+
+__all__ = [
+    "MONO_THRESHOLD",
+    "single_feature_activations",
+    "monosemanticity",
+    "NeuronStats",
+    "neuron_stats",
+    "evaluate_loss",
+    "summarize",
+    "training_curves",
+    "SUMMARY_KEYS",
+]
+
+MONO_THRESHOLD = 0.999
+DEAD_TOL = 1e-8
+SUMMARY_KEYS = (
+    "final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "features_covered",
+    "dead_neurons", "mean_bias_mono", "mean_bias_poly",
+)
+
+
+@torch.no_grad()
+def single_feature_activations(model: ToyModel, P: Tensor) -> Tensor:
+    """Activation of every neuron for every feature alone at value 1.
+
+    Args:
+        model: I instances.
+        P: [I, m, N] projections.
+    Returns:
+        [I, k, N]: entry (i, n, j) is neuron n's activation when only feature j is on.
+    """
+    x = P.to(model.flat.device, model.flat.dtype).transpose(1, 2)  # [I, N, m]: x_j = P e_j
+    return model.hidden(x).transpose(1, 2)
+
+
+def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Classify neurons from single-feature activations.
+
+    Args:
+        sfa: [..., k, N] single-feature activations.
+        threshold: share of a neuron's summed activation its top feature must carry.
+    Returns:
+        (share, top_feature, mono, dead), each [..., k]: the top feature's share of the
+        (positive) summed activation, its index, whether the neuron is monosemantic, and
+        whether it is dead (no feature alone activates it).
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold={threshold!r} is not allowed: must be in (0, 1)")
+    pos = sfa.clamp(min=0)
+    total = pos.sum(-1)
+    top, top_feature = pos.max(-1)
+    dead = total <= DEAD_TOL
+    share = torch.where(dead, torch.zeros_like(total), top / total.clamp(min=1e-30))
+    mono = (share > threshold) & ~dead
+    return share, top_feature, mono, dead
+
+
+@dataclass
+class NeuronStats:
+    """Per-neuron view of one batch of instances ([I, k] each, [I, k, N] for sfa)."""
+
+    sfa: Tensor
+    share: Tensor
+    top_feature: Tensor
+    mono: Tensor
+    dead: Tensor
+    bias: Tensor
+
+    @property
+    def poly(self) -> Tensor:
+        """Alive neurons that are not monosemantic."""
+        return ~self.mono & ~self.dead
+
+
+def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD) -> NeuronStats:
+    sfa = single_feature_activations(model, P)
+    share, top, mono, dead = monosemanticity(sfa, threshold)
+    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), model.b.detach().cpu())
+
+
+@torch.no_grad()
+def evaluate_loss(run: Run, samples: int = 2**14, model: ToyModel | None = None) -> Tensor:
+    """Loss per instance on ``samples`` fresh samples from an evaluation stream (not the
+    training stream), averaged in chunks of the training batch size. Returns [I] (CPU)."""
+    model = run.model if model is None else model
+    out = torch.zeros(run.instances, dtype=torch.float64)
+    by_world: dict[tuple, list[int]] = {}
+    for i, c in enumerate(run.configs):
+        by_world.setdefault((c.seed, c.eps, c.feature_dist), []).append(i)
+    for idx in by_world.values():
+        cfg = run.configs[idx[0]]
+        chunk = max(1, min(cfg.batch, samples))
+        world = make_world(cfg.replace(batch=chunk), stream="eval")
+        sub = model.select(idx) if len(idx) < run.instances else model
+        n = 0
+        total = torch.zeros(len(idx), dtype=torch.float64, device=model.flat.device)
+        while n < samples:
+            _, x, target = world.sample()
+            y = sub(x)
+            total += ((y - target) ** 2).sum((1, 2)).double()
+            n += chunk
+        out[idx] = (total / n).cpu()
+    return out
+
+
+def _mean_or_none(values: Tensor, mask: Tensor) -> float | None:
+    return float(values[mask].mean()) if bool(mask.any()) else None
+
+
+def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14) -> list[dict]:
+    """The headline numbers of every instance, as plain dicts (keys ``SUMMARY_KEYS``).
+
+    ``final_loss`` is measured on fresh evaluation samples; ``zero_loss`` is the exact loss of
+    always predicting 0, for scale; ``mono_per_feature`` is the paper's headline figure;
+    ``features_covered`` is the fraction of features that own at least one monosemantic
+    neuron; the mean biases are None where a class is empty.
+    """
+    stats = neuron_stats(run.model, run.P, threshold)
+    losses = evaluate_loss(run, eval_samples)
+    rows = []
+    for i, c in enumerate(run.configs):
+        mono, dead, b = stats.mono[i], stats.dead[i], stats.bias[i]
+        covered = torch.unique(stats.top_feature[i][mono]).numel()
+        rows.append({
+            "final_loss": float(losses[i]),
+            "zero_loss": zero_loss(c, None if run.Q is None else run.Q[i]),
+            "mono_neurons": int(mono.sum()),
+            "mono_per_feature": float(mono.sum()) / c.N,
+            "features_covered": covered / c.N,
+            "dead_neurons": int(dead.sum()),
+            "mean_bias_mono": _mean_or_none(b, mono),
+            "mean_bias_poly": _mean_or_none(b, ~mono & ~dead),
+        })
+    return rows
+
+
+def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Tensor]:
+    """Metrics at every checkpoint (log2-spaced steps), as in the paper's training plots.
+
+    Returns a dict of ``steps`` [C] and [C, I] tensors ``mono_per_feature``,
+    ``features_covered``, ``mean_bias``, ``dead_neurons`` and ``loss`` (the training loss
+    averaged over the 16 steps before each checkpoint).
+    """
+    steps = sorted(run.checkpoints)
+    N = run.config.N
+    mono, covered, bias, dead, loss = [], [], [], [], []
+    hist = run.loss_history
+    for s in steps:
+        st = neuron_stats(run.checkpoint_model(s), run.P, threshold)
+        mono.append(st.mono.sum(1).double() / N)
+        covered.append(torch.tensor([torch.unique(st.top_feature[i][st.mono[i]]).numel() / N for i in range(run.instances)]))
+        bias.append(st.bias.double().mean(1))
+        dead.append(st.dead.sum(1))
+        loss.append(hist[max(0, s - 16):s].double().mean(0))
+    return {
+        "steps": torch.tensor(steps),
+        "mono_per_feature": torch.stack(mono),
+        "features_covered": torch.stack(covered).double(),
+        "mean_bias": torch.stack(bias),
+        "dead_neurons": torch.stack(dead),
+        "loss": torch.stack(loss),
+    }
