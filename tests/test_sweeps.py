@@ -1,0 +1,56 @@
+import math
+
+import pytest
+
+from monosem_lib.config import ConfigError, preset
+from monosem_lib.sweeps import ENGINEERED, TABLE1, decay_for_shrink, sweep_configs, sweep_values, total_shrink
+
+ALL = ["LR1", "LR2", "LR3", "LR4", "LR5", "B1", "B2", "B3", "B4", "B5", "G3", "E1", "E2", "E3", "E4",
+       "K0", "K1", "K2", "RG1", "RP1", "D1"]
+
+
+def test_every_table1_batch_is_defined_at_both_scales():
+    assert list(TABLE1) == ALL
+    for name in ALL:
+        for scale in ("book", "paper"):
+            configs = sweep_configs(name, scale)
+            assert len(configs) == len(sweep_values(name, scale)) >= 6, name
+            base = preset(scale)
+            assert all(c.N == base.N and c.steps == base.steps for c in configs)
+
+
+def test_paper_scale_uses_the_papers_values():
+    lr3 = sweep_configs("LR3", "paper")
+    assert [c.lr for c in lr3] == [0.001, 0.003, 0.005, 0.007, 0.01, 0.03]
+    assert all(c.init_bias == -1 and c.bias_decay == 0.03 and c.instances == 1 for c in lr3)
+    b2 = sweep_configs("B2", "paper")
+    assert b2[0].init_bias == -2 and b2[-1].init_bias == 1 and all(c.eps == 2**-5 for c in b2)
+    assert [c.k for c in sweep_configs("K1", "paper")] == [16, 32, 64, 128, 256, 512, 1024]
+    assert all(c.task == "abs" and c.k == 2048 for c in sweep_configs("LR5", "paper"))
+
+
+def test_book_scale_keeps_the_total_shrink():
+    paper_shrink = 0.03 * 0.003 * 2**16
+    assert math.isclose(paper_shrink, 5.9, rel_tol=0.01)
+    for name in ("B1", "K1", "E1", "LR3"):
+        for book, paper in zip(sweep_configs(name, "book"), sweep_configs(name, "paper")):
+            assert math.isclose(total_shrink(book), total_shrink(paper), rel_tol=1e-9), name
+    # At the book preset's lr 0.01 the paper's shrink needs a decay of about 0.147.
+    assert math.isclose(sweep_configs("B1")[0].bias_decay, 0.1475, rel_tol=1e-3)
+    assert math.isclose(decay_for_shrink(12.0, 0.01, 8000), ENGINEERED["bias_decay"])
+
+
+def test_book_scale_widths_and_seeds():
+    assert [c.k for c in sweep_configs("K0")] == [16, 32, 64, 128, 256, 512]
+    assert all(c.instances == 3 for c in sweep_configs("K0"))
+    assert all(c.instances == 2 for c in sweep_configs("K0", seeds=2))
+    assert all(c.k == 512 for c in sweep_configs("LR5"))
+
+
+def test_overrides_and_bad_names():
+    assert all(c.steps == 2000 for c in sweep_configs("LR1", steps=2000))
+    assert math.isclose(total_shrink(sweep_configs("LR3", steps=2000)[0]), total_shrink(sweep_configs("LR3", "paper")[0]))
+    with pytest.raises(ConfigError, match="LR1"):
+        sweep_configs("LR9")
+    with pytest.raises(ConfigError, match="book or paper"):
+        sweep_configs("LR1", "huge")
