@@ -1,0 +1,243 @@
+"""Runs on disk: save, load, and a result cache keyed by config and library version.
+
+A saved run is a directory with
+
+* ``run.json``: format, library version, date, device, the config of every instance, the
+  summary metrics, a loss history (means over 16-step windows) and timing;
+* ``weights.npz``: ``W1`` [I, k, m], ``b`` [I, k], ``W2`` [I, out, k], ``P`` [I, m, N]
+  (``Q`` for the re-projector), the full ``loss_history`` [steps, I] and the checkpoints.
+
+Both open without unpickling anything (``json``, ``numpy.load(allow_pickle=False)``), so
+anyone can recompute the monosemanticity numbers from the weights with numpy alone. Writes
+go to a temporary directory that is renamed into place, so a crash never leaves half a run;
+an existing non-empty directory is never overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import Config
+from .metrics import summarize
+from .model import ToyModel
+from .training import Run, as_instances, train
+
+__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "run_key"]
+
+FORMAT = "monosem-run"
+FORMAT_VERSION = 1
+HISTORY_WINDOW = 16
+
+# Files whose code decides what training produces; a change invalidates cached runs.
+_RESULT_SOURCES = ("config.py", "data.py", "model.py", "optim.py", "training.py")
+
+
+def _source_digest() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _RESULT_SOURCES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+SOURCE_DIGEST = _source_digest()
+
+
+def _history_windows(history: torch.Tensor) -> list[list[float]]:
+    steps = history.shape[0]
+    n = steps // HISTORY_WINDOW
+    if n == 0:
+        return history.double().mean(0, keepdim=True).tolist()
+    return history[: n * HISTORY_WINDOW].double().view(n, HISTORY_WINDOW, -1).mean(1).tolist()
+
+
+def _write_atomically(directory: Path, write, overwrite: bool) -> None:
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise FileExistsError(f"{directory} exists and is not a directory; choose another path")
+        if any(directory.iterdir()) and not overwrite:
+            raise FileExistsError(
+                f"{directory} already exists and is not empty; refusing to overwrite it. "
+                "Choose another directory, or pass overwrite=True (CLI: --overwrite)."
+            )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        write(tmp)
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+            os.rename(directory, old / "run")
+            os.rename(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_run(run: Run, directory: str | os.PathLike, *, overwrite: bool = False, checkpoints: bool = True,
+             metrics: list[dict] | None = None) -> Path:
+    """Save ``run`` to ``directory`` (created; must be absent or empty unless ``overwrite``).
+
+    Args:
+        checkpoints: also store the weights at every checkpoint (needed to redraw training
+            curves after loading; costs one weight copy per checkpoint).
+        metrics: the summary rows to record; computed with ``summarize`` when None.
+    Returns:
+        The directory.
+    """
+    directory = Path(directory)
+    metrics = summarize(run) if metrics is None else metrics
+    W1, b, W2 = (t.detach().cpu().numpy() for t in run.model.split())
+    arrays = {"W1": W1, "b": b, "W2": W2, "P": run.P.cpu().numpy(), "loss_history": run.loss_history.cpu().numpy()}
+    if run.Q is not None:
+        arrays["Q"] = run.Q.cpu().numpy()
+    steps = sorted(run.checkpoints)
+    if checkpoints and steps:
+        arrays["checkpoint_steps"] = np.array(steps, dtype=np.int64)
+        arrays["checkpoints"] = np.stack([run.checkpoints[s].cpu().numpy() for s in steps])
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "source_digest": SOURCE_DIGEST,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(run.model.flat.device),
+        "torch_version": torch.__version__,
+        "configs": [c.to_dict() for c in run.configs],
+        "train_seconds": run.train_seconds,
+        "steps_done": run.steps_done,
+        "stopped_at": run.stopped_at,
+        "metrics": metrics,
+        "history": {"window": HISTORY_WINDOW, "loss": _history_windows(run.loss_history)},
+        "checkpoint_steps": steps,
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp / "weights.npz", "wb") as fh:
+            np.savez(fh, **arrays)
+        (tmp / "run.json").write_text(json.dumps(meta, indent=1, allow_nan=False))
+
+    _write_atomically(directory, write, overwrite)
+    return directory
+
+
+def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
+    """Load a run saved by ``save_run``. Raises ValueError naming the problem if the files
+    are missing, truncated or inconsistent."""
+    directory = Path(directory)
+    meta_path, weights_path = directory / "run.json", directory / "weights.npz"
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise ValueError(f"{directory} is not a saved run (needs run.json and weights.npz)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{meta_path} is not valid JSON: {err}") from err
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} is not a {FORMAT} file")
+    try:
+        configs = tuple(Config.from_dict(c) for c in meta["configs"])
+        with np.load(weights_path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as err:  # zip errors, missing keys, bad configs: all mean a broken run
+        raise ValueError(f"{directory} holds a damaged run: {err}") from err
+    for key in ("W1", "b", "W2", "P", "loss_history"):
+        if key not in arrays:
+            raise ValueError(f"{weights_path} lacks {key}")
+    first = configs[0]
+    dtype = getattr(torch, first.dtype)
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, dtype)  # noqa: E731
+    W1, b, W2 = to(arrays["W1"]), to(arrays["b"]), to(arrays["W2"])
+    I = len(configs)
+    expected = (I, first.k, first.m)
+    if tuple(W1.shape) != expected or tuple(W2.shape) != (I, first.out_dim, first.k):
+        raise ValueError(f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} disagree with the configs")
+    model = ToyModel.from_weights(W1, b, W2, first.nonlinearity)
+    ckpts = {}
+    if "checkpoints" in arrays:
+        for s, flat in zip(arrays["checkpoint_steps"].tolist(), arrays["checkpoints"]):
+            ckpts[int(s)] = torch.from_numpy(flat.copy()).to(dtype)
+    Q = to(arrays["Q"]) if "Q" in arrays else None
+    return Run(configs, model, to(arrays["P"]), Q, torch.from_numpy(arrays["loss_history"].copy()), ckpts,
+               float(meta.get("train_seconds", 0.0)), meta.get("stopped_at"))
+
+
+def run_key(configs: Iterable[Config]) -> str:
+    """The cache key of a batch: its instance configs, library version and training code."""
+    payload = json.dumps({
+        "configs": [c.to_dict() for c in as_instances(configs)],
+        "version": __version__,
+        "source": SOURCE_DIGEST,
+    }, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def default_cache_dir() -> Path:
+    """``$MONOSEM_CACHE_DIR``, else ``~/.cache/monosem_lib``."""
+    env = os.environ.get("MONOSEM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "monosem_lib"
+
+
+class RunCache:
+    """Trained runs stored under ``root/<key>``, the key covering every instance config,
+    the library version and its training code. A whole batch is one entry: in float32 an
+    instance's trajectory depends (slightly) on the batch it trained in."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path(self, configs) -> Path:
+        return self.root / run_key(configs)
+
+    def get(self, configs) -> Run | None:
+        """The cached run, or None. A damaged entry is removed with a warning."""
+        path = self.path(configs)
+        if not path.exists():
+            return None
+        try:
+            return load_run(path)
+        except ValueError as err:
+            warnings.warn(f"cached run {path.name} is damaged ({err}); training it again", stacklevel=2)
+            shutil.rmtree(path, ignore_errors=True)
+            return None
+
+    def put(self, configs, run: Run) -> None:
+        path = self.path(configs)
+        try:
+            save_run(run, path, overwrite=True)
+        except OSError as err:  # a full disk or read-only cache must not lose the run itself
+            warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
+
+    def load_or_train(self, configs, **train_kwargs) -> Run:
+        run = self.get(configs)
+        if run is None:
+            run = train(configs, **train_kwargs)
+            self.put(configs, run)
+        return run
+
+
+def load_or_train(configs: Config | Iterable[Config], cache: str | os.PathLike | bool | None = None, **train_kwargs) -> Run:
+    """Train ``configs`` in one pass, or load the identical batch from the result cache.
+
+    Args:
+        cache: a directory; None for ``default_cache_dir()``; False to always train.
+        train_kwargs: passed to ``train`` (progress, checkpoints...).
+    """
+    if cache is False:
+        return train(configs, **train_kwargs)
+    configs = as_instances(configs)
+    return RunCache(None if cache in (None, True) else cache).load_or_train(configs, **train_kwargs)

@@ -1,0 +1,101 @@
+"""Saving, loading and caching runs: nothing is unpickled, lost or silently overwritten."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from monosem_lib.config import preset
+from monosem_lib.metrics import summarize
+from monosem_lib.storage import RunCache, load_or_train, load_run, run_key, save_run
+from monosem_lib.training import train
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train([preset("tiny", steps=64, lr=lr, instances=2) for lr in (0.01, 0.003)], progress=False)
+
+
+def test_round_trip_keeps_weights_history_and_checkpoints(run, tmp_path):
+    path = save_run(run, tmp_path / "r")
+    back = load_run(path)
+    assert back.configs == run.configs
+    torch.testing.assert_close(back.model.flat, run.model.flat)
+    torch.testing.assert_close(back.P, run.P)
+    torch.testing.assert_close(back.loss_history, run.loss_history)
+    assert sorted(back.checkpoints) == sorted(run.checkpoints)
+    assert summarize(back, eval_samples=1024) == summarize(run, eval_samples=1024)
+
+
+def test_saved_files_are_plain_json_and_npz(run, tmp_path):
+    path = save_run(run, tmp_path / "r")
+    meta = json.loads((path / "run.json").read_text())
+    assert meta["format"] == "monosem-run" and meta["library_version"]
+    assert len(meta["configs"]) == 4 and len(meta["metrics"]) == 4
+    assert set(meta["metrics"][0]) >= {"final_loss", "mono_per_feature", "features_covered"}
+    with np.load(path / "weights.npz", allow_pickle=False) as data:
+        assert data["W1"].shape == (4, 32, 8) and data["P"].shape == (4, 8, 16)
+
+
+def test_mono_counts_recompute_from_the_files_with_numpy_alone(run, tmp_path):
+    path = save_run(run, tmp_path / "r")
+    meta = json.loads((path / "run.json").read_text())
+    with np.load(path / "weights.npz", allow_pickle=False) as d:
+        W1, b, P = d["W1"].astype(np.float64), d["b"].astype(np.float64), d["P"].astype(np.float64)
+    sfa = np.maximum(np.einsum("ikm,imn->ikn", W1, P) + b[:, :, None], 0)  # relu(W1 P e_j + b)
+    total = sfa.sum(2)
+    share = np.where(total > 1e-8, sfa.max(2) / np.maximum(total, 1e-30), 0)
+    mono = (share > 0.999).sum(1)
+    assert mono.tolist() == [m["mono_neurons"] for m in meta["metrics"]]
+
+
+def test_refuses_to_overwrite_a_users_directory(run, tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        save_run(run, target)
+    assert (target / "notes.txt").read_text() == "precious"
+    save_run(run, tmp_path / "empty_ok")  # a missing directory is fine
+    (tmp_path / "empty").mkdir()
+    save_run(run, tmp_path / "empty")  # so is an empty one
+    save_run(run, target, overwrite=True)
+    assert not (target / "notes.txt").exists() and (target / "run.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary directories left behind"
+
+
+def test_load_rejects_damaged_runs_with_a_clear_message(run, tmp_path):
+    path = save_run(run, tmp_path / "r")
+    with pytest.raises(ValueError, match="not a saved run"):
+        load_run(tmp_path)
+    (path / "weights.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="damaged"):
+        load_run(path)
+
+
+def test_cache_hits_and_recovers_from_corruption(tmp_path):
+    cfg = preset("tiny", steps=20)
+    cache = RunCache(tmp_path)
+    first = cache.load_or_train(cfg, progress=False)
+    entry = cache.path(cfg)
+    assert entry.exists()
+    second = load_or_train(cfg, cache=tmp_path)
+    torch.testing.assert_close(second.model.flat, first.model.flat)
+    assert second.train_seconds == pytest.approx(first.train_seconds), "a hit loads, it does not retrain"
+    (entry / "run.json").write_text("{ broken")
+    with pytest.warns(UserWarning, match="damaged"):
+        third = cache.load_or_train(cfg, progress=False)
+    torch.testing.assert_close(third.model.flat, first.model.flat)
+    assert load_run(entry).configs == first.configs, "the damaged entry was rebuilt"
+
+
+def test_cache_key_covers_every_instance(tmp_path):
+    a = preset("tiny", instances=2)
+    assert run_key(a) == run_key(a.expand())
+    assert run_key(a) != run_key(a.replace(lr=0.02))
+    assert run_key(a) != run_key(a.replace(instances=3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_or_train(preset("tiny", steps=5), cache=False).steps_done == 5
