@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from monosem_lib.config import preset
+from monosem_lib.interpretation import (
+    CLASSES, ablation_loss, activity_fraction, classify_neurons, interpret, matrix_cosine, row_space_projector,
+    subset_map,
+)
+from monosem_lib.training import train
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train(preset("tiny", steps=300, init_bias=-0.5, bias_decay=10.0, instances=2), progress=False)
+
+
+def test_activity_fraction_is_a_fraction(run):
+    a = activity_fraction(run, 0, samples=512)
+    assert a.shape == (run.config.k,) and (a >= 0).all() and (a <= 1).all()
+
+
+def test_ablating_nothing_is_the_loss_and_everything_is_the_zero_predictor(run):
+    from monosem_lib.data import zero_loss
+    base = ablation_loss(run, None, 0, samples=4096)
+    everything = ablation_loss(run, torch.ones(run.config.k, dtype=torch.bool), 0, samples=4096)
+    assert base < everything
+    assert abs(everything - zero_loss(run.config)) / zero_loss(run.config) < 0.1
+
+
+def test_linearizing_changes_only_the_chosen_neurons(run):
+    none = ablation_loss(run, None, 0, samples=1024, linearize=[])
+    assert none == ablation_loss(run, None, 0, samples=1024)
+
+
+def test_subset_map_of_all_neurons_linearised_is_the_linear_model(run):
+    W1, b, W2 = run.model.split()
+    full = subset_map(run, torch.ones(run.config.k, dtype=torch.bool))
+    expected = W2[0].double() @ W1[0].double() @ run.P[0].double()
+    torch.testing.assert_close(full, expected)
+
+
+def test_projector_and_cosine():
+    P = torch.randn(3, 7, dtype=torch.float64)
+    proj = row_space_projector(P)
+    torch.testing.assert_close(proj @ proj, proj)
+    assert abs(torch.trace(proj) - 3) < 1e-9
+    assert matrix_cosine(proj, 2 * proj) == pytest.approx(1.0)
+
+
+def test_classes_cover_every_neuron_and_report_names_them(run):
+    classes = classify_neurons(run, 1, samples=512)
+    assert sum(classes.counts().values()) == run.config.k
+    assert set(classes.labels) <= set(CLASSES)
+    report = interpret(run, 1, samples=512)
+    for word in ("monosemantic", "always-on", "Ablations"):
+        assert word in report.text
+    assert report.to_dict()["counts"] == classes.counts()
+    with pytest.raises(IndexError, match="out of range"):
+        interpret(run, 5)
