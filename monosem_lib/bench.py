@@ -1,0 +1,143 @@
+"""Training throughput against a naive eager trainer and against the machine's matmul peak.
+
+``run_bench`` times, in one process: the float32 matmul peak (best of large square
+matmuls); the paper's shape at batch 1024, one model; the book shape, one model; a 9-model
+book-shape grid trained in one batched pass against nine naive runs. The naive trainer is
+``reference.naive_train`` (nn.Sequential, autograd, dense Bernoulli sampling, one model at a
+time). On a GPU it also times the paper preset.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .config import Config, preset
+from .reference import naive_train
+from .training import train
+
+__all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench"]
+
+TARGETS = {"paper shape (batch 1024)": 1.5, "book shape, one model": 2.0, "book shape, 9-model grid": 2.5}
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Best float32 matmul throughput of ``size`` x ``size`` matrices, in GFLOP/s."""
+    dev = torch.device(device)
+    a = torch.randn(size, size, device=dev)
+    b = torch.randn(size, size, device=dev)
+    c = a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        torch.mm(a, b, out=c)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
+
+
+@dataclass
+class BenchRow:
+    name: str
+    models: int
+    library_ms_per_step: float
+    naive_ms_per_step: float | None
+    speedup: float | None
+    samples_per_second: float
+    gflops: float
+    fraction_of_peak: float
+    target: float | None
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None or self.speedup is None else self.speedup >= self.target
+
+
+def _library_ms(configs, steps: int, warmup: int) -> float:
+    """ms per step of the library, with the first ``warmup`` steps not timed."""
+    cfgs = [c.replace(steps=warmup + steps) for c in configs]
+    per_step = {}
+
+    def cb(done, model, losses):
+        per_step[done] = time.perf_counter()
+
+    train(cfgs, progress=False, checkpoints=False, callback=cb, callback_every=warmup)
+    # callback fires at `warmup`, 2*warmup, ... and at the end; time from the first to the end.
+    marks = sorted(per_step)
+    return (per_step[marks[-1]] - per_step[marks[0]]) / (marks[-1] - marks[0]) * 1e3
+
+
+def _naive_ms(config: Config, steps: int, warmup: int) -> float:
+    _, _, seconds_all = naive_train(config, steps=warmup + steps)
+    _, _, seconds_warm = naive_train(config, steps=warmup)
+    return max(seconds_all - seconds_warm, 1e-9) / steps * 1e3
+
+
+def _row(name, configs, steps, warmup, peak, naive_config=None, naive_models=1, naive_steps=None, target=None):
+    models = sum(c.instances for c in configs)
+    lib = _library_ms(configs, steps, warmup)
+    naive = None
+    if naive_config is not None:
+        naive = _naive_ms(naive_config, naive_steps or steps, warmup) * naive_models
+    c = configs[0]
+    flops = c.flops_per_sample * c.batch * models / (lib / 1e3) / 1e9
+    return BenchRow(name, models, lib, naive, None if naive is None else naive / lib,
+                    c.batch * models / (lib / 1e3), flops, flops / peak, target)
+
+
+def run_bench(quick: bool = False) -> dict:
+    """Time the library and the naive trainer; returns a JSON-ready dict."""
+    cpu = dict(device="cpu")
+    scale = 0.3 if quick else 1.0
+    peak = matmul_peak()
+    rows = []
+    paper = preset("paper", batch=1024, **cpu)
+    rows.append(_row("paper shape (batch 1024)", [paper], max(4, int(30 * scale)), 3, peak, paper,
+                     target=TARGETS["paper shape (batch 1024)"]))
+    book = preset("book", **cpu)
+    rows.append(_row("book shape, one model", [book], int(800 * scale), 50, peak, book,
+                     target=TARGETS["book shape, one model"]))
+    grid = [book.replace(init_bias=b, bias_decay=d) for b in (-1.0, -0.5, 0.0) for d in (0.0, 0.15, 0.3)]
+    rows.append(_row("book shape, 9-model grid", grid, int(300 * scale), 20, peak, book, naive_models=9,
+                     target=TARGETS["book shape, 9-model grid"]))
+    out = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "matmul_peak_gflops": peak,
+        "rows": [dict(asdict(r), met=r.met) for r in rows],
+    }
+    if torch.cuda.is_available():
+        gpu_peak = matmul_peak(8192, device="cuda")
+        cfg = preset("paper", device="cuda")
+        ms = _library_ms([cfg], 200 if not quick else 50, 20)
+        out["cuda"] = {
+            "device_name": torch.cuda.get_device_name(0),
+            "matmul_peak_gflops": gpu_peak,
+            "paper_preset_ms_per_step": ms,
+            "paper_preset_samples_per_second": cfg.batch / (ms / 1e3),
+            "fraction_of_peak": cfg.flops_per_sample * cfg.batch / (ms / 1e3) / 1e9 / gpu_peak,
+        }
+    return out
+
+
+def format_bench(result: dict) -> str:
+    """A readable table of ``run_bench``'s result."""
+    lines = [f"float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s ({result['threads']} threads, torch {result['torch']})",
+             "", f"{'':28} {'models':>6} {'ms/step':>9} {'naive':>9} {'speedup':>8} {'target':>7} {'GFLOP/s':>8} {'of peak':>8}"]
+    for r in result["rows"]:
+        naive = "-" if r["naive_ms_per_step"] is None else f"{r['naive_ms_per_step']:.2f}"
+        speed = "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        target = "-" if r["target"] is None else f"{r['target']:.1f}x" + (" ok" if r["met"] else " MISSED")
+        lines.append(f"{r['name']:28} {r['models']:>6} {r['library_ms_per_step']:>9.2f} {naive:>9} {speed:>8} {target:>7} "
+                     f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>8.2f}")
+    if "cuda" in result:
+        c = result["cuda"]
+        lines += ["", f"{c['device_name']}: paper preset {c['paper_preset_ms_per_step']:.2f} ms/step, "
+                      f"{c['paper_preset_samples_per_second']:.3g} samples/s, {c['fraction_of_peak']:.2f} of matmul peak"]
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""Command line: ``python -m monosem_lib {train, sweep, interpret, bench}``.
+
+With ``--json`` a command prints exactly one JSON object on stdout (progress and warnings go
+to stderr). A bad flag value exits with status 2 and one line naming the flag and what is
+allowed; a failure while running exits with status 1 and one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .config import FEATURE_DISTS, NONLINEARITIES, OPTIMIZERS, SCHEDULES, TASKS, ConfigError, PRESETS, preset
+
+__all__ = ["main", "build_parser"]
+
+SCALE_PRESETS = ("book", "paper")
+
+
+class CliError(Exception):
+    """A one-line error for the user; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise CliError(f"{self.prog}: error: {message}", 2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+# Config field -> (flag, argparse options)
+_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "N": ("--N", dict(type=_positive_int, help="features")),
+    "m": ("--m", dict(type=_positive_int, help="input dimensions (m <= N)")),
+    "k": ("--k", dict(type=_positive_int, help="neurons")),
+    "eps": ("--eps", dict(type=_finite, help="mean feature probability, in (0, 1]")),
+    "feature_dist": ("--feature-dist", dict(choices=FEATURE_DISTS)),
+    "task": ("--task", dict(choices=TASKS)),
+    "nonlinearity": ("--nonlinearity", dict(choices=NONLINEARITIES)),
+    "batch": ("--batch", dict(type=_positive_int)),
+    "steps": ("--steps", dict(type=_positive_int)),
+    "lr": ("--lr", dict(type=_finite)),
+    "optimizer": ("--optimizer", dict(choices=OPTIMIZERS)),
+    "schedule": ("--schedule", dict(choices=SCHEDULES)),
+    "init_bias": ("--init-bias", dict(type=_finite, help="added to the default bias init")),
+    "bias_decay": ("--bias-decay", dict(type=_finite, help="b <- b (1 - decay lr) during the first half")),
+    "l1": ("--l1", dict(type=_finite, help="L1 penalty on activations")),
+    "seed": ("--seed", dict(type=_seed)),
+    "instances": ("--instances", dict(type=_positive_int, help="train copies with seeds seed..seed+I-1 in one pass")),
+}
+_FLAG_OF = {field: flag for field, (flag, _) in _FIELDS.items()}
+_FLAG_OF.update(device="--device", preset="--preset", dtype="--dtype")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="default: the preset's (book: cpu, paper: auto)")
+    p.add_argument("--out", metavar="DIR", help="save the run (weights.npz + run.json) to this new directory")
+    p.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing run")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m monosem_lib", description="Toy models of 'Engineering Monosemanticity in Toy Models'.")
+    parser.add_argument("--version", action="version", version=f"monosem_lib {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,sweep,interpret,bench}")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train one config (or --instances copies)")
+    t.add_argument("--preset", choices=tuple(PRESETS), default="book")
+    for field, (flag, opts) in _FIELDS.items():
+        t.add_argument(flag, dest=field, **opts)
+    _add_common(t)
+
+    s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
+    from .sweeps import TABLE1
+    s.add_argument("name", choices=tuple(TABLE1), metavar="NAME", help="one of " + ", ".join(TABLE1))
+    s.add_argument("--preset", choices=SCALE_PRESETS, default="book", help="scale: book or paper")
+    s.add_argument("--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)")
+    s.add_argument("--steps", type=_positive_int, help="override the run length (decay is rescaled to it)")
+    _add_common(s)
+
+    i = sub.add_parser("interpret", help="reverse-engineering report of a saved run")
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--instance", type=_seed, default=0, help="which instance (default 0)")
+    i.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="training throughput against a naive trainer")
+    b.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
+    b.add_argument("--json", action="store_true")
+    return parser
+
+
+def _config_error(err: ConfigError) -> CliError:
+    flag = _FLAG_OF.get(err.field, err.field)
+    return CliError(f"python -m monosem_lib: error: argument {flag}: {err.value!r} is not allowed: {err.allowed}", 2)
+
+
+def _instance_rows(run, rows) -> list[dict]:
+    from .metrics import SUMMARY_KEYS
+    out = []
+    for c, r in zip(run.configs, rows):
+        row = {key: r[key] for key in SUMMARY_KEYS}
+        row.update(seed=c.seed, lr=c.lr, init_bias=c.init_bias, bias_decay=c.bias_decay, l1=c.l1, eps=c.eps,
+                   k=c.k, feature_dist=c.feature_dist)
+        out.append(row)
+    return out
+
+
+def _print_table(rows: list[dict], out=sys.stdout) -> None:
+    cols = ("seed", "lr", "init_bias", "bias_decay", "k", "final_loss", "mono_per_feature", "features_covered", "dead_neurons")
+    print("  ".join(f"{c:>16}" for c in cols), file=out)
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(f"{v:>16.4g}" if isinstance(v, float) else f"{v!s:>16}")
+        print("  ".join(cells), file=out)
+
+
+def _cmd_train(args) -> dict:
+    from .metrics import summarize
+    from .storage import save_run
+    from .training import train
+
+    fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+    if args.device:
+        fields["device"] = args.device
+    try:
+        config = preset(args.preset, **fields)
+    except ConfigError as err:
+        raise _config_error(err) from None
+    _check_out(args)
+    run = train(config, progress=args.progress)
+    rows = summarize(run)
+    if args.out:
+        save_run(run, args.out, overwrite=args.overwrite, metrics=rows)
+    return {"config": config.to_dict(), "train_seconds": run.train_seconds, "instances": _instance_rows(run, rows)}
+
+
+def _check_out(args) -> None:
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+            raise CliError(f"python -m monosem_lib: error: argument --out: {out} already exists and is not empty; "
+                           "choose another directory or pass --overwrite", 2)
+
+
+def _cmd_sweep(args) -> dict:
+    from .metrics import summarize
+    from .storage import save_run
+    from .sweeps import TABLE1, sweep_configs
+    from .training import group_by_structure, train
+
+    overrides = {}
+    if args.device:
+        overrides["device"] = args.device
+    if args.steps:
+        overrides["steps"] = args.steps
+    try:
+        configs = sweep_configs(args.name, args.preset, seeds=args.seeds, **overrides)
+    except ConfigError as err:
+        raise _config_error(err) from None
+    _check_out(args)
+    spec = TABLE1[args.name]
+    groups = group_by_structure(configs)
+    total, rows = 0.0, []
+    for group in groups:
+        run = train(group, progress=args.progress)
+        total += run.train_seconds
+        summary = summarize(run)
+        if args.out:
+            target = Path(args.out) if len(groups) == 1 else Path(args.out) / f"{spec.var}={getattr(group[0], spec.var)}"
+            save_run(run, target, overwrite=args.overwrite, metrics=summary)
+        rows += _instance_rows(run, summary)
+    base = configs[0].replace(**{spec.var: getattr(preset(args.preset), spec.var)}, instances=1)
+    return {
+        "config": base.to_dict(),
+        "sweep": {"name": spec.name, "description": spec.description, "var": spec.var,
+                  "values": [getattr(c, spec.var) for c in configs], "scale": args.preset},
+        "train_seconds": total,
+        "instances": rows,
+    }
+
+
+def _cmd_interpret(args) -> dict:
+    from .interpretation import interpret
+    from .storage import load_run
+
+    try:
+        run = load_run(args.dir)
+    except ValueError as err:
+        raise CliError(f"python -m monosem_lib: error: argument DIR: {err}", 2) from None
+    if args.instance >= run.instances:
+        raise CliError(f"python -m monosem_lib: error: argument --instance: {args.instance} is out of range; "
+                       f"the run has {run.instances} instance(s)", 2)
+    report = interpret(run, args.instance)
+    return {"report": report, "dict": report.to_dict()}
+
+
+def _cmd_bench(args) -> dict:
+    from .bench import run_bench
+    return run_bench(quick=args.quick)
+
+
+def _emit(args, result: dict) -> None:
+    if args.command == "interpret":
+        print(json.dumps(result["dict"]) if args.json else result["report"].text)
+        return
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return
+    if args.command == "bench":
+        from .bench import format_bench
+        print(format_bench(result))
+        return
+    print(f"trained in {result['train_seconds']:.1f} s")
+    _print_table(result["instances"])
+    if getattr(args, "out", None):
+        print(f"saved to {args.out}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            result = {"train": _cmd_train, "sweep": _cmd_sweep, "interpret": _cmd_interpret, "bench": _cmd_bench}[args.command](args)
+        _emit(args, result)
+        return 0
+    except CliError as err:
+        print(str(err), file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print("python -m monosem_lib: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exit_:  # --help and --version
+        return int(exit_.code or 0)
+    except Exception as err:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        message = " ".join(str(err).split())
+        print(f"python -m monosem_lib: error: {type(err).__name__}: {message}", file=sys.stderr)
+        return 1

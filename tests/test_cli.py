@@ -1,0 +1,104 @@
+"""The CLI contract: exact flags, one JSON object with --json, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from monosem_lib.cli import main
+
+SUMMARY = {"final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "features_covered", "dead_neurons",
+           "mean_bias_mono", "mean_bias_poly"}
+
+
+def _run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_json_is_one_object_with_the_promised_keys(capsys):
+    code, out, err = _run(["train", "--preset", "book", "--N", "16", "--m", "8", "--k", "32", "--batch", "32",
+                           "--steps", "50", "--instances", "2", "--seed", "4", "--init-bias", "-0.5",
+                           "--bias-decay", "1.0", "--l1", "0.001", "--eps", "0.125", "--feature-dist", "power_law",
+                           "--task", "decoder", "--nonlinearity", "relu", "--lr", "0.01", "--optimizer", "lamb",
+                           "--schedule", "cosine", "--device", "cpu", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)  # exactly one JSON document
+    assert set(data) >= {"config", "train_seconds", "instances"}
+    assert data["config"]["N"] == 16 and data["config"]["feature_dist"] == "power_law"
+    assert len(data["instances"]) == 2
+    assert [r["seed"] for r in data["instances"]] == [4, 5], "--instances I trains seeds seed..seed+I-1"
+    for row in data["instances"]:
+        assert SUMMARY <= set(row)
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["--eps", "1.5"], "--eps"), (["--eps", "0"], "--eps"), (["--k", "0"], "--k"), (["--N", "-4"], "--N"),
+    (["--batch", "2.5"], "--batch"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
+    (["--task", "sort"], "--task"), (["--nonlinearity", "tanh"], "--nonlinearity"),
+    (["--feature-dist", "zipf"], "--feature-dist"), (["--optimizer", "sgd"], "--optimizer"),
+    (["--preset", "huge"], "--preset"), (["--bias-decay", "-0.1"], "--bias-decay"), (["--l1", "-1"], "--l1"),
+    (["--steps", "many"], "--steps"), (["--m", "100"], "--m"), (["--instances", "0"], "--instances"),
+    (["--device", "tpu"], "--device"), (["--seed", "-1"], "--seed"),
+])
+def test_bad_values_exit_nonzero_with_one_line_naming_the_flag(args, flag, capsys):
+    code, out, err = _run(["train", *args], capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got: {err!r}"
+    assert flag in lines[0] and "Traceback" not in err
+
+
+def test_sweep_and_interpret_round_trip(tmp_path, capsys):
+    code, out, err = _run(["sweep", "LR1", "--preset", "book", "--seeds", "1", "--steps", "20", "--out",
+                           str(tmp_path / "lr1"), "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["sweep"]["name"] == "LR1" and len(data["instances"]) == 6
+    assert [r["lr"] for r in data["instances"]] == [0.001, 0.003, 0.005, 0.007, 0.01, 0.03]
+    code, out, err = _run(["interpret", str(tmp_path / "lr1"), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert sum(report["counts"].values()) == 256
+    code, out, _ = _run(["interpret", str(tmp_path / "lr1"), "--instance", "5"], capsys)
+    assert code == 0 and "Neuron classes" in out and "monosemantic" in out
+    code, _, err = _run(["interpret", str(tmp_path / "lr1"), "--instance", "9"], capsys)
+    assert code == 2 and "--instance" in err
+
+
+def test_sweep_with_several_widths_saves_one_run_per_width(tmp_path, capsys):
+    code, out, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "5", "--out", str(tmp_path / "k"), "--json"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == sorted(f"k={k}" for k in (16, 32, 64, 128, 256, 512))
+
+
+def test_out_never_overwrites_silently(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    code, out, err = _run(["train", "--preset", "tiny", "--steps", "5", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_runtime_failures_are_one_line_too(capsys):
+    code, out, err = _run(["train", "--preset", "tiny", "--steps", "20", "--init-bias", "1e30"], capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "diverged" in err and "step 0" in err and "instance 0" in err
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "monosem_lib", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "monosem_lib" in proc.stdout
+
+
+def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
+    code, out, err = _run(["bench", "--quick", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["matmul_peak_gflops"] > 0
+    names = [r["name"] for r in data["rows"]]
+    assert names == ["paper shape (batch 1024)", "book shape, one model", "book shape, 9-model grid"]
+    for r in data["rows"]:
+        assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
