@@ -14,6 +14,11 @@ from .metrics import (
     MONO_THRESHOLD, evaluate_loss, monosemanticity, neuron_stats, single_feature_activations,
     summarize, training_curves,
 )
+from .interpretation import (
+    ablation_loss, activity_fraction, classify_neurons, interpret, subspace_analysis, subset_map,
+)
+from .storage import RunCache, load_or_train, load_run, save_run
+from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
 
 __all__ = [
     "__version__", "Config", "ConfigError", "PRESETS", "preset", "scale",
@@ -21,4 +26,7 @@ __all__ = [
     "ToyModel", "Run", "TrainingDiverged", "train", "train_many",
     "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
     "single_feature_activations", "summarize", "training_curves",
+    "ablation_loss", "activity_fraction", "classify_neurons", "interpret", "subspace_analysis", "subset_map",
+    "RunCache", "load_or_train", "load_run", "save_run",
+    "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

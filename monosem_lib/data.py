@@ -9,7 +9,6 @@ difference between instances.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 import torch

@@ -84,8 +84,8 @@ class BatchedLamb(_Batched):
         w_norm = torch.stack([torch.linalg.vector_norm(w, dim=1) for w in views_w]).clamp_(max=self.clamp_value)
         u_norm = torch.stack([torch.linalg.vector_norm(v, dim=1) for v in views_u])
         # trust = ||w|| / ||u|| per (tensor, instance), 1 where either norm is 0 (as
-        # torch-optimizer does). Only [3, I]-sized tensors here, so the select is cheap.
-        trust = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm.clamp(min=1e-30), 1.0)
+        # torch-optimizer does): ||u|| = 0 gives inf or nan, mapped to 1 (u is 0 there anyway).
+        trust = torch.where(w_norm > 0, w_norm / u_norm, 1.0).nan_to_num_(nan=1.0, posinf=1.0)
         coef = trust.mul_(-lr).unsqueeze(2)  # [3, I, 1]
         for j, (w, upd) in enumerate(zip(views_w, views_u)):
             w.addcmul_(upd, coef[j])

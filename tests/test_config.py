@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -65,7 +66,7 @@ def test_unknown_field_and_preset():
 
 def test_config_is_frozen_and_round_trips():
     c = preset("tiny", seed=4, lr=0.02)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         c.lr = 1.0
     assert Config.from_dict(c.to_dict()) == c
 
