@@ -20,6 +20,17 @@ from .interpretation import (
 from .storage import RunCache, load_or_train, load_run, save_run
 from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
 
+
+def __getattr__(name: str):
+    # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
+    # CLI and plain training stay light.
+    if name in ("plots", "widgets", "exercises"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'monosem_lib' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__", "Config", "ConfigError", "PRESETS", "preset", "scale",
     "feature_probabilities", "make_projection", "make_world", "zero_loss",

@@ -1,0 +1,160 @@
+"""Figures of the book, in plain matplotlib (works in Colab, in ipywidgets and on the static site).
+
+Functions draw into axes they are given (so widgets can redraw in place) or return a new
+figure. Nothing here computes science: every number comes from ``metrics`` or
+``interpretation``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "heatmap_order",
+    "sfa_heatmap",
+    "training_curves_figure",
+    "bias_profile",
+    "sweep_plot",
+    "seed_band",
+    "style",
+    "CLASS_COLORS",
+]
+
+CLASS_COLORS = {
+    "monosemantic": "#2a7ab9",
+    "near-monosemantic": "#7fb8e0",
+    "always-on": "#d9534f",
+    "polysemantic": "#f0ad4e",
+    "dead": "#9a9a9a",
+}
+
+
+def style() -> None:
+    """The book's matplotlib defaults: readable at the width of a page."""
+    matplotlib.rcParams.update({
+        "figure.dpi": 90, "savefig.dpi": 90, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
+        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+        "animation.embed_limit": 40.0,
+    })
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+
+
+def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column order of the paper's single-feature-activation plots.
+
+    Neurons are sorted by how monosemantic they are (top feature's share, descending), then
+    features by the position of the neuron they activate most, so monosemantic neurons line
+    up along a diagonal.
+
+    Args:
+        sfa: [k, N] single-feature activations of one instance.
+    Returns:
+        The neuron order (length k) and the feature order (length N).
+    """
+    a = np.clip(_np(sfa), 0, None)
+    total = a.sum(1)
+    share = np.where(total > 1e-8, a.max(1) / np.maximum(total, 1e-30), -1.0)
+    neuron_order = np.argsort(-share, kind="stable")
+    strongest = np.argmax(a[neuron_order], axis=0)  # per feature: rank of its strongest neuron
+    feature_order = np.argsort(strongest, kind="stable")
+    return neuron_order, feature_order
+
+
+def sfa_heatmap(ax: Axes, sfa, *, vmax: float | None = None, title: str | None = None, cmap: str = "viridis",
+                colorbar: bool = False, order: tuple[np.ndarray, np.ndarray] | None = None):
+    """Draw the sorted neurons x features heatmap of one instance's single-feature activations."""
+    a = np.clip(_np(sfa), 0, None)
+    rows, cols = heatmap_order(a) if order is None else order
+    img = ax.imshow(a[rows][:, cols], aspect="auto", interpolation="nearest", cmap=cmap, vmin=0,
+                    vmax=vmax if vmax is not None else max(1e-6, float(a.max())))
+    ax.set_xlabel("feature (sorted)")
+    ax.set_ylabel("neuron (sorted by monosemanticity)")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(img, ax=ax, label="activation")
+    return img
+
+
+def training_curves_figure(curves: dict, labels: Sequence[str], colors: Sequence | None = None,
+                           title: str | None = None, figsize=(7.5, 7)) -> Figure:
+    """Loss, monosemantic neurons per feature and mean bias against log2(steps), one line per
+    instance (the paper's training plots). ``curves`` comes from ``metrics.training_curves``."""
+    steps = np.log2(_np(curves["steps"]))
+    fig, axes = plt.subplots(3, 1, sharex=True, figsize=figsize, constrained_layout=True)
+    n = len(labels)
+    colors = colors if colors is not None else plt.cm.viridis(np.linspace(0.1, 0.9, n))
+    for key, ax, ylabel, logy in (("loss", axes[0], "training loss", True),
+                                   ("mono_per_feature", axes[1], "mono neurons / feature", False),
+                                   ("mean_bias", axes[2], "mean bias", False)):
+        values = _np(curves[key])
+        for i in range(n):
+            ax.plot(steps, values[:, i], color=colors[i], label=labels[i], lw=1.4)
+        ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
+    axes[1].axhline(1, color="k", ls=":", lw=0.8)
+    axes[2].axhline(0, color="k", ls=":", lw=0.8)
+    axes[2].set_xlabel("log2(training steps)")
+    axes[0].legend(fontsize=8, ncol=2)
+    if title:
+        axes[0].set_title(title)
+    return fig
+
+
+def bias_profile(ax: Axes, share, bias, *, label: str | None = None, color=None, N: int | None = None):
+    """Biases of the neurons of one instance, sorted from most to least monosemantic."""
+    share, bias = _np(share), _np(bias)
+    order = np.argsort(-share, kind="stable")
+    ax.plot(np.arange(len(order)), bias[order], label=label, color=color, lw=1.2)
+    ax.axhline(0, color="k", ls=":", lw=0.8)
+    if N is not None:
+        ax.axvline(N, color="k", lw=0.8, alpha=0.5)
+    ax.set_xlabel("neuron, most monosemantic first")
+    ax.set_ylabel("bias")
+
+
+def seed_band(ax: Axes, x, values, *, label: str | None = None, color=None, marker: str = "o", logx: bool = False):
+    """Mean over seeds as a line, each seed as a faint point. ``values`` is [len(x), seeds]."""
+    x, v = _np(x), _np(values)
+    if v.ndim == 1:
+        v = v[:, None]
+    line, = ax.plot(x, v.mean(1), marker=marker, label=label, color=color, lw=1.5, ms=4)
+    for s in range(v.shape[1]):
+        ax.scatter(x, v[:, s], color=line.get_color(), alpha=0.35, s=10, lw=0)
+    if logx:
+        ax.set_xscale("log")
+    return line
+
+
+def sweep_plot(x, series: dict[str, dict], *, xlabel: str, logx: bool = False, figsize=(10, 3.2),
+               title: str | None = None) -> Figure:
+    """One panel per metric, one line per series, seeds as points.
+
+    Args:
+        x: the swept values.
+        series: {series label: {metric label: values [len(x), seeds]}}; every series must
+            have the same metrics.
+    """
+    metrics = list(next(iter(series.values())))
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize, constrained_layout=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, data in series.items():
+            seed_band(ax, x, data[metric], label=name, logx=logx)
+        ax.set_xlabel(xlabel)
+        ax.set_title(metric)
+    if len(series) > 1:
+        axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
