@@ -24,6 +24,7 @@ __all__ = [
     "ablation_loss",
     "subset_map",
     "subspace_analysis",
+    "SubspaceAnalysis",
     "row_space_projector",
     "matrix_cosine",
     "classify_neurons",
@@ -113,7 +114,8 @@ def row_space_projector(P: Tensor) -> Tensor:
 
 
 def matrix_cosine(A: Tensor, B: Tensor) -> float:
-    """<A, B> / (|A| |B|) with Frobenius norms: 1 for matrices equal up to scale."""
+    """Cosine between matrices, <A, B> / (norm(A) norm(B)) with Frobenius norms: 1 for
+    matrices equal up to a positive scale."""
     A, B = A.double(), B.double()
     return float((A * B).sum() / (A.norm() * B.norm()))
 

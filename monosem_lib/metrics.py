@@ -46,7 +46,8 @@ def single_feature_activations(model: ToyModel, P: Tensor) -> Tensor:
         model: I instances.
         P: [I, m, N] projections.
     Returns:
-        [I, k, N]: entry (i, n, j) is neuron n's activation when only feature j is on.
+        A tensor of shape [I, k, N] whose entry (i, n, j) is neuron n's activation when only
+        feature j is on.
     """
     x = P.to(model.flat.device, model.flat.dtype).transpose(1, 2)  # [I, N, m]: x_j = P e_j
     return model.hidden(x).transpose(1, 2)
@@ -59,7 +60,7 @@ def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD) -> tuple[Ten
         sfa: [..., k, N] single-feature activations.
         threshold: share of a neuron's summed activation its top feature must carry.
     Returns:
-        (share, top_feature, mono, dead), each [..., k]: the top feature's share of the
+        Four tensors of shape [..., k], in order the top feature's share of the
         (positive) summed activation, its index, whether the neuron is monosemantic, and
         whether it is dead (no feature alone activates it).
     """

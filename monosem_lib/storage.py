@@ -218,7 +218,8 @@ class RunCache:
     def put(self, configs, run: Run) -> None:
         path = self.path(configs)
         try:
-            save_run(run, path, overwrite=True)
+            # Metrics are recomputed from the weights on load; skipping them keeps caching cheap.
+            save_run(run, path, overwrite=True, metrics=[])
         except OSError as err:  # a full disk or read-only cache must not lose the run itself
             warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
 
