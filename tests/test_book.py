@@ -1,0 +1,68 @@
+"""The book's frame: the repository URL lives in _config.yml alone and every chapter agrees."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import booktools  # noqa: E402
+
+
+def test_every_toc_entry_exists_and_chapters_are_notebooks():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert (ROOT / f"{toc['root']}.md").exists()
+    for part in toc["parts"]:
+        for ch in part["chapters"]:
+            f = ch["file"]
+            assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
+            if f.startswith("book/"):
+                assert (ROOT / f"{f}.ipynb").exists(), f"{f}: chapters are notebooks (Colab opens only notebooks)"
+
+
+def test_chapters_are_in_step_with_the_config():
+    chapters = booktools.chapters(ROOT)
+    assert len(chapters) >= 2
+    problems = [p for nb in chapters for p in booktools.check(nb, ROOT)]
+    assert not problems, "\n".join(problems) + "\nrun: python tools/booktools.py sync"
+
+
+def test_launch_buttons_and_install_cells_derive_from_one_url():
+    cfg = booktools.config(ROOT)
+    url = cfg["repository"]["url"]
+    assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    for nb in booktools.chapters(ROOT):
+        cells = json.loads(nb.read_text())["cells"]
+        assert url.split("github.com/")[1] in "".join(cells[0]["source"])
+        assert f"git+{url}@" in "".join(cells[1]["source"])
+    # Nothing else in the repository spells the URL out.
+    for path in list(ROOT.glob("*.md")) + list(ROOT.glob("*.yml")) + list((ROOT / "monosem_lib").glob("*.py")):
+        if path.name != "_config.yml":
+            assert url not in path.read_text(), f"{path.name} repeats the repository URL; derive it from _config.yml"
+
+
+def test_check_catches_a_changed_url(tmp_path):
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "book").mkdir()
+    nb = booktools.chapters(ROOT)[0]
+    shutil.copy(nb, tmp_path / "book" / nb.name)
+    copy = tmp_path / "book" / nb.name
+    assert booktools.check(copy, tmp_path) == []
+    cfg = (tmp_path / "_config.yml").read_text().replace("engineering-monosemanticity/engineering-monosemanticity",
+                                                         "someone/else")
+    (tmp_path / "_config.yml").write_text(cfg)
+    problems = booktools.check(copy, tmp_path)
+    assert any("Colab badge" in p for p in problems) and any("install cell" in p for p in problems)
+    assert booktools.sync(copy, tmp_path) and booktools.check(copy, tmp_path) == []
+
+
+def test_config_guards_the_strict_build():
+    cfg = booktools.config(ROOT)
+    assert cfg["only_build_toc_files"] is True
+    assert {"_build", ".venv"} <= set(cfg["exclude_patterns"])
+    assert cfg["execute"]["execute_notebooks"] == "cache" and cfg["execute"]["timeout"] > 0
+    assert cfg["copyright"] and (ROOT / cfg["bibtex_bibfiles"][0]).exists()
