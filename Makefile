@@ -1,13 +1,14 @@
 # Engineering Monosemanticity: the book and its library.
 #   make book   build the rendered book into _build/html (creates .venv if missing)
 #   make test   run every test (creates .venv if missing)
+# Both need Debian's chromium for the browser test (.ci/run installs it).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast bench constraints clean
+.PHONY: venv test test-fast book build bench constraints clean
 
 venv: $(STAMP)
 
@@ -20,12 +21,27 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	   $(PY) -m pip install -q --no-deps -e . ; } > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	$(PY) -c "import torch, monosem_lib, jupyter_book" && touch $@
 
-test: venv
-	MONOSEM_QUIET=1 $(PY) -m pytest tests
+# Runs share one result cache, so a model trained by one notebook execution is loaded by
+# the next (keyed by config and library code: a code change retrains).
+RUN_ENV := MONOSEM_QUIET=1 MONOSEM_CACHE_DIR=$(CURDIR)/_build/monosem-cache
 
-# Everything but the minutes-long science tests, for quick iterations.
+# Unit and science tests, every chapter under nbval (timed), the strict build (which reuses
+# the cached runs), then the built site in a real browser.
+test: venv
+	$(RUN_ENV) $(PY) -m pytest tests -m "not browser"
+	$(RUN_ENV) $(PY) -m pytest --nbval-lax book -p no:cacheprovider
+	$(MAKE) --no-print-directory build
+	$(RUN_ENV) MONOSEM_REQUIRE_BUILD=1 $(PY) -m pytest tests -m browser
+
+# Everything but the minutes-long science tests and notebooks, for quick iterations.
 test-fast: venv
-	MONOSEM_QUIET=1 $(PY) -m pytest tests -m "not science"
+	$(RUN_ENV) $(PY) -m pytest tests -m "not science and not browser and not slow"
+
+book: venv build
+
+# Warnings are errors: a notebook that raises, a broken reference or a missing citation fails.
+build:
+	$(RUN_ENV) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 bench: venv
 	$(PY) -m monosem_lib bench

@@ -1,0 +1,141 @@
+"""The built site in a real browser (Debian's chromium driven by Playwright).
+
+Needs ``_build/html`` (``make book``). ``make test`` builds first and sets
+MONOSEM_REQUIRE_BUILD=1 so a missing site fails instead of skipping. Screenshots of every
+chapter land in ``_build/screenshots/`` for a person to look at.
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+sys.path.insert(0, str(ROOT / "tools"))
+import booktools  # noqa: E402
+
+# Harmless noise on an offline build of this theme, listed explicitly:
+KNOWN_PAGE_ERRORS = (
+    re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),  # sphinx-thebe loads its config twice
+    re.compile(r"invalid theme mode", re.I),  # pydata theme before localStorage is set
+)
+
+
+def _site_or_skip():
+    if not (SITE / "index.html").exists():
+        if os.environ.get("MONOSEM_REQUIRE_BUILD"):
+            pytest.fail("_build/html is missing: run `make book` first")
+        pytest.skip("the site is not built (make book)")
+
+
+@pytest.fixture(scope="module")
+def server():
+    _site_or_skip()
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium); never `playwright install`")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _pages():
+    chapters = booktools.chapters(ROOT)
+    others = ["intro", "api", "bibliography"]
+    return [(p.stem, p.relative_to(ROOT).with_suffix(".html").as_posix(), p) for p in chapters] + \
+        [(name, f"{name}.html", None) for name in others]
+
+
+PAGES = _pages()
+
+
+@pytest.mark.parametrize("name,url,notebook", PAGES, ids=[p[0] for p in PAGES])
+def test_page_loads_shows_figures_links_colab_and_sliders_work(name, url, notebook, server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    response = page.goto(f"{server}/{url}", wait_until="load")
+    assert response is not None and response.ok, f"{url} did not load"
+    page.wait_for_timeout(300)
+    unexpected = [e for e in errors if not any(k.search(e) for k in KNOWN_PAGE_ERRORS)]
+    assert not unexpected, f"{url}: page errors {unexpected}"
+    if notebook is None:
+        page.close()
+        return
+
+    # Figures: every chapter shows several, and each one actually loaded.
+    images = page.eval_on_selector_all(
+        "main img, article img", "els => els.map(e => [e.getAttribute('src') || '', e.naturalWidth])")
+    figures = [(src, w) for src, w in images if "colab-badge" not in src]
+    assert len(figures) >= 3, f"{url}: expected figures, found {len(figures)}"
+    broken = [src[:60] for src, w in figures if w == 0]
+    assert not broken, f"{url}: images that did not load: {broken}"
+
+    # The Colab launch button and the notebook's badge both open this chapter's notebook.
+    expected = booktools.colab_url(notebook, ROOT)
+    hrefs = page.eval_on_selector_all("a[href*='colab.research.google.com']", "els => els.map(e => e.href)")
+    assert hrefs, f"{url}: no Colab link"
+    assert all(h == expected for h in hrefs), f"{url}: Colab links {hrefs} should all be {expected}"
+    assert len(hrefs) >= 2, f"{url}: expected the launch button and the badge, found {hrefs}"
+
+    # Every precomputed JS slider changes its frame when moved.
+    sliders = page.query_selector_all("input.anim-slider")
+    for slider in sliders:
+        anim = slider.evaluate_handle("s => s.closest('.animation')")
+        img = anim.as_element().query_selector("img")
+        before = img.get_attribute("src")
+        top = int(slider.get_attribute("max"))
+        assert top >= 1, f"{url}: a slider with a single frame"
+        slider.evaluate("(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", top)
+        after = img.get_attribute("src")
+        assert after != before, f"{url}: moving the slider did not change the frame"
+        slider.evaluate("(s) => { s.value = 0; s.dispatchEvent(new Event('input')); }")
+        assert img.get_attribute("src") == before
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.close()
+
+
+def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, browser):
+    """Chapters with a live slider ship its static twin; check the count on the built pages."""
+    for name, url, notebook in PAGES:
+        if notebook is None:
+            continue
+        source = notebook.read_text()
+        live = source.count("live=False")
+        if not live:
+            continue
+        page = browser.new_page()
+        page.goto(f"{server}/{url}", wait_until="load")
+        n = len(page.query_selector_all("input.anim-slider"))
+        page.close()
+        assert n >= live, f"{url}: {live} static sliders in the notebook, {n} on the page"
