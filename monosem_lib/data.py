@@ -23,6 +23,7 @@ __all__ = [
     "SparseFeatureSampler",
     "World",
     "make_world",
+    "chunk_steps",
     "zero_loss",
 ]
 
@@ -116,6 +117,17 @@ class SparseFeatureSampler:
         return f
 
 
+# Batches drawn per refill: one draw of several steps' features costs little more than one
+# step's, and per-call overhead dominates small models. Capped so a chunk stays a few MB.
+CHUNK_STEPS = 32
+CHUNK_ENTRIES = 2**21
+
+
+def chunk_steps(batch: int, N: int) -> int:
+    """How many steps of data a world draws at once (1 at the paper's scale)."""
+    return max(1, min(CHUNK_STEPS, CHUNK_ENTRIES // (batch * N)))
+
+
 @dataclass
 class World:
     """The fixed data of one seed: projections, probabilities and a sample stream.
@@ -124,6 +136,8 @@ class World:
         P: [m, N] input projection (unit columns).
         Q: [m, N] second projection for the re-projector task, else None.
         probs: [N] feature probabilities (float64, CPU).
+        chunk: steps of data drawn at once; ``sample`` hands them out one batch at a time,
+            so ``sample`` and ``sample_chunk`` read the same stream.
     """
 
     config: Config
@@ -135,15 +149,28 @@ class World:
     def __post_init__(self) -> None:
         self._Pt = self.P.T.contiguous()
         self._Qt = None if self.Q is None else self.Q.T.contiguous()
+        self.chunk = chunk_steps(self.config.batch, self.config.N)
+        self._buffer: tuple[Tensor, Tensor, Tensor] | None = None
+        self._next = 0
 
-    def sample(self) -> tuple[Tensor, Tensor, Tensor]:
-        """One batch: features f [B, N], inputs x = f P^T [B, m] and targets [B, out]."""
+    def sample_chunk(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``chunk`` batches at once: f [chunk, B, N], x [chunk, B, m], target [chunk, B, out]."""
+        n, B = self.chunk, self.config.batch
         if self.config.task == "abs":
             f = self._samplers[0].sample() - self._samplers[1].sample()
         else:
             f = self._samplers[0].sample()
         x = f @ self._Pt
-        return f, x, self.target(f)
+        target = self.target(f)
+        return f.view(n, B, -1), x.view(n, B, -1), target.view(n, B, -1)
+
+    def sample(self) -> tuple[Tensor, Tensor, Tensor]:
+        """One batch: features f [B, N], inputs x = f P^T [B, m] and targets [B, out]."""
+        if self._buffer is None or self._next == self.chunk:
+            self._buffer, self._next = self.sample_chunk(), 0
+        i = self._next
+        self._next += 1
+        return tuple(t[i] for t in self._buffer)
 
     def target(self, f: Tensor) -> Tensor:
         """What the model should output for features f [..., N]."""
@@ -177,9 +204,10 @@ def make_world(config: Config, stream: str = "data") -> World:
     # The abs task draws f = f1 - f2 with each half at p/2, as in the paper's code.
     part_probs = probs / parts
     samplers = []
+    rows = config.batch * chunk_steps(config.batch, config.N)
     for i in range(parts):
         gen = torch.Generator(device=device).manual_seed(derive_seed(config.seed, f"{stream}:{config.eps}:{config.feature_dist}:{i}"))
-        samplers.append(SparseFeatureSampler(part_probs, config.batch, gen, dtype))
+        samplers.append(SparseFeatureSampler(part_probs, rows, gen, dtype))
     return World(config, P, Q, probs, tuple(samplers))
 
 

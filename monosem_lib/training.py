@@ -299,9 +299,19 @@ def train(
     history = torch.empty(steps, I, dtype=dtype, device=device)
     ckpts: dict[int, Tensor] = {}
     buffers: dict = {}
-    x_all = torch.empty(W, B, first.m, dtype=dtype, device=device) if W > 1 else None
-    t_all = torch.empty(W, B, first.out_dim, dtype=dtype, device=device) if W > 1 else None
     stopped_at = None
+    chunk = worlds[0].chunk  # the same for every world: it depends on batch and N only
+
+    def next_chunk() -> tuple[Tensor, Tensor]:
+        """Inputs [C, I, B, m] and targets [C, I or 1, B, out] for the next C steps."""
+        parts = [w.sample_chunk() for w in worlds]
+        if W == 1:
+            return parts[0][1].unsqueeze(1).expand(chunk, I, B, first.m), parts[0][2].unsqueeze(1)
+        x = torch.stack([p[1] for p in parts], 1)
+        t = torch.stack([p[2] for p in parts], 1)
+        if not identity:
+            x, t = x.index_select(1, index), t.index_select(1, index)
+        return x, t
 
     bar = None
     if show_progress(progress):
@@ -319,15 +329,9 @@ def train(
     checked = 0
     try:
         for t in range(steps):
-            if W == 1:
-                _, x, target = worlds[0].sample()
-                x = x.unsqueeze(0).expand(I, B, first.m)
-                target = target.unsqueeze(0)
-            else:
-                for w, world in enumerate(worlds):
-                    _, x_all[w], t_all[w] = world.sample()
-                x = x_all if identity else x_all.index_select(0, index)
-                target = t_all if identity else t_all.index_select(0, index)
+            if t % chunk == 0:
+                xs, ts = next_chunk()
+            x, target = xs[t % chunk], ts[t % chunk]
             loss = loss_and_grad(model, x, target, grad, l1, buffers)
             opt.step(grad, base_lr * mult[t])
             if decay_factor is not None and t < decay_until:
