@@ -15,7 +15,7 @@ from .metrics import (
     summarize, training_curves,
 )
 from .interpretation import (
-    ablation_loss, activity_fraction, classify_neurons, interpret, subspace_analysis, subset_map,
+    ablation_loss, activity_fraction, classify_neurons, interference, interpret, subspace_analysis, subset_map,
 )
 from .storage import RunCache, load_or_train, load_run, save_run
 from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
@@ -24,7 +24,7 @@ from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrin
 def __getattr__(name: str):
     # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
     # CLI and plain training stay light.
-    if name in ("plots", "widgets", "exercises"):
+    if name in ("plots", "widgets", "exercises", "experiments"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -37,7 +37,7 @@ __all__ = [
     "ToyModel", "Run", "TrainingDiverged", "train", "train_many",
     "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
     "single_feature_activations", "summarize", "training_curves",
-    "ablation_loss", "activity_fraction", "classify_neurons", "interpret", "subspace_analysis", "subset_map",
+    "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "subspace_analysis", "subset_map",
     "RunCache", "load_or_train", "load_run", "save_run",
     "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

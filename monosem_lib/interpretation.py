@@ -23,6 +23,7 @@ __all__ = [
     "activity_fraction",
     "ablation_loss",
     "subset_map",
+    "interference",
     "subspace_analysis",
     "SubspaceAnalysis",
     "row_space_projector",
@@ -96,6 +97,24 @@ def ablation_loss(run: Run, neurons=None, instance: int = 0, samples: int = EVAL
         total += float(((y - target) ** 2).sum())
         n += x.shape[0]
     return total / n
+
+
+@torch.no_grad()
+def interference(run: Run, neuron: int, instance: int = 0, feature: int | None = None,
+                 samples: int = EVAL_SAMPLES) -> Tensor:
+    """What other features feed a neuron: its input W1[n] x on evaluation samples where its
+    own feature is off (default: its strongest single feature). A monosemantic neuron
+    stays silent when this stays below -b[n]. Returns a 1-D tensor (float64, CPU)."""
+    model, P = _instance(run, instance)
+    if feature is None:
+        sfa = model.hidden(P.to(model.flat.dtype).T.unsqueeze(0))[0]
+        feature = int(sfa[:, neuron].argmax())
+    w = model.W1[0, neuron]
+    out = []
+    for f, x, _ in _eval_batches(run, instance, samples):
+        off = f[:, feature] == 0
+        out.append((x[off] @ w).double().cpu())
+    return torch.cat(out)
 
 
 def subset_map(run: Run, neurons, instance: int = 0) -> Tensor:

@@ -31,6 +31,7 @@ __all__ = [
     "LiveView",
     "checkpoint_explorer",
     "BiasExplorer",
+    "instance_slider",
     "bias_grid",
     "bias_grid_figure",
     "width_explorer",
@@ -185,25 +186,43 @@ class BiasExplorer:
     """The book's signature slider: pick an initial bias, a bias decay and a learning rate,
     and watch a model retrain, its heatmap redrawn every ``every`` steps.
 
-    Runs at the ``live`` preset (retrains in a few seconds on a laptop CPU) unless another
-    ``base`` config is given. ``view`` is the LiveView; results are cached per setting.
+    Runs at the ``live`` preset (it retrains in a few seconds on a laptop CPU) unless another
+    ``base`` is given. Decays default to total shrinks of 0, 3, 5.9 (the paper's), 12 and
+    24 at the base's lr and length. Results are cached per setting; ``precomputed`` (a run
+    of the same base, such as ``experiments.live_grid``) fills the cache up front, so those
+    settings show at once. ``view`` is the LiveView.
     """
 
+    SHRINKS = (0.0, 3.0, 0.03 * 0.003 * 2**16, 12.0, 24.0)
+
     def __init__(self, base: Config | None = None, every: int = 500, figsize=(7, 4.2),
-                 init_biases: Sequence[float] = tuple(np.round(np.arange(-2.0, 0.51, 0.25), 2)),
-                 decays: Sequence[float] = (0.0, 0.4, 0.8, 1.6), lrs: Sequence[float] = (0.003, 0.01, 0.03)):
+                 init_biases: Sequence[float] = (-2.0, -1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5),
+                 decays: Sequence[float] | None = None, lrs: Sequence[float] = (0.003, 0.01, 0.03),
+                 precomputed: Run | None = None):
         import ipywidgets as w
+
+        from .sweeps import decay_for_shrink, total_shrink
 
         self.base = preset("live") if base is None else base
         self.every = every
+        self._shrink = total_shrink
+        if decays is None:
+            decays = [decay_for_shrink(s, self.base.lr, self.base.steps) for s in self.SHRINKS]
+        self.decays = [float(d) for d in decays]
         controls = {
-            "init_bias": w.SelectionSlider(options=list(init_biases), value=0.0, description="initial bias",
-                                           continuous_update=False),
-            "bias_decay": w.SelectionSlider(options=list(decays), value=decays[0], description="bias decay",
-                                            continuous_update=False),
+            "init_bias": w.SelectionSlider(options=[float(b) for b in init_biases], value=0.0,
+                                           description="initial bias", continuous_update=False),
+            "bias_decay": w.SelectionSlider(options=[(f"{d:.3g}", d) for d in self.decays], value=self.decays[0],
+                                            description="bias decay", continuous_update=False),
             "lr": w.SelectionSlider(options=list(lrs), value=self.base.lr if self.base.lr in lrs else lrs[0],
                                     description="lr", continuous_update=False),
         }
+        self._precomputed = {}
+        if precomputed is not None:
+            for i, c in enumerate(precomputed.configs):
+                if c.replace(init_bias=self.base.init_bias, bias_decay=self.base.bias_decay, lr=self.base.lr) == self.base:
+                    key = (round(c.init_bias, 9), round(c.bias_decay, 9), round(c.lr, 9))
+                    self._precomputed[key] = precomputed.select([i])
         self.view = LiveView(controls, self._compute, self._draw, figsize)
 
     def config(self, values: dict) -> Config:
@@ -212,6 +231,9 @@ class BiasExplorer:
 
     def _compute(self, values, progress):
         cfg = self.config(values)
+        ready = self._precomputed.get((round(cfg.init_bias, 9), round(cfg.bias_decay, 9), round(cfg.lr, 9)))
+        if ready is not None:
+            return ("done", cfg.steps, ready.model, ready.P, float(evaluate_loss(ready, samples=4096)[0]))
 
         def cb(step, model, losses):
             loss = float(losses[-min(16, len(losses)):].double().mean())
@@ -226,12 +248,33 @@ class BiasExplorer:
         if P is None:
             from .data import make_projection
             P = make_projection(cfg.N, cfg.m, cfg.seed).to(model.flat.dtype).unsqueeze(0)
-        title = (f"initial bias {values['init_bias']:+.2f}, decay {values['bias_decay']}, lr {values['lr']}: "
+        title = (f"initial bias {values['init_bias']:+.2f}, decay {values['bias_decay']:.3g} "
+                 f"(shrink {self._shrink(cfg):.3g}), lr {values['lr']}: "
                  + (f"training, step {step}" if phase == "training" else f"trained {step} steps"))
         return _draw_state(fig, model, P, cfg, title, loss)
 
     def _ipython_display_(self) -> None:
         self.view._ipython_display_()
+
+
+def instance_slider(run: Run, instances: Sequence[int], title: Callable[[Config], str], live: bool = False,
+                    figsize=(7, 4.2)):
+    """A slider over some instances of one run: each frame is that instance's heatmap and
+    numbers, titled by ``title(config)``. Static (JS) unless ``live``."""
+    instances = list(instances)
+
+    def draw(fig, i):
+        r = run.select([i])
+        loss = float(evaluate_loss(r, samples=4096)[0])
+        return _draw_state(fig, r.model, r.P, r.config, title(r.config), loss)
+
+    if not live:
+        return static_slider(draw, instances, figsize=figsize)
+    import ipywidgets as w
+
+    slider = w.SelectionSlider(options=[(title(run.configs[i]), i) for i in instances], value=instances[0],
+                               description="run", continuous_update=False)
+    return LiveView({"i": slider}, lambda v, progress: v["i"], lambda fig, i, v: draw(fig, i), figsize)
 
 
 def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes) -> Run:

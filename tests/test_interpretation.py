@@ -57,3 +57,11 @@ def test_classes_cover_every_neuron_and_report_names_them(run):
     assert report.to_dict()["counts"] == classes.counts()
     with pytest.raises(IndexError, match="out of range"):
         interpret(run, 5)
+
+
+def test_interference_excludes_the_neurons_own_feature(run):
+    from monosem_lib.interpretation import interference
+    values = interference(run, 3, 0, feature=2, samples=512)
+    # Each eval sample leaves feature 2 off with probability 1 - eps.
+    assert 0.7 * 512 < values.numel() < 512
+    assert torch.isfinite(values).all()

@@ -111,3 +111,28 @@ def test_neuron_inspector_shows_class_and_ablation(run):
     view.controls["neuron"].value = 5
     assert view.figure.axes[0].get_title().startswith("neuron 5:")
     assert neuron_inspector(run, 0, live=False, neurons=[0, 1], samples=256).frames == 2
+
+
+def test_bias_explorer_serves_precomputed_settings_without_training():
+    from monosem_lib.widgets import instance_slider
+
+    base = preset("tiny", steps=60)
+    grid = train([base, base.replace(init_bias=-1.0), base.replace(init_bias=-1.0, bias_decay=5.0)], progress=False)
+    explorer = BiasExplorer(base=base, init_biases=(-1.0, 0.0), decays=(0.0, 5.0), lrs=(base.lr,), precomputed=grid)
+    view = explorer.view
+    trained = []
+    import monosem_lib.widgets as wmod
+    original = wmod.train
+    wmod.train = lambda *a, **k: trained.append(a) or original(*a, **k)
+    try:
+        view.controls["init_bias"].value = -1.0
+        view.controls["bias_decay"].value = 5.0
+    finally:
+        wmod.train = original
+    assert trained == [], "a precomputed setting must not retrain"
+    assert "shrink" in view.figure.axes[0].get_title()
+    static = instance_slider(grid, [0, 2], lambda c: f"bias {c.init_bias}")
+    assert static.frames == 2 and "anim" in static.html
+    live = instance_slider(grid, [0, 2], lambda c: f"bias {c.init_bias}", live=True)
+    live.controls["i"].value = 2
+    assert live.figure.axes[0].get_title() == "bias -1.0"

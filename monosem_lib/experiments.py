@@ -1,0 +1,94 @@
+"""The batches of runs the chapters train, by name, at either scale.
+
+Chapters call these instead of building config lists themselves, so two chapters that need
+the same runs ask for the identical batch and the result cache (``storage.load_or_train``)
+trains it once. At book scale each batch is sized so a chapter runs in about a minute on two
+CPU cores; at paper scale they follow the paper's Table 1 more fully (see ``sweeps``).
+"""
+
+from __future__ import annotations
+
+from .config import Config, preset
+from .sweeps import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
+
+__all__ = [
+    "LR_SUBSET",
+    "lr_sweep",
+    "bias_factorial",
+    "live_grid",
+    "LIVE_BIASES",
+    "LIVE_EPSES",
+    "LIVE_L1S",
+    "LIVE_SHRINKS",
+    "width_sweep",
+    "engineered_model",
+]
+
+LR_SUBSET = (0.003, 0.01, 0.03)  # three of the paper's six rates, at book scale
+PAPER_SHRINK = 0.03 * 0.003 * 2**16  # the paper's total bias shrink, about 5.9
+
+
+def _rates(scale: str, name: str = "LR1") -> tuple:
+    return LR_SUBSET if scale == "book" else sweep_values(name, scale)
+
+
+def lr_sweep(scale: str = "book") -> list[Config]:
+    """Chapter 2: LR1 (three rates x three seeds at book scale) and LR2 at the book's rate;
+    the full six rates of both batches at paper scale."""
+    lr1 = [c for c in sweep_configs("LR1", scale) if c.lr in _rates(scale)]
+    lr2_rates = (preset(scale).lr,) if scale == "book" else _rates(scale, "LR2")
+    lr2 = [c.replace(instances=1) for c in sweep_configs("LR2", scale) if c.lr in lr2_rates]
+    return lr1 + lr2
+
+
+def engineered_model(scale: str = "book", seeds: int = 1) -> Config:
+    """The engineered recipe at ``scale``: initial bias -1 with bias decay (book: decay 0.3,
+    a total shrink of 12; paper: decay 0.03 as in the paper)."""
+    if scale == "book":
+        return preset("book", instances=seeds, **ENGINEERED)
+    return preset(scale, init_bias=-1.0, bias_decay=0.03, instances=seeds)
+
+
+def bias_factorial(scale: str = "book") -> list[Config]:
+    """Chapter 3: the engineered recipe (three seeds at book scale), initial bias -1 without
+    decay, and LR3 at the other two rates. The baseline is chapter 2's ``lr_sweep``."""
+    base = preset(scale)
+    engineered = engineered_model(scale, 3 if scale == "book" else 1)
+    lr3 = [c.replace(instances=1) for c in sweep_configs("LR3", scale) if c.lr in _rates(scale, "LR3") and c.lr != base.lr]
+    return [engineered, base.replace(init_bias=-1.0, instances=1)] + lr3
+
+
+# The live-preset grid behind chapter 3's bias slider and its small experiments.
+LIVE_BIASES = (-2.0, -1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5)
+LIVE_EPSES = (1 / 4, 1 / 8, 1 / 32, 1 / 64)
+LIVE_L1S = (1e-3, 1e-2)
+LIVE_SHRINKS = (0.0, 12.0)
+
+
+def live_grid() -> list[Config]:
+    """Chapter 3, at the ``live`` preset in one batch: every initial bias with the paper's
+    shrink (the bias slider's frames), the baseline, other densities and shrinks at initial
+    bias -1, and L1 penalties instead of bias decay."""
+    live = preset("live")
+    paper_decay = decay_for_shrink(PAPER_SHRINK, live.lr, live.steps)
+    configs = [live.replace(init_bias=b, bias_decay=paper_decay) for b in LIVE_BIASES]
+    configs.append(live)  # initial bias 0 without decay: the slider's starting point
+    configs += [live.replace(init_bias=-1.0, bias_decay=paper_decay, eps=e) for e in LIVE_EPSES]
+    configs += [live.replace(init_bias=-1.0, bias_decay=decay_for_shrink(s, live.lr, live.steps))
+                for s in LIVE_SHRINKS if s != PAPER_SHRINK]
+    configs += [live.replace(l1=v) for v in LIVE_L1S]
+    return configs
+
+
+def width_sweep(scale: str = "book") -> list[Config]:
+    """Chapter 4: K0 (zero bias) and K1 (engineered) at every width, one seed; K2
+    (engineered, power law) at every width too. One pass per width."""
+    name_k = sweep_values("K0", scale)
+    configs = []
+    for k in name_k:
+        if scale == "book":
+            configs += [preset("book", k=k), engineered_model("book").replace(k=k),
+                        engineered_model("book").replace(k=k, feature_dist="power_law")]
+        else:
+            configs += [c for n in ("K0", "K1", "K2") for c in sweep_configs(n, scale) if c.k == k]
+    return configs
