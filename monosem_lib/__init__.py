@@ -24,7 +24,7 @@ from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrin
 def __getattr__(name: str):
     # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
     # CLI and plain training stay light.
-    if name in ("plots", "widgets", "exercises", "experiments"):
+    if name in ("plots", "widgets", "exercises", "experiments", "bench"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -18,7 +18,7 @@ from .config import Config, preset
 from .reference import naive_train
 from .training import train
 
-__all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench"]
+__all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench", "time_per_step"]
 
 TARGETS = {"paper shape (batch 1024)": 1.5, "book shape, one model": 2.0, "book shape, 9-model grid": 2.5}
 
@@ -70,6 +70,12 @@ def _library_ms(configs, steps: int, warmup: int) -> float:
     # callback fires at `warmup`, 2*warmup, ... and at the end; time from the first to the end.
     marks = sorted(per_step)
     return (per_step[marks[-1]] - per_step[marks[0]]) / (marks[-1] - marks[0]) * 1e3
+
+
+def time_per_step(configs, steps: int = 200, warmup: int = 20) -> float:
+    """Seconds per training step of ``configs`` trained together (warm-up steps not timed)."""
+    from .training import as_instances
+    return _library_ms(as_instances(configs), steps, warmup) / 1e3
 
 
 def _naive_ms(config: Config, steps: int, warmup: int) -> float:

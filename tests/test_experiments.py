@@ -25,7 +25,8 @@ def test_book_batches_stay_within_a_chapters_budget():
     assert len(group_by_structure(ex.lr_sweep())) == 1, "chapter 2's sweep trains in one pass"
     assert len(group_by_structure(ex.bias_factorial())) == 1
     assert len(group_by_structure(ex.live_grid())) == 1
-    assert len(group_by_structure(ex.width_sweep())) == len({c.k for c in ex.width_sweep()})
+    assert len(group_by_structure(ex.width_sweep())) == len({c.k for c in ex.width_sweep()}) == 4
+    assert sum(c.instances for c in ex.width_sweep()) == 8
 
 
 def test_chapters_share_batches_through_identical_configs():
