@@ -15,7 +15,7 @@ from .metrics import (
     summarize, training_curves,
 )
 from .interpretation import (
-    ablation_loss, activity_fraction, classify_neurons, interference, interpret, subspace_analysis, subset_map,
+    ablation_loss, activity_fraction, classify_neurons, interference, interpret, neuron_alignment, feature_response, subspace_analysis, subset_map,
 )
 from .storage import RunCache, load_or_train, load_run, save_run
 from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
@@ -37,7 +37,7 @@ __all__ = [
     "ToyModel", "Run", "TrainingDiverged", "train", "train_many",
     "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
     "single_feature_activations", "summarize", "training_curves",
-    "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "subspace_analysis", "subset_map",
+    "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "neuron_alignment", "feature_response", "subspace_analysis", "subset_map",
     "RunCache", "load_or_train", "load_run", "save_run",
     "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .data import make_world
-from .metrics import MONO_THRESHOLD, neuron_stats
+from .metrics import MONO_THRESHOLD, is_signed, neuron_stats
 from .model import ToyModel, activation
 from .training import Run
 
@@ -24,6 +24,8 @@ __all__ = [
     "ablation_loss",
     "subset_map",
     "interference",
+    "neuron_alignment",
+    "feature_response",
     "subspace_analysis",
     "SubspaceAnalysis",
     "row_space_projector",
@@ -167,6 +169,45 @@ def subspace_analysis(run: Run, neurons, instance: int = 0, band: tuple[float, f
     )
 
 
+@torch.no_grad()
+def neuron_alignment(run: Run, instance: int = 0) -> dict[str, Tensor]:
+    """How each neuron lines up with its strongest feature j.
+
+    Returns [k]-tensors (float64, CPU): ``feature`` (j), ``input_cosine`` (cosine between the
+    neuron's input weights W1[n] and P's column j, the direction feature j takes in x) and
+    ``output_share`` (the fraction of the output weights' squared norm on output j; decoder
+    and abs tasks, NaN for the re-projector, whose outputs are not features).
+    """
+    model, P = _instance(run, instance)
+    P = P.double().cpu()
+    W1, W2 = model.W1[0].double().cpu(), model.W2[0].double().cpu()
+    sfa = model.hidden(P.to(model.flat.dtype).T.unsqueeze(0).to(model.flat.device))[0].double().cpu()
+    feature = sfa.argmax(0)
+    cols = P[:, feature].T  # [k, m]
+    cos = (W1 * cols).sum(1) / (W1.norm(dim=1) * cols.norm(dim=1)).clamp(min=1e-30)
+    if run.configs[instance].task == "reprojector":
+        share = torch.full((model.k,), float("nan"), dtype=torch.float64)
+    else:
+        own = W2[feature, torch.arange(model.k)] ** 2
+        share = own / (W2**2).sum(0).clamp(min=1e-30)
+    return {"feature": feature, "input_cosine": cos, "output_share": share}
+
+
+@torch.no_grad()
+def feature_response(run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """How neurons build output ``feature`` as that feature alone goes from 0 to 1.
+
+    Returns (values [V], contributions [len(neurons), V]): neuron n adds
+    W2[feature, n] * act(W1[n] P_feature v + b[n]) to the output at feature value v.
+    """
+    model, P = _instance(run, instance)
+    values = torch.linspace(0, 1, 51, dtype=torch.float64) if values is None else values.double()
+    x = (values[:, None] * P[:, feature].double().cpu()[None, :]).to(model.flat.device, model.flat.dtype)
+    h = model.hidden(x.unsqueeze(0))[0].double().cpu()  # [V, k]
+    idx = torch.as_tensor(neurons, dtype=torch.long)
+    return values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T
+
+
 @dataclass
 class NeuronClasses:
     """Per-neuron classification of one instance (all tensors have shape [k])."""
@@ -207,7 +248,7 @@ def classify_neurons(run: Run, instance: int = 0, threshold: float = MONO_THRESH
     * polysemantic: the rest.
     """
     model, P = _instance(run, instance)
-    st = neuron_stats(model, P.unsqueeze(0), threshold)
+    st = neuron_stats(model, P.unsqueeze(0), threshold, signed=is_signed(run.configs[instance]))
     sfa = st.sfa[0].clamp(min=0).double()
     total = sfa.sum(1, keepdim=True).clamp(min=1e-30)
     cum = (sfa.sort(1, descending=True).values / total).cumsum(1)
@@ -225,7 +266,7 @@ def classify_neurons(run: Run, instance: int = 0, threshold: float = MONO_THRESH
             labels.append("near-monosemantic")
         else:
             labels.append("polysemantic")
-    return NeuronClasses(labels, st.share[0], n_features, activity, st.bias[0], st.top_feature[0])
+    return NeuronClasses(labels, st.share[0], n_features, activity, st.bias[0], st.feature[0])
 
 
 @dataclass

@@ -24,6 +24,7 @@ __all__ = [
     "monosemanticity",
     "NeuronStats",
     "neuron_stats",
+    "is_signed",
     "evaluate_loss",
     "summarize",
     "training_curves",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 MONO_THRESHOLD = 0.999
-DEAD_TOL = 1e-8
+DEAD_TOL = 1e-6  # float32 round-off leaves ~1e-7 where the exact value is 0
 SUMMARY_KEYS = (
     "final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "features_covered",
     "dead_neurons", "mean_bias_mono", "mean_bias_poly",
@@ -39,17 +40,21 @@ SUMMARY_KEYS = (
 
 
 @torch.no_grad()
-def single_feature_activations(model: ToyModel, P: Tensor) -> Tensor:
+def single_feature_activations(model: ToyModel, P: Tensor, signed: bool = False) -> Tensor:
     """Activation of every neuron for every feature alone at value 1.
 
     Args:
         model: I instances.
         P: [I, m, N] projections.
+        signed: also feed every feature at value -1 (for the abs task, whose features are
+            signed): columns N .. 2N-1 then hold feature j - N at -1.
     Returns:
-        A tensor of shape [I, k, N] whose entry (i, n, j) is neuron n's activation when only
-        feature j is on.
+        A tensor of shape [I, k, N] (or [I, k, 2N] when signed) whose entry (i, n, j) is
+        neuron n's activation when only feature j is on.
     """
     x = P.to(model.flat.device, model.flat.dtype).transpose(1, 2)  # [I, N, m]: x_j = P e_j
+    if signed:
+        x = torch.cat([x, -x], dim=1)
     return model.hidden(x).transpose(1, 2)
 
 
@@ -77,7 +82,9 @@ def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD) -> tuple[Ten
 
 @dataclass
 class NeuronStats:
-    """Per-neuron view of one batch of instances ([I, k] each, [I, k, N] for sfa)."""
+    """Per-neuron view of one batch of instances ([I, k] each; sfa is [I, k, N], or
+    [I, k, 2N] for signed features, where ``top_feature`` counts the signed inputs and
+    ``feature`` folds them back onto the N features)."""
 
     sfa: Tensor
     share: Tensor
@@ -85,17 +92,33 @@ class NeuronStats:
     mono: Tensor
     dead: Tensor
     bias: Tensor
+    N: int
 
     @property
     def poly(self) -> Tensor:
         """Alive neurons that are not monosemantic."""
         return ~self.mono & ~self.dead
 
+    @property
+    def feature(self) -> Tensor:
+        """The feature each neuron responds to most, 0 .. N-1, whatever its sign."""
+        return self.top_feature % self.N
 
-def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD) -> NeuronStats:
-    sfa = single_feature_activations(model, P)
+    def covered(self, instance: int) -> int:
+        """Number of features with at least one monosemantic neuron."""
+        return int(torch.unique(self.feature[instance][self.mono[instance]]).numel())
+
+
+def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD, signed: bool = False) -> NeuronStats:
+    """Single-feature activations and the classification of every neuron of every instance."""
+    sfa = single_feature_activations(model, P, signed)
     share, top, mono, dead = monosemanticity(sfa, threshold)
-    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), model.b.detach().cpu())
+    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), model.b.detach().cpu(), P.shape[-1])
+
+
+def is_signed(config) -> bool:
+    """Whether a task's features are signed (abs), so neurons are probed with -e_j too."""
+    return config.task == "abs"
 
 
 @torch.no_grad()
@@ -135,12 +158,12 @@ def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2
     ``features_covered`` is the fraction of features that own at least one monosemantic
     neuron; the mean biases are None where a class is empty.
     """
-    stats = neuron_stats(run.model, run.P, threshold)
+    stats = neuron_stats(run.model, run.P, threshold, signed=is_signed(run.config))
     losses = evaluate_loss(run, eval_samples)
     rows = []
     for i, c in enumerate(run.configs):
         mono, dead, b = stats.mono[i], stats.dead[i], stats.bias[i]
-        covered = torch.unique(stats.top_feature[i][mono]).numel()
+        covered = stats.covered(i)
         rows.append({
             "final_loss": float(losses[i]),
             "zero_loss": zero_loss(c, None if run.Q is None else run.Q[i]),
@@ -166,9 +189,9 @@ def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Te
     mono, covered, bias, dead, loss = [], [], [], [], []
     hist = run.loss_history
     for s in steps:
-        st = neuron_stats(run.checkpoint_model(s), run.P, threshold)
+        st = neuron_stats(run.checkpoint_model(s), run.P, threshold, signed=is_signed(run.config))
         mono.append(st.mono.sum(1).double() / N)
-        covered.append(torch.tensor([torch.unique(st.top_feature[i][st.mono[i]]).numel() / N for i in range(run.instances)]))
+        covered.append(torch.tensor([st.covered(i) / N for i in range(run.instances)]))
         bias.append(st.bias.double().mean(1))
         dead.append(st.dead.sum(1))
         loss.append(hist[max(0, s - 16):s].double().mean(0))

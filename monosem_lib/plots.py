@@ -63,7 +63,7 @@ def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
     """
     a = np.clip(_np(sfa), 0, None)
     total = a.sum(1)
-    share = np.where(total > 1e-8, a.max(1) / np.maximum(total, 1e-30), -1.0)
+    share = np.where(total > 1e-6, a.max(1) / np.maximum(total, 1e-30), -1.0)
     neuron_order = np.argsort(-share, kind="stable")
     strongest = np.argmax(a[neuron_order], axis=0)  # per feature: rank of its strongest neuron
     feature_order = np.argsort(strongest, kind="stable")

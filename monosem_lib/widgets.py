@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .config import Config, preset
 from .interpretation import classify_neurons
-from .metrics import evaluate_loss, neuron_stats, single_feature_activations
+from .metrics import evaluate_loss, is_signed, neuron_stats, single_feature_activations
 from .model import ToyModel
 from .plots import CLASS_COLORS, heatmap_order, seed_band, sfa_heatmap
 from .training import Run, train
@@ -136,9 +136,9 @@ class LiveView:
 
 # -- the book's explorers -------------------------------------------------------------------
 def _numbers(model: ToyModel, P, config: Config, loss: float | None) -> str:
-    st = neuron_stats(model, P)
+    st = neuron_stats(model, P, signed=is_signed(config))
     mono = int(st.mono[0].sum())
-    covered = torch.unique(st.top_feature[0][st.mono[0]]).numel()
+    covered = st.covered(0)
     parts = [f"mono neurons / feature {mono / config.N:.2f}", f"features covered {covered / config.N:.2f}",
              f"dead {int(st.dead[0].sum())}"]
     if loss is not None:
@@ -148,7 +148,7 @@ def _numbers(model: ToyModel, P, config: Config, loss: float | None) -> str:
 
 def _draw_state(fig: Figure, model: ToyModel, P, config: Config, title: str, loss: float | None) -> str:
     ax = fig.add_subplot(1, 1, 1)
-    sfa = single_feature_activations(model, P)[0]
+    sfa = single_feature_activations(model, P, is_signed(config))[0]
     sfa_heatmap(ax, sfa, vmax=1.0, title=title)
     text = _numbers(model, P, config, loss)
     fig.text(0.5, 0.005, text, ha="center", va="bottom", fontsize=9)
@@ -324,7 +324,7 @@ def neuron_inspector(run: Run, instance: int = 0, live: bool = True, neurons: Se
     classes = classify_neurons(run, instance, samples=samples)
     model = run.model.select(instance)
     P = run.P[instance].double().cpu()
-    sfa = single_feature_activations(model, run.P[instance:instance + 1])[0].double().cpu()
+    sfa = single_feature_activations(model, run.P[instance:instance + 1], is_signed(run.configs[instance]))[0].double().cpu()
     W1, W2 = model.W1[0].double().cpu(), model.W2[0].double().cpu()
     base = ablation_loss(run, None, instance, samples)
     ablated: dict[int, float] = {}

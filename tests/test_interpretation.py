@@ -65,3 +65,27 @@ def test_interference_excludes_the_neurons_own_feature(run):
     # Each eval sample leaves feature 2 off with probability 1 - eps.
     assert 0.7 * 512 < values.numel() < 512
     assert torch.isfinite(values).all()
+
+
+def test_alignment_of_an_aligned_model_is_perfect():
+    from monosem_lib.data import make_projection
+    from monosem_lib.interpretation import neuron_alignment
+    from monosem_lib.model import ToyModel
+    from monosem_lib.training import Run
+
+    P = make_projection(8, 8, 0).float()
+    model = ToyModel.from_weights(P.T.clone()[None], torch.zeros(1, 8), torch.eye(8)[None])
+    run = Run((preset("tiny", N=8, m=8, k=8),), model, P[None], None, torch.zeros(1, 1))
+    a = neuron_alignment(run)
+    assert a["feature"].tolist() == list(range(8))
+    torch.testing.assert_close(a["input_cosine"], torch.ones(8, dtype=torch.float64))
+    torch.testing.assert_close(a["output_share"], torch.ones(8, dtype=torch.float64))
+
+
+def test_feature_response_sums_to_the_models_output(run):
+    from monosem_lib.interpretation import feature_response
+    values, contrib = feature_response(run, 3, list(range(run.config.k)), 0)
+    model = run.model.select(0)
+    x = values[:, None].float() * run.P[0, :, 3][None, :]
+    y = model(x.unsqueeze(0))[0, :, 3].double()
+    torch.testing.assert_close(contrib.sum(0), y, atol=1e-5, rtol=1e-5)

@@ -67,3 +67,18 @@ def test_training_curves_have_one_row_per_checkpoint():
     for key in ("mono_per_feature", "features_covered", "mean_bias", "dead_neurons", "loss"):
         assert curves[key].shape == (7, 2), key
     assert curves["loss"][-1].mean() < curves["loss"][0].mean(), "training should lower the loss"
+
+
+def test_signed_features_probe_both_signs():
+    """For the abs task a neuron detecting -f_j is monosemantic for feature j."""
+    from monosem_lib.metrics import neuron_stats
+
+    P = make_projection(8, 8, 0).float()
+    W1 = torch.cat([P.T, -P.T])  # neurons 0..7 read +f_j, neurons 8..15 read -f_j
+    model = ToyModel.from_weights(W1[None], torch.zeros(1, 16), torch.zeros(1, 8, 16))
+    unsigned = neuron_stats(model, P[None])
+    assert int(unsigned.mono[0].sum()) == 8 and int(unsigned.dead[0].sum()) == 8
+    signed = neuron_stats(model, P[None], signed=True)
+    assert int(signed.mono[0].sum()) == 16
+    assert signed.feature[0].tolist() == list(range(8)) * 2
+    assert signed.covered(0) == 8
