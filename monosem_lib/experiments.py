@@ -23,6 +23,7 @@ __all__ = [
     "width_sweep",
     "BOOK_WIDTHS",
     "engineered_model",
+    "other_tasks",
 ]
 
 LR_SUBSET = (0.003, 0.01, 0.03)  # three of the paper's six rates, at book scale
@@ -96,3 +97,28 @@ def width_sweep(scale: str = "book") -> list[Config]:
     book = preset("book")
     return [c for k in BOOK_WIDTHS if k != book.k
             for c in (book.replace(k=k), engineered_model("book").replace(k=k))]
+
+
+def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
+    """Chapter 6, one pass each (task and nonlinearity fix shapes and code paths).
+
+    At book scale: the re-projector with and without the recipe; the abs task at k = 8N
+    (each feature needs a neuron per sign) at lr 0.03 without the recipe and with LR3's
+    decay; GeLU with and without the recipe and SoLU with it. Power-law features come from
+    ``lr_sweep``. At paper scale: RP1, LR5, G3 and the recipe with SoLU.
+    """
+    if scale == "paper":
+        return {
+            "reprojector": sweep_configs("RP1", scale),
+            "abs": sweep_configs("LR5", scale),
+            "gelu": sweep_configs("G3", scale),
+            "solu": [engineered_model(scale).replace(nonlinearity="solu")],
+        }
+    book, engineered = preset("book"), engineered_model("book")
+    lr3_fast = next(c for c in sweep_configs("LR3", "book") if c.lr == 0.03).replace(instances=1)
+    return {
+        "reprojector": [book.replace(task="reprojector"), engineered.replace(task="reprojector")],
+        "abs": [book.replace(task="abs", k=512, lr=0.03), lr3_fast.replace(task="abs", k=512)],
+        "gelu": [book.replace(nonlinearity="gelu"), engineered.replace(nonlinearity="gelu")],
+        "solu": [engineered.replace(nonlinearity="solu")],
+    }
