@@ -17,14 +17,14 @@ from .metrics import (
 from .interpretation import (
     ablation_loss, activity_fraction, classify_neurons, interference, interpret, neuron_alignment, feature_response, subspace_analysis, subset_map,
 )
-from .storage import RunCache, load_or_train, load_run, save_run
+from .storage import RunCache, load_or_train, load_run, load_summary, save_run, save_summary
 from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
 
 
 def __getattr__(name: str):
     # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
     # CLI and plain training stay light.
-    if name in ("plots", "widgets", "exercises", "experiments", "bench"):
+    if name in ("plots", "widgets", "exercises", "experiments", "bench", "reproduction"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -38,6 +38,6 @@ __all__ = [
     "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
     "single_feature_activations", "summarize", "training_curves",
     "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "neuron_alignment", "feature_response", "subspace_analysis", "subset_map",
-    "RunCache", "load_or_train", "load_run", "save_run",
+    "RunCache", "load_or_train", "load_run", "save_run", "load_summary", "save_summary",
     "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

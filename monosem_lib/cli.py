@@ -36,24 +36,23 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: error: {message}", 2)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, with a message that says so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+_positive_int = _int_at_least(1)
+_seed = _int_at_least(0)
 
 
 def _finite(text: str) -> float:
@@ -116,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", choices=SCALE_PRESETS, default="book", help="scale: book or paper")
     s.add_argument("--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)")
     s.add_argument("--steps", type=_positive_int, help="override the run length (decay is rescaled to it)")
+    s.add_argument("--summary", metavar="DIR", help="also store a compact summary DIR/NAME.json + .npz (chapter 7)")
+    s.add_argument("--representative", type=_seed, action="append", default=[], metavar="I",
+                   help="keep full weights of instance I in the summary (repeatable)")
+    s.add_argument("--max-instances", type=_positive_int, help="train at most this many instances per pass (GPU memory)")
     _add_common(s)
 
     i = sub.add_parser("interpret", help="reverse-engineering report of a saved run")
@@ -201,16 +204,29 @@ def _cmd_sweep(args) -> dict:
         raise _config_error(err) from None
     _check_out(args)
     spec = TABLE1[args.name]
+    if args.summary:
+        target = Path(args.summary) / f"{args.name}.json"
+        if target.exists() and not args.overwrite:
+            raise CliError(f"python -m monosem_lib: error: argument --summary: {target} already exists; "
+                           "choose another directory or pass --overwrite", 2)
     groups = group_by_structure(configs)
-    total, rows = 0.0, []
+    if args.max_instances:
+        groups = [g[i:i + args.max_instances] for g in groups for i in range(0, len(g), args.max_instances)]
+    total, rows, runs = 0.0, [], []
     for group in groups:
         run = train(group, progress=args.progress)
         total += run.train_seconds
         summary = summarize(run)
         if args.out:
-            target = Path(args.out) if len(groups) == 1 else Path(args.out) / f"{spec.var}={getattr(group[0], spec.var)}"
+            part = f"{spec.var}={getattr(group[0], spec.var)}"
+            target = Path(args.out) if len(groups) == 1 else Path(args.out) / (part if not args.max_instances else f"part-{len(runs):02d}")
             save_run(run, target, overwrite=args.overwrite, metrics=summary)
         rows += _instance_rows(run, summary)
+        runs.append(run)
+    if args.summary:
+        from .storage import save_summary
+        save_summary(runs, args.summary, name=args.name, scale=args.preset, overwrite=args.overwrite,
+                     representative=args.representative)
     base = configs[0].replace(**{spec.var: getattr(preset(args.preset), spec.var)}, instances=1)
     return {
         "config": base.to_dict(),

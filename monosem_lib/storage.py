@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -34,7 +35,8 @@ from .metrics import summarize
 from .model import ToyModel
 from .training import Run, as_instances, train
 
-__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "run_key"]
+__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "run_key",
+           "save_summary", "load_summary", "Summary"]
 
 FORMAT = "monosem-run"
 FORMAT_VERSION = 1
@@ -242,3 +244,124 @@ def load_or_train(configs: Config | Iterable[Config], cache: str | os.PathLike |
         return train(configs, **train_kwargs)
     configs = as_instances(configs)
     return RunCache(None if cache in (None, True) else cache).load_or_train(configs, **train_kwargs)
+
+
+# -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------
+SUMMARY_FORMAT = "monosem-summary"
+SUMMARY_POINTS = 256  # loss-history points kept per instance
+
+
+def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwrite: bool = False,
+                 representative: Iterable[int] = ()) -> Path:
+    """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
+
+    Keeps what the book reads, not the weights: the config, seed and summary metrics of every
+    instance, the metrics at every checkpoint, a loss history of at most 256 points, and the
+    single-feature activations and biases in float16 (signed for the abs task). Provenance:
+    library version and code digest, torch version, device, date and training time. Full
+    weights are stored only for the instances listed in ``representative`` (indices over
+    all runs, in order).
+    """
+    from .metrics import is_signed, neuron_stats, training_curves
+
+    runs = [runs] if isinstance(runs, Run) else list(runs)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    json_path, npz_path = path / f"{name}.json", path / f"{name}.npz"
+    if (json_path.exists() or npz_path.exists()) and not overwrite:
+        raise FileExistsError(f"{json_path} already exists; refusing to overwrite it (pass overwrite=True, CLI --overwrite)")
+    keep = set(representative)
+    instances, arrays, index = [], {}, 0
+    train_seconds = 0.0
+    for run in runs:
+        rows = summarize(run)
+        curves = training_curves(run)
+        st = neuron_stats(run.model, run.P, signed=is_signed(run.config))
+        hist = run.loss_history.double()
+        stride = max(1, hist.shape[0] // SUMMARY_POINTS)
+        n = hist.shape[0] // stride
+        coarse = hist[: n * stride].view(n, stride, -1).mean(1)
+        W1, b, W2 = run.model.split()
+        train_seconds += run.train_seconds
+        for i, c in enumerate(run.configs):
+            arrays[f"sfa_{index:03d}"] = st.sfa[i].numpy().astype(np.float16)
+            arrays[f"bias_{index:03d}"] = st.bias[i].numpy().astype(np.float16)
+            if index in keep:
+                for key, t in (("W1", W1), ("b", b), ("W2", W2)):
+                    arrays[f"{key}_{index:03d}"] = t[i].detach().cpu().numpy()
+                arrays[f"P_{index:03d}"] = run.P[i].cpu().numpy()
+            instances.append({
+                "config": c.to_dict(),
+                "metrics": rows[i],
+                "curves": {key: curves[key][:, i].tolist() for key in curves if key != "steps"},
+                "curve_steps": curves["steps"].tolist(),
+                "loss_history": {"every": stride, "loss": coarse[:, i].tolist()},
+                "weights": index in keep,
+            })
+            index += 1
+    meta = {
+        "format": SUMMARY_FORMAT, "format_version": 1, "name": name, "scale": scale,
+        "library_version": __version__, "source_digest": SOURCE_DIGEST, "torch_version": torch.__version__,
+        "device": str(runs[0].model.flat.device),
+        "device_name": torch.cuda.get_device_name(runs[0].model.flat.device) if runs[0].model.flat.is_cuda else "cpu",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "train_seconds": train_seconds, "instances": instances,
+    }
+
+    # Each file lands by rename, so a reader never sees half of one.
+    tmp_npz, tmp_json = path / f".{name}.npz.tmp", path / f".{name}.json.tmp"
+    with open(tmp_npz, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    tmp_json.write_text(json.dumps(meta, allow_nan=False))
+    os.replace(tmp_npz, npz_path)
+    os.replace(tmp_json, json_path)
+    return json_path
+
+
+@dataclass
+class Summary:
+    """A stored sweep: ``meta`` (the JSON) and lazily loaded arrays by instance."""
+
+    meta: dict
+    npz_path: Path
+
+    @property
+    def configs(self) -> list[Config]:
+        return [Config.from_dict(i["config"]) for i in self.meta["instances"]]
+
+    @property
+    def metrics(self) -> list[dict]:
+        return [i["metrics"] for i in self.meta["instances"]]
+
+    def where(self, **values) -> list[int]:
+        return [i for i, c in enumerate(self.configs)
+                if all((abs(getattr(c, k) - v) <= 1e-9 * max(1.0, abs(v))) if isinstance(v, float) else getattr(c, k) == v
+                       for k, v in values.items())]
+
+    def array(self, key: str, instance: int) -> np.ndarray:
+        with np.load(self.npz_path, allow_pickle=False) as data:
+            return data[f"{key}_{instance:03d}"]
+
+    def run(self, instance: int) -> Run:
+        """The stored weights of a representative instance as a one-instance Run."""
+        if not self.meta["instances"][instance]["weights"]:
+            raise ValueError(f"instance {instance} of {self.meta['name']} has no stored weights; "
+                             f"instances with weights: {[i for i, x in enumerate(self.meta['instances']) if x['weights']]}")
+        t = {k: torch.from_numpy(self.array(k, instance)).float() for k in ("W1", "b", "W2", "P")}
+        cfg = self.configs[instance].replace(device="cpu", dtype="float32")
+        model = ToyModel.from_weights(t["W1"][None], t["b"][None], t["W2"][None], cfg.nonlinearity)
+        return Run((cfg,), model, t["P"][None], None, torch.zeros(0, 1))
+
+
+def load_summary(path: str | os.PathLike) -> Summary:
+    """Load ``<name>.json`` (give either file or the stem); ValueError if damaged."""
+    path = Path(path)
+    json_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    npz_path = json_path.with_suffix(".npz")
+    try:
+        meta = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{json_path} is not a readable summary: {err}") from err
+    if meta.get("format") != SUMMARY_FORMAT or not npz_path.is_file():
+        raise ValueError(f"{json_path} is not a {SUMMARY_FORMAT} file with its .npz beside it")
+    return Summary(meta, npz_path)

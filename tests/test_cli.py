@@ -102,3 +102,14 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
     assert names == ["paper shape (batch 1024)", "book shape, one model", "book shape, 9-model grid"]
     for r in data["rows"]:
         assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
+
+
+def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
+    from monosem_lib.storage import load_summary
+    code, out, err = _run(["sweep", "RG1", "--seeds", "1", "--steps", "10", "--max-instances", "3",
+                           "--summary", str(tmp_path / "data"), "--representative", "0", "--json"], capsys)
+    assert code == 0, err
+    s = load_summary(tmp_path / "data" / "RG1.json")
+    assert len(s.configs) == 7 and s.meta["scale"] == "book" and s.meta["instances"][0]["weights"]
+    code, _, err = _run(["sweep", "RG1", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data")], capsys)
+    assert code == 2 and "--summary" in err and "--overwrite" in err

@@ -99,3 +99,22 @@ def test_cache_key_covers_every_instance(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_or_train(preset("tiny", steps=5), cache=False).steps_done == 5
+
+
+def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
+    from monosem_lib.storage import load_summary, save_summary
+    path = save_summary([run], tmp_path, name="T", scale="book", representative=[1])
+    s = load_summary(path)
+    assert s.meta["library_version"] and s.meta["source_digest"] and s.meta["device"] and s.meta["created"]
+    assert s.configs == list(run.configs) and len(s.metrics) == 4
+    assert s.array("sfa", 2).dtype == np.float16 and s.array("sfa", 2).shape == (32, 16)
+    assert s.meta["instances"][1]["weights"] and s.array("W1", 1).shape == (32, 8)
+    with pytest.raises(KeyError):
+        s.array("W1", 0)  # weights only for representative instances
+    assert len(s.meta["instances"][0]["loss_history"]["loss"]) <= 256
+    assert s.where(lr=0.003) == [2, 3]
+    with pytest.raises(FileExistsError):
+        save_summary([run], tmp_path, name="T", scale="book")
+    (tmp_path / "T.json").write_text("{")
+    with pytest.raises(ValueError, match="not a readable summary"):
+        load_summary(tmp_path / "T")
