@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast book build bench constraints clean
+.PHONY: venv test test-fast book build data data-paper bench constraints clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,17 @@ book: venv build
 # Warnings are errors: a notebook that raises, a broken reference or a missing citation fails.
 build:
 	$(RUN_ENV) $(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+# Stored sweep summaries read by chapter 7 (data/README.md). Book scale on a CPU, minutes:
+data: venv
+	for b in LR1 LR3 K0 K1; do \
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset book --summary data/book --overwrite --representative 12 > /dev/null || exit 1; done
+	$(RUN_ENV) $(PY) -m monosem_lib sweep LR5 --preset book --seeds 1 --summary data/book --overwrite > /dev/null
+
+# The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
+data-paper: venv
+	for b in LR1 LR3 K1 LR5; do \
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --representative 2 || exit 1; done
 
 bench: venv
 	$(PY) -m monosem_lib bench
