@@ -127,7 +127,7 @@ def test_page_loads_shows_figures_links_colab_and_sliders_work(name, url, notebo
 
 def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, browser):
     """Chapters with a live slider ship its static twin; check the count on the built pages."""
-    for name, url, notebook in PAGES:
+    for _, url, notebook in PAGES:
         if notebook is None:
             continue
         source = notebook.read_text()
