@@ -14,7 +14,7 @@ from .interpretation import interpret
 from .metrics import monosemanticity
 from .storage import Summary, load_summary
 
-__all__ = ["load_data", "by_value", "claim1", "claim2", "claim3", "claim4", "claim5", "abs_pairs", "BATCHES"]
+__all__ = ["load_data", "by_value", "at_scale", "claim1", "claim2", "claim3", "claim4", "claim5", "abs_pairs", "BATCHES"]
 
 BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")
 
@@ -93,3 +93,12 @@ def abs_pairs(lr5: Summary) -> list[dict]:
         pos, neg = set(top[top < c.N].tolist()), set((top[top >= c.N] - c.N).tolist())
         out.append({"lr": c.lr, "positive": len(pos), "negative": len(neg), "pairs": len(pos & neg)})
     return out
+
+
+def at_scale(found: dict[str, Summary], names, claim, *args, **kwargs):
+    """``claim(*summaries, *args)`` for the batches ``names`` of one scale, or None when any of
+    them has not been produced yet (how chapter 7 leaves a column empty)."""
+    names = [names] if isinstance(names, str) else list(names)
+    if not all(n in found for n in names):
+        return None
+    return claim(*[found[n] for n in names], *args, **kwargs)

@@ -61,3 +61,9 @@ def test_the_books_stored_data_have_provenance_and_stay_small():
         for key in ("library_version", "source_digest", "device", "created", "torch_version", "instances"):
             assert meta.get(key), f"{path.name} lacks {key}"
         assert all("config" in i and "metrics" in i for i in meta["instances"])
+
+
+def test_at_scale_leaves_missing_batches_empty(data):
+    assert rp.at_scale(data["paper"], "LR1", rp.claim1) is None
+    assert rp.at_scale(data["book"], ("LR1", "LR3"), rp.claim3) == rp.claim3(data["book"]["LR1"], data["book"]["LR3"])
+    assert rp.at_scale(data["book"], "LR1", rp.claim1, exclude_lrs=(0.003,))["loss"].keys() == {0.03}
