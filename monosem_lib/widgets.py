@@ -18,6 +18,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
 from .config import Config, preset
+from .experiments import PAPER_SHRINK
 from .interpretation import classify_neurons
 from .metrics import evaluate_loss, is_signed, neuron_stats, single_feature_activations
 from .model import ToyModel
@@ -192,7 +193,7 @@ class BiasExplorer:
     settings show at once. ``view`` is the LiveView.
     """
 
-    SHRINKS = (0.0, 3.0, 0.03 * 0.003 * 2**16, 12.0, 24.0)
+    SHRINKS = (0.0, 3.0, PAPER_SHRINK, 12.0, 24.0)
 
     def __init__(self, base: Config | None = None, every: int = 500, figsize=(7, 4.2),
                  init_biases: Sequence[float] = (-2.0, -1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5),
