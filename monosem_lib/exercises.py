@@ -40,10 +40,14 @@ def _call(fn: Callable, *args):
         return None, f"your function raised {type(err).__name__}: {err}"
 
 
-def _tensor(x, name: str):
-    if isinstance(x, torch.Tensor):
-        return x, None
-    return None, f"{name} should return a torch.Tensor, got {type(x).__name__}"
+def _call_tensor(fn: Callable, name: str, *args):
+    """Call the reader's function and insist on a tensor; (tensor, None) or (None, message)."""
+    out, err = _call(fn, *args)
+    if err:
+        return None, err
+    if isinstance(out, torch.Tensor):
+        return out, None
+    return None, f"{name} should return a torch.Tensor, got {type(out).__name__}"
 
 
 # -- chapter 1 ------------------------------------------------------------------------------
@@ -51,10 +55,7 @@ def check_sampler(fn: Callable) -> bool:
     """``fn(N, eps, batch, generator) -> Tensor [batch, N]``: each entry active with
     probability eps, active values uniform on [0, 1]."""
     N, eps, batch = 50, 0.1, 4000
-    out, err = _call(fn, N, eps, batch, torch.Generator().manual_seed(0))
-    if err:
-        return _report(False, err)
-    f, err = _tensor(out, "sample_features")
+    f, err = _call_tensor(fn, "sample_features", N, eps, batch, torch.Generator().manual_seed(0))
     if err:
         return _report(False, err)
     if tuple(f.shape) != (batch, N):
@@ -94,10 +95,7 @@ def check_single_feature_activations(fn: Callable) -> bool:
     """``fn(W1 [k, m], b [k], P [m, N]) -> Tensor [k, N]``: ReLU(W1 P e_j + b) for every j."""
     W1, b, P = _random_model()
     k, N = W1.shape[0], P.shape[1]
-    out, err = _call(fn, W1, b, P)
-    if err:
-        return _report(False, err)
-    A, err = _tensor(out, "single_feature_activations")
+    A, err = _call_tensor(fn, "single_feature_activations", W1, b, P)
     if err:
         return _report(False, err)
     A = A.double()
@@ -126,10 +124,7 @@ def check_monosemantic(fn: Callable) -> bool:
         [0.0, 0.1, 0.1, 0.1],
     ], dtype=torch.float64)
     want = [True, False, False, True, False, False]
-    out, err = _call(fn, sfa, 0.999)
-    if err:
-        return _report(False, err)
-    got, err = _tensor(out, "is_monosemantic")
+    got, err = _call_tensor(fn, "is_monosemantic", sfa, 0.999)
     if err:
         return _report(False, err)
     got = [bool(v) for v in got.flatten().tolist()]
@@ -214,10 +209,7 @@ def check_interference(fn: Callable) -> bool:
     j = 2
     off = f[:, j] == 0
     want = (f[off] @ P.T) @ w
-    out, err = _call(fn, w, P, f, j)
-    if err:
-        return _report(False, err)
-    got, err = _tensor(out, "interference")
+    got, err = _call_tensor(fn, "interference", w, P, f, j)
     if err:
         return _report(False, err)
     got = got.double().flatten()
@@ -249,10 +241,7 @@ def check_projector(fn: Callable) -> bool:
     """``fn(P [m, N]) -> Tensor [N, N]``: the orthogonal projector onto the row space of P."""
     g = torch.Generator().manual_seed(2)
     P = torch.randn(3, 7, generator=g, dtype=torch.float64)
-    out, err = _call(fn, P)
-    if err:
-        return _report(False, err)
-    M, err = _tensor(out, "projector")
+    M, err = _call_tensor(fn, "projector", P)
     if err:
         return _report(False, err)
     M = M.double()

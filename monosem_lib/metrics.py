@@ -24,6 +24,7 @@ __all__ = [
     "monosemanticity",
     "NeuronStats",
     "neuron_stats",
+    "stats_from_sfa",
     "is_signed",
     "evaluate_loss",
     "summarize",
@@ -108,12 +109,32 @@ class NeuronStats:
         """Number of features with at least one monosemantic neuron."""
         return int(torch.unique(self.feature[instance][self.mono[instance]]).numel())
 
+    def best_per_feature(self, instance: int) -> tuple[Tensor, Tensor]:
+        """For every feature: the top share among the alive neurons that prefer it (0 if
+        none does) and how many alive neurons prefer it. Two [N] tensors."""
+        feature, alive = self.feature[instance], ~self.dead[instance]
+        best = torch.zeros(self.N, dtype=self.share.dtype)
+        count = torch.bincount(feature[alive], minlength=self.N)
+        best.scatter_reduce_(0, feature[alive], self.share[instance][alive], reduce="amax")
+        return best, count
+
+    def sign_pairs(self, instance: int) -> dict[str, int]:
+        """Signed features only: how many features have a monosemantic neuron for +f_j, for
+        -f_j, and for both (a pair that together computes abs(f_j))."""
+        top = self.top_feature[instance][self.mono[instance]]
+        pos, neg = set(top[top < self.N].tolist()), set((top[top >= self.N] - self.N).tolist())
+        return {"positive": len(pos), "negative": len(neg), "pairs": len(pos & neg)}
+
+
+def stats_from_sfa(sfa: Tensor, bias: Tensor, N: int, threshold: float = MONO_THRESHOLD) -> NeuronStats:
+    """NeuronStats from single-feature activations [I, k, N or 2N] and biases [I, k]."""
+    share, top, mono, dead = monosemanticity(sfa, threshold)
+    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), bias.detach().cpu(), N)
+
 
 def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD, signed: bool = False) -> NeuronStats:
     """Single-feature activations and the classification of every neuron of every instance."""
-    sfa = single_feature_activations(model, P, signed)
-    share, top, mono, dead = monosemanticity(sfa, threshold)
-    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), model.b.detach().cpu(), P.shape[-1])
+    return stats_from_sfa(single_feature_activations(model, P, signed), model.b, P.shape[-1], threshold)
 
 
 def is_signed(config) -> bool:

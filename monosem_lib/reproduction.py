@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .interpretation import interpret
-from .metrics import monosemanticity
+from .metrics import stats_from_sfa
 from .storage import Summary, load_summary
 
 __all__ = ["load_data", "by_value", "at_scale", "claim1", "claim2", "claim3", "claim4", "claim5", "abs_pairs", "BATCHES"]
@@ -87,11 +87,9 @@ def abs_pairs(lr5: Summary) -> list[dict]:
 
     out = []
     for i, c in enumerate(lr5.configs):
-        sfa = torch.from_numpy(lr5.array("sfa", i).astype(np.float32))
-        _, top, mono, _ = monosemanticity(sfa)
-        top = top[mono]
-        pos, neg = set(top[top < c.N].tolist()), set((top[top >= c.N] - c.N).tolist())
-        out.append({"lr": c.lr, "positive": len(pos), "negative": len(neg), "pairs": len(pos & neg)})
+        sfa = torch.from_numpy(lr5.array("sfa", i).astype(np.float32))[None]
+        bias = torch.from_numpy(lr5.array("bias", i).astype(np.float32))[None]
+        out.append({"lr": c.lr, **stats_from_sfa(sfa, bias, c.N).sign_pairs(0)})
     return out
 
 

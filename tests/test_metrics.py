@@ -82,3 +82,18 @@ def test_signed_features_probe_both_signs():
     assert int(signed.mono[0].sum()) == 16
     assert signed.feature[0].tolist() == list(range(8)) * 2
     assert signed.covered(0) == 8
+
+
+def test_best_per_feature_and_sign_pairs():
+    from monosem_lib.metrics import stats_from_sfa
+
+    # 2 features probed at +1 and -1: columns (+0, +1, -0, -1).
+    sfa = torch.tensor([[[1.0, 0, 0, 0],     # mono on +f0
+                         [0, 0, 1.0, 0],     # mono on -f0: a pair with neuron 0
+                         [0, 0.6, 0, 0.4],   # prefers +f1, share 0.6
+                         [0, 0, 0, 0]]])     # dead
+    st = stats_from_sfa(sfa, torch.zeros(1, 4), N=2)
+    assert st.sign_pairs(0) == {"positive": 1, "negative": 1, "pairs": 1}
+    best, count = st.best_per_feature(0)
+    assert count.tolist() == [2, 1]
+    torch.testing.assert_close(best, torch.tensor([1.0, 0.6]))
