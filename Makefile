@@ -43,16 +43,22 @@ book: venv build
 build:
 	$(RUN_ENV) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-# Stored sweep summaries read by chapter 7 (data/README.md). Book scale on a CPU, minutes:
+# Stored sweep summaries (data/README.md): every batch of Table 1 at book scale, one file per
+# batch. Resumable: a batch whose summary holds the same configs from the same code is skipped.
+# The chapters' batches first, with three seeds; the 11-point sweeps (B, E, G1's 33 points)
+# and D1 with one.
+DATA_3SEEDS := LR1 LR3 K0 K1 LR5 LR2 LR4 K2 RP1 RG1
+DATA_1SEED := B1 B2 B3 B4 B5 E1 E2 E3 E4 G1 D1
 data: venv
-	for b in LR1 LR3 K0 K1; do \
-	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset book --summary data/book --overwrite --representative 12 > /dev/null || exit 1; done
-	$(RUN_ENV) $(PY) -m monosem_lib sweep LR5 --preset book --seeds 1 --summary data/book --overwrite > /dev/null
+	for b in $(DATA_3SEEDS); do echo "$$b"; \
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset book --seeds 3 --summary data/book --resume --representative 12 || exit 1; done
+	for b in $(DATA_1SEED); do echo "$$b"; \
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset book --seeds 1 --summary data/book --resume || exit 1; done
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv
 	for b in LR1 LR3 K1 LR5; do \
-	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --representative 2 || exit 1; done
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 2 || exit 1; done
 
 bench: venv
 	$(PY) -m monosem_lib bench

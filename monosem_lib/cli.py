@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", metavar="DIR", help="also store a compact summary DIR/NAME.json + .npz (chapter 7)")
     s.add_argument("--representative", type=_seed, action="append", default=[], metavar="I",
                    help="keep full weights of instance I in the summary (repeatable)")
+    s.add_argument("--resume", action="store_true",
+                   help="with --summary: skip the batch if its summary exists with the same configs and code "
+                        "digest, retrain it if stale")
     s.add_argument("--max-instances", type=_positive_int, help="train at most this many instances per pass (GPU memory)")
     _add_common(s)
 
@@ -206,9 +209,11 @@ def _cmd_sweep(args) -> dict:
     spec = TABLE1[args.name]
     if args.summary:
         target = Path(args.summary) / f"{args.name}.json"
-        if target.exists() and not args.overwrite:
+        if args.resume and _summary_is_current(target, configs):
+            return {"sweep": {"name": spec.name, "scale": args.preset}, "skipped": f"{target} is current"}
+        if target.exists() and not (args.overwrite or args.resume):
             raise CliError(f"python -m monosem_lib: error: argument --summary: {target} already exists; "
-                           "choose another directory or pass --overwrite", 2)
+                           "choose another directory or pass --overwrite (or --resume)", 2)
     groups = group_by_structure(configs)
     if args.max_instances:
         groups = [g[i:i + args.max_instances] for g in groups for i in range(0, len(g), args.max_instances)]
@@ -225,16 +230,30 @@ def _cmd_sweep(args) -> dict:
         runs.append(run)
     if args.summary:
         from .storage import save_summary
-        save_summary(runs, args.summary, name=args.name, scale=args.preset, overwrite=args.overwrite,
+        save_summary(runs, args.summary, name=args.name, scale=args.preset, overwrite=args.overwrite or args.resume,
                      representative=args.representative)
-    base = configs[0].replace(**{spec.var: getattr(preset(args.preset), spec.var)}, instances=1)
+    base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept}, instances=1)
     return {
         "config": base.to_dict(),
-        "sweep": {"name": spec.name, "description": spec.description, "var": spec.var,
+        "sweep": {"name": spec.name, "description": spec.description, "var": spec.var, "swept": list(spec.swept),
                   "values": [getattr(c, spec.var) for c in configs], "scale": args.preset},
         "train_seconds": total,
         "instances": rows,
     }
+
+
+def _summary_is_current(target: Path, configs) -> bool:
+    """Whether a stored summary holds exactly these configs, made by the current code."""
+    from .storage import SOURCE_DIGEST, load_summary
+
+    if not target.exists():
+        return False
+    try:
+        stored = load_summary(target)
+    except ValueError:
+        return False
+    expanded = [c for cfg in configs for c in cfg.expand()]
+    return stored.meta.get("source_digest") == SOURCE_DIGEST and stored.configs == expanded
 
 
 def _cmd_interpret(args) -> dict:
@@ -267,6 +286,9 @@ def _emit(args, result: dict) -> None:
     if args.command == "bench":
         from .bench import format_bench
         print(format_bench(result))
+        return
+    if "skipped" in result:
+        print(f"skipped: {result['skipped']}")
         return
     print(f"trained in {result['train_seconds']:.1f} s")
     _print_table(result["instances"])

@@ -202,7 +202,7 @@ PRESETS: dict[str, Config] = {
         schedule="paper", device="auto",
     ),
     # Smaller than book, for sliders that retrain while the reader watches.
-    # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and the paper's shrink of 6)
+    # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)
     # and retrains in about 3.5 s on two CPU cores; the book preset takes about 8 s.
     "live": Config(N=32, m=16, k=128, eps=1 / 16, batch=256, steps=5000),
     # Seconds-long runs for unit tests and doc examples.

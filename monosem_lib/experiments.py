@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 LR_SUBSET = (0.003, 0.01, 0.03)  # three of the paper's six rates, at book scale
-PAPER_SHRINK = 0.03 * 0.003 * 2**16  # the paper's total bias shrink, about 5.9
+# B1's total shrink (decay 0.03 at lr 0.003 over 2^16 steps), about 5.9: the slider grid's.
+# It is one row's shrink, not "the paper's": the rows of Table 1 span about 0.2 to 59.
+B1_SHRINK = 0.03 * 0.003 * 2**16
 
 
 def _rates(scale: str, name: str = "LR1") -> tuple:
@@ -67,16 +69,16 @@ LIVE_SHRINKS = (0.0, 12.0)
 
 
 def live_grid() -> list[Config]:
-    """Chapter 3, at the ``live`` preset in one batch: every initial bias with the paper's
+    """Chapter 3, at the ``live`` preset in one batch: every initial bias with B1's
     shrink (the bias slider's frames), the baseline, other densities and shrinks at initial
     bias -1, and L1 penalties instead of bias decay."""
     live = preset("live")
-    paper_decay = decay_for_shrink(PAPER_SHRINK, live.lr, live.steps)
-    configs = [live.replace(init_bias=b, bias_decay=paper_decay) for b in LIVE_BIASES]
+    b1_decay = decay_for_shrink(B1_SHRINK, live.lr, live.steps)
+    configs = [live.replace(init_bias=b, bias_decay=b1_decay) for b in LIVE_BIASES]
     configs.append(live)  # initial bias 0 without decay: the slider's starting point
-    configs += [live.replace(init_bias=-1.0, bias_decay=paper_decay, eps=e) for e in LIVE_EPSES]
+    configs += [live.replace(init_bias=-1.0, bias_decay=b1_decay, eps=e) for e in LIVE_EPSES]
     configs += [live.replace(init_bias=-1.0, bias_decay=decay_for_shrink(s, live.lr, live.steps))
-                for s in LIVE_SHRINKS if s != PAPER_SHRINK]
+                for s in LIVE_SHRINKS if s != B1_SHRINK]
     configs += [live.replace(l1=v) for v in LIVE_L1S]
     return configs
 
@@ -104,13 +106,13 @@ def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
     At book scale: the re-projector with and without the recipe; the abs task at k = 8N
     (each feature needs a neuron per sign) at lr 0.03 without the recipe and with LR3's
     decay; GeLU with and without the recipe and SoLU with it. Power-law features come from
-    ``lr_sweep``. At paper scale: RP1, LR5, G3 and the recipe with SoLU.
+    ``lr_sweep``. At paper scale: RP1, LR5, G1 and the recipe with SoLU.
     """
     if scale == "paper":
         return {
             "reprojector": sweep_configs("RP1", scale),
             "abs": sweep_configs("LR5", scale),
-            "gelu": sweep_configs("G3", scale),
+            "gelu": sweep_configs("G1", scale),
             "solu": [engineered_model(scale).replace(nonlinearity="solu")],
         }
     book, engineered = preset("book"), engineered_model("book")

@@ -1,10 +1,19 @@
 """How monosemantic a model is, and how good.
 
-The paper's measure: feed each feature alone at its largest value (f = e_j) and record every
-neuron's activation, the *single-feature activations* A [k, N]. A neuron is monosemantic when
-one feature carries more than ``threshold`` (0.999) of its summed activations. Activations
-are clipped at zero before summing, which changes nothing for ReLU and keeps GeLU's and
-SoLU's small negative outputs from cancelling real ones.
+The paper's measure (the authors' ``plot_helper``): feed each feature alone at value 1
+(f = e_j) and record every neuron's activation, the *single-feature activations* A [k, N]. A
+neuron's share is ``max_j A / (1e-10 + sum_j A)`` on the raw activations, and it is
+monosemantic when the share exceeds ``threshold`` (0.999). This is the default everywhere
+(``variant="paper"``) and every comparison with the paper uses it.
+
+The book's variant (``variant="book"``) differs in two places, and only where the paper's
+definition misreads a model: for the abs task it also probes with -e_j (a neuron that
+answers -f_j alone is silent on +e_j, so the paper's probe sees half of each pair), and for
+GeLU and SoLU it clips activations at 0 before summing (their small negative outputs can
+cancel the sum and push the share above 1). For ReLU decoders the two are identical.
+
+In both, a neuron whose largest single-feature activation is below ``DEAD_TOL`` (float32
+round-off) counts as dead, never as monosemantic.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ __all__ = [
     "neuron_stats",
     "stats_from_sfa",
     "is_signed",
+    "VARIANTS",
+    "variant_options",
     "evaluate_loss",
     "summarize",
     "training_curves",
@@ -34,8 +45,9 @@ __all__ = [
 
 MONO_THRESHOLD = 0.999
 DEAD_TOL = 1e-6  # float32 round-off leaves ~1e-7 where the exact value is 0
+VARIANTS = ("paper", "book")
 SUMMARY_KEYS = (
-    "final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "features_covered",
+    "final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "mono_per_neuron", "features_covered",
     "dead_neurons", "mean_bias_mono", "mean_bias_poly",
 )
 
@@ -59,24 +71,26 @@ def single_feature_activations(model: ToyModel, P: Tensor, signed: bool = False)
     return model.hidden(x).transpose(1, 2)
 
 
-def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD,
+                    clamp: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Classify neurons from single-feature activations.
 
     Args:
         sfa: [..., k, N] single-feature activations.
         threshold: share of a neuron's summed activation its top feature must carry.
+        clamp: clip activations at 0 first (the book's variant for GeLU and SoLU); the
+            default is the authors' raw ``max / (1e-10 + sum)``.
     Returns:
-        Four tensors of shape [..., k], in order the top feature's share of the
-        (positive) summed activation, its index, whether the neuron is monosemantic, and
-        whether it is dead (no feature alone activates it).
+        Four tensors of shape [..., k], in order the top feature's share, its index, whether
+        the neuron is monosemantic, and whether it is dead (no feature alone lifts it above
+        ``DEAD_TOL``; a dead neuron's share is reported as 0).
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold!r} is not allowed: must be in (0, 1)")
-    pos = sfa.clamp(min=0)
-    total = pos.sum(-1)
-    top, top_feature = pos.max(-1)
-    dead = total <= DEAD_TOL
-    share = torch.where(dead, torch.zeros_like(total), top / total.clamp(min=1e-30))
+    acts = sfa.clamp(min=0) if clamp else sfa
+    top, top_feature = acts.max(-1)
+    dead = top <= DEAD_TOL
+    share = torch.where(dead, torch.zeros_like(top), top / (1e-10 + acts.sum(-1)))
     mono = (share > threshold) & ~dead
     return share, top_feature, mono, dead
 
@@ -126,20 +140,36 @@ class NeuronStats:
         return {"positive": len(pos), "negative": len(neg), "pairs": len(pos & neg)}
 
 
-def stats_from_sfa(sfa: Tensor, bias: Tensor, N: int, threshold: float = MONO_THRESHOLD) -> NeuronStats:
+def stats_from_sfa(sfa: Tensor, bias: Tensor, N: int, threshold: float = MONO_THRESHOLD,
+                   clamp: bool = False) -> NeuronStats:
     """NeuronStats from single-feature activations [I, k, N or 2N] and biases [I, k]."""
-    share, top, mono, dead = monosemanticity(sfa, threshold)
+    share, top, mono, dead = monosemanticity(sfa, threshold, clamp)
     return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), bias.detach().cpu(), N)
 
 
-def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD, signed: bool = False) -> NeuronStats:
-    """Single-feature activations and the classification of every neuron of every instance."""
-    return stats_from_sfa(single_feature_activations(model, P, signed), model.b, P.shape[-1], threshold)
+def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD, signed: bool = False,
+                 clamp: bool = False) -> NeuronStats:
+    """Single-feature activations and the classification of every neuron of every instance.
+
+    The defaults are the paper's metric; ``variant_options(config, "book")`` gives the
+    book's ``signed`` and ``clamp``."""
+    return stats_from_sfa(single_feature_activations(model, P, signed), model.b, P.shape[-1], threshold, clamp)
 
 
 def is_signed(config) -> bool:
     """Whether a task's features are signed (abs), so neurons are probed with -e_j too."""
     return config.task == "abs"
+
+
+def variant_options(config, variant: str = "paper") -> dict[str, bool]:
+    """``signed`` and ``clamp`` for ``neuron_stats`` under a metric variant.
+
+    ``paper``: the authors' definition (+e_j only, raw activations). ``book``: -e_j too for
+    the abs task, activations clipped at 0 for GeLU and SoLU."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r} is not allowed: must be one of {', '.join(VARIANTS)}")
+    book = variant == "book"
+    return {"signed": book and is_signed(config), "clamp": book and config.nonlinearity != "relu"}
 
 
 @torch.no_grad()
@@ -171,15 +201,17 @@ def _mean_or_none(values: Tensor, mask: Tensor) -> float | None:
     return float(values[mask].mean()) if bool(mask.any()) else None
 
 
-def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14) -> list[dict]:
+def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14,
+              variant: str = "paper") -> list[dict]:
     """The headline numbers of every instance, as plain dicts (keys ``SUMMARY_KEYS``).
 
     ``final_loss`` is measured on fresh evaluation samples; ``zero_loss`` is the exact loss of
-    always predicting 0, for scale; ``mono_per_feature`` is the paper's headline figure;
-    ``features_covered`` is the fraction of features that own at least one monosemantic
-    neuron; the mean biases are None where a class is empty.
+    always predicting 0, for scale; ``mono_per_feature`` is the paper's headline figure and
+    ``mono_per_neuron`` its per-neuron twin; ``features_covered`` is the fraction of features
+    that own at least one monosemantic neuron; the mean biases are None where a class is
+    empty. Neurons are classified with the metric ``variant`` (default: the paper's).
     """
-    stats = neuron_stats(run.model, run.P, threshold, signed=is_signed(run.config))
+    stats = neuron_stats(run.model, run.P, threshold, **variant_options(run.config, variant))
     losses = evaluate_loss(run, eval_samples)
     rows = []
     for i, c in enumerate(run.configs):
@@ -190,6 +222,7 @@ def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2
             "zero_loss": zero_loss(c, None if run.Q is None else run.Q[i]),
             "mono_neurons": int(mono.sum()),
             "mono_per_feature": float(mono.sum()) / c.N,
+            "mono_per_neuron": float(mono.sum()) / c.k,
             "features_covered": covered / c.N,
             "dead_neurons": int(dead.sum()),
             "mean_bias_mono": _mean_or_none(b, mono),
@@ -210,7 +243,7 @@ def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Te
     mono, covered, bias, dead, loss = [], [], [], [], []
     hist = run.loss_history
     for s in steps:
-        st = neuron_stats(run.checkpoint_model(s), run.P, threshold, signed=is_signed(run.config))
+        st = neuron_stats(run.checkpoint_model(s), run.P, threshold)
         mono.append(st.mono.sum(1).double() / N)
         covered.append(torch.tensor([st.covered(i) / N for i in range(run.instances)]))
         bias.append(st.bias.double().mean(1))

@@ -35,26 +35,31 @@ from .metrics import summarize
 from .model import ToyModel
 from .training import Run, as_instances, train
 
-__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "run_key",
+__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "RESULT_SOURCES", "source_digest", "run_key",
            "save_summary", "load_summary", "Summary"]
 
 FORMAT = "monosem-run"
 FORMAT_VERSION = 1
 HISTORY_WINDOW = 16
 
-# Files whose code decides what training produces; a change invalidates cached runs.
-_RESULT_SOURCES = ("config.py", "data.py", "model.py", "optim.py", "training.py")
+# Modules whose code decides a stored result: what training produces (config, data, model,
+# optim, training), how it is measured (metrics) and which configs a batch holds (sweeps).
+# A change to any of them changes the digest, which invalidates cached runs and marks
+# stored summaries as stale.
+RESULT_SOURCES = ("config.py", "data.py", "model.py", "optim.py", "training.py", "metrics.py", "sweeps.py")
 
 
-def _source_digest() -> str:
+def source_digest(package_dir: str | os.PathLike | None = None) -> str:
+    """A 16-hex-digit digest of the ``RESULT_SOURCES`` in ``package_dir`` (default: this
+    package's own directory)."""
+    here = Path(__file__).parent if package_dir is None else Path(package_dir)
     h = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _RESULT_SOURCES:
-        h.update((here / name).read_bytes())
+    for name in RESULT_SOURCES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes())
     return h.hexdigest()[:16]
 
 
-SOURCE_DIGEST = _source_digest()
+SOURCE_DIGEST = source_digest()
 
 
 def _history_windows(history: torch.Tensor) -> list[list[float]]:
@@ -276,7 +281,7 @@ def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwr
     for run in runs:
         rows = summarize(run)
         curves = training_curves(run)
-        st = neuron_stats(run.model, run.P, signed=is_signed(run.config))
+        st = neuron_stats(run.model, run.P, signed=is_signed(run.config))  # both signs: either metric can be read back
         hist = run.loss_history.double()
         stride = max(1, hist.shape[0] // SUMMARY_POINTS)
         n = hist.shape[0] // stride

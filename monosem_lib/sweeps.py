@@ -1,22 +1,21 @@
 """The paper's Table 1 as named sweeps, at the paper's scale and at book scale.
 
-Each batch of Table 1 varies one knob over a list of values around the paper's defaults
-(N=512, m=64, k=1024, eps=1/64, lr=0.003, batch 8192, 2^17 steps). The values follow the
-authors' code and data file names (github.com/adamjermyn/toy_model_interpretability) and
-its public transcription; see ``SweepSpec.source``.
+Every batch of Table 1 is one :class:`SweepSpec` holding the paper's whole row: task,
+activation, feature distribution, N, m, k, eps, lr, bias decay, initial bias and L1, with the
+swept knob(s) as tuples of values. The rows restate Table 1 of arXiv:2211.09169 (as publicly
+transcribed) and the swept values in the authors' code and data-file names; the test
+``tests/test_table1.py`` holds every field against a copy of the paper's table.
 
-At book scale every batch starts from the ``book`` preset instead, with these rules:
+The paper's GeLU row is named ``G1`` here: the public transcription labels it "B3" a second
+time, after the ReLU bias sweep at eps = 1/64.
 
-* ``lr``, ``init_bias``, ``eps``, ``l1``, task, nonlinearity and feature distribution keep
-  their paper values (the paper's default lr 0.003 becomes the book's 0.01 where lr is not
-  the swept knob);
-* widths ``k`` use the book values listed with each batch (the book keeps k/N, not k);
-* ``bias_decay`` is rescaled so that the total shrink ``decay * lr * steps / 2`` equals the
-  paper's. The paper's literal decays do nothing in 8000 steps; the shrink is what matters.
+At book scale every row is derived from its paper-scale row by the rules in ``BOOK_RULES``,
+applied by :func:`book_config` and nowhere else.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,10 @@ from .config import Config, ConfigError, preset
 __all__ = [
     "SweepSpec",
     "TABLE1",
+    "ROW_FIELDS",
+    "BOOK_RULES",
     "ENGINEERED",
+    "book_config",
     "sweep_configs",
     "sweep_values",
     "total_shrink",
@@ -39,77 +41,130 @@ EPSES = tuple(2 ** -(1 + 0.4 * i) for i in range(11))  # 2^-linspace(1, 5, 11)
 POWERS_OF_TEN = tuple(10.0 ** -i for i in range(1, 8))  # 1e-1 .. 1e-7
 PAPER_KS = tuple(2**i for i in range(4, 11))  # 16 .. 1024 = N/32 .. 2N
 BOOK_KS = tuple(2**i for i in range(4, 10))  # 16 .. 512 = N/4 .. 8N
+# The transcription's code lists the GeLU row's rates as "0.001, 0.05, 0.01"; 0.05 is read as
+# 0.005 (the list is otherwise increasing and 0.005 is one of the paper's rates).
+GELU_LRS = (0.001, 0.005, 0.01)
 
-# The book's engineered recipe at the book preset: a total shrink of 12 (paper: 5.9). The
-# paper's shrink also works at book scale but leaves some neurons dead; chapter 3 shows both.
+# The fields of a Table 1 row, in the paper's column order.
+ROW_FIELDS = ("task", "nonlinearity", "feature_dist", "N", "m", "k", "eps", "lr", "bias_decay", "init_bias", "l1")
+
+# The book's own engineered recipe at the book preset: initial bias -1 and a total shrink of
+# 12 (decay 0.3 at lr 0.01 over 8000 steps). It is not a row of the paper's table; the paper's
+# rows imply shrinks from about 0.2 (E4) to about 59 (LR3 at lr 0.03).
 ENGINEERED: dict[str, float] = {"init_bias": -1.0, "bias_decay": 0.3}
+
+# How a paper-scale row becomes a book-scale row; book_config applies exactly these.
+BOOK_RULES: dict[str, str] = {
+    "N, m": "the book preset's 64 and 32 (paper 512 and 64): m/N = 1/2 instead of 1/8",
+    "k": "k / 4 (1024 -> 256, 2048 -> 512), so k/N = 4 or 8 instead of 2 or 4; width sweeps "
+         "(K0-K2) span 16..512 = N/4..8N instead of 16..1024 = N/32..2N",
+    "eps": "eps * 4, so eps N is half the paper's as N is 1/8 of it (1/64 -> 1/16, B1-B5's "
+           "1/16..1/256 -> 1/4..1/64); swept densities (E1-E4) keep their values",
+    "lr": "a fixed rate of 0.003 (B1-B5, E1-E4) becomes the book's 0.01: in 8000 steps 0.003 "
+          "leaves LR3's gain in monosemanticity near zero; swept rates and the fixed 0.005 "
+          "(RG1) and 0.007 (K0-K2, D1) are kept",
+    "bias_decay": "rescaled so that the total shrink decay * lr * steps/2 equals the row's own "
+                  "at paper scale (each row keeps its own shrink)",
+    "batch, steps, schedule": "256, 8000 and one half-cosine (paper: 8192, 2^17 and a periodic "
+                              "cosine with T_max 512)",
+    "task, activation, features, init bias, L1": "kept",
+}
+_BOOK_K_DIVISOR = 4
+_BOOK_EPS_FACTOR = 4
+_BOOK_LR = {0.003: 0.01}
 
 _TRANSCRIPTION = "Table 1 of arXiv:2211.09169 as transcribed in jbloomAus/toy_model_interpretability"
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """One batch of Table 1.
+    """One batch (row) of Table 1.
 
     Attributes:
-        name: the paper's label (``LR1``, ``B3``...).
+        name: the batch's label (``LR1``, ``B3``, ``G1``...).
         description: what the batch tests.
-        var: the Config field it sweeps.
-        values: the swept values at paper scale.
-        fixed: other paper-scale settings that differ from the paper's defaults.
-        book_values: the swept values at book scale, where they differ (widths).
-        book_fixed: settings that differ at book scale (beyond the decay rescaling).
-        source: where the values come from.
+        row: every field of ``ROW_FIELDS`` at paper scale; a swept knob holds a tuple of values.
+        book_values: swept values that differ at book scale (the widths of K0-K2).
+        source: where the swept values come from.
     """
 
     name: str
     description: str
-    var: str
-    values: tuple
-    fixed: dict[str, Any] = field(default_factory=dict)
-    book_values: tuple | None = None
-    book_fixed: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any]
+    book_values: dict[str, tuple] = field(default_factory=dict)
     source: str = _TRANSCRIPTION
 
+    @property
+    def swept(self) -> tuple[str, ...]:
+        """The swept knobs, in column order (one, or two for G1)."""
+        return tuple(f for f in ROW_FIELDS if isinstance(self.row[f], tuple))
 
-def _specs() -> dict[str, SweepSpec]:
-    neg = {"init_bias": -1.0, "bias_decay": 0.03}
+    @property
+    def var(self) -> str:
+        """The last swept knob (the x axis of the batch's plots)."""
+        return self.swept[-1]
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The row's fields that are not swept."""
+        return {f: v for f, v in self.row.items() if f not in self.swept}
+
+    def points(self, scale: str = "paper") -> list[dict[str, Any]]:
+        """Every combination of the swept values at ``scale``, in order."""
+        grids = [self.book_values.get(f, self.row[f]) if scale == "book" else self.row[f] for f in self.swept]
+        return [dict(zip(self.swept, combo)) for combo in itertools.product(*grids)]
+
+
+def _row(task="decoder", act="relu", features="uniform", k=1024, eps=1 / 64, lr=0.003, decay=0.0,
+         bias=0.0, l1=0.0) -> dict[str, Any]:
+    values = (task, act, features, 512, 64, k, eps, lr, decay, bias, l1)
+    return dict(zip(ROW_FIELDS, values))
+
+
+def _specs() -> list[SweepSpec]:
+    neg = {"decay": 0.03, "bias": -1.0}
     specs = [
-        SweepSpec("LR1", "learning rate, zero initial bias", "lr", LRS,
+        SweepSpec("LR1", "learning rate, zero initial bias", _row(lr=LRS),
                   source="authors' file names: ReLU_lr_sweep_no_bias_equal"),
-        SweepSpec("LR2", "learning rate, power-law features", "lr", LRS, {"feature_dist": "power_law"},
+        SweepSpec("LR2", "learning rate, power-law features", _row(features="power_law", lr=LRS),
                   source="authors' file names: ReLU_lr_sweep_no_bias_power_law"),
-        SweepSpec("LR3", "learning rate, initial bias -1 with bias decay", "lr", LRS, dict(neg),
+        SweepSpec("LR3", "learning rate, initial bias -1 with bias decay", _row(lr=LRS, **neg),
                   source="authors' file names: ReLU_lr_sweep_negative_bias_equal (init_bias_-1.0_decay_0.03)"),
-        SweepSpec("LR4", "learning rate, initial bias -1 with decay, power-law features", "lr", LRS,
-                  {**neg, "feature_dist": "power_law"},
-                  source="authors' file names: ReLU_lr_sweep_negative_bias_power_law"),
-        SweepSpec("LR5", "learning rate, absolute-value task with twice the neurons", "lr", LRS,
-                  {"task": "abs", "k": 2048}, book_fixed={"k": 512}),
     ]
-    for i, eps in enumerate((2**-4, 2**-5, 2**-6, 2**-7, 2**-8), start=1):
-        specs.append(SweepSpec(f"B{i}", f"initial bias with decay, eps = 2^-{i + 3}", "init_bias", BIASES,
-                               {"eps": eps, "bias_decay": 0.03}))
-    specs.append(SweepSpec("G3", "learning rate, GeLU, initial bias -1 with decay, power-law features", "lr", LRS,
-                           {**neg, "feature_dist": "power_law", "nonlinearity": "gelu"},
-                           source="transcription's g3 run"))
-    for i, decay in enumerate((0.03, 0.01, 0.003, 0.001), start=1):
-        specs.append(SweepSpec(f"E{i}", f"feature density, initial bias -1, decay {decay}", "eps", EPSES,
-                               {"init_bias": -1.0, "bias_decay": decay}))
+    for i, (eps, decay) in enumerate(((2**-4, 0.03), (2**-5, 0.003), (2**-6, 0.003), (2**-7, 0.003),
+                                      (2**-8, 0.003)), start=1):
+        specs.append(SweepSpec(f"B{i}", f"initial bias, eps = 2^-{i + 3}, decay {decay}",
+                               _row(eps=eps, lr=0.003, decay=decay, bias=BIASES)))
     specs += [
-        SweepSpec("K0", "neurons per layer, zero initial bias", "k", PAPER_KS, book_values=BOOK_KS),
-        SweepSpec("K1", "neurons per layer, initial bias -1 with decay", "k", PAPER_KS, dict(neg), book_values=BOOK_KS),
-        SweepSpec("K2", "neurons per layer, initial bias -1 with decay, power-law features", "k", PAPER_KS,
-                  {**neg, "feature_dist": "power_law"}, book_values=BOOK_KS),
-        SweepSpec("RG1", "L1 penalty on activations", "l1", POWERS_OF_TEN),
-        SweepSpec("RP1", "learning rate, random re-projector task", "lr", LRS, {"task": "reprojector"}),
-        SweepSpec("D1", "bias decay, absolute-value task, initial bias -1", "bias_decay", POWERS_OF_TEN,
-                  {"task": "abs", "k": 2048, "init_bias": -1.0}, book_fixed={"k": 512}),
+        SweepSpec("LR4", "learning rate, initial bias -1 with decay, power-law features",
+                  _row(features="power_law", lr=LRS, **neg),
+                  source="authors' file names: ReLU_lr_sweep_negative_bias_power_law"),
+        SweepSpec("G1", "GeLU: learning rate and initial bias, with decay (the transcription labels this row 'B3')",
+                  _row(act="gelu", lr=GELU_LRS, decay=0.03, bias=BIASES),
+                  source=_TRANSCRIPTION + " (its second 'B3'); rates from its code, see GELU_LRS"),
     ]
-    return {s.name: s for s in specs}
+    for i, decay in enumerate((0.03, 0.01, 0.003, 0.001), start=1):
+        specs.append(SweepSpec(f"E{i}", f"feature density, initial bias -1, decay {decay}",
+                               _row(eps=EPSES, lr=0.003, decay=decay, bias=-1.0)))
+    specs += [
+        SweepSpec("K0", "neurons per layer, zero initial bias", _row(k=PAPER_KS, lr=0.007),
+                  book_values={"k": BOOK_KS}),
+        SweepSpec("K1", "neurons per layer, initial bias -1 with decay", _row(k=PAPER_KS, lr=0.007, **neg),
+                  book_values={"k": BOOK_KS}),
+        SweepSpec("K2", "neurons per layer, initial bias -1 with decay, power-law features",
+                  _row(features="power_law", k=PAPER_KS, lr=0.007, **neg), book_values={"k": BOOK_KS}),
+        SweepSpec("RG1", "L1 penalty on activations, initial bias -1 with decay",
+                  _row(lr=0.005, l1=POWERS_OF_TEN, **neg)),
+        SweepSpec("RP1", "learning rate, random re-projector task", _row(task="reprojector", lr=LRS, **neg)),
+        SweepSpec("LR5", "learning rate, absolute-value task with twice the neurons",
+                  _row(task="abs", k=2048, lr=LRS, **neg)),
+        SweepSpec("D1", "bias decay, absolute-value task, initial bias -1",
+                  _row(task="abs", k=2048, lr=0.007, decay=POWERS_OF_TEN, bias=-1.0)),
+    ]
+    return specs
 
 
-TABLE1: dict[str, SweepSpec] = _specs()
+TABLE1: dict[str, SweepSpec] = {s.name: s for s in _specs()}
 
 
 def total_shrink(config: Config) -> float:
@@ -123,12 +178,31 @@ def decay_for_shrink(shrink: float, lr: float, steps: int) -> float:
     return shrink / (lr * math.ceil(steps / 2))
 
 
+def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] = ()) -> Config:
+    """The book-scale counterpart of a paper-scale config, by ``BOOK_RULES``.
+
+    Args:
+        paper: a paper-scale config (a point of a Table 1 row).
+        steps: the run length the decay is rescaled for (default: the book preset's).
+        swept: the row's swept knobs, whose values are kept as they are.
+    """
+    book = preset("book")
+    steps = book.steps if steps is None else steps
+    lr = paper.lr if "lr" in swept else _BOOK_LR.get(paper.lr, paper.lr)
+    eps = paper.eps if "eps" in swept else paper.eps * _BOOK_EPS_FACTOR
+    return book.replace(
+        task=paper.task, nonlinearity=paper.nonlinearity, feature_dist=paper.feature_dist,
+        k=paper.k // _BOOK_K_DIVISOR, eps=eps, lr=lr,
+        bias_decay=decay_for_shrink(total_shrink(paper), lr, steps), init_bias=paper.init_bias, l1=paper.l1,
+        steps=steps, seed=paper.seed, instances=paper.instances,
+    )
+
+
 def sweep_values(name: str, scale: str = "book") -> tuple:
-    """The swept values of batch ``name`` at ``scale`` (``book`` or ``paper``)."""
+    """The values of batch ``name``'s swept knob ``var`` at ``scale`` (``book`` or ``paper``)."""
     spec = _spec(name)
-    if scale == "book" and spec.book_values is not None:
-        return spec.book_values
-    return spec.values
+    values = spec.book_values.get(spec.var, spec.row[spec.var]) if scale == "book" else spec.row[spec.var]
+    return tuple(values)
 
 
 def _spec(name: str) -> SweepSpec:
@@ -138,32 +212,25 @@ def _spec(name: str) -> SweepSpec:
 
 
 def sweep_configs(name: str, scale: str = "book", seeds: int | None = None, **overrides: Any) -> list[Config]:
-    """One Config per swept value of Table 1 batch ``name``.
+    """One Config per point of Table 1 batch ``name`` (every combination of its swept values).
 
     Args:
         name: ``LR1`` ... ``D1`` (see ``TABLE1``).
         scale: ``book`` or ``paper``.
-        seeds: instances per value (seeds 0, 1, ...); default 3 at book scale, 1 at paper.
-        overrides: further Config changes applied to every point (``device="cuda"``...).
+        seeds: instances per point (seeds 0, 1, ...); default 3 at book scale, 1 at paper.
+        overrides: further Config changes applied to every point (``device="cuda"``,
+            ``steps=2000``...); at book scale the decay is rescaled for the given steps.
     """
     spec = _spec(name)
     if scale not in ("book", "paper"):
         raise ConfigError("scale", scale, "must be book or paper")
     seeds = (3 if scale == "book" else 1) if seeds is None else seeds
-    paper = preset("paper")
     out = []
-    for value in sweep_values(name, scale):
-        if scale == "paper":
-            cfg = paper.replace(**spec.fixed, **{spec.var: value})
-        else:
-            # The paper-scale point this book point stands for fixes the total shrink.
-            at_paper = paper.replace(**spec.fixed, **({} if spec.book_values else {spec.var: value}))
-            book = preset("book")
-            fields = {f: v for f, v in spec.fixed.items() if f not in ("bias_decay", "k")}
-            fields.update(spec.book_fixed)
-            fields[spec.var] = value
-            lr = fields.get("lr", book.lr)
-            fields["bias_decay"] = decay_for_shrink(total_shrink(at_paper), lr, overrides.get("steps", book.steps))
-            cfg = book.replace(**fields)
+    for point in spec.points(scale):
+        at_paper = {f: v for f, v in point.items() if scale == "paper" or f not in spec.book_values}
+        cfg = preset("paper").replace(**spec.fixed, **at_paper)
+        if scale == "book":
+            cfg = book_config(cfg, overrides.get("steps"), spec.swept).replace(
+                **{f: v for f, v in point.items() if f in spec.book_values})
         out.append(cfg.replace(instances=seeds, **overrides))
     return out

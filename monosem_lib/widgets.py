@@ -18,7 +18,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
 from .config import Config, preset
-from .experiments import PAPER_SHRINK
+from .experiments import B1_SHRINK
 from .interpretation import classify_neurons
 from .metrics import evaluate_loss, is_signed, neuron_stats, single_feature_activations
 from .model import ToyModel
@@ -187,13 +187,13 @@ class BiasExplorer:
     and watch a model retrain, its heatmap redrawn every ``every`` steps.
 
     Runs at the ``live`` preset (it retrains in a few seconds on a laptop CPU) unless another
-    ``base`` is given. Decays default to total shrinks of 0, 3, 5.9 (the paper's), 12 and
+    ``base`` is given. Decays default to total shrinks of 0, 3, 5.9 (B1's), 12 and
     24 at the base's lr and length. Results are cached per setting; ``precomputed`` (a run
     of the same base, such as ``experiments.live_grid``) fills the cache up front, so those
     settings show at once. ``view`` is the LiveView.
     """
 
-    SHRINKS = (0.0, 3.0, PAPER_SHRINK, 12.0, 24.0)
+    SHRINKS = (0.0, 3.0, B1_SHRINK, 12.0, 24.0)
 
     def __init__(self, base: Config | None = None, every: int = 500, figsize=(7, 4.2),
                  init_biases: Sequence[float] = (-2.0, -1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5),

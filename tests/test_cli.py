@@ -106,10 +106,18 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
 
 def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
     from monosem_lib.storage import load_summary
-    code, out, err = _run(["sweep", "RG1", "--seeds", "1", "--steps", "10", "--max-instances", "3",
+    code, out, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--max-instances", "3",
                            "--summary", str(tmp_path / "data"), "--representative", "0", "--json"], capsys)
     assert code == 0, err
-    s = load_summary(tmp_path / "data" / "RG1.json")
-    assert len(s.configs) == 7 and s.meta["scale"] == "book" and s.meta["instances"][0]["weights"]
-    code, _, err = _run(["sweep", "RG1", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data")], capsys)
+    s = load_summary(tmp_path / "data" / "K0.json")
+    assert len(s.configs) == 6 and s.meta["scale"] == "book" and s.meta["instances"][0]["weights"]
+    code, _, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data")], capsys)
     assert code == 2 and "--summary" in err and "--overwrite" in err
+    # --resume skips a current summary, and retrains one whose configs differ.
+    code, out, _ = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data"),
+                         "--resume", "--json"], capsys)
+    assert code == 0 and "skipped" in json.loads(out)
+    code, out, _ = _run(["sweep", "K0", "--seeds", "1", "--steps", "12", "--summary", str(tmp_path / "data"),
+                         "--resume", "--json"], capsys)
+    assert code == 0 and "skipped" not in json.loads(out)
+    assert all(c.steps == 12 for c in load_summary(tmp_path / "data" / "K0.json").configs)

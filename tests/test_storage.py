@@ -118,3 +118,23 @@ def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
     (tmp_path / "T.json").write_text("{")
     with pytest.raises(ValueError, match="not a readable summary"):
         load_summary(tmp_path / "T")
+
+
+def test_digest_covers_every_module_that_changes_a_result(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import monosem_lib
+    from monosem_lib.storage import RESULT_SOURCES, SOURCE_DIGEST, source_digest
+
+    assert set(RESULT_SOURCES) >= {"config.py", "data.py", "model.py", "optim.py", "training.py",
+                                   "metrics.py", "sweeps.py"}
+    src = Path(monosem_lib.__file__).parent
+    for name in RESULT_SOURCES:
+        shutil.copy(src / name, tmp_path / name)
+    assert source_digest(tmp_path) == SOURCE_DIGEST
+    for name in RESULT_SOURCES:
+        original = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(original + "\n# an edit\n")
+        assert source_digest(tmp_path) != SOURCE_DIGEST, f"editing {name} must change the digest"
+        (tmp_path / name).write_text(original)

@@ -5,8 +5,8 @@ import pytest
 from monosem_lib.config import ConfigError, preset
 from monosem_lib.sweeps import ENGINEERED, TABLE1, decay_for_shrink, sweep_configs, sweep_values, total_shrink
 
-ALL = ["LR1", "LR2", "LR3", "LR4", "LR5", "B1", "B2", "B3", "B4", "B5", "G3", "E1", "E2", "E3", "E4",
-       "K0", "K1", "K2", "RG1", "RP1", "D1"]
+ALL = ["LR1", "LR2", "LR3", "B1", "B2", "B3", "B4", "B5", "LR4", "G1", "E1", "E2", "E3", "E4",
+       "K0", "K1", "K2", "RG1", "RP1", "LR5", "D1"]
 
 
 def test_every_table1_batch_is_defined_at_both_scales():
@@ -14,7 +14,7 @@ def test_every_table1_batch_is_defined_at_both_scales():
     for name in ALL:
         for scale in ("book", "paper"):
             configs = sweep_configs(name, scale)
-            assert len(configs) == len(sweep_values(name, scale)) >= 6, name
+            assert len(configs) >= len(sweep_values(name, scale)) >= 6, name
             base = preset(scale)
             assert all(c.N == base.N and c.steps == base.steps for c in configs)
 
@@ -30,12 +30,10 @@ def test_paper_scale_uses_the_papers_values():
 
 
 def test_book_scale_keeps_the_total_shrink():
-    paper_shrink = 0.03 * 0.003 * 2**16
-    assert math.isclose(paper_shrink, 5.9, rel_tol=0.01)
-    for name in ("B1", "K1", "E1", "LR3"):
+    for name in ("B1", "B3", "E1", "E4", "LR3", "G1", "RG1", "RP1", "LR5", "D1"):
         for book, paper in zip(sweep_configs(name, "book"), sweep_configs(name, "paper")):
             assert math.isclose(total_shrink(book), total_shrink(paper), rel_tol=1e-9), name
-    # At the book preset's lr 0.01 the paper's shrink needs a decay of about 0.147.
+    # B1's shrink of 5.9 at the book's lr 0.01 needs a decay of about 0.147.
     assert math.isclose(sweep_configs("B1")[0].bias_decay, 0.1475, rel_tol=1e-3)
     assert math.isclose(decay_for_shrink(12.0, 0.01, 8000), ENGINEERED["bias_decay"])
 
