@@ -58,7 +58,7 @@ data: venv
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv
 	for b in LR1 LR3 K1 LR5; do \
-	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 2 || exit 1; done
+	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 4 || exit 1; done
 
 bench: venv
 	$(PY) -m monosem_lib bench

@@ -22,6 +22,9 @@ __all__ = [
     "training_curves_figure",
     "bias_profile",
     "sweep_plot",
+    "sweep_series_figure",
+    "multi_feature_figure",
+    "linear_map_heatmap",
     "seed_band",
     "style",
     "CLASS_COLORS",
@@ -158,3 +161,57 @@ def sweep_plot(x, series: dict[str, dict], *, xlabel: str, logx: bool = False, f
     if title:
         fig.suptitle(title)
     return fig
+
+
+_LINEAR_KNOBS = ("init_bias",)
+
+
+def sweep_series_figure(s, figsize=(10, 2.6)) -> Figure:
+    """The paper's sweep plot of one stored batch: loss, mono/N and mono/k against the swept
+    knob, seeds as points around their mean. ``s`` is a ``reproduction.SweepSeries``."""
+    fig = sweep_plot(s.x, s.series, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name)
+    for ax in fig.axes:
+        if ax.get_title() == "mono / N":
+            ax.axhline(1, color="k", ls=":", lw=0.6)  # one monosemantic neuron per feature
+    return fig
+
+
+def multi_feature_figure(resp, mono, *, inputs: int = 24, title: str | None = None, figsize=(12, 3.4)) -> Figure:
+    """Actual activations on multi-feature inputs beside the additive prediction from single
+    features, and each neuron's deviation by class.
+
+    Args:
+        resp: a ``responses.MultiFeatureResponse``.
+        mono: [k] bool, the monosemantic neurons (columns are ordered monosemantic first).
+        inputs: how many of the inputs (rows) to draw.
+    """
+    mono = _np(mono).astype(bool)
+    order = np.argsort(~mono, kind="stable")
+    actual, additive = _np(resp.actual)[:inputs, order], _np(resp.additive)[:inputs, order]
+    vmax = max(1e-6, float(np.percentile(actual, 99.5)))
+    fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True, gridspec_kw={"width_ratios": [2, 2, 1.2]})
+    for ax, data, name in ((axes[0], actual, "actual activations"), (axes[1], additive, "additive prediction")):
+        img = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=vmax)
+        ax.axvline(mono.sum() - 0.5, color="w", lw=0.8)
+        ax.set(xlabel="neuron (monosemantic first)", ylabel="input", title=name)
+    fig.colorbar(img, ax=axes[1], label="activation")
+    err = _np(resp.error)
+    fired = _np(resp.actual).max(0) > 0
+    axes[2].boxplot([err[mono & fired], err[~mono & fired]], tick_labels=["mono", "other alive"])
+    axes[2].set(ylabel="relative deviation", title="|actual - additive| / |actual|")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def linear_map_heatmap(ax: Axes, M, *, title: str | None = None, colorbar: bool = True):
+    """Draw a decoder's end-to-end linear map W2 W1 P [N, N], centred at zero."""
+    M = _np(M)
+    lim = max(1e-6, float(np.abs(M).max()))
+    img = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set(xlabel="input feature", ylabel="output feature")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(img, ax=ax, shrink=0.8)
+    return img
