@@ -31,6 +31,7 @@ __all__ = [
     "ablation_loss",
     "activity_fraction",
     "classify_neurons",
+    "compare_sets",
     "decide",
     "feature_response",
     "format_report",
@@ -648,27 +649,44 @@ def _cell(value, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _sets_table(report: Report) -> list[str]:
-    """The two claim-5 sets side by side."""
-    a, b = report.sets["residual_block"], report.sets["always_on"]
-    m = report.config.m
-    rows = [("neurons", str(a.count), str(b.count)),
-            ("mean activity on inputs", _cell(a.mean_activity, ".1%"), _cell(b.mean_activity, ".1%")),
-            ("mean bias", _cell(a.mean_bias, "+.3f"), _cell(b.mean_bias, "+.3f")),
-            ("loss, nonlinearity removed", _cell(a.linearized_loss), _cell(b.linearized_loss)),
-            ("loss, zeroed", _cell(a.ablation_loss), _cell(b.ablation_loss)),
-            ("loss, as many random mono zeroed", _cell(a.random_monosemantic_loss), _cell(b.random_monosemantic_loss))]
-    if report.applicable["linear_map"]:
-        sa, sb = a.subspace, b.subspace
-        rows += [(f"singular values in {NEAR_ONE_BAND} (m={m})", _cell(sa and sa.near_one, "d"),
-                  _cell(sb and sb.near_one, "d")),
-                 ("cosine with the linear target", _cell(sa and sa.cosine_target, ".3f"),
-                  _cell(sb and sb.cosine_target, ".3f"))]
+def compare_sets(report: Report) -> dict[str, dict[str, float | int | bool | None]]:
+    """Claim 5's two sets side by side: {set key: {row: value}}, the numbers first and then
+    every verdict's ``holds``. Rows about the map appear only where the task has a linear
+    target (``pandas.DataFrame(compare_sets(report))`` shows it as a table)."""
+    out = {}
+    for key, s in report.sets.items():
+        sub = s.subspace
+        col: dict[str, float | int | bool | None] = {
+            "neurons": s.count, "mean activity": s.mean_activity, "mean bias": s.mean_bias,
+            "loss, nonlinearity removed": s.linearized_loss, "loss, zeroed": s.ablation_loss,
+            "loss, as many random monosemantic zeroed": s.random_monosemantic_loss}
+        if report.applicable["linear_map"]:
+            col[f"singular values in {NEAR_ONE_BAND}"] = None if sub is None else sub.near_one
+            col["cosine with the linear target"] = None if sub is None else sub.cosine_target
         if report.applicable["low_rank_identity"]:
-            rows.append(("cosine with the identity", _cell(sa and sa.cosine_identity, ".3f"),
-                         _cell(sb and sb.cosine_identity, ".3f")))
-    lines = [f"  {'':<38} {'residual block':>15} {'always-on':>12}"]
-    lines += [f"  {name:<38} {x:>15} {y:>12}" for name, x, y in rows]
+            col["cosine with the identity"] = None if sub is None else sub.cosine_identity
+        col.update({name: v.holds for name, v in s.verdicts.items()})
+        out[key] = col
+    return out
+
+
+def _text_cell(row: str, value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    spec = {"mean activity": ".1%", "mean bias": "+.3f"}.get(row, ".3f" if row.startswith("cosine") else ".4f")
+    return format(value, spec)
+
+
+def _sets_table(report: Report) -> list[str]:
+    """The two claim-5 sets side by side (``compare_sets``) as text."""
+    table = compare_sets(report)
+    a, b = table["residual_block"], table["always_on"]
+    lines = [f"  {'':<42} {'residual block':>15} {'always-on':>12}"]
+    lines += [f"  {row:<42} {_text_cell(row, a[row]):>15} {_text_cell(row, b[row]):>12}" for row in a]
     return lines
 
 
@@ -728,6 +746,7 @@ def format_report(report: Report) -> str:
         f"  linear target: {report.target}",
     ]
     lines += _sets_table(report)
+    lines += ["  (verdict rows: yes = holds, no = does not hold, - = does not apply; reasons below)"]
     for s in report.sets.values():
         lines += _set_section(s)
     lines += _cut_section(report)

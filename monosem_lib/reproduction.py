@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .interpretation import interpret, report_dict
+from .interpretation import interpret
 from .metrics import stats_from_sfa
 from .storage import Summary, load_summary
 
@@ -77,10 +77,8 @@ def claim4(k_sweep: Summary) -> dict:
 
 
 def claim5(summary: Summary, instance: int) -> dict:
-    """The reverse-engineering report of a representative instance with stored weights, as
-    plain data (``interpretation.report_dict``): both claim-5 sets, ``sets["residual_block"]``
-    and ``sets["always_on"]``, each with its map and its verdicts."""
-    return report_dict(interpret(summary.run(instance)))
+    """The reverse-engineering report of a representative instance with stored weights."""
+    return interpret(summary.run(instance)).to_dict()
 
 
 def abs_pairs(lr5: Summary) -> list[dict]:
