@@ -612,6 +612,9 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
     """
     from .data import zero_loss
 
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples={samples!r} is not allowed: must be a positive integer")
+    _instance(run, instance)  # names a bad instance before any work
     cfg = run.configs[instance]
     classes = classify_neurons(run, instance, samples=samples)
     base = ablation_loss(run, None, instance, samples)

@@ -60,6 +60,8 @@ def test_classes_cover_every_neuron_and_report_names_them(run):
     assert report.to_dict()["counts"] == classes.counts()
     with pytest.raises(IndexError, match="out of range"):
         interpret(run, 5)
+    with pytest.raises(ValueError, match="samples=0 is not allowed: must be a positive integer"):
+        interpret(run, 0, samples=0)
 
 
 def test_report_data_has_both_sets_stable_keys_and_every_verdict_with_its_threshold(run):
