@@ -16,6 +16,7 @@ from .metrics import (
 )
 from .interpretation import (
     ablation_loss, activity_fraction, classify_neurons, interference, interpret, neuron_alignment, feature_response, subspace_analysis, subset_map,
+    compare_sets, format_report, linear_target, report_dict,
 )
 from .storage import RunCache, load_or_train, load_run, load_summary, save_run, save_summary
 from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
@@ -38,6 +39,7 @@ __all__ = [
     "MONO_THRESHOLD", "evaluate_loss", "monosemanticity", "neuron_stats",
     "single_feature_activations", "summarize", "training_curves",
     "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "neuron_alignment", "feature_response", "subspace_analysis", "subset_map",
+    "compare_sets", "format_report", "linear_target", "report_dict",
     "RunCache", "load_or_train", "load_run", "save_run", "load_summary", "save_summary",
     "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

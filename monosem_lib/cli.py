@@ -257,7 +257,7 @@ def _summary_is_current(target: Path, configs) -> bool:
 
 
 def _cmd_interpret(args) -> dict:
-    from .interpretation import interpret
+    from .interpretation import format_report, interpret, report_dict
     from .storage import load_run
 
     try:
@@ -268,7 +268,7 @@ def _cmd_interpret(args) -> dict:
         raise CliError(f"python -m monosem_lib: error: argument --instance: {args.instance} is out of range; "
                        f"the run has {run.instances} instance(s)", 2)
     report = interpret(run, args.instance)
-    return {"report": report, "dict": report.to_dict()}
+    return {"text": format_report(report), "dict": report_dict(report)}
 
 
 def _cmd_bench(args) -> dict:
@@ -278,7 +278,7 @@ def _cmd_bench(args) -> dict:
 
 def _emit(args, result: dict) -> None:
     if args.command == "interpret":
-        print(json.dumps(result["dict"]) if args.json else result["report"].text)
+        print(json.dumps(result["dict"], allow_nan=False) if args.json else result["text"])
         return
     if args.json:
         print(json.dumps(result, allow_nan=False))

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "heatmap_order",
+    "claim5_figure",
     "sfa_heatmap",
     "training_curves_figure",
     "bias_profile",
@@ -125,6 +126,35 @@ def bias_profile(ax: Axes, share, bias, *, label: str | None = None, color=None,
         ax.axvline(N, color="k", lw=0.8, alpha=0.5)
     ax.set_xlabel("neuron, most monosemantic first")
     ax.set_ylabel("bias")
+
+
+def claim5_figure(report, figsize=(13, 3.4)) -> Figure:
+    """Claim 5's two sets side by side: the singular values of each set's map
+    W2[:, S] W1[S, :] P against the band counted as "near 1" and the rank bound m, then each
+    map as an image titled with its cosine with the task's linear target. ``report`` is an
+    ``interpretation.Report`` of a task with a linear target (not abs)."""
+    from .interpretation import NEAR_ONE_BAND
+
+    sets = [s for s in report.sets.values() if s.subspace is not None]
+    if not sets:
+        raise ValueError(f"task={report.config.task!r} has no linear map to draw; claim5_figure is allowed for "
+                         "the decoder and reprojector tasks with a non-empty residual block")
+    fig, axes = plt.subplots(1, 1 + len(sets), figsize=figsize, constrained_layout=True)
+    colors = {"residual_block": CLASS_COLORS["polysemantic"], "always_on": CLASS_COLORS["always-on"]}
+    m = report.config.m
+    for s in sets:
+        sv = _np(s.subspace.singular_values)
+        axes[0].plot(np.arange(1, len(sv) + 1), sv, "o", ms=3, color=colors[s.key], label=f"{s.key} ({s.count})")
+    axes[0].axvline(m + 0.5, color="k", ls=":", label=f"m = {m}")
+    axes[0].axhspan(*NEAR_ONE_BAND, color="#ddd", zorder=0, label=f"{NEAR_ONE_BAND[0]} to {NEAR_ONE_BAND[1]}")
+    axes[0].set(xlabel="index", ylabel="singular value", title="singular values of W2[:,S] W1[S,:] P")
+    axes[0].legend(fontsize=8)
+    for ax, s in zip(axes[1:], sets):
+        M = _np(s.subspace.map)
+        lim = np.abs(M).max()
+        ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set(title=f"{s.key}: cosine with target {s.subspace.cosine_target:.2f}", xlabel="feature", ylabel="output")
+    return fig
 
 
 def seed_band(ax: Axes, x, values, *, label: str | None = None, color=None, marker: str = "o", logx: bool = False):

@@ -61,8 +61,16 @@ def test_sweep_and_interpret_round_trip(tmp_path, capsys):
     assert [r["lr"] for r in data["instances"]] == [0.001, 0.003, 0.005, 0.007, 0.01, 0.03]
     code, out, err = _run(["interpret", str(tmp_path / "lr1"), "--json"], capsys)
     assert code == 0, err
-    report = json.loads(out)
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"--json printed {c}"))
     assert sum(report["counts"].values()) == 256
+    # 20 steps do not fit the task: no verdict holds, and each says so with its number and threshold
+    assert report["fits_task"]["holds"] is False and report["fits_task"]["value"] > report["fits_task"]["threshold"]
+    assert list(report["sets"]) == ["residual_block", "always_on"]
+    for s in report["sets"].values():
+        for name, v in s["verdicts"].items():
+            assert v["holds"] is not True, name
+            assert {"value", "threshold", "comparison"} <= set(v)
+    assert set(report["ablations"]) == set(report["ablation_counts"])
     code, out, _ = _run(["interpret", str(tmp_path / "lr1"), "--instance", "5"], capsys)
     assert code == 0 and "Neuron classes" in out and "monosemantic" in out
     code, _, err = _run(["interpret", str(tmp_path / "lr1"), "--instance", "9"], capsys)

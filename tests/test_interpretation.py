@@ -1,10 +1,13 @@
+import json
+
 import pytest
 import torch
 
 from monosem_lib.config import preset
 from monosem_lib.interpretation import (
-    CLASSES, ablation_loss, activity_fraction, classify_neurons, interpret, matrix_cosine, row_space_projector,
-    subset_map,
+    ABLATION_FACTOR, CLASSES, COSINE_THRESHOLD, FIT_RATIO, LINEAR_TOLERANCE, VERDICT_RULES, ablation_loss,
+    activity_fraction, classify_neurons, decide, format_verdict, interpret, linear_target, matrix_cosine,
+    report_dict, row_space_projector, subset_map, subspace_analysis,
 )
 from monosem_lib.training import train
 
@@ -57,6 +60,88 @@ def test_classes_cover_every_neuron_and_report_names_them(run):
     assert report.to_dict()["counts"] == classes.counts()
     with pytest.raises(IndexError, match="out of range"):
         interpret(run, 5)
+    with pytest.raises(ValueError, match="samples=0 is not allowed: must be a positive integer"):
+        interpret(run, 0, samples=0)
+
+
+def test_report_data_has_both_sets_stable_keys_and_every_verdict_with_its_threshold(run):
+    report = interpret(run, 1, samples=512)
+    data = json.loads(json.dumps(report_dict(report), allow_nan=False))
+    assert list(data["sets"]) == ["residual_block", "always_on"]
+    assert list(data["excluded"]) == ["near_monosemantic", "polysemantic"]
+    counts = report.classes.counts()
+    assert data["sets"]["residual_block"]["count"] == k_alive_not_mono(counts)
+    assert data["sets"]["always_on"]["count"] == counts["always-on"]
+    keys = ["none", "residual_block", "always_on", "random_monosemantic", "near_monosemantic", "polysemantic",
+            "monosemantic"]
+    assert list(data["ablations"]) == keys and list(data["ablation_counts"]) == keys
+    assert not any(ch.isdigit() for key in keys for ch in key), "ablation keys must not embed counts"
+    assert data["ablation_counts"]["always_on"] == counts["always-on"]
+    assert data["ablation_counts"]["monosemantic"] == counts["monosemantic"]
+    verdicts = [data["fits_task"]] + [v for group in ("sets", "excluded") for s in data[group].values()
+                                      for v in s["verdicts"].values()]
+    for v in verdicts:
+        assert set(v) == {"holds", "value", "threshold", "comparison", "measure", "note"}
+        assert v["holds"] in (True, False, None) and v["comparison"] in ("<=", ">=")
+        assert (v["value"] is None) == (v["holds"] is None)
+    assert data["fits_task"]["threshold"] == FIT_RATIO
+    assert data["sets"]["always_on"]["verdicts"]["acts_linearly"]["threshold"] == LINEAR_TOLERANCE
+
+
+def k_alive_not_mono(counts):
+    return sum(counts[c] for c in ("near-monosemantic", "always-on", "polysemantic"))
+
+
+def test_decide_compares_with_the_threshold_and_respects_its_precondition():
+    assert decide("acts_linearly", LINEAR_TOLERANCE - 1e-9).holds is True
+    assert decide("acts_linearly", LINEAR_TOLERANCE + 1e-9).holds is False
+    assert decide("matches_target", COSINE_THRESHOLD + 1e-9).holds is True
+    assert decide("matches_target", COSINE_THRESHOLD - 1e-9).holds is False
+    unfit = decide("fits_task", 2 * FIT_RATIO)
+    gated = decide("matches_target", 1.0, requires=unfit)
+    assert unfit.holds is False and gated.holds is False and gated.value == 1.0 and "fits_task" in gated.note
+    assert decide("matches_target", 1.0, requires=decide("fits_task", 0.0)).holds is True
+    na = decide("matches_target", None, note="no target")
+    assert na.holds is None and na.note == "no target"
+    with pytest.raises(ValueError, match="'looks_nice' is not allowed"):
+        decide("looks_nice", 1.0)
+    assert set(VERDICT_RULES) >= {"fits_task", "acts_linearly", "low_rank_identity", "matches_target",
+                                  "ablation_matters", "outweighs_monosemantic", "global_correction"}
+
+
+def test_the_text_affirms_a_verdict_only_when_it_holds():
+    holds, fails = decide("ablation_matters", 3.0), decide("ablation_matters", 1.25)
+    assert format_verdict(holds).split()[0] == "holds"
+    line = format_verdict(fails)
+    assert line.split()[:3] == ["does", "not", "hold"] and "1.25" in line and f"{ABLATION_FACTOR:g}" in line
+    assert format_verdict(decide("ablation_matters", None, note="empty")).split()[:3] == ["does", "not", "apply"]
+
+
+def _tiny(task):
+    return train(preset("tiny", task=task, steps=1), progress=False)
+
+
+def test_linear_target_fits_the_task():
+    dec, rp, ab = _tiny("decoder"), _tiny("reprojector"), _tiny("abs")
+    target, _ = linear_target(dec)
+    torch.testing.assert_close(target, row_space_projector(dec.P[0]))
+    target, name = linear_target(rp)
+    P, Q = rp.P[0].double(), rp.Q[0].double()
+    assert target.shape == Q.shape and "Q P+ P" in name
+    torch.testing.assert_close(target, Q @ torch.linalg.pinv(P) @ P)
+    # the least-squares linear map from x = P f to Q f over an isotropic set of features (the
+    # unit vectors, one sample each) is A = Q P^+, so the map from features is A P
+    f = torch.eye(P.shape[1], dtype=torch.float64)
+    A = torch.linalg.lstsq(f @ P.T, f @ Q.T).solution.T
+    torch.testing.assert_close(A @ P, target, atol=1e-6, rtol=1e-6)
+    assert linear_target(ab)[0] is None
+    with pytest.raises(ValueError, match="task='abs' has no linear target"):
+        subspace_analysis(ab, [0, 1])
+
+
+def test_matrix_cosine_names_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(3, 4\) and \(4, 4\)"):
+        matrix_cosine(torch.zeros(3, 4), torch.zeros(4, 4))
 
 
 def test_interference_excludes_the_neurons_own_feature(run):

@@ -48,6 +48,9 @@ def test_claims_have_one_entry_per_swept_value(data):
 def test_claim5_interprets_stored_weights(data):
     report = rp.claim5(data["book"]["LR3"], 0)
     assert sum(report["counts"].values()) == 32
+    assert list(report["sets"]) == ["residual_block", "always_on"]
+    for s in report["sets"].values():
+        assert {"acts_linearly", "matches_target", "low_rank_identity"} <= set(s["verdicts"])
     with pytest.raises(ValueError, match="no stored weights"):
         rp.claim5(data["book"]["LR3"], 1)
 
