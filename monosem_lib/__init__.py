@@ -19,13 +19,13 @@ from .interpretation import (
     compare_sets, format_report, linear_target, report_dict,
 )
 from .storage import RunCache, load_or_train, load_run, load_summary, save_run, save_summary
-from .sweeps import ENGINEERED, TABLE1, sweep_configs, sweep_values, total_shrink, decay_for_shrink
+from .sweeps import BOOK_RULES, ENGINEERED, TABLE1, book_config, sweep_configs, sweep_values, total_shrink, decay_for_shrink
 
 
 def __getattr__(name: str):
     # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
     # CLI and plain training stay light.
-    if name in ("plots", "widgets", "exercises", "experiments", "bench", "reproduction"):
+    if name in ("plots", "widgets", "exercises", "experiments", "bench", "reproduction", "responses"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -41,5 +41,5 @@ __all__ = [
     "ablation_loss", "activity_fraction", "classify_neurons", "interference", "interpret", "neuron_alignment", "feature_response", "subspace_analysis", "subset_map",
     "compare_sets", "format_report", "linear_target", "report_dict",
     "RunCache", "load_or_train", "load_run", "save_run", "load_summary", "save_summary",
-    "ENGINEERED", "TABLE1", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
+    "BOOK_RULES", "ENGINEERED", "TABLE1", "book_config", "sweep_configs", "sweep_values", "total_shrink", "decay_for_shrink",
 ]

@@ -74,11 +74,14 @@ def claim2(lr1: Summary) -> dict:
 
 
 def claim3(lr1: Summary, lr3: Summary) -> dict:
-    """Monosemanticity and loss of the engineered sweep against the baseline, per rate."""
+    """Monosemanticity and loss of the engineered sweep against the baseline, per rate: seed
+    means as (baseline, engineered) pairs, and under ``seeds`` every seed's mono/N."""
     out = {}
     for key in ("mono_per_feature", "final_loss"):
         base, eng = by_value(lr1, "lr", key), by_value(lr3, "lr", key)
         out[key] = {lr: (float(np.mean(base[lr])), float(np.mean(eng[lr]))) for lr in base if lr in eng}
+    base, eng = by_value(lr1, "lr", "mono_per_feature"), by_value(lr3, "lr", "mono_per_feature")
+    out["seeds"] = {lr: (list(base[lr]), list(eng[lr])) for lr in base if lr in eng}
     return out
 
 

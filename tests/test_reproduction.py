@@ -70,3 +70,53 @@ def test_at_scale_leaves_missing_batches_empty(data):
     assert rp.at_scale(data["paper"], "LR1", rp.claim1) is None
     assert rp.at_scale(data["book"], ("LR1", "LR3"), rp.claim3) == rp.claim3(data["book"]["LR1"], data["book"]["LR3"])
     assert rp.at_scale(data["book"], "LR1", rp.claim1, exclude_lrs=(0.003,))["loss"].keys() == {0.03}
+
+
+def test_every_stored_book_batch_is_current():
+    """A change to Table 1 or to the book's rules makes a stored batch stale (rerun make data)."""
+    from monosem_lib.storage import load_summary
+
+    for path in sorted((ROOT / "data" / "book").glob("*.json")):
+        s = load_summary(path)
+        assert s.meta["name"] in rp.BATCHES, path.name
+        assert rp.is_current(s), f"{path.name} holds other configs than sweep_configs gives: run make data"
+
+
+def test_a_changed_config_makes_a_batch_stale(tmp_path):
+    from monosem_lib.sweeps import sweep_configs
+
+    configs = sweep_configs("K0", "book", seeds=1, steps=8)
+    run = train(configs[0:1], progress=False)
+    save_summary(run, tmp_path, name="K0", scale="book")
+    from monosem_lib.storage import load_summary
+
+    assert not rp.is_current(load_summary(tmp_path / "K0.json")), "one width of six is not the batch"
+
+
+def test_sweep_series_sentence_and_departures(data):
+    s = rp.sweep_series(data["book"]["LR1"])
+    assert s.var == "lr" and s.x == [0.003, 0.03]
+    m = s.series["LR1"]
+    assert set(m) == {"loss", "mono / N", "mono / k"} and m["loss"].shape == (2, 2)
+    sentence = rp.batch_sentence(s)
+    assert sentence.startswith("LR1: mono/N") and "lr 0.003" in sentence and "lr 0.03" in sentence
+    d = rp.departures("B3")
+    assert d["N"] == ("512", "64") and d["eps N"] == ("8", "4") and d["lr"] == ("0.003", "0.01")
+    assert d["total shrink"][0] == d["total shrink"][1], "each row keeps its own total shrink"
+    assert rp.departures("LR3")["lr"] == ("0.001-0.03", "0.001-0.03")
+
+
+def test_metric_variants_differ_only_where_the_book_says(data):
+    import numpy as np
+    import torch
+
+    from monosem_lib.metrics import monosemanticity
+
+    lr5 = data["book"]["LR5"]
+    sfa = torch.from_numpy(lr5.array("sfa", 0).astype(np.float32))  # [k, 2N]: +e_j, then -e_j
+    N = lr5.configs[0].N
+    v = rp.metric_variants(lr5, 0)
+    assert v["paper"] == float(monosemanticity(sfa[:, :N])[2].sum()) / N, "the paper probes +e_j only"
+    assert v["book"] == float(monosemanticity(sfa)[2].sum()) / N, "the book's variant probes both signs"
+    rows = rp.metric_variant_rows(data["book"]["LR1"])
+    assert all(r["paper"] == r["book"] for r in rows), "for a ReLU decoder the two are identical"
