@@ -145,8 +145,8 @@ def test_bias_explorer_retrains_redraws_while_training_and_caches():
     text_before = view.status.value
     view.controls["init_bias"].value = -1.0
     assert view.wait(60)
-    assert shown == [("training", 0), ("training", 50), ("training", 100), ("training", 150), ("training", 200),
-                     ("trained", 200)], "the untrained model, every 50 steps, then the result"
+    assert shown == [("training", 0), ("training", 50), ("training", 100), ("training", 150), ("trained", 200)], \
+        "the untrained model, every 50 steps, then the result"
     assert not np.allclose(_image(view), before) and view.status.value != text_before
     assert "initial bias -1.00" in view.figure.axes[0].get_title()
     assert "trained live" in view.status.value and view.status.value.count("initial bias") == 1
