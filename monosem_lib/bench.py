@@ -104,7 +104,7 @@ def _row(name, configs, steps, warmup, peak, naive_config=None, naive_models=1, 
 def live_retrain(repeats: int = 3, init_biases=(-1.0, -0.5, 0.25)) -> dict | None:
     """Seconds from moving the bias explorer's initial-bias slider to its final image, for
     ``repeats`` settings that each need a retrain at the ``live`` preset (untrained preview,
-    partial redraws every 1000 steps, evaluation and final redraw included). Also the
+    partial redraws every 500 steps, evaluation and final redraw included). Also the
     process CPU time of each: training runs on one torch thread, so on a busy machine it
     tells what an idle one would take. None when ipywidgets is not installed."""
     import statistics

@@ -450,7 +450,7 @@ class BiasExplorer:
     SHRINKS = (0.0, 3.0, PAPER_SHRINK, 12.0, 24.0)
     CANCEL_CHECK = 100  # steps between checks of the cancel flag while training
 
-    def __init__(self, base: Config | None = None, every: int = 1000, figsize=(7, 4.2),
+    def __init__(self, base: Config | None = None, every: int = 500, figsize=(7, 4.2),
                  init_biases: Sequence[float] = LIVE_BIASES, shrinks: Sequence[float] | None = None,
                  lrs: Sequence[float] = (0.003, 0.01, 0.03), precomputed: Run | None = None,
                  start: dict | None = None, threads: int | None = 1, decays: Sequence[float] | None = None,

@@ -228,3 +228,18 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     live = instance_slider(grid, [0, 2], lambda c: f"bias {c.init_bias}", live=True)
     live.controls["i"].value = 2
     assert live.figure.axes[0].get_title() == "bias -1.0"
+
+
+def test_neuron_inspector_baseline_is_the_reports_loss(run):
+    """Both use interpretation's evaluation samples by default, so the intact model's loss
+    printed by the inspector is the one ``interpret`` reports (they once differed: 4096
+    against 16384 samples)."""
+    from monosem_lib.interpretation import interpret
+
+    report = interpret(run, 0)
+    view = neuron_inspector(run, 0)
+    import html
+
+    assert f"loss {report.loss:.4f} ->" in html.unescape(view.status.value)
+    labels = {n: label.split(": ")[1] for label, n in view.controls["neuron"].options}
+    assert [labels[n] for n in range(run.config.k)] == list(report.classes.labels)
