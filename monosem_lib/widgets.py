@@ -109,6 +109,11 @@ def figure_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _status_html(text: str) -> str:
+    """One status line (it wraps on narrow screens at a readable line height)."""
+    return f'<div style="line-height: 1.4"><code>{_html.escape(text)}</code></div>'
+
+
 class _Progress:
     """The ``progress`` handed to ``compute``: call it with a partial result to redraw (it
     returns False once the controls have moved on); ``cancelled()`` asks without drawing."""
@@ -180,9 +185,10 @@ class LiveView:
         self.status.add_class("monosem-live-status")
         self.note = w.HTML(note or "", layout=w.Layout(width="100%"))
         for c in controls.values():
-            # Wrap to one control per row on narrow screens; description 9em, track >= 200 px.
-            c.layout = w.Layout(flex="1 1 420px", min_width="340px", max_width="640px", width="auto")
-            c.style.description_width = "8em"
+            # Side by side when there is room, one per row when not; a short description
+            # keeps the track >= 200 px even in a 370 px output area (800 px, file browser open).
+            c.layout = w.Layout(flex="1 1 400px", min_width="300px", max_width="640px", width="auto")
+            c.style.description_width = "5.2em"
         row = w.Box(list(controls.values()),
                     layout=w.Layout(display="flex", flex_flow="row wrap", width="100%", align_items="center"))
         self.widget = w.VBox([row, self.status, self.image] + ([self.note] if note else []),
@@ -256,7 +262,7 @@ class LiveView:
             with self._lock:
                 if job.generation == self._generation:
                     self.error = exc
-                    self.status.value = f"<code>{_html.escape(f'{type(exc).__name__}: {exc}')}</code>"
+                    self.status.value = _status_html(f"{type(exc).__name__}: {exc}")
             return
         with self._lock:
             if job.cancel.is_set() or job.generation != self._generation:
@@ -275,7 +281,7 @@ class LiveView:
             summary = self.draw_fn(self.figure, result, values)
             png = figure_png(self.figure)
             self.image.value = png
-            self.status.value = f"<code>{_html.escape(summary or '')}</code>"
+            self.status.value = _status_html(summary or "")
             self.redraws += 1
             return True
 
@@ -481,8 +487,8 @@ class BiasExplorer:
         controls = {
             "init_bias": w.SelectionSlider(options=[(f"{b:+.2f}", b) for b in self.init_biases], value=first["init_bias"],
                                            description="initial bias", continuous_update=False),
-            "shrink": w.SelectionSlider(options=shrink_labels, value=first["shrink"],
-                                        description="total shrink S", continuous_update=False),
+            "shrink": w.SelectionSlider(options=shrink_labels, value=first["shrink"], description="shrink S",
+                                        continuous_update=False),
             "lr": w.SelectionSlider(options=[(f"{x:g}", x) for x in self.lrs], value=first["lr"],
                                     description="lr", continuous_update=False),
         }
@@ -513,7 +519,8 @@ class BiasExplorer:
     def _note(self) -> str:
         instant = self._instant_values()
         if not instant:
-            return "<small>Every setting retrains a model here (a few seconds); each is cached once trained.</small>"
+            return ('<div style="line-height: 1.4"><small>Every setting retrains a model here (a few seconds); '
+                    "each is cached once trained.</small></div>")
         groups: dict[tuple, list[float]] = {}
         for v in instant:
             groups.setdefault((v["shrink"], v["lr"]), []).append(v["init_bias"])
@@ -522,8 +529,10 @@ class BiasExplorer:
             b = "any initial bias" if len(bs) == len(self.init_biases) else \
                 "initial bias " + ", ".join(f"{v:+.2f}" for v in sorted(bs))
             parts.append(f"S {_fmt(s)}, lr {x:g}: {b}")
-        return ("<small><b>Instant (precomputed):</b> " + _html.escape("; ".join(parts))
-                + ". Other settings retrain live (a few seconds), then stay cached.</small>")
+        return ('<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: bias decay '
+                "pulls the biases in by about "
+                "e<sup>-S</sup> over the first half of training. <b>Instant (precomputed):</b> "
+                + _html.escape("; ".join(parts)) + ". Other settings retrain live (a few seconds), then stay cached.</small></div>")
 
     def config(self, values: dict) -> Config:
         from .sweeps import decay_for_shrink
