@@ -688,7 +688,7 @@ class _Inspector:
         self.bars2 = self.ax2.bar(np.arange(n_inputs), np.zeros(n_inputs), color="#555")
         self.line2 = self.ax2.axhline(0.0, ls="--", lw=1, label="-bias")
         self.ax2.set_title("input weights seen per feature (W1 P)")
-        self.ax2.legend(fontsize=8)
+        self.legend = self.ax2.legend(fontsize=8)
         self.ax3 = fig.add_subplot(gs[1, 1])
         self.bars3 = self.ax3.bar(np.arange(n_outputs), np.zeros(n_outputs), color="#555")
         self.ax3.set_title("output weights W2[:, n]")
@@ -714,6 +714,8 @@ class _Inspector:
         self._heights(self.ax2, self.bars2, w1p, minus_bias)
         self.line2.set_ydata([minus_bias, minus_bias])
         self.line2.set_color(color)
+        for handle in getattr(self.legend, "legend_handles", getattr(self.legend, "legendHandles", [])):
+            handle.set_color(color)
         self._heights(self.ax3, self.bars3, w2n)
         if self.footer is not None:
             self.footer.set_text(text)

@@ -55,10 +55,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int) -> list[tuple[int, float]]:
+    """(pid, start time) of a process's descendants: its kernels."""
     try:
         import psutil
-        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        return [(p.pid, p.create_time()) for p in psutil.Process(pid).children(recursive=True)]
     except Exception:  # noqa: BLE001 - the server may already be gone
         return []
 
@@ -70,10 +71,21 @@ def _stop(pid: int, sig=signal.SIGTERM) -> None:
         pass
 
 
+def _stop_kernel(pid: int, started: float) -> None:
+    """SIGKILL a kernel the server left behind, by its PID, unless that PID is now another process."""
+    try:
+        import psutil
+        if psutil.Process(pid).create_time() != started:
+            return
+    except Exception:  # noqa: BLE001 - gone already
+        return
+    _stop(pid, signal.SIGKILL)
+
+
 class Lab:
     def __init__(self, url: str, token: str, root: Path, proc: subprocess.Popen):
         self.url, self.token, self.root, self.proc = url, token, root, proc
-        self.kernel_pids: set[int] = set()
+        self.kernel_pids: set[tuple[int, float]] = set()
 
     def remember_kernels(self) -> None:
         """Record the server's child processes (its kernels) so teardown can stop them by PID."""
@@ -128,8 +140,8 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             _stop(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        for pid in server.kernel_pids:
-            _stop(pid, signal.SIGKILL)
+        for pid, started in server.kernel_pids:
+            _stop_kernel(pid, started)
         log.close()
 
 
