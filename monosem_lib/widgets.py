@@ -225,6 +225,7 @@ class LiveView:
             self._generation += 1
             generation = self._generation
             self._changed_at = time.perf_counter()
+            self.error = None
             job, self._job = self._job, None
             if job is not None and job.thread is not None and job.thread.is_alive():
                 job.cancel.set()
@@ -258,18 +259,17 @@ class LiveView:
         progress = _Progress(lambda partial: self._render(partial, values, job.generation), job.cancel)
         try:
             result = self.compute_fn(values, progress)
+            with self._lock:
+                if job.cancel.is_set() or job.generation != self._generation:
+                    return
+                self.cache[job.key] = result
+                self._render(result, values, job.generation)
+                self.last_compute_seconds = time.perf_counter() - self._changed_at
         except Exception as exc:  # shown in the status line; the kernel must keep running
             with self._lock:
                 if job.generation == self._generation:
                     self.error = exc
                     self.status.value = _status_html(f"{type(exc).__name__}: {exc}")
-            return
-        with self._lock:
-            if job.cancel.is_set() or job.generation != self._generation:
-                return
-            self.cache[job.key] = result
-            self._render(result, values, job.generation)
-            self.last_compute_seconds = time.perf_counter() - self._changed_at
 
     def _render(self, result, values: dict, generation: int) -> bool:
         """Draw ``result`` and send the image, unless the controls have moved on."""

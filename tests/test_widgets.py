@@ -251,3 +251,20 @@ def test_neuron_inspector_baseline_is_the_reports_loss(run):
     assert f"loss {report.loss:.4f} ->" in html.unescape(view.status.value)
     labels = {n: label.split(": ")[1] for label, n in view.controls["neuron"].options}
     assert [labels[n] for n in range(run.config.k)] == list(report.classes.labels)
+
+
+def test_a_failed_retrain_shows_its_error_in_the_status_line():
+    import ipywidgets as w
+
+    def compute(values, progress):
+        if values["x"] == 2:
+            raise RuntimeError("training diverged: the loss became nan")
+        return values["x"]
+
+    view = LiveView({"x": w.IntSlider(value=1)}, compute, lambda fig, r, v: f"r {r}", figsize=(2, 2), background=True)
+    assert view.wait(30)
+    view.controls["x"].value = 2
+    assert view.wait(30)
+    assert "diverged" in _status(view) and isinstance(view.error, RuntimeError)
+    view.controls["x"].value = 1
+    assert _status(view) == "r 1" and view.error is None
