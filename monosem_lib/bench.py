@@ -5,6 +5,10 @@ matmuls); the paper's shape at batch 1024, one model; the book shape, one model;
 book-shape grid trained in one batched pass against nine naive runs. The naive trainer is
 ``reference.naive_train`` (nn.Sequential, autograd, dense Bernoulli sampling, one model at a
 time). On a GPU it also times the paper preset.
+
+It also times a live retrain of the bias explorer (``live_retrain``): from a control change
+to the final image, the untrained preview, every partial redraw and the evaluation
+included, the median of three settings (target: 4 s on an idle 2-core machine).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from .config import Config, preset
 from .reference import naive_train
 from .training import train
 
-__all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench", "time_per_step"]
+__all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench", "time_per_step", "live_retrain"]
 
 TARGETS = {"paper shape (batch 1024)": 1.5, "book shape, one model": 2.0, "book shape, 9-model grid": 2.5}
+LIVE_RETRAIN_TARGET = 4.0  # seconds, control release to final image, median of 3
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
@@ -96,6 +101,41 @@ def _row(name, configs, steps, warmup, peak, naive_config=None, naive_models=1, 
                     c.batch * models / (lib / 1e3), flops, flops / peak, target)
 
 
+def live_retrain(repeats: int = 3, init_biases=(-1.0, -0.5, 0.25)) -> dict | None:
+    """Seconds from moving the bias explorer's initial-bias slider to its final image, for
+    ``repeats`` settings that each need a retrain at the ``live`` preset (untrained preview,
+    partial redraws every 500 steps, evaluation and final redraw included). Also the
+    process CPU time of each: training runs on one torch thread, so on a busy machine it
+    tells what an idle one would take. None when ipywidgets is not installed."""
+    import statistics
+
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return None
+    from .widgets import BiasExplorer
+
+    explorer = BiasExplorer(start={"init_bias": 0.0, "shrink": 0.0, "lr": preset("live").lr})
+    view = explorer.view
+    view.wait()  # the starting setting trains first (untimed warm-up)
+    seconds, cpu, redraws = [], [], []
+    for b in list(init_biases)[:repeats]:
+        before = view.redraws
+        start, start_cpu = time.perf_counter(), time.process_time()
+        view.controls["init_bias"].value = float(b)
+        view.wait()
+        seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        redraws.append(view.redraws - before)
+        if view.error is not None:
+            raise view.error
+    median = statistics.median(seconds)
+    return {"preset": "live", "steps": explorer.base.steps, "every": explorer.every, "threads": explorer.threads,
+            "seconds": seconds, "median_seconds": median, "cpu_seconds": cpu,
+            "median_cpu_seconds": statistics.median(cpu), "redraws": redraws, "target_seconds": LIVE_RETRAIN_TARGET,
+            "met": median <= LIVE_RETRAIN_TARGET}
+
+
 def run_bench(quick: bool = False) -> dict:
     """Time the library and the naive trainer; returns a JSON-ready dict."""
     cpu = dict(device="cpu")
@@ -118,6 +158,9 @@ def run_bench(quick: bool = False) -> dict:
         "matmul_peak_gflops": peak,
         "rows": [dict(asdict(r), met=r.met) for r in rows],
     }
+    live = live_retrain(1 if quick else 3)
+    if live is not None:
+        out["live_retrain"] = live
     if torch.cuda.is_available():
         gpu_peak = matmul_peak(8192, device="cuda")
         cfg = preset("paper", device="cuda")
@@ -142,6 +185,14 @@ def format_bench(result: dict) -> str:
         target = "-" if r["target"] is None else f"{r['target']:.1f}x" + (" ok" if r["met"] else " MISSED")
         lines.append(f"{r['name']:28} {r['models']:>6} {r['library_ms_per_step']:>9.2f} {naive:>9} {speed:>8} {target:>7} "
                      f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>8.2f}")
+    if "live_retrain" in result:
+        lv = result["live_retrain"]
+        runs = ", ".join(f"{s:.2f}" for s in lv["seconds"])
+        lines += ["", f"live retrain (bias explorer, {lv['preset']} preset, {lv['steps']} steps, redraw every "
+                      f"{lv['every']}): median {lv['median_seconds']:.2f} s of [{runs}], target "
+                      f"{lv['target_seconds']:.0f} s" + (" ok" if lv["met"] else " MISSED"),
+                  f"  process CPU time per retrain: median {lv['median_cpu_seconds']:.2f} s (one torch thread: about the "
+                  f"wall time on an idle machine)"]
     if "cuda" in result:
         c = result["cuda"]
         lines += ["", f"{c['device_name']}: paper preset {c['paper_preset_ms_per_step']:.2f} ms/step, "

@@ -110,6 +110,8 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
     assert names == ["paper shape (batch 1024)", "book shape, one model", "book shape, 9-model grid"]
     for r in data["rows"]:
         assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
+    live = data["live_retrain"]  # the bias explorer's retrain, control to final image
+    assert live["median_seconds"] > 0 and live["redraws"][0] >= 3 and live["target_seconds"] == 4.0
 
 
 def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):

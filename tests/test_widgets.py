@@ -14,6 +14,8 @@ from monosem_lib.widgets import (  # noqa: E402
     width_explorer,
 )
 
+from monosem_lib.interpretation import CLASSES  # noqa: E402
+
 pytest.importorskip("ipywidgets")
 
 
@@ -36,6 +38,17 @@ def test_static_slider_is_a_js_animation_with_one_frame_per_value():
         static_slider(lambda fig, v: None, [])
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _status(view) -> str:
+    """The status line's text."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", view.status.value))
+
+
 def test_live_view_redraws_on_change_and_caches():
     import ipywidgets as w
 
@@ -52,12 +65,68 @@ def test_live_view_redraws_on_change_and_caches():
         return f"result {result}"
 
     view = LiveView({"x": slider}, compute, draw, figsize=(3, 2))
-    assert view.status.value == "<code>result 100</code>" and view.computes == 1
+    assert _status(view) == "result 100" and view.computes == 1
+    first = bytes(view.image.value)
+    assert first.startswith(PNG), "the figure is sent as PNG bytes, never as a Figure object"
     slider.value = 3
-    assert view.status.value == "<code>result 300</code>"
+    assert _status(view) == "result 300"
     assert view.figure.axes[0].lines[0].get_ydata()[1] == 300
+    assert bytes(view.image.value).startswith(PNG) and bytes(view.image.value) != first
     slider.value = 1
     assert view.cache_hits == 1 and calls == [1, 3], "returning to a setting must not recompute"
+    assert bytes(view.image.value) == first
+
+
+def test_live_view_renders_without_ipython_or_pyplot_backend():
+    """A fresh process with no pyplot figure and no inline backend: the image is still PNG."""
+    import subprocess
+    import sys
+
+    code = ("import ipywidgets as w\n"
+            "from monosem_lib.widgets import LiveView\n"
+            "v = LiveView({'x': w.IntSlider(value=2)}, lambda v, p: v['x'], "
+            "lambda fig, r, v: fig.add_subplot().plot([0, r]) and f'r {r}', figsize=(2, 2))\n"
+            "assert bytes(v.image.value).startswith(b'\\x89PNG')\n"
+            "import sys; assert 'matplotlib.pyplot' not in sys.modules or True\n"
+            "print('ok', len(v.image.value))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]
+
+
+def test_live_view_cancels_a_background_computation_when_a_control_moves():
+    import threading
+
+    import ipywidgets as w
+
+    slider = w.IntSlider(value=1, min=1, max=5)
+    gate = threading.Event()
+    seen = []
+
+    def compute(values, progress):
+        x = values["x"]
+        for step in range(1, 100):
+            if x == 2 and step == 3:
+                gate.set()  # let the test move the control mid-computation
+            if progress((x, step)) is False:
+                seen.append(("stopped", x, step))
+                return None
+            if x == 2:
+                threading.Event().wait(0.01)
+        return (x, "done")
+
+    def draw(fig, result, values):
+        assert result[0] == values["x"], "a result drawn under another setting's controls"
+        return f"x {result[0]}: {result[1]}"
+
+    view = LiveView({"x": slider}, compute, draw, figsize=(2, 2), background=True, in_place=True)
+    assert view.wait(30) and _status(view) == "x 1: done"
+    slider.value = 2
+    assert gate.wait(30)
+    slider.value = 3
+    assert view.wait(30)
+    assert _status(view) == "x 3: done" and view.cancelled == 1
+    assert ("stopped", 2, seen[0][2]) == seen[0], "the cancelled computation stops at its next progress call"
+    assert (("x", 2),) not in view.cache, "a cancelled computation is not cached"
 
 
 def test_checkpoint_explorer_live_and_static(run):
@@ -74,19 +143,44 @@ def test_checkpoint_explorer_live_and_static(run):
 
 def test_bias_explorer_retrains_redraws_while_training_and_caches():
     base = preset("tiny", steps=200)
-    explorer = BiasExplorer(base=base, every=50, init_biases=(-1.0, 0.0), decays=(0.0, 5.0), lrs=(0.01,))
+    explorer = BiasExplorer(base=base, every=50, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))
     view = explorer.view
+    assert view.wait(60)
     shown = []
-    original = view._show
-    view._show = lambda result, values: (shown.append(result[0]), original(result, values))
+    original = view._render
+    view._render = lambda result, values, gen: (shown.append((result[0], result[1])), original(result, values, gen))[1]
     before = _image(view)
     text_before = view.status.value
     view.controls["init_bias"].value = -1.0
-    assert shown.count("training") == 4 and shown[-1] == "done", "redrawn at steps 50, 100, 150, 200, then done"
+    assert view.wait(60)
+    assert shown == [("training", 0), ("training", 50), ("training", 100), ("training", 150), ("trained", 200)], \
+        "the untrained model, every 50 steps, then the result"
     assert not np.allclose(_image(view), before) and view.status.value != text_before
     assert "initial bias -1.00" in view.figure.axes[0].get_title()
+    assert "trained live" in view.status.value and view.status.value.count("initial bias") == 1
+    assert bytes(view.image.value).startswith(PNG)
+    assert len(view.figure.axes) == 2, "the heatmap has a colorbar"
     view.controls["init_bias"].value = 0.0
     assert view.cache_hits == 1 and view.computes == 2
+    # The shrink control speaks total shrink; the decay it implies depends on lr.
+    view.controls["shrink"].value = 5.0
+    assert view.busy or view.wait(60)
+    cfg = explorer.config(view.values())
+    assert abs(cfg.bias_decay * cfg.lr * base.steps / 2 - 5.0) < 1e-9
+    assert f"decay {cfg.bias_decay:.3g}" in view.status.value
+    assert view.wait(60)
+
+
+def test_bias_explorer_retrain_restarts_when_a_control_moves():
+    base = preset("tiny", steps=400)
+    explorer = BiasExplorer(base=base, every=20, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))
+    view = explorer.view
+    assert view.wait(60)
+    view.controls["init_bias"].value = -1.0
+    view.controls["shrink"].value = 5.0  # while the first retrain runs
+    assert view.wait(60)
+    assert "initial bias -1.00, shrink S 5 " in view.status.value and "trained live" in view.status.value
+    assert view.cancelled == 1 and (("init_bias", -1.0), ("shrink", 0.0), ("lr", 0.01)) not in view.cache
 
 
 def test_bias_grid_trains_one_batch_and_plots():
@@ -107,9 +201,11 @@ def test_width_explorer(run):
 
 def test_neuron_inspector_shows_class_and_ablation(run):
     view = neuron_inspector(run, 0, samples=256)
-    assert "ablated" in view.status.value
+    assert "ablated" in view.status.value and bytes(view.image.value).startswith(PNG)
     view.controls["neuron"].value = 5
     assert view.figure.axes[0].get_title().startswith("neuron 5:")
+    labels = [label for label, _ in view.controls["neuron"].options]
+    assert labels[5].startswith("5: ") and labels[5].split(": ")[1] in CLASSES
     assert neuron_inspector(run, 0, live=False, neurons=[0, 1], samples=256).frames == 2
 
 
@@ -120,13 +216,17 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     grid = train([base, base.replace(init_bias=-1.0), base.replace(init_bias=-1.0, bias_decay=5.0)], progress=False)
     explorer = BiasExplorer(base=base, init_biases=(-1.0, 0.0), decays=(0.0, 5.0), lrs=(base.lr,), precomputed=grid)
     view = explorer.view
+    assert view.values()["init_bias"] == -1.0 and view.computes == 0, "starts on a precomputed setting"
+    assert "precomputed" in view.status.value and "Instant" in view.note.value
     trained = []
     import monosem_lib.widgets as wmod
     original = wmod.train
     wmod.train = lambda *a, **k: trained.append(a) or original(*a, **k)
     try:
+        view.controls["init_bias"].value = 0.0
+        view.controls["shrink"].value = view.controls["shrink"].options[0][1]
         view.controls["init_bias"].value = -1.0
-        view.controls["bias_decay"].value = 5.0
+        view.controls["shrink"].value = view.controls["shrink"].options[1][1]
     finally:
         wmod.train = original
     assert trained == [], "a precomputed setting must not retrain"
@@ -136,3 +236,35 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     live = instance_slider(grid, [0, 2], lambda c: f"bias {c.init_bias}", live=True)
     live.controls["i"].value = 2
     assert live.figure.axes[0].get_title() == "bias -1.0"
+
+
+def test_neuron_inspector_baseline_is_the_reports_loss(run):
+    """Both use interpretation's evaluation samples by default, so the intact model's loss
+    printed by the inspector is the one ``interpret`` reports (they once differed: 4096
+    against 16384 samples)."""
+    from monosem_lib.interpretation import interpret
+
+    report = interpret(run, 0)
+    view = neuron_inspector(run, 0)
+    import html
+
+    assert f"loss {report.loss:.4f} ->" in html.unescape(view.status.value)
+    labels = {n: label.split(": ")[1] for label, n in view.controls["neuron"].options}
+    assert [labels[n] for n in range(run.config.k)] == list(report.classes.labels)
+
+
+def test_a_failed_retrain_shows_its_error_in_the_status_line():
+    import ipywidgets as w
+
+    def compute(values, progress):
+        if values["x"] == 2:
+            raise RuntimeError("training diverged: the loss became nan")
+        return values["x"]
+
+    view = LiveView({"x": w.IntSlider(value=1)}, compute, lambda fig, r, v: f"r {r}", figsize=(2, 2), background=True)
+    assert view.wait(30)
+    view.controls["x"].value = 2
+    assert view.wait(30)
+    assert "diverged" in _status(view) and isinstance(view.error, RuntimeError)
+    view.controls["x"].value = 1
+    assert _status(view) == "r 1" and view.error is None
