@@ -78,5 +78,5 @@ def test_workflow_uses_pinned_requirements_and_caches_runs_like_the_library():
         runs = next((c for c in caches if c["path"] == "_build/monosem-cache"), None)
         assert runs is not None, f"job {name} does not cache _build/monosem-cache"
         key = runs["key"]
-        for source in storage._RESULT_SOURCES + ("__init__.py",):  # the code digest and the version
+        for source in storage.RESULT_SOURCES + ("__init__.py",):  # the code digest and the version
             assert f"monosem_lib/{source}" in key, f"the cache key misses {source}: {key}"
