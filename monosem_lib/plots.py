@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib
+import matplotlib.ticker
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -201,6 +202,7 @@ def sweep_series_figure(s, figsize=(10, 2.6)) -> Figure:
     knob, seeds as points around their mean. ``s`` is a ``reproduction.SweepSeries``."""
     fig = sweep_plot(s.x, s.series, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name)
     for ax in fig.axes:
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short log ranges
         if ax.get_title() == "mono / N":
             ax.axhline(1, color="k", ls=":", lw=0.6)  # one monosemantic neuron per feature
     return fig

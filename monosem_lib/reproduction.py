@@ -171,8 +171,8 @@ def batch_sentence(s: SweepSeries) -> str:
         peak = int(np.argmax(mono))
         trend = "rises" if mono[-1] > mono[0] + 0.1 else "falls" if mono[-1] < mono[0] - 0.1 else "stays level"
         head = f"at {label}, " if len(s.series) > 1 else ""
-        parts.append(f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:g}) to {mono[-1]:.2f} "
-                     f"({s.var} {s.x[-1]:g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:g}), "
+        parts.append(f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
+                     f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
                      f"while the loss spans {loss.min():.3f} to {loss.max():.3f}")
     return f"{s.name}: " + "; ".join(parts) + "."
 
