@@ -4,7 +4,7 @@ Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the d
 config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
 """
 
-__version__ = "0.1.0"
+from .version import RESULTS_VERSION, __version__
 
 from .config import Config, ConfigError, PRESETS, preset, scale
 from .data import feature_probabilities, make_projection, make_world, zero_loss

@@ -15,12 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from .version import RESULTS_VERSION, __version__
 from .config import FEATURE_DISTS, NONLINEARITIES, OPTIMIZERS, SCHEDULES, TASKS, ConfigError, PRESETS, preset
 
 __all__ = ["main", "build_parser"]
 
-SCALE_PRESETS = ("book", "paper")
+SCALE_PRESETS = ("book", "paper", "paper-cpu")
 
 
 class CliError(Exception):
@@ -53,6 +53,19 @@ def _int_at_least(minimum: int):
 
 _positive_int = _int_at_least(1)
 _seed = _int_at_least(0)
+
+
+def _value_list(text: str) -> tuple:
+    """Comma-separated numbers: ints where every item is an integer (widths), else floats."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: must be comma-separated numbers")
+    try:
+        if all(t.lstrip("-").isdigit() for t in items):
+            return tuple(int(t) for t in items)
+        return tuple(_finite(t) for t in items)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: must be comma-separated numbers") from None
 
 
 def _finite(text: str) -> float:
@@ -112,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
     from .sweeps import TABLE1
     s.add_argument("name", choices=tuple(TABLE1), metavar="NAME", help="one of " + ", ".join(TABLE1))
-    s.add_argument("--preset", choices=SCALE_PRESETS, default="book", help="scale: book or paper")
+    s.add_argument("--preset", choices=SCALE_PRESETS, default="book",
+                   help="scale: book, paper (GPU) or paper-cpu (the paper's shape at a CPU budget)")
+    s.add_argument("--values", type=_value_list, metavar="V,V,...",
+                   help="run these values of the batch's swept knob instead of the row's (e.g. 0.003,0.01)")
     s.add_argument("--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)")
     s.add_argument("--steps", type=_positive_int, help="override the run length (decay is rescaled to it)")
     s.add_argument("--summary", metavar="DIR", help="also store a compact summary DIR/NAME.json + .npz (chapter 7)")
@@ -202,7 +218,7 @@ def _cmd_sweep(args) -> dict:
     if args.steps:
         overrides["steps"] = args.steps
     try:
-        configs = sweep_configs(args.name, args.preset, seeds=args.seeds, **overrides)
+        configs = sweep_configs(args.name, args.preset, seeds=args.seeds, values=args.values, **overrides)
     except ConfigError as err:
         raise _config_error(err) from None
     _check_out(args)
@@ -243,8 +259,9 @@ def _cmd_sweep(args) -> dict:
 
 
 def _summary_is_current(target: Path, configs) -> bool:
-    """Whether a stored summary holds exactly these configs, made by the current code."""
-    from .storage import SOURCE_DIGEST, load_summary
+    """Whether a stored summary holds exactly these configs, made by code that produces the
+    same numbers (the same ``RESULTS_VERSION``)."""
+    from .storage import load_summary
 
     if not target.exists():
         return False
@@ -253,7 +270,7 @@ def _summary_is_current(target: Path, configs) -> bool:
     except ValueError:
         return False
     expanded = [c for cfg in configs for c in cfg.expand()]
-    return stored.meta.get("source_digest") == SOURCE_DIGEST and stored.configs == expanded
+    return stored.meta.get("results_version") == RESULTS_VERSION and stored.configs == expanded
 
 
 def _cmd_interpret(args) -> dict:

@@ -201,6 +201,13 @@ PRESETS: dict[str, Config] = {
         N=512, m=64, k=1024, eps=1 / 64, batch=8192, steps=2**17, lr=0.003,
         schedule="paper", device="auto",
     ),
+    # The paper's shape (N, m, k, eps, LAMB, periodic cosine) at 1/256 of its samples, for a
+    # CPU: batch 1024 for 2^12 steps (2^22 samples), about 2 minutes a model on two cores.
+    # Chapter 7's budget study (data/paper-cpu/budget) shows what the cut costs.
+    "paper-cpu": Config(
+        N=512, m=64, k=1024, eps=1 / 64, batch=1024, steps=2**12, lr=0.003,
+        schedule="paper", device="auto",
+    ),
     # Smaller than book, for sliders that retrain while the reader watches.
     # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)
     # and retrains in about 3.5 s on two CPU cores; the book preset takes about 8 s.
@@ -211,7 +218,7 @@ PRESETS: dict[str, Config] = {
 
 
 def preset(name: str, **overrides: Any) -> Config:
-    """The named preset (``book``, ``paper``, ``live``, ``tiny``) with ``overrides`` applied."""
+    """The named preset (``book``, ``paper``, ``paper-cpu``, ``live``, ``tiny``) with ``overrides`` applied."""
     if name not in PRESETS:
         raise ConfigError("preset", name, "must be one of " + ", ".join(PRESETS))
     return PRESETS[name].replace(**overrides)

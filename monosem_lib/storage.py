@@ -29,7 +29,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from . import __version__
+from .version import RESULTS_VERSION, __version__
 from .config import Config
 from .metrics import summarize
 from .model import ToyModel
@@ -121,6 +121,7 @@ def save_run(run: Run, directory: str | os.PathLike, *, overwrite: bool = False,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
+        "results_version": RESULTS_VERSION,
         "source_digest": SOURCE_DIGEST,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": str(run.model.flat.device),
@@ -306,7 +307,8 @@ def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwr
             index += 1
     meta = {
         "format": SUMMARY_FORMAT, "format_version": 1, "name": name, "scale": scale,
-        "library_version": __version__, "source_digest": SOURCE_DIGEST, "torch_version": torch.__version__,
+        "library_version": __version__, "results_version": RESULTS_VERSION, "source_digest": SOURCE_DIGEST,
+        "torch_version": torch.__version__,
         "device": str(runs[0].model.flat.device),
         "device_name": torch.cuda.get_device_name(runs[0].model.flat.device) if runs[0].model.flat.is_cuda else "cpu",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

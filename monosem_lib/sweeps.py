@@ -30,6 +30,8 @@ __all__ = [
     "ENGINEERED",
     "book_config",
     "sweep_configs",
+    "SWEEP_SCALES",
+    "reduced_budget",
     "sweep_values",
     "total_shrink",
     "decay_for_shrink",
@@ -198,6 +200,20 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
     )
 
 
+# Scales a Table 1 batch can run at: the paper's own, the book's (BOOK_RULES) and the paper's
+# shape with a CPU budget (``paper-cpu``: the preset's batch and steps, each row's shrink kept).
+SWEEP_SCALES = ("book", "paper", "paper-cpu")
+
+
+def reduced_budget(paper: Config, steps: int | None = None) -> Config:
+    """A paper-scale point at the ``paper-cpu`` preset's budget: its batch and steps (or
+    ``steps``), everything else kept, and the decay rescaled to keep the row's total shrink."""
+    cpu = preset("paper-cpu")
+    steps = cpu.steps if steps is None else steps
+    return paper.replace(batch=cpu.batch, steps=steps,
+                         bias_decay=decay_for_shrink(total_shrink(paper), paper.lr, steps))
+
+
 def sweep_values(name: str, scale: str = "book") -> tuple:
     """The values of batch ``name``'s swept knob ``var`` at ``scale`` (``book`` or ``paper``)."""
     spec = _spec(name)
@@ -211,26 +227,44 @@ def _spec(name: str) -> SweepSpec:
     return TABLE1[name]
 
 
-def sweep_configs(name: str, scale: str = "book", seeds: int | None = None, **overrides: Any) -> list[Config]:
+def sweep_configs(name: str, scale: str = "book", seeds: int | None = None, values: tuple | None = None,
+                  **overrides: Any) -> list[Config]:
     """One Config per point of Table 1 batch ``name`` (every combination of its swept values).
 
     Args:
         name: ``LR1`` ... ``D1`` (see ``TABLE1``).
-        scale: ``book`` or ``paper``.
-        seeds: instances per point (seeds 0, 1, ...); default 3 at book scale, 1 at paper.
+        scale: ``book``, ``paper`` or ``paper-cpu`` (``SWEEP_SCALES``).
+        seeds: instances per point (seeds 0, 1, ...); default 3 at book scale, 1 otherwise.
+        values: run these values of the batch's knob ``var`` instead of the row's (a subset
+            of rates, or widths beyond the row's for K0-K2).
         overrides: further Config changes applied to every point (``device="cuda"``,
-            ``steps=2000``...); at book scale the decay is rescaled for the given steps.
+            ``steps=2000``...); at book and paper-cpu scale the decay is rescaled for the
+            given steps.
     """
     spec = _spec(name)
-    if scale not in ("book", "paper"):
-        raise ConfigError("scale", scale, "must be book or paper")
+    if scale not in SWEEP_SCALES:
+        raise ConfigError("scale", scale, "must be one of " + ", ".join(SWEEP_SCALES))
     seeds = (3 if scale == "book" else 1) if seeds is None else seeds
     out = []
-    for point in spec.points(scale):
-        at_paper = {f: v for f, v in point.items() if scale == "paper" or f not in spec.book_values}
+    for point in _points(spec, scale, values):
+        at_paper = {f: v for f, v in point.items() if scale != "book" or f not in spec.book_values}
         cfg = preset("paper").replace(**spec.fixed, **at_paper)
         if scale == "book":
             cfg = book_config(cfg, overrides.get("steps"), spec.swept).replace(
                 **{f: v for f, v in point.items() if f in spec.book_values})
+        elif scale == "paper-cpu":
+            cfg = reduced_budget(cfg, overrides.get("steps"))
         out.append(cfg.replace(instances=seeds, **overrides))
     return out
+
+
+def _points(spec: SweepSpec, scale: str, values: tuple | None) -> list[dict[str, Any]]:
+    points = spec.points("book" if scale == "book" else "paper")
+    if values is None:
+        return points
+    values = tuple(values)
+    if not values or len(set(values)) != len(values):
+        raise ConfigError("values", values, f"must be distinct values of {spec.var}, at least one")
+    # Each chosen value once per combination of the other swept knobs (G1 sweeps two).
+    keep = [p for p in points if p[spec.var] == points[0][spec.var]]
+    return [{**p, spec.var: v} for p in keep for v in values]
