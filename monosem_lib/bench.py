@@ -24,7 +24,11 @@ from .training import train
 
 __all__ = ["matmul_peak", "BenchRow", "run_bench", "format_bench", "time_per_step", "live_retrain"]
 
-TARGETS = {"paper shape (batch 1024)": 1.5, "book shape, one model": 2.0, "book shape, 9-model grid": 2.5}
+TARGETS = {
+    "paper shape (batch 1024)": 1.5,
+    "book shape, one model": 2.0,
+    "book shape, 9-model grid": 2.5,
+}
 LIVE_RETRAIN_TARGET = 4.0  # seconds, control release to final image, median of 3
 
 
@@ -80,6 +84,7 @@ def _library_ms(configs, steps: int, warmup: int) -> float:
 def time_per_step(configs, steps: int = 200, warmup: int = 20) -> float:
     """Seconds per training step of ``configs`` trained together (warm-up steps not timed)."""
     from .training import as_instances
+
     return _library_ms(as_instances(configs), steps, warmup) / 1e3
 
 
@@ -89,7 +94,17 @@ def _naive_ms(config: Config, steps: int, warmup: int) -> float:
     return max(seconds_all - seconds_warm, 1e-9) / steps * 1e3
 
 
-def _row(name, configs, steps, warmup, peak, naive_config=None, naive_models=1, naive_steps=None, target=None):
+def _row(
+    name,
+    configs,
+    steps,
+    warmup,
+    peak,
+    naive_config=None,
+    naive_models=1,
+    naive_steps=None,
+    target=None,
+):
     models = sum(c.instances for c in configs)
     lib = _library_ms(configs, steps, warmup)
     naive = None
@@ -97,8 +112,17 @@ def _row(name, configs, steps, warmup, peak, naive_config=None, naive_models=1, 
         naive = _naive_ms(naive_config, naive_steps or steps, warmup) * naive_models
     c = configs[0]
     flops = c.flops_per_sample * c.batch * models / (lib / 1e3) / 1e9
-    return BenchRow(name, models, lib, naive, None if naive is None else naive / lib,
-                    c.batch * models / (lib / 1e3), flops, flops / peak, target)
+    return BenchRow(
+        name,
+        models,
+        lib,
+        naive,
+        None if naive is None else naive / lib,
+        c.batch * models / (lib / 1e3),
+        flops,
+        flops / peak,
+        target,
+    )
 
 
 def live_retrain(repeats: int = 3, init_biases=(-1.0, -0.5, 0.25)) -> dict | None:
@@ -130,10 +154,19 @@ def live_retrain(repeats: int = 3, init_biases=(-1.0, -0.5, 0.25)) -> dict | Non
         if view.error is not None:
             raise view.error
     median = statistics.median(seconds)
-    return {"preset": "live", "steps": explorer.base.steps, "every": explorer.every, "threads": explorer.threads,
-            "seconds": seconds, "median_seconds": median, "cpu_seconds": cpu,
-            "median_cpu_seconds": statistics.median(cpu), "redraws": redraws, "target_seconds": LIVE_RETRAIN_TARGET,
-            "met": median <= LIVE_RETRAIN_TARGET}
+    return {
+        "preset": "live",
+        "steps": explorer.base.steps,
+        "every": explorer.every,
+        "threads": explorer.threads,
+        "seconds": seconds,
+        "median_seconds": median,
+        "cpu_seconds": cpu,
+        "median_cpu_seconds": statistics.median(cpu),
+        "redraws": redraws,
+        "target_seconds": LIVE_RETRAIN_TARGET,
+        "met": median <= LIVE_RETRAIN_TARGET,
+    }
 
 
 def run_bench(quick: bool = False) -> dict:
@@ -143,14 +176,44 @@ def run_bench(quick: bool = False) -> dict:
     peak = matmul_peak()
     rows = []
     paper = preset("paper", batch=1024, **cpu)
-    rows.append(_row("paper shape (batch 1024)", [paper], max(4, int(30 * scale)), 3, peak, paper,
-                     target=TARGETS["paper shape (batch 1024)"]))
+    rows.append(
+        _row(
+            "paper shape (batch 1024)",
+            [paper],
+            max(4, int(30 * scale)),
+            3,
+            peak,
+            paper,
+            target=TARGETS["paper shape (batch 1024)"],
+        )
+    )
     book = preset("book", **cpu)
-    rows.append(_row("book shape, one model", [book], int(800 * scale), 50, peak, book,
-                     target=TARGETS["book shape, one model"]))
-    grid = [book.replace(init_bias=b, bias_decay=d) for b in (-1.0, -0.5, 0.0) for d in (0.0, 0.15, 0.3)]
-    rows.append(_row("book shape, 9-model grid", grid, int(300 * scale), 20, peak, book, naive_models=9,
-                     target=TARGETS["book shape, 9-model grid"]))
+    rows.append(
+        _row(
+            "book shape, one model",
+            [book],
+            int(800 * scale),
+            50,
+            peak,
+            book,
+            target=TARGETS["book shape, one model"],
+        )
+    )
+    grid = [
+        book.replace(init_bias=b, bias_decay=d) for b in (-1.0, -0.5, 0.0) for d in (0.0, 0.15, 0.3)
+    ]
+    rows.append(
+        _row(
+            "book shape, 9-model grid",
+            grid,
+            int(300 * scale),
+            20,
+            peak,
+            book,
+            naive_models=9,
+            target=TARGETS["book shape, 9-model grid"],
+        )
+    )
     out = {
         "device": "cpu",
         "threads": torch.get_num_threads(),
@@ -177,24 +240,39 @@ def run_bench(quick: bool = False) -> dict:
 
 def format_bench(result: dict) -> str:
     """A readable table of ``run_bench``'s result."""
-    lines = [f"float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s ({result['threads']} threads, torch {result['torch']})",
-             "", f"{'':28} {'models':>6} {'ms/step':>9} {'naive':>9} {'speedup':>8} {'target':>7} {'GFLOP/s':>8} {'of peak':>8}"]
+    lines = [
+        f"float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s ({result['threads']} threads, torch {result['torch']})",
+        "",
+        f"{'':28} {'models':>6} {'ms/step':>9} {'naive':>9} {'speedup':>8} {'target':>7} {'GFLOP/s':>8} {'of peak':>8}",
+    ]
     for r in result["rows"]:
         naive = "-" if r["naive_ms_per_step"] is None else f"{r['naive_ms_per_step']:.2f}"
         speed = "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"
-        target = "-" if r["target"] is None else f"{r['target']:.1f}x" + (" ok" if r["met"] else " MISSED")
-        lines.append(f"{r['name']:28} {r['models']:>6} {r['library_ms_per_step']:>9.2f} {naive:>9} {speed:>8} {target:>7} "
-                     f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>8.2f}")
+        target = (
+            "-"
+            if r["target"] is None
+            else f"{r['target']:.1f}x" + (" ok" if r["met"] else " MISSED")
+        )
+        lines.append(
+            f"{r['name']:28} {r['models']:>6} {r['library_ms_per_step']:>9.2f} {naive:>9} {speed:>8} {target:>7} "
+            f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>8.2f}"
+        )
     if "live_retrain" in result:
         lv = result["live_retrain"]
         runs = ", ".join(f"{s:.2f}" for s in lv["seconds"])
-        lines += ["", f"live retrain (bias explorer, {lv['preset']} preset, {lv['steps']} steps, redraw every "
-                      f"{lv['every']}): median {lv['median_seconds']:.2f} s of [{runs}], target "
-                      f"{lv['target_seconds']:.0f} s" + (" ok" if lv["met"] else " MISSED"),
-                  f"  process CPU time per retrain: median {lv['median_cpu_seconds']:.2f} s (one torch thread: about the "
-                  f"wall time on an idle machine)"]
+        lines += [
+            "",
+            f"live retrain (bias explorer, {lv['preset']} preset, {lv['steps']} steps, redraw every "
+            f"{lv['every']}): median {lv['median_seconds']:.2f} s of [{runs}], target "
+            f"{lv['target_seconds']:.0f} s" + (" ok" if lv["met"] else " MISSED"),
+            f"  process CPU time per retrain: median {lv['median_cpu_seconds']:.2f} s (one torch thread: about the "
+            f"wall time on an idle machine)",
+        ]
     if "cuda" in result:
         c = result["cuda"]
-        lines += ["", f"{c['device_name']}: paper preset {c['paper_preset_ms_per_step']:.2f} ms/step, "
-                      f"{c['paper_preset_samples_per_second']:.3g} samples/s, {c['fraction_of_peak']:.2f} of matmul peak"]
+        lines += [
+            "",
+            f"{c['device_name']}: paper preset {c['paper_preset_ms_per_step']:.2f} ms/step, "
+            f"{c['paper_preset_samples_per_second']:.3g} samples/s, {c['fraction_of_peak']:.2f} of matmul peak",
+        ]
     return "\n".join(lines)

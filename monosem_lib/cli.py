@@ -12,11 +12,21 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from .config import (
+    FEATURE_DISTS,
+    NONLINEARITIES,
+    OPTIMIZERS,
+    PRESETS,
+    SCHEDULES,
+    TASKS,
+    ConfigError,
+    preset,
+)
 from .version import RESULTS_VERSION, __version__
-from .config import FEATURE_DISTS, NONLINEARITIES, OPTIMIZERS, SCHEDULES, TASKS, ConfigError, PRESETS, preset
 
 __all__ = ["main", "build_parser"]
 
@@ -43,7 +53,9 @@ def _int_at_least(minimum: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {minimum}, got {text!r}"
+            ) from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
         return value
@@ -59,13 +71,17 @@ def _value_list(text: str) -> tuple:
     """Comma-separated numbers: ints where every item is an integer (widths), else floats."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: must be comma-separated numbers")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: must be comma-separated numbers"
+        )
     try:
         if all(t.lstrip("-").isdigit() for t in items):
             return tuple(int(t) for t in items)
         return tuple(_finite(t) for t in items)
     except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: must be comma-separated numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: must be comma-separated numbers"
+        ) from None
 
 
 def _finite(text: str) -> float:
@@ -93,27 +109,51 @@ _FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
     "optimizer": ("--optimizer", dict(choices=OPTIMIZERS)),
     "schedule": ("--schedule", dict(choices=SCHEDULES)),
     "init_bias": ("--init-bias", dict(type=_finite, help="added to the default bias init")),
-    "bias_decay": ("--bias-decay", dict(type=_finite, help="b <- b (1 - decay lr) during the first half")),
+    "bias_decay": (
+        "--bias-decay",
+        dict(type=_finite, help="b <- b (1 - decay lr) during the first half"),
+    ),
     "l1": ("--l1", dict(type=_finite, help="L1 penalty on activations")),
     "seed": ("--seed", dict(type=_seed)),
-    "instances": ("--instances", dict(type=_positive_int, help="train copies with seeds seed..seed+I-1 in one pass")),
+    "instances": (
+        "--instances",
+        dict(type=_positive_int, help="train copies with seeds seed..seed+I-1 in one pass"),
+    ),
 }
 _FLAG_OF = {field: flag for field, (flag, _) in _FIELDS.items()}
 _FLAG_OF.update(device="--device", preset="--preset", dtype="--dtype")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="default: the preset's (book: cpu, paper: auto)")
-    p.add_argument("--out", metavar="DIR", help="save the run (weights.npz + run.json) to this new directory")
-    p.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing run")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        help="default: the preset's (book: cpu, paper: auto)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="save the run (weights.npz + run.json) to this new directory"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="allow --out to replace an existing run"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m monosem_lib", description="Toy models of 'Engineering Monosemanticity in Toy Models'.")
+    parser = _Parser(
+        prog="python -m monosem_lib",
+        description="Toy models of 'Engineering Monosemanticity in Toy Models'.",
+    )
     parser.add_argument("--version", action="version", version=f"monosem_lib {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,sweep,interpret,bench}")
+    sub = parser.add_subparsers(
+        dest="command", parser_class=_Parser, metavar="{train,sweep,interpret,bench}"
+    )
     sub.required = True
 
     t = sub.add_parser("train", help="train one config (or --instances copies)")
@@ -124,20 +164,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
     from .sweeps import TABLE1
-    s.add_argument("name", choices=tuple(TABLE1), metavar="NAME", help="one of " + ", ".join(TABLE1))
-    s.add_argument("--preset", choices=SCALE_PRESETS, default="book",
-                   help="scale: book, paper (GPU) or paper-cpu (the paper's shape at a CPU budget)")
-    s.add_argument("--values", type=_value_list, metavar="V,V,...",
-                   help="run these values of the batch's swept knob instead of the row's (e.g. 0.003,0.01)")
-    s.add_argument("--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)")
-    s.add_argument("--steps", type=_positive_int, help="override the run length (decay is rescaled to it)")
-    s.add_argument("--summary", metavar="DIR", help="also store a compact summary DIR/NAME.json + .npz (chapter 7)")
-    s.add_argument("--representative", type=_seed, action="append", default=[], metavar="I",
-                   help="keep full weights of instance I in the summary (repeatable)")
-    s.add_argument("--resume", action="store_true",
-                   help="with --summary: skip the batch if its summary exists with the same configs and code "
-                        "digest, retrain it if stale")
-    s.add_argument("--max-instances", type=_positive_int, help="train at most this many instances per pass (GPU memory)")
+
+    s.add_argument(
+        "name", choices=tuple(TABLE1), metavar="NAME", help="one of " + ", ".join(TABLE1)
+    )
+    s.add_argument(
+        "--preset",
+        choices=SCALE_PRESETS,
+        default="book",
+        help="scale: book, paper (GPU) or paper-cpu (the paper's shape at a CPU budget)",
+    )
+    s.add_argument(
+        "--values",
+        type=_value_list,
+        metavar="V,V,...",
+        help="run these values of the batch's swept knob instead of the row's (e.g. 0.003,0.01)",
+    )
+    s.add_argument(
+        "--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)"
+    )
+    s.add_argument(
+        "--steps", type=_positive_int, help="override the run length (decay is rescaled to it)"
+    )
+    s.add_argument(
+        "--summary",
+        metavar="DIR",
+        help="also store a compact summary DIR/NAME.json + .npz (chapter 7)",
+    )
+    s.add_argument(
+        "--representative",
+        type=_seed,
+        action="append",
+        default=[],
+        metavar="I",
+        help="keep full weights of instance I in the summary (repeatable)",
+    )
+    s.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --summary: skip the batch if its summary exists with the same configs and code "
+        "digest, retrain it if stale",
+    )
+    s.add_argument(
+        "--max-instances",
+        type=_positive_int,
+        help="train at most this many instances per pass (GPU memory)",
+    )
     _add_common(s)
 
     i = sub.add_parser("interpret", help="reverse-engineering report of a saved run")
@@ -153,22 +225,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_error(err: ConfigError) -> CliError:
     flag = _FLAG_OF.get(err.field, err.field)
-    return CliError(f"python -m monosem_lib: error: argument {flag}: {err.value!r} is not allowed: {err.allowed}", 2)
+    return CliError(
+        f"python -m monosem_lib: error: argument {flag}: {err.value!r} is not allowed: {err.allowed}",
+        2,
+    )
 
 
 def _instance_rows(run, rows) -> list[dict]:
     from .metrics import SUMMARY_KEYS
+
     out = []
     for c, r in zip(run.configs, rows):
         row = {key: r[key] for key in SUMMARY_KEYS}
-        row.update(seed=c.seed, lr=c.lr, init_bias=c.init_bias, bias_decay=c.bias_decay, l1=c.l1, eps=c.eps,
-                   k=c.k, feature_dist=c.feature_dist)
+        row.update(
+            seed=c.seed,
+            lr=c.lr,
+            init_bias=c.init_bias,
+            bias_decay=c.bias_decay,
+            l1=c.l1,
+            eps=c.eps,
+            k=c.k,
+            feature_dist=c.feature_dist,
+        )
         out.append(row)
     return out
 
 
 def _print_table(rows: list[dict], out=sys.stdout) -> None:
-    cols = ("seed", "lr", "init_bias", "bias_decay", "k", "final_loss", "mono_per_feature", "features_covered", "dead_neurons")
+    cols = (
+        "seed",
+        "lr",
+        "init_bias",
+        "bias_decay",
+        "k",
+        "final_loss",
+        "mono_per_feature",
+        "features_covered",
+        "dead_neurons",
+    )
     print("  ".join(f"{c:>16}" for c in cols), file=out)
     for r in rows:
         cells = []
@@ -195,15 +289,22 @@ def _cmd_train(args) -> dict:
     rows = summarize(run)
     if args.out:
         save_run(run, args.out, overwrite=args.overwrite, metrics=rows)
-    return {"config": config.to_dict(), "train_seconds": run.train_seconds, "instances": _instance_rows(run, rows)}
+    return {
+        "config": config.to_dict(),
+        "train_seconds": run.train_seconds,
+        "instances": _instance_rows(run, rows),
+    }
 
 
 def _check_out(args) -> None:
     if args.out:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-            raise CliError(f"python -m monosem_lib: error: argument --out: {out} already exists and is not empty; "
-                           "choose another directory or pass --overwrite", 2)
+            raise CliError(
+                f"python -m monosem_lib: error: argument --out: {out} already exists and is not empty; "
+                "choose another directory or pass --overwrite",
+                2,
+            )
 
 
 def _cmd_sweep(args) -> dict:
@@ -218,7 +319,9 @@ def _cmd_sweep(args) -> dict:
     if args.steps:
         overrides["steps"] = args.steps
     try:
-        configs = sweep_configs(args.name, args.preset, seeds=args.seeds, values=args.values, **overrides)
+        configs = sweep_configs(
+            args.name, args.preset, seeds=args.seeds, values=args.values, **overrides
+        )
     except ConfigError as err:
         raise _config_error(err) from None
     _check_out(args)
@@ -226,13 +329,23 @@ def _cmd_sweep(args) -> dict:
     if args.summary:
         target = Path(args.summary) / f"{args.name}.json"
         if args.resume and _summary_is_current(target, configs):
-            return {"sweep": {"name": spec.name, "scale": args.preset}, "skipped": f"{target} is current"}
+            return {
+                "sweep": {"name": spec.name, "scale": args.preset},
+                "skipped": f"{target} is current",
+            }
         if target.exists() and not (args.overwrite or args.resume):
-            raise CliError(f"python -m monosem_lib: error: argument --summary: {target} already exists; "
-                           "choose another directory or pass --overwrite (or --resume)", 2)
+            raise CliError(
+                f"python -m monosem_lib: error: argument --summary: {target} already exists; "
+                "choose another directory or pass --overwrite (or --resume)",
+                2,
+            )
     groups = group_by_structure(configs)
     if args.max_instances:
-        groups = [g[i:i + args.max_instances] for g in groups for i in range(0, len(g), args.max_instances)]
+        groups = [
+            g[i : i + args.max_instances]
+            for g in groups
+            for i in range(0, len(g), args.max_instances)
+        ]
     total, rows, runs = 0.0, [], []
     for group in groups:
         run = train(group, progress=args.progress)
@@ -240,19 +353,38 @@ def _cmd_sweep(args) -> dict:
         summary = summarize(run)
         if args.out:
             part = f"{spec.var}={getattr(group[0], spec.var)}"
-            target = Path(args.out) if len(groups) == 1 else Path(args.out) / (part if not args.max_instances else f"part-{len(runs):02d}")
+            target = (
+                Path(args.out)
+                if len(groups) == 1
+                else Path(args.out) / (part if not args.max_instances else f"part-{len(runs):02d}")
+            )
             save_run(run, target, overwrite=args.overwrite, metrics=summary)
         rows += _instance_rows(run, summary)
         runs.append(run)
     if args.summary:
         from .storage import save_summary
-        save_summary(runs, args.summary, name=args.name, scale=args.preset, overwrite=args.overwrite or args.resume,
-                     representative=args.representative)
-    base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept}, instances=1)
+
+        save_summary(
+            runs,
+            args.summary,
+            name=args.name,
+            scale=args.preset,
+            overwrite=args.overwrite or args.resume,
+            representative=args.representative,
+        )
+    base = configs[0].replace(
+        **{v: getattr(preset(args.preset), v) for v in spec.swept}, instances=1
+    )
     return {
         "config": base.to_dict(),
-        "sweep": {"name": spec.name, "description": spec.description, "var": spec.var, "swept": list(spec.swept),
-                  "values": [getattr(c, spec.var) for c in configs], "scale": args.preset},
+        "sweep": {
+            "name": spec.name,
+            "description": spec.description,
+            "var": spec.var,
+            "swept": list(spec.swept),
+            "values": [getattr(c, spec.var) for c in configs],
+            "scale": args.preset,
+        },
         "train_seconds": total,
         "instances": rows,
     }
@@ -282,14 +414,18 @@ def _cmd_interpret(args) -> dict:
     except ValueError as err:
         raise CliError(f"python -m monosem_lib: error: argument DIR: {err}", 2) from None
     if args.instance >= run.instances:
-        raise CliError(f"python -m monosem_lib: error: argument --instance: {args.instance} is out of range; "
-                       f"the run has {run.instances} instance(s)", 2)
+        raise CliError(
+            f"python -m monosem_lib: error: argument --instance: {args.instance} is out of range; "
+            f"the run has {run.instances} instance(s)",
+            2,
+        )
     report = interpret(run, args.instance)
     return {"text": format_report(report), "dict": report_dict(report)}
 
 
 def _cmd_bench(args) -> dict:
     from .bench import run_bench
+
     return run_bench(quick=args.quick)
 
 
@@ -302,6 +438,7 @@ def _emit(args, result: dict) -> None:
         return
     if args.command == "bench":
         from .bench import format_bench
+
         print(format_bench(result))
         return
     if "skipped" in result:
@@ -320,7 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            result = {"train": _cmd_train, "sweep": _cmd_sweep, "interpret": _cmd_interpret, "bench": _cmd_bench}[args.command](args)
+            result = {
+                "train": _cmd_train,
+                "sweep": _cmd_sweep,
+                "interpret": _cmd_interpret,
+                "bench": _cmd_bench,
+            }[args.command](args)
         _emit(args, result)
         return 0
     except CliError as err:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "Config",
@@ -45,7 +46,17 @@ DTYPES = ("float32", "float64")
 SCALES = ("book", "paper")
 
 STRUCTURAL_FIELDS = (
-    "N", "m", "k", "task", "nonlinearity", "batch", "steps", "optimizer", "schedule", "device", "dtype",
+    "N",
+    "m",
+    "k",
+    "task",
+    "nonlinearity",
+    "batch",
+    "steps",
+    "optimizer",
+    "schedule",
+    "device",
+    "dtype",
 )
 INSTANCE_FIELDS = ("eps", "feature_dist", "lr", "init_bias", "bias_decay", "l1", "seed")
 
@@ -132,15 +143,20 @@ class Config:
             _check_int(name, getattr(self, name))
         _check_int("seed", self.seed, minimum=0)
         if self.m > self.N:
-            raise ConfigError("m", self.m, f"must be at most N={self.N} (features are projected down)")
+            raise ConfigError(
+                "m", self.m, f"must be at most N={self.N} (features are projected down)"
+            )
         _check_float("eps", self.eps, "must be a number in (0, 1]", lambda v: 0 < v <= 1)
         _check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
         _check_float("init_bias", self.init_bias, "must be a finite number", lambda v: True)
-        _check_float("bias_decay", self.bias_decay, "must be a finite number >= 0", lambda v: v >= 0)
+        _check_float(
+            "bias_decay", self.bias_decay, "must be a finite number >= 0", lambda v: v >= 0
+        )
         _check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
         if self.bias_decay * self.lr >= 1:
             raise ConfigError(
-                "bias_decay", self.bias_decay,
+                "bias_decay",
+                self.bias_decay,
                 f"bias_decay * lr must be below 1 (here lr={self.lr}), or the bias would flip sign each step",
             )
         _check_choice("feature_dist", self.feature_dist, FEATURE_DISTS)
@@ -173,23 +189,30 @@ class Config:
         return tuple(getattr(self, f) for f in STRUCTURAL_FIELDS)
 
     # -- building --------------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated). Unknown names raise ConfigError."""
         names = {f.name for f in dataclasses.fields(self)}
         for key in changes:
             if key not in names:
-                raise ConfigError(key, changes[key], "is not a Config field; fields are " + ", ".join(sorted(names)))
+                raise ConfigError(
+                    key,
+                    changes[key],
+                    "is not a Config field; fields are " + ", ".join(sorted(names)),
+                )
         return dataclasses.replace(self, **changes)
 
-    def expand(self) -> list["Config"]:
+    def expand(self) -> list[Config]:
         """One single-instance config per instance, seeds ``seed .. seed + instances - 1``."""
-        return [dataclasses.replace(self, seed=self.seed + i, instances=1) for i in range(self.instances)]
+        return [
+            dataclasses.replace(self, seed=self.seed + i, instances=1)
+            for i in range(self.instances)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Config":
+    def from_dict(cls, data: dict[str, Any]) -> Config:
         return cls().replace(**data)
 
 
@@ -198,15 +221,29 @@ PRESETS: dict[str, Config] = {
     "book": Config(),
     # The paper's own scale (Jermyn et al. 2022), for a GPU.
     "paper": Config(
-        N=512, m=64, k=1024, eps=1 / 64, batch=8192, steps=2**17, lr=0.003,
-        schedule="paper", device="auto",
+        N=512,
+        m=64,
+        k=1024,
+        eps=1 / 64,
+        batch=8192,
+        steps=2**17,
+        lr=0.003,
+        schedule="paper",
+        device="auto",
     ),
     # The paper's shape (N, m, k, eps, LAMB, periodic cosine) at 1/256 of its samples, for a
     # CPU: batch 1024 for 2^12 steps (2^22 samples), about 2 minutes a model on two cores.
     # Chapter 7's budget study (data/paper-cpu/budget) shows what the cut costs.
     "paper-cpu": Config(
-        N=512, m=64, k=1024, eps=1 / 64, batch=1024, steps=2**12, lr=0.003,
-        schedule="paper", device="auto",
+        N=512,
+        m=64,
+        k=1024,
+        eps=1 / 64,
+        batch=1024,
+        steps=2**12,
+        lr=0.003,
+        schedule="paper",
+        device="auto",
     ),
     # Smaller than book, for sliders that retrain while the reader watches.
     # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)

@@ -89,10 +89,14 @@ class SparseFeatureSampler:
         always = probs >= 1.0
         self.always = torch.nonzero(always).flatten().to(device)
         # Trials of an always-on feature take no room on the line.
-        lam = torch.where(always, torch.zeros_like(probs), -torch.log1p(-probs.clamp(max=1 - 1e-12)))
+        lam = torch.where(
+            always, torch.zeros_like(probs), -torch.log1p(-probs.clamp(max=1 - 1e-12))
+        )
         self.uniform = bool((lam == lam[0]).all())
         self.lam_sum = float(lam.sum())
-        self.expected_points = torch.tensor([self.lam_sum * batch], dtype=torch.float64, device=device)
+        self.expected_points = torch.tensor(
+            [self.lam_sum * batch], dtype=torch.float64, device=device
+        )
         # Cumulative segment ends within one sample's stretch of the line, normalised to 1.
         self.cum = (torch.cumsum(lam, 0) / max(self.lam_sum, 1e-300)).to(device, torch.float32)
 
@@ -100,7 +104,11 @@ class SparseFeatureSampler:
         """A batch of features, shape [batch, N]."""
         B, N, gen, dev = self.batch, self.N, self.gen, self.device
         f = torch.zeros(B, N, dtype=self.dtype, device=dev)
-        count = int(torch.poisson(self.expected_points, generator=gen).item()) if self.lam_sum > 0 else 0
+        count = (
+            int(torch.poisson(self.expected_points, generator=gen).item())
+            if self.lam_sum > 0
+            else 0
+        )
         if count:
             if self.uniform:
                 flat = torch.randint(B * N, (count,), generator=gen, device=dev)
@@ -113,7 +121,9 @@ class SparseFeatureSampler:
             # A trial hit twice keeps one of its values, itself uniform.
             f.view(-1).scatter_(0, flat, vals)
         if self.always.numel():
-            f[:, self.always] = torch.rand(B, self.always.numel(), dtype=self.dtype, generator=gen, device=dev)
+            f[:, self.always] = torch.rand(
+                B, self.always.numel(), dtype=self.dtype, generator=gen, device=dev
+            )
         return f
 
 
@@ -186,7 +196,9 @@ def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but CUDA is not available here; use cpu or auto")
+        raise RuntimeError(
+            f"device={device!r} was asked for but CUDA is not available here; use cpu or auto"
+        )
     return torch.device(device)
 
 
@@ -198,7 +210,9 @@ def make_world(config: Config, stream: str = "data") -> World:
     P = make_projection(config.N, config.m, config.seed).to(device, dtype)
     Q = None
     if config.task == "reprojector":
-        Q = make_projection(config.N, config.m, config.seed, purpose="reprojection").to(device, dtype)
+        Q = make_projection(config.N, config.m, config.seed, purpose="reprojection").to(
+            device, dtype
+        )
     probs = feature_probabilities(config.N, config.eps, config.feature_dist)
     parts = 2 if config.task == "abs" else 1
     # The abs task draws f = f1 - f2 with each half at p/2, as in the paper's code.
@@ -206,7 +220,9 @@ def make_world(config: Config, stream: str = "data") -> World:
     samplers = []
     rows = config.batch * chunk_steps(config.batch, config.N)
     for i in range(parts):
-        gen = torch.Generator(device=device).manual_seed(derive_seed(config.seed, f"{stream}:{config.eps}:{config.feature_dist}:{i}"))
+        gen = torch.Generator(device=device).manual_seed(
+            derive_seed(config.seed, f"{stream}:{config.eps}:{config.feature_dist}:{i}")
+        )
         samplers.append(SparseFeatureSampler(part_probs, rows, gen, dtype))
     return World(config, P, Q, probs, tuple(samplers))
 

@@ -59,26 +59,46 @@ def check_sampler(fn: Callable) -> bool:
     if err:
         return _report(False, err)
     if tuple(f.shape) != (batch, N):
-        hint = " (rows are samples, columns features: transpose?)" if tuple(f.shape) == (N, batch) else ""
+        hint = (
+            " (rows are samples, columns features: transpose?)"
+            if tuple(f.shape) == (N, batch)
+            else ""
+        )
         return _report(False, f"expected shape ({batch}, {N}), got {tuple(f.shape)}{hint}")
     f = f.double()
     if f.min() < 0 or f.max() > 1:
-        return _report(False, f"values must lie in [0, 1], found range [{f.min():.2f}, {f.max():.2f}]")
+        return _report(
+            False, f"values must lie in [0, 1], found range [{f.min():.2f}, {f.max():.2f}]"
+        )
     active = f > 0
     density = float(active.double().mean())
     se = math.sqrt(eps * (1 - eps) / f.numel())
     if abs(density - eps) > 6 * se:
-        hint = " Is eps the probability of being *off* in your code?" if abs(density - (1 - eps)) < 6 * se else ""
-        return _report(False, f"{density:.1%} of entries are active, expected eps = {eps:.0%}.{hint}")
+        hint = (
+            " Is eps the probability of being *off* in your code?"
+            if abs(density - (1 - eps)) < 6 * se
+            else ""
+        )
+        return _report(
+            False, f"{density:.1%} of entries are active, expected eps = {eps:.0%}.{hint}"
+        )
     values = f[active]
     if torch.allclose(values, torch.ones_like(values)):
-        return _report(False, "every active entry is exactly 1: multiply the Bernoulli mask by uniform values")
+        return _report(
+            False, "every active entry is exactly 1: multiply the Bernoulli mask by uniform values"
+        )
     if abs(float(values.mean()) - 0.5) > 0.02 or abs(float(values.var()) - 1 / 12) > 0.01:
-        return _report(False, f"active values should be uniform on [0, 1] (mean 0.5, variance 0.083); got mean "
-                              f"{values.mean():.3f}, variance {values.var():.3f}")
+        return _report(
+            False,
+            f"active values should be uniform on [0, 1] (mean 0.5, variance 0.083); got mean "
+            f"{values.mean():.3f}, variance {values.var():.3f}",
+        )
     per_feature = active.double().mean(0)
     if (per_feature - eps).abs().max() > 6 * math.sqrt(eps * (1 - eps) / batch):
-        return _report(False, "some features are active much more often than others: every feature should use eps")
+        return _report(
+            False,
+            "some features are active much more often than others: every feature should use eps",
+        )
     return _report(True, f"density {density:.3f} (eps = {eps}), active values uniform: correct")
 
 
@@ -101,7 +121,10 @@ def check_single_feature_activations(fn: Callable) -> bool:
     A = A.double()
     want = torch.relu(W1 @ P + b[:, None])
     if tuple(A.shape) == (N, k):
-        return _report(False, f"expected shape (k, N) = ({k}, {N}) with neurons as rows; got ({N}, {k}): transpose")
+        return _report(
+            False,
+            f"expected shape (k, N) = ({k}, {N}) with neurons as rows; got ({N}, {k}): transpose",
+        )
     if tuple(A.shape) != (k, N):
         return _report(False, f"expected shape (k, N) = ({k}, {N}), got {tuple(A.shape)}")
     if torch.allclose(A, want, atol=1e-6):
@@ -110,19 +133,25 @@ def check_single_feature_activations(fn: Callable) -> bool:
         return _report(False, "negative values found: did you forget the ReLU?")
     if torch.allclose(A, torch.relu(W1 @ P), atol=1e-6):
         return _report(False, "close, but the bias is missing: the neuron sees W1 x + b")
-    return _report(False, "values differ from ReLU(W1 P + b): feature j alone gives the input x = P e_j, the j-th column of P")
+    return _report(
+        False,
+        "values differ from ReLU(W1 P + b): feature j alone gives the input x = P e_j, the j-th column of P",
+    )
 
 
 def check_monosemantic(fn: Callable) -> bool:
     """``fn(sfa [k, N], threshold) -> bool Tensor [k]``: the paper's criterion."""
-    sfa = torch.tensor([
-        [1.0, 0.0, 0.0, 0.0],
-        [0.6, 0.4, 0.0, 0.0],
-        [0.0, 0.0, 0.0, 0.0],
-        [0.0, 0.0, 0.9995, 0.0005],
-        [0.0, 0.0, 0.995, 0.005],
-        [0.0, 0.1, 0.1, 0.1],
-    ], dtype=torch.float64)
+    sfa = torch.tensor(
+        [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.6, 0.4, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.9995, 0.0005],
+            [0.0, 0.0, 0.995, 0.005],
+            [0.0, 0.1, 0.1, 0.1],
+        ],
+        dtype=torch.float64,
+    )
     want = [True, False, False, True, False, False]
     got, err = _call_tensor(fn, "is_monosemantic", sfa, 0.999)
     if err:
@@ -133,12 +162,20 @@ def check_monosemantic(fn: Callable) -> bool:
     if got == want:
         return _report(True, "the 0.999 criterion is right, dead neurons included")
     if got[2] and not want[2]:
-        return _report(False, "a dead neuron (all zeros) counts as monosemantic in your code: it should not")
+        return _report(
+            False, "a dead neuron (all zeros) counts as monosemantic in your code: it should not"
+        )
     if got[5]:
-        return _report(False, "a neuron split evenly over three features passed: compare the top activation with "
-                              "the *sum* over features, not with the mean or the second largest")
+        return _report(
+            False,
+            "a neuron split evenly over three features passed: compare the top activation with "
+            "the *sum* over features, not with the mean or the second largest",
+        )
     if not got[3]:
-        return _report(False, "a neuron whose top feature carries 99.95% of its activation failed the 0.999 criterion")
+        return _report(
+            False,
+            "a neuron whose top feature carries 99.95% of its activation failed the 0.999 criterion",
+        )
     if got[4]:
         return _report(False, "a neuron at 99.5% passed a 0.999 threshold: check the comparison")
     return _report(False, f"expected {want}, got {got}")
@@ -156,9 +193,15 @@ def check_checkpoint_steps(fn: Callable) -> bool:
         got = sorted(int(s) for s in out)
         if got != want:
             if got and got[0] == 0:
-                return _report(False, "0 is not a checkpoint: count completed steps, so the first one is after 1 step")
+                return _report(
+                    False,
+                    "0 is not a checkpoint: count completed steps, so the first one is after 1 step",
+                )
             if steps not in got:
-                return _report(False, f"for {steps} steps the final weights ({steps}) should be kept too; got {got}")
+                return _report(
+                    False,
+                    f"for {steps} steps the final weights ({steps}) should be kept too; got {got}",
+                )
             return _report(False, f"for {steps} steps expected {want}, got {got}")
     return _report(True, "powers of two and the final step")
 
@@ -166,7 +209,9 @@ def check_checkpoint_steps(fn: Callable) -> bool:
 def check_bias_by_class(fn: Callable) -> bool:
     """``fn(sfa [k, N], bias [k]) -> (mean bias of mono neurons, mean bias of alive
     polysemantic neurons)`` with the 0.999 criterion."""
-    sfa = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.0, 0.0], [0.3, 0.2]], dtype=torch.float64)
+    sfa = torch.tensor(
+        [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.0, 0.0], [0.3, 0.2]], dtype=torch.float64
+    )
     bias = torch.tensor([-0.4, -0.2, 0.1, -3.0, 0.3], dtype=torch.float64)
     out, err = _call(fn, sfa, bias)
     if err:
@@ -174,18 +219,26 @@ def check_bias_by_class(fn: Callable) -> bool:
     try:
         mono, poly = (float(v) for v in out)
     except (TypeError, ValueError):
-        return _report(False, "return a pair: (mean bias of mono neurons, mean bias of polysemantic neurons)")
+        return _report(
+            False, "return a pair: (mean bias of mono neurons, mean bias of polysemantic neurons)"
+        )
     if math.isclose(mono, -0.3) and math.isclose(poly, 0.2):
         return _report(True, "mono -0.3, poly +0.2: dead neurons left out")
     if math.isclose(poly, (0.1 - 3.0 + 0.3) / 3):
-        return _report(False, "the dead neuron (bias -3) is counted as polysemantic: leave dead neurons out")
+        return _report(
+            False, "the dead neuron (bias -3) is counted as polysemantic: leave dead neurons out"
+        )
     return _report(False, f"expected (-0.3, 0.2), got ({mono:.3f}, {poly:.3f})")
 
 
 # -- chapter 3 ------------------------------------------------------------------------------
 def check_total_shrink(fn: Callable) -> bool:
     """``fn(decay, lr, steps) -> float``: decay * lr * (steps / 2), the total pull of bias decay."""
-    cases = [((0.03, 0.003, 2**17), 0.03 * 0.003 * 2**16), ((0.3, 0.01, 8000), 12.0), ((0.0, 0.01, 8000), 0.0)]
+    cases = [
+        ((0.03, 0.003, 2**17), 0.03 * 0.003 * 2**16),
+        ((0.3, 0.01, 8000), 12.0),
+        ((0.0, 0.01, 8000), 0.0),
+    ]
     for args, want in cases:
         out, err = _call(fn, *args)
         if err:
@@ -193,9 +246,16 @@ def check_total_shrink(fn: Callable) -> bool:
         got = float(out)
         if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
             if math.isclose(got, 2 * want, rel_tol=1e-6):
-                return _report(False, "twice the answer: decay acts during the first half of training only")
-            return _report(False, f"decay={args[0]}, lr={args[1]}, steps={args[2]}: expected {want:.4g}, got {got:.4g}")
-    return _report(True, "B1's shrink is 5.9 (the paper's rows span about 0.2 to 59); the book recipe's is 12")
+                return _report(
+                    False, "twice the answer: decay acts during the first half of training only"
+                )
+            return _report(
+                False,
+                f"decay={args[0]}, lr={args[1]}, steps={args[2]}: expected {want:.4g}, got {got:.4g}",
+            )
+    return _report(
+        True, "B1's shrink is 5.9 (the paper's rows span about 0.2 to 59); the book recipe's is 12"
+    )
 
 
 def check_interference(fn: Callable) -> bool:
@@ -214,8 +274,13 @@ def check_interference(fn: Callable) -> bool:
         return _report(False, err)
     got = got.double().flatten()
     if got.numel() == f.shape[0]:
-        return _report(False, "keep only the samples where feature j is off: otherwise the neuron's own feature is mixed in")
-    if got.numel() != want.numel() or not torch.allclose(got.sort().values, want.sort().values, atol=1e-8):
+        return _report(
+            False,
+            "keep only the samples where feature j is off: otherwise the neuron's own feature is mixed in",
+        )
+    if got.numel() != want.numel() or not torch.allclose(
+        got.sort().values, want.sort().values, atol=1e-8
+    ):
         return _report(False, "values differ: the neuron's input is w . x with x = P f")
     return _report(True, "interference computed on the samples where the neuron's feature is off")
 
@@ -223,16 +288,23 @@ def check_interference(fn: Callable) -> bool:
 # -- chapter 4 ------------------------------------------------------------------------------
 def check_features_covered(fn: Callable) -> bool:
     """``fn(sfa [k, N]) -> float``: fraction of features owning at least one monosemantic neuron."""
-    sfa = torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0, 0]],
-                       dtype=torch.float64)
+    sfa = torch.tensor(
+        [[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0, 0]],
+        dtype=torch.float64,
+    )
     out, err = _call(fn, sfa)
     if err:
         return _report(False, err)
     got = float(out)
     if math.isclose(got, 0.5):
-        return _report(True, "two of four features own a monosemantic neuron; the duplicate counts once")
+        return _report(
+            True, "two of four features own a monosemantic neuron; the duplicate counts once"
+        )
     if math.isclose(got, 0.75):
-        return _report(False, "a feature with two monosemantic neurons was counted twice: count distinct features")
+        return _report(
+            False,
+            "a feature with two monosemantic neurons was counted twice: count distinct features",
+        )
     return _report(False, f"expected 0.5, got {got:.3f}")
 
 
@@ -252,7 +324,9 @@ def check_projector(fn: Callable) -> bool:
     if not torch.allclose(M, M.T, atol=1e-8):
         return _report(False, "not symmetric: an orthogonal projector equals its transpose")
     if not torch.allclose(M @ P.T, P.T, atol=1e-8):
-        return _report(False, "rows of P are not kept: the projector must leave P's row space unchanged")
+        return _report(
+            False, "rows of P are not kept: the projector must leave P's row space unchanged"
+        )
     if abs(float(torch.trace(M)) - 3) > 1e-6:
         return _report(False, f"its trace (rank) is {float(torch.trace(M)):.2f}, expected m = 3")
     return _report(True, "P^T (P P^T)^-1 P: symmetric, idempotent, rank m")

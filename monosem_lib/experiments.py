@@ -77,8 +77,11 @@ def live_grid() -> list[Config]:
     configs = [live.replace(init_bias=b, bias_decay=b1_decay) for b in LIVE_BIASES]
     configs.append(live)  # initial bias 0 without decay: the slider's starting point
     configs += [live.replace(init_bias=-1.0, bias_decay=b1_decay, eps=e) for e in LIVE_EPSES]
-    configs += [live.replace(init_bias=-1.0, bias_decay=decay_for_shrink(s, live.lr, live.steps))
-                for s in LIVE_SHRINKS if s != B1_SHRINK]
+    configs += [
+        live.replace(init_bias=-1.0, bias_decay=decay_for_shrink(s, live.lr, live.steps))
+        for s in LIVE_SHRINKS
+        if s != B1_SHRINK
+    ]
     configs += [live.replace(l1=v) for v in LIVE_L1S]
     return configs
 
@@ -96,8 +99,12 @@ def width_sweep(scale: str = "book") -> list[Config]:
     if scale == "paper":
         return [c for name in ("K0", "K1", "K2") for c in sweep_configs(name, scale)]
     book = preset("book")
-    return [c for k in BOOK_WIDTHS if k != book.k
-            for c in (book.replace(k=k), engineered_model("book").replace(k=k))]
+    return [
+        c
+        for k in BOOK_WIDTHS
+        if k != book.k
+        for c in (book.replace(k=k), engineered_model("book").replace(k=k))
+    ]
 
 
 def other_tasks(scale: str = "book") -> dict[str, list[Config]]:

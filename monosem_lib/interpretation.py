@@ -58,12 +58,16 @@ NEAR_ONE_BAND = (0.8, 1.2)  # a singular value "near 1"
 NEAR_ONE_FRACTION = 0.5  # low_rank_identity: at least this fraction of the m possible ones near 1
 COSINE_THRESHOLD = 0.85  # matches_target: cosine of the map with its linear target
 ABLATION_FACTOR = 2.0  # ablation_matters: zeroing the set multiplies the loss at least this much
-MONO_FACTOR = 1.5  # outweighs_monosemantic: and costs this much more than as many random monosemantic ones
+MONO_FACTOR = (
+    1.5  # outweighs_monosemantic: and costs this much more than as many random monosemantic ones
+)
 
 
 def _instance(run: Run, instance: int) -> tuple[ToyModel, Tensor]:
     if not 0 <= instance < run.instances:
-        raise IndexError(f"instance={instance} is out of range: the run has {run.instances} instance(s)")
+        raise IndexError(
+            f"instance={instance} is out of range: the run has {run.instances} instance(s)"
+        )
     return run.model.select(instance), run.P[instance]
 
 
@@ -103,8 +107,9 @@ def activity_fraction(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES) 
 
 
 @torch.no_grad()
-def ablation_loss(run: Run, neurons=None, instance: int = 0, samples: int = EVAL_SAMPLES,
-                  linearize=None) -> float:
+def ablation_loss(
+    run: Run, neurons=None, instance: int = 0, samples: int = EVAL_SAMPLES, linearize=None
+) -> float:
     """Loss on evaluation samples after zeroing ``neurons`` (indices or a [k] mask) and
     replacing the nonlinearity of ``linearize`` neurons by the identity."""
     model, _ = _instance(run, instance)
@@ -123,8 +128,13 @@ def ablation_loss(run: Run, neurons=None, instance: int = 0, samples: int = EVAL
 
 
 @torch.no_grad()
-def interference(run: Run, neuron: int, instance: int = 0, feature: int | None = None,
-                 samples: int = EVAL_SAMPLES) -> Tensor:
+def interference(
+    run: Run,
+    neuron: int,
+    instance: int = 0,
+    feature: int | None = None,
+    samples: int = EVAL_SAMPLES,
+) -> Tensor:
     """What other features feed a neuron: its input W1[n] x on evaluation samples where its
     own feature is off (default: its strongest single feature). A monosemantic neuron
     stays silent when this stays below -b[n]. Returns a 1-D tensor (float64, CPU)."""
@@ -159,7 +169,9 @@ def matrix_cosine(A: Tensor, B: Tensor) -> float:
     """Cosine between matrices, <A, B> / (norm(A) norm(B)) with Frobenius norms: 1 for
     matrices equal up to a positive scale."""
     if A.shape != B.shape:
-        raise ValueError(f"matrix_cosine needs two matrices of one shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"matrix_cosine needs two matrices of one shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
     A, B = A.double(), B.double()
     norms = A.norm() * B.norm()
     return float((A * B).sum() / norms) if norms > 0 else 0.0
@@ -210,8 +222,9 @@ class SubspaceAnalysis:
     map: Tensor = field(repr=False)
 
 
-def subspace_analysis(run: Run, neurons, instance: int = 0,
-                      band: tuple[float, float] | None = None) -> SubspaceAnalysis:
+def subspace_analysis(
+    run: Run, neurons, instance: int = 0, band: tuple[float, float] | None = None
+) -> SubspaceAnalysis:
     """Singular values of ``subset_map`` (how many lie in ``band``, default
     ``NEAR_ONE_BAND``) and how close the map is to the task's ``linear_target``.
 
@@ -220,15 +233,22 @@ def subspace_analysis(run: Run, neurons, instance: int = 0,
     lo, hi = NEAR_ONE_BAND if band is None else band
     target, name = linear_target(run, instance)
     if target is None:
-        raise ValueError(f"task={run.configs[instance].task!r} has no linear target; "
-                         "subspace_analysis is allowed for the decoder and reprojector tasks")
+        raise ValueError(
+            f"task={run.configs[instance].task!r} has no linear target; "
+            "subspace_analysis is allowed for the decoder and reprojector tasks"
+        )
     M = subset_map(run, neurons, instance)
     sv = torch.linalg.svdvals(M)
     decoder = run.configs[instance].task == "decoder"
     return SubspaceAnalysis(
-        singular_values=sv, near_one=int(((sv > lo) & (sv < hi)).sum()), rank_bound=int(run.P[instance].shape[0]),
-        target=name, cosine_target=matrix_cosine(M, target),
-        cosine_identity=matrix_cosine(M, torch.eye(M.shape[1], dtype=torch.float64)) if decoder else None,
+        singular_values=sv,
+        near_one=int(((sv > lo) & (sv < hi)).sum()),
+        rank_bound=int(run.P[instance].shape[0]),
+        target=name,
+        cosine_target=matrix_cosine(M, target),
+        cosine_identity=matrix_cosine(M, torch.eye(M.shape[1], dtype=torch.float64))
+        if decoder
+        else None,
         map=M,
     )
 
@@ -245,7 +265,9 @@ def neuron_alignment(run: Run, instance: int = 0) -> dict[str, Tensor]:
     model, P = _instance(run, instance)
     P = P.double().cpu()
     W1, W2 = model.W1[0].double().cpu(), model.W2[0].double().cpu()
-    sfa = model.hidden(P.to(model.flat.dtype).T.unsqueeze(0).to(model.flat.device))[0].double().cpu()
+    sfa = (
+        model.hidden(P.to(model.flat.dtype).T.unsqueeze(0).to(model.flat.device))[0].double().cpu()
+    )
     feature = sfa.argmax(0)
     cols = P[:, feature].T  # [k, m]
     cos = (W1 * cols).sum(1) / (W1.norm(dim=1) * cols.norm(dim=1)).clamp(min=1e-30)
@@ -258,7 +280,9 @@ def neuron_alignment(run: Run, instance: int = 0) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def feature_response(run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def feature_response(
+    run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """How neurons build output ``feature`` as that feature alone goes from 0 to 1.
 
     Returns (values [V], contributions [len(neurons), V]): neuron n adds
@@ -266,7 +290,9 @@ def feature_response(run: Run, feature: int, neurons, instance: int = 0, values:
     """
     model, P = _instance(run, instance)
     values = torch.linspace(0, 1, 51, dtype=torch.float64) if values is None else values.double()
-    x = (values[:, None] * P[:, feature].double().cpu()[None, :]).to(model.flat.device, model.flat.dtype)
+    x = (values[:, None] * P[:, feature].double().cpu()[None, :]).to(
+        model.flat.device, model.flat.dtype
+    )
     h = model.hidden(x.unsqueeze(0))[0].double().cpu()  # [V, k]
     idx = torch.as_tensor(neurons, dtype=torch.long)
     return values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T
@@ -299,9 +325,14 @@ class NeuronClasses:
         return out
 
 
-def classify_neurons(run: Run, instance: int = 0, threshold: float = MONO_THRESHOLD,
-                     always_on: float = ALWAYS_ON_ACTIVITY, near_max_features: int = 5,
-                     samples: int = EVAL_SAMPLES) -> NeuronClasses:
+def classify_neurons(
+    run: Run,
+    instance: int = 0,
+    threshold: float = MONO_THRESHOLD,
+    always_on: float = ALWAYS_ON_ACTIVITY,
+    near_max_features: int = 5,
+    samples: int = EVAL_SAMPLES,
+) -> NeuronClasses:
     """Sort the neurons of one instance into ``CLASSES``.
 
     * dead: no feature alone activates it;
@@ -349,21 +380,39 @@ class VerdictRule:
 
 
 VERDICT_RULES: dict[str, VerdictRule] = {
-    "fits_task": VerdictRule("the model fits its task", "loss / zero-predictor loss", "<=", FIT_RATIO),
-    "acts_linearly": VerdictRule("they act linearly", "relative loss change with their nonlinearity removed",
-                                 "<=", LINEAR_TOLERANCE),
-    "low_rank_identity": VerdictRule("their map is a low-rank approximation of the identity",
-                                     f"fraction of the m possible singular values in {NEAR_ONE_BAND}",
-                                     ">=", NEAR_ONE_FRACTION),
-    "matches_target": VerdictRule("their map matches its linear target", "cosine with the target",
-                                  ">=", COSINE_THRESHOLD),
-    "ablation_matters": VerdictRule("zeroing them matters", "loss with them zeroed / loss", ">=", ABLATION_FACTOR),
+    "fits_task": VerdictRule(
+        "the model fits its task", "loss / zero-predictor loss", "<=", FIT_RATIO
+    ),
+    "acts_linearly": VerdictRule(
+        "they act linearly",
+        "relative loss change with their nonlinearity removed",
+        "<=",
+        LINEAR_TOLERANCE,
+    ),
+    "low_rank_identity": VerdictRule(
+        "their map is a low-rank approximation of the identity",
+        f"fraction of the m possible singular values in {NEAR_ONE_BAND}",
+        ">=",
+        NEAR_ONE_FRACTION,
+    ),
+    "matches_target": VerdictRule(
+        "their map matches its linear target", "cosine with the target", ">=", COSINE_THRESHOLD
+    ),
+    "ablation_matters": VerdictRule(
+        "zeroing them matters", "loss with them zeroed / loss", ">=", ABLATION_FACTOR
+    ),
     "outweighs_monosemantic": VerdictRule(
         "zeroing them costs more than zeroing as many monosemantic neurons",
-        "their ablation loss / that of as many random monosemantic neurons", ">=", MONO_FACTOR),
+        "their ablation loss / that of as many random monosemantic neurons",
+        ">=",
+        MONO_FACTOR,
+    ),
     "global_correction": VerdictRule(
         "claim 5: they apply a linear global correction to every output",
-        "fraction of the verdicts above that hold (those that apply)", ">=", 1.0),
+        "fraction of the verdicts above that hold (those that apply)",
+        ">=",
+        1.0,
+    ),
 }
 
 
@@ -391,11 +440,19 @@ class Verdict:
     def to_dict(self) -> dict:
         """The verdict with its number and threshold, for JSON."""
         r = self.rule
-        return {"holds": self.holds, "value": self.value, "threshold": r.threshold,
-                "comparison": r.comparison, "measure": r.measure, "note": self.note}
+        return {
+            "holds": self.holds,
+            "value": self.value,
+            "threshold": r.threshold,
+            "comparison": r.comparison,
+            "measure": r.measure,
+            "note": self.note,
+        }
 
 
-def decide(name: str, value: float | None, requires: Verdict | None = None, note: str | None = None) -> Verdict:
+def decide(
+    name: str, value: float | None, requires: Verdict | None = None, note: str | None = None
+) -> Verdict:
     """The verdict ``name`` for the measured ``value``.
 
     With ``value=None`` the verdict does not apply and ``note`` says why (``note`` is
@@ -404,7 +461,9 @@ def decide(name: str, value: float | None, requires: Verdict | None = None, note
     compute anything) is False, with the value still reported, when that one does not hold.
     """
     if name not in VERDICT_RULES:
-        raise ValueError(f"verdict {name!r} is not allowed: must be one of {', '.join(VERDICT_RULES)}")
+        raise ValueError(
+            f"verdict {name!r} is not allowed: must be one of {', '.join(VERDICT_RULES)}"
+        )
     if value is None:
         return Verdict(name, None, None, note)
     rule = VERDICT_RULES[name]
@@ -501,8 +560,20 @@ def _analyse_set(ctx: _Context, key: str, mask: Tensor, with_map: bool) -> Neuro
         rand = _random_monosemantic_loss(ctx, n) if with_map else None
         if with_map and linear_target(ctx.run, ctx.instance)[0] is not None:
             sub = subspace_analysis(ctx.run, mask, ctx.instance)
-    s = NeuronSet(key, SET_DESCRIPTIONS[key], mask.nonzero().flatten(), _mean(c.activity, mask),
-                  _mean(c.share, mask), _mean(c.n_features, mask), _mean(c.bias, mask), lin, abl, rand, sub, {})
+    s = NeuronSet(
+        key,
+        SET_DESCRIPTIONS[key],
+        mask.nonzero().flatten(),
+        _mean(c.activity, mask),
+        _mean(c.share, mask),
+        _mean(c.n_features, mask),
+        _mean(c.bias, mask),
+        lin,
+        abl,
+        rand,
+        sub,
+        {},
+    )
     s.verdicts = _set_verdicts(ctx, s, with_map)
     return s
 
@@ -512,28 +583,50 @@ def _set_verdicts(ctx: _Context, s: NeuronSet, with_map: bool) -> dict[str, Verd
     task = ctx.run.configs[ctx.instance].task
     names = ["acts_linearly", "ablation_matters"]
     if with_map:
-        names += ["outweighs_monosemantic", "matches_target", "low_rank_identity", "global_correction"]
+        names += [
+            "outweighs_monosemantic",
+            "matches_target",
+            "low_rank_identity",
+            "global_correction",
+        ]
     if not s.count:
         return {name: decide(name, None, note="the set is empty") for name in names}
     fit, base, sub = ctx.fit, max(ctx.loss, 1e-30), s.subspace
-    v = {"acts_linearly": decide("acts_linearly", s.linearized_loss / base - 1, fit),
-         "ablation_matters": decide("ablation_matters", s.ablation_loss / base, fit)}
+    v = {
+        "acts_linearly": decide("acts_linearly", s.linearized_loss / base - 1, fit),
+        "ablation_matters": decide("ablation_matters", s.ablation_loss / base, fit),
+    }
     if not with_map:
         return v
     rand = s.random_monosemantic_loss
     v["outweighs_monosemantic"] = decide(
-        "outweighs_monosemantic", None if rand is None else s.ablation_loss / rand, fit,
-        note=None if rand is not None else f"fewer than {s.count} monosemantic neurons to compare with")
+        "outweighs_monosemantic",
+        None if rand is None else s.ablation_loss / rand,
+        fit,
+        note=None
+        if rand is not None
+        else f"fewer than {s.count} monosemantic neurons to compare with",
+    )
     no_target = f"the {task} task has no linear target"
-    v["matches_target"] = decide("matches_target", None if sub is None else sub.cosine_target, fit, note=no_target)
+    v["matches_target"] = decide(
+        "matches_target", None if sub is None else sub.cosine_target, fit, note=no_target
+    )
     v["low_rank_identity"] = decide(
-        "low_rank_identity", sub.near_one / sub.rank_bound if sub is not None and task == "decoder" else None, fit,
-        note=f"the {task} task's target is not an identity")
-    parts = [v[n] for n in ("acts_linearly", "low_rank_identity", "matches_target", "ablation_matters")]
+        "low_rank_identity",
+        sub.near_one / sub.rank_bound if sub is not None and task == "decoder" else None,
+        fit,
+        note=f"the {task} task's target is not an identity",
+    )
+    parts = [
+        v[n] for n in ("acts_linearly", "low_rank_identity", "matches_target", "ablation_matters")
+    ]
     applied = [p for p in parts if p.holds is not None]
     v["global_correction"] = decide(
-        "global_correction", sum(bool(p.holds) for p in applied) / len(applied) if sub is not None else None,
-        fit, note=no_target)
+        "global_correction",
+        sum(bool(p.holds) for p in applied) / len(applied) if sub is not None else None,
+        fit,
+        note=no_target,
+    )
     return {name: v[name] for name in names}
 
 
@@ -588,14 +681,29 @@ def _ablation_table(ctx: _Context, sets: dict[str, NeuronSet], excluded: dict[st
     mono = ctx.classes.mask("monosemantic")
     always = sets["always_on"]
     groups = {**sets, **excluded}
-    table = {"none": ctx.loss, **{k: s.ablation_loss for k, s in groups.items()},
-             "random_monosemantic": always.random_monosemantic_loss,
-             "monosemantic": ablation_loss(ctx.run, mono, ctx.instance, ctx.samples) if bool(mono.any()) else None}
-    counts = {"none": 0, **{k: s.count for k, s in groups.items()},
-              "random_monosemantic": always.count if always.random_monosemantic_loss is not None else 0,
-              "monosemantic": int(mono.sum())}
-    order = ("none", "residual_block", "always_on", "random_monosemantic", "near_monosemantic", "polysemantic",
-             "monosemantic")
+    table = {
+        "none": ctx.loss,
+        **{k: s.ablation_loss for k, s in groups.items()},
+        "random_monosemantic": always.random_monosemantic_loss,
+        "monosemantic": ablation_loss(ctx.run, mono, ctx.instance, ctx.samples)
+        if bool(mono.any())
+        else None,
+    }
+    counts = {
+        "none": 0,
+        **{k: s.count for k, s in groups.items()},
+        "random_monosemantic": always.count if always.random_monosemantic_loss is not None else 0,
+        "monosemantic": int(mono.sum()),
+    }
+    order = (
+        "none",
+        "residual_block",
+        "always_on",
+        "random_monosemantic",
+        "near_monosemantic",
+        "polysemantic",
+        "monosemantic",
+    )
     return {k: table[k] for k in order}, {k: counts[k] for k in order}
 
 
@@ -621,15 +729,35 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
     zl = zero_loss(cfg, None if run.Q is None else run.Q[instance])
     ctx = _Context(run, instance, samples, seed, classes, base, decide("fits_task", base / zl))
     residual = ~classes.mask("monosemantic") & ~classes.mask("dead")
-    sets = {"residual_block": _analyse_set(ctx, "residual_block", residual, True),
-            "always_on": _analyse_set(ctx, "always_on", classes.mask("always-on"), True)}
-    excluded = {key: _analyse_set(ctx, key, classes.mask(key.replace("_", "-")), False)
-                for key in ("near_monosemantic", "polysemantic")}
+    sets = {
+        "residual_block": _analyse_set(ctx, "residual_block", residual, True),
+        "always_on": _analyse_set(ctx, "always_on", classes.mask("always-on"), True),
+    }
+    excluded = {
+        key: _analyse_set(ctx, key, classes.mask(key.replace("_", "-")), False)
+        for key in ("near_monosemantic", "polysemantic")
+    }
     ablations, counts = _ablation_table(ctx, sets, excluded)
-    applicable = {"linearisation": True, "ablation": True, "linear_map": cfg.task != "abs",
-                  "low_rank_identity": cfg.task == "decoder"}
-    return Report(instance, cfg, classes, base, zl, ctx.fit, sets, excluded, ablations, counts, applicable,
-                  linear_target(run, instance)[1])
+    applicable = {
+        "linearisation": True,
+        "ablation": True,
+        "linear_map": cfg.task != "abs",
+        "low_rank_identity": cfg.task == "decoder",
+    }
+    return Report(
+        instance,
+        cfg,
+        classes,
+        base,
+        zl,
+        ctx.fit,
+        sets,
+        excluded,
+        ablations,
+        counts,
+        applicable,
+        linear_target(run, instance)[1],
+    )
 
 
 # -- the report: format -------------------------------------------------------------------
@@ -660,9 +788,13 @@ def compare_sets(report: Report) -> dict[str, dict[str, float | int | bool | Non
     for key, s in report.sets.items():
         sub = s.subspace
         col: dict[str, float | int | bool | None] = {
-            "neurons": s.count, "mean activity": s.mean_activity, "mean bias": s.mean_bias,
-            "loss, nonlinearity removed": s.linearized_loss, "loss, zeroed": s.ablation_loss,
-            "loss, as many random monosemantic zeroed": s.random_monosemantic_loss}
+            "neurons": s.count,
+            "mean activity": s.mean_activity,
+            "mean bias": s.mean_bias,
+            "loss, nonlinearity removed": s.linearized_loss,
+            "loss, zeroed": s.ablation_loss,
+            "loss, as many random monosemantic zeroed": s.random_monosemantic_loss,
+        }
         if report.applicable["linear_map"]:
             col[f"singular values in {NEAR_ONE_BAND}"] = None if sub is None else sub.near_one
             col["cosine with the linear target"] = None if sub is None else sub.cosine_target
@@ -680,7 +812,9 @@ def _text_cell(row: str, value) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return str(value)
-    spec = {"mean activity": ".1%", "mean bias": "+.3f"}.get(row, ".3f" if row.startswith("cosine") else ".4f")
+    spec = {"mean activity": ".1%", "mean bias": "+.3f"}.get(
+        row, ".3f" if row.startswith("cosine") else ".4f"
+    )
     return format(value, spec)
 
 
@@ -689,7 +823,9 @@ def _sets_table(report: Report) -> list[str]:
     table = compare_sets(report)
     a, b = table["residual_block"], table["always_on"]
     lines = [f"  {'':<42} {'residual block':>15} {'always-on':>12}"]
-    lines += [f"  {row:<42} {_text_cell(row, a[row]):>15} {_text_cell(row, b[row]):>12}" for row in a]
+    lines += [
+        f"  {row:<42} {_text_cell(row, a[row]):>15} {_text_cell(row, b[row]):>12}" for row in a
+    ]
     return lines
 
 
@@ -698,21 +834,30 @@ def _set_section(s: NeuronSet) -> list[str]:
     lines = ["", f"{s.description} ({s.count} neurons):"]
     if s.subspace is not None:
         top = ", ".join(f"{v:.2f}" for v in s.subspace.singular_values[:8].tolist())
-        lines.append(f"  map W2[:,S] W1[S,:] P: largest singular values {top}; rank at most m = {s.subspace.rank_bound}")
+        lines.append(
+            f"  map W2[:,S] W1[S,:] P: largest singular values {top}; rank at most m = {s.subspace.rank_bound}"
+        )
     return lines + [format_verdict(v) for v in s.verdicts.values()]
 
 
 def _cut_section(report: Report) -> list[str]:
     """Why the book cuts the residual block down to its always-on neurons, from the numbers."""
-    lines = ["", (f"Why the cut: the always-on subset keeps the residual neurons active on at least "
-                 f"{ALWAYS_ON_ACTIVITY:.0%} of inputs. It leaves out:")]
+    lines = [
+        "",
+        (
+            f"Why the cut: the always-on subset keeps the residual neurons active on at least "
+            f"{ALWAYS_ON_ACTIVITY:.0%} of inputs. It leaves out:"
+        ),
+    ]
     for s in report.excluded.values():
         if not s.count:
             lines.append(f"  {s.key}: none")
             continue
-        lines.append(f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, active on {s.mean_activity:.1%} "
-                     f"of inputs, {s.mean_features:.1f} features carry {MONO_THRESHOLD} of their single-feature "
-                     f"activations, the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})")
+        lines.append(
+            f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, active on {s.mean_activity:.1%} "
+            f"of inputs, {s.mean_features:.1f} features carry {MONO_THRESHOLD} of their single-feature "
+            f"activations, the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})"
+        )
         lines += ["  " + format_verdict(s.verdicts["acts_linearly"])]
     return lines
 
@@ -720,9 +865,11 @@ def _cut_section(report: Report) -> list[str]:
 def _header(report: Report) -> list[str]:
     cfg, counts, mb = report.config, report.classes.counts(), report.classes.mean_bias()
     lines = [
-        (f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, lr={cfg.lr}, "
-        f"init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, l1={cfg.l1}; N={cfg.N}, m={cfg.m}, "
-        f"k={cfg.k}, task={cfg.task})"),
+        (
+            f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, lr={cfg.lr}, "
+            f"init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, l1={cfg.l1}; N={cfg.N}, m={cfg.m}, "
+            f"k={cfg.k}, task={cfg.task})"
+        ),
         f"loss {report.loss:.4f} (zero predictor {report.zero_loss:.4f})",
         format_verdict(report.fit),
         "",
@@ -731,7 +878,9 @@ def _header(report: Report) -> list[str]:
     for c in CLASSES:
         m = report.classes.mask(c)
         act = _cell(_mean(report.classes.activity, m), ".1%")
-        lines.append(f"  {c:<18} {counts[c]:>5}   bias {_cell(mb[c], '+.3f'):>7}   active on {act} of inputs")
+        lines.append(
+            f"  {c:<18} {counts[c]:>5}   bias {_cell(mb[c], '+.3f'):>7}   active on {act} of inputs"
+        )
     lines.append(f"  monosemantic neurons per feature: {counts['monosemantic'] / cfg.N:.3f}")
     return lines
 
@@ -749,7 +898,9 @@ def format_report(report: Report) -> str:
         f"  linear target: {report.target}",
     ]
     lines += _sets_table(report)
-    lines += ["  (verdict rows: yes = holds, no = does not hold, - = does not apply; reasons below)"]
+    lines += [
+        "  (verdict rows: yes = holds, no = does not hold, - = does not apply; reasons below)"
+    ]
     for s in report.sets.values():
         lines += _set_section(s)
     lines += _cut_section(report)
@@ -773,7 +924,9 @@ def _set_dict(s: NeuronSet) -> dict:
         "linearized_loss": s.linearized_loss,
         "ablation_loss": s.ablation_loss,
         "random_monosemantic_loss": s.random_monosemantic_loss,
-        "map": None if sub is None else {
+        "map": None
+        if sub is None
+        else {
             "singular_values": [float(v) for v in sub.singular_values],
             "near_one": sub.near_one,
             "rank_bound": sub.rank_bound,

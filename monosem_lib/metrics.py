@@ -47,8 +47,15 @@ MONO_THRESHOLD = 0.999
 DEAD_TOL = 1e-6  # float32 round-off leaves ~1e-7 where the exact value is 0
 VARIANTS = ("paper", "book")
 SUMMARY_KEYS = (
-    "final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "mono_per_neuron", "features_covered",
-    "dead_neurons", "mean_bias_mono", "mean_bias_poly",
+    "final_loss",
+    "zero_loss",
+    "mono_neurons",
+    "mono_per_feature",
+    "mono_per_neuron",
+    "features_covered",
+    "dead_neurons",
+    "mean_bias_mono",
+    "mean_bias_poly",
 )
 
 
@@ -71,8 +78,9 @@ def single_feature_activations(model: ToyModel, P: Tensor, signed: bool = False)
     return model.hidden(x).transpose(1, 2)
 
 
-def monosemanticity(sfa: Tensor, threshold: float = MONO_THRESHOLD,
-                    clamp: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def monosemanticity(
+    sfa: Tensor, threshold: float = MONO_THRESHOLD, clamp: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Classify neurons from single-feature activations.
 
     Args:
@@ -140,20 +148,30 @@ class NeuronStats:
         return {"positive": len(pos), "negative": len(neg), "pairs": len(pos & neg)}
 
 
-def stats_from_sfa(sfa: Tensor, bias: Tensor, N: int, threshold: float = MONO_THRESHOLD,
-                   clamp: bool = False) -> NeuronStats:
+def stats_from_sfa(
+    sfa: Tensor, bias: Tensor, N: int, threshold: float = MONO_THRESHOLD, clamp: bool = False
+) -> NeuronStats:
     """NeuronStats from single-feature activations [I, k, N or 2N] and biases [I, k]."""
     share, top, mono, dead = monosemanticity(sfa, threshold, clamp)
-    return NeuronStats(sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), bias.detach().cpu(), N)
+    return NeuronStats(
+        sfa.cpu(), share.cpu(), top.cpu(), mono.cpu(), dead.cpu(), bias.detach().cpu(), N
+    )
 
 
-def neuron_stats(model: ToyModel, P: Tensor, threshold: float = MONO_THRESHOLD, signed: bool = False,
-                 clamp: bool = False) -> NeuronStats:
+def neuron_stats(
+    model: ToyModel,
+    P: Tensor,
+    threshold: float = MONO_THRESHOLD,
+    signed: bool = False,
+    clamp: bool = False,
+) -> NeuronStats:
     """Single-feature activations and the classification of every neuron of every instance.
 
     The defaults are the paper's metric; ``variant_options(config, "book")`` gives the
     book's ``signed`` and ``clamp``."""
-    return stats_from_sfa(single_feature_activations(model, P, signed), model.b, P.shape[-1], threshold, clamp)
+    return stats_from_sfa(
+        single_feature_activations(model, P, signed), model.b, P.shape[-1], threshold, clamp
+    )
 
 
 def is_signed(config) -> bool:
@@ -167,7 +185,9 @@ def variant_options(config, variant: str = "paper") -> dict[str, bool]:
     ``paper``: the authors' definition (+e_j only, raw activations). ``book``: -e_j too for
     the abs task, activations clipped at 0 for GeLU and SoLU."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant={variant!r} is not allowed: must be one of {', '.join(VARIANTS)}")
+        raise ValueError(
+            f"variant={variant!r} is not allowed: must be one of {', '.join(VARIANTS)}"
+        )
     book = variant == "book"
     return {"signed": book and is_signed(config), "clamp": book and config.nonlinearity != "relu"}
 
@@ -201,8 +221,9 @@ def _mean_or_none(values: Tensor, mask: Tensor) -> float | None:
     return float(values[mask].mean()) if bool(mask.any()) else None
 
 
-def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14,
-              variant: str = "paper") -> list[dict]:
+def summarize(
+    run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14, variant: str = "paper"
+) -> list[dict]:
     """The headline numbers of every instance, as plain dicts (keys ``SUMMARY_KEYS``).
 
     ``final_loss`` is measured on fresh evaluation samples; ``zero_loss`` is the exact loss of
@@ -217,17 +238,19 @@ def summarize(run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2
     for i, c in enumerate(run.configs):
         mono, dead, b = stats.mono[i], stats.dead[i], stats.bias[i]
         covered = stats.covered(i)
-        rows.append({
-            "final_loss": float(losses[i]),
-            "zero_loss": zero_loss(c, None if run.Q is None else run.Q[i]),
-            "mono_neurons": int(mono.sum()),
-            "mono_per_feature": float(mono.sum()) / c.N,
-            "mono_per_neuron": float(mono.sum()) / c.k,
-            "features_covered": covered / c.N,
-            "dead_neurons": int(dead.sum()),
-            "mean_bias_mono": _mean_or_none(b, mono),
-            "mean_bias_poly": _mean_or_none(b, ~mono & ~dead),
-        })
+        rows.append(
+            {
+                "final_loss": float(losses[i]),
+                "zero_loss": zero_loss(c, None if run.Q is None else run.Q[i]),
+                "mono_neurons": int(mono.sum()),
+                "mono_per_feature": float(mono.sum()) / c.N,
+                "mono_per_neuron": float(mono.sum()) / c.k,
+                "features_covered": covered / c.N,
+                "dead_neurons": int(dead.sum()),
+                "mean_bias_mono": _mean_or_none(b, mono),
+                "mean_bias_poly": _mean_or_none(b, ~mono & ~dead),
+            }
+        )
     return rows
 
 
@@ -248,7 +271,7 @@ def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Te
         covered.append(torch.tensor([st.covered(i) / N for i in range(run.instances)]))
         bias.append(st.bias.double().mean(1))
         dead.append(st.dead.sum(1))
-        loss.append(hist[max(0, s - 16):s].double().mean(0))
+        loss.append(hist[max(0, s - 16) : s].double().mean(0))
     return {
         "steps": torch.tensor(steps),
         "mono_per_feature": torch.stack(mono),

@@ -42,7 +42,9 @@ def activation_grad(pre: Tensor, nonlinearity: str) -> Tensor:
     raise ValueError(f"nonlinearity={nonlinearity!r} is not allowed: must be relu, gelu or solu")
 
 
-def init_params(k: int, m: int, out: int, generator: torch.Generator, init_bias: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+def init_params(
+    k: int, m: int, out: int, generator: torch.Generator, init_bias: float = 0.0
+) -> tuple[Tensor, Tensor, Tensor]:
     """One instance's initial (W1 [k, m], b [k], W2 [out, k]) in float64, as ``nn.Linear``
     initialises them (uniform in +-1/sqrt(fan_in)), with ``init_bias`` added to b."""
     a1, a2 = 1 / math.sqrt(m), 1 / math.sqrt(k)
@@ -76,14 +78,18 @@ class ToyModel:
         return I * k * m, I * k, I * out * k
 
     @classmethod
-    def from_weights(cls, W1: Tensor, b: Tensor, W2: Tensor, nonlinearity: str = "relu") -> "ToyModel":
+    def from_weights(
+        cls, W1: Tensor, b: Tensor, W2: Tensor, nonlinearity: str = "relu"
+    ) -> ToyModel:
         """Build from stacked weights W1 [I, k, m], b [I, k], W2 [I, out, k] (copied)."""
         if W1.dim() != 3 or b.dim() != 2 or W2.dim() != 3:
             raise ValueError("expected W1 [I, k, m], b [I, k], W2 [I, out, k]")
         I, k, m = W1.shape
         out = W2.shape[1]
         if b.shape != (I, k) or W2.shape != (I, out, k):
-            raise ValueError(f"shapes disagree: W1 {tuple(W1.shape)}, b {tuple(b.shape)}, W2 {tuple(W2.shape)}")
+            raise ValueError(
+                f"shapes disagree: W1 {tuple(W1.shape)}, b {tuple(b.shape)}, W2 {tuple(W2.shape)}"
+            )
         flat = torch.cat([W1.reshape(-1), b.reshape(-1), W2.reshape(-1)])
         return cls(flat, I, k, m, out, nonlinearity)
 
@@ -92,8 +98,8 @@ class ToyModel:
         flat = self.flat if flat is None else flat
         n1, nb, n2 = self.sizes(self.I, self.k, self.m, self.out)
         W1 = flat[:n1].view(self.I, self.k, self.m)
-        b = flat[n1:n1 + nb].view(self.I, self.k)
-        W2 = flat[n1 + nb:].view(self.I, self.out, self.k)
+        b = flat[n1 : n1 + nb].view(self.I, self.k)
+        W2 = flat[n1 + nb :].view(self.I, self.out, self.k)
         return W1, b, W2
 
     @property
@@ -125,10 +131,10 @@ class ToyModel:
 
     __call__ = forward
 
-    def clone(self) -> "ToyModel":
+    def clone(self) -> ToyModel:
         return ToyModel(self.flat.clone(), self.I, self.k, self.m, self.out, self.nonlinearity)
 
-    def select(self, instances: list[int] | int) -> "ToyModel":
+    def select(self, instances: list[int] | int) -> ToyModel:
         """A model holding only the given instances (copied)."""
         idx = [instances] if isinstance(instances, int) else list(instances)
         W1, b, W2 = self.split()

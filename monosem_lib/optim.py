@@ -9,7 +9,7 @@ have its own learning rate.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -57,7 +57,7 @@ class _Batched:
         self._u_views = self._views(self._update)
 
     def _views(self, t: Tensor) -> list[Tensor]:
-        return [t[o:o + n].view(self.I, -1) for o, n in self.blocks]
+        return [t[o : o + n].view(self.I, -1) for o, n in self.blocks]
 
     def _moments(self, grad: Tensor, beta1: float, beta2: float) -> None:
         self.exp_avg.lerp_(grad, 1 - beta1)
@@ -81,7 +81,9 @@ class BatchedLamb(_Batched):
         u.add_(self.eps)
         torch.div(self.exp_avg, u, out=u)
         views_w, views_u = self._w_views, self._u_views
-        w_norm = torch.stack([torch.linalg.vector_norm(w, dim=1) for w in views_w]).clamp_(max=self.clamp_value)
+        w_norm = torch.stack([torch.linalg.vector_norm(w, dim=1) for w in views_w]).clamp_(
+            max=self.clamp_value
+        )
         u_norm = torch.stack([torch.linalg.vector_norm(v, dim=1) for v in views_u])
         # trust = ||w|| / ||u|| per (tensor, instance), 1 where either norm is 0 (as
         # torch-optimizer does): ||u|| = 0 gives inf or nan, mapped to 1 (u is 0 there anyway).
@@ -103,8 +105,8 @@ class BatchedAdam(_Batched):
     def step(self, grad: Tensor, lr: Tensor) -> None:
         self.step_count += 1
         self._moments(grad, self.beta1, self.beta2)
-        bc1 = 1 - self.beta1 ** self.step_count
-        bc2 = 1 - self.beta2 ** self.step_count
+        bc1 = 1 - self.beta1**self.step_count
+        bc2 = 1 - self.beta2**self.step_count
         u = self._update
         torch.sqrt(self.exp_avg_sq, out=u)
         u.div_(math.sqrt(bc2)).add_(self.eps)

@@ -7,11 +7,11 @@ figure. Nothing here computes science: every number comes from ``metrics`` or
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
-import matplotlib.ticker
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -43,15 +43,27 @@ CLASS_COLORS = {
 
 def style() -> None:
     """The book's matplotlib defaults: readable at the width of a page."""
-    matplotlib.rcParams.update({
-        "figure.dpi": 90, "savefig.dpi": 90, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
-        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
-        "animation.embed_limit": 40.0,
-    })
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 90,
+            "savefig.dpi": 90,
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "animation.embed_limit": 40.0,
+        }
+    )
 
 
 def _np(x) -> np.ndarray:
-    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+    return (
+        x.detach().cpu().double().numpy()
+        if isinstance(x, torch.Tensor)
+        else np.asarray(x, dtype=float)
+    )
 
 
 def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +87,27 @@ def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
     return neuron_order, feature_order
 
 
-def sfa_heatmap(ax: Axes, sfa, *, vmax: float | None = None, title: str | None = None, cmap: str = "viridis",
-                colorbar: bool = False, order: tuple[np.ndarray, np.ndarray] | None = None):
+def sfa_heatmap(
+    ax: Axes,
+    sfa,
+    *,
+    vmax: float | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+    colorbar: bool = False,
+    order: tuple[np.ndarray, np.ndarray] | None = None,
+):
     """Draw the sorted neurons x features heatmap of one instance's single-feature activations."""
     a = np.clip(_np(sfa), 0, None)
     rows, cols = heatmap_order(a) if order is None else order
-    img = ax.imshow(a[rows][:, cols], aspect="auto", interpolation="nearest", cmap=cmap, vmin=0,
-                    vmax=vmax if vmax is not None else max(1e-6, float(a.max())))
+    img = ax.imshow(
+        a[rows][:, cols],
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        vmin=0,
+        vmax=vmax if vmax is not None else max(1e-6, float(a.max())),
+    )
     ax.set_xlabel("feature (sorted)")
     ax.set_ylabel("neuron (sorted by monosemanticity)")
     if title:
@@ -91,17 +117,24 @@ def sfa_heatmap(ax: Axes, sfa, *, vmax: float | None = None, title: str | None =
     return img
 
 
-def training_curves_figure(curves: dict, labels: Sequence[str], colors: Sequence | None = None,
-                           title: str | None = None, figsize=(7.5, 7)) -> Figure:
+def training_curves_figure(
+    curves: dict,
+    labels: Sequence[str],
+    colors: Sequence | None = None,
+    title: str | None = None,
+    figsize=(7.5, 7),
+) -> Figure:
     """Loss, monosemantic neurons per feature and mean bias against log2(steps), one line per
     instance (the paper's training plots). ``curves`` comes from ``metrics.training_curves``."""
     steps = np.log2(_np(curves["steps"]))
     fig, axes = plt.subplots(3, 1, sharex=True, figsize=figsize, constrained_layout=True)
     n = len(labels)
     colors = colors if colors is not None else plt.cm.viridis(np.linspace(0.1, 0.9, n))
-    for key, ax, ylabel, logy in (("loss", axes[0], "training loss", True),
-                                   ("mono_per_feature", axes[1], "mono neurons / feature", False),
-                                   ("mean_bias", axes[2], "mean bias", False)):
+    for key, ax, ylabel, logy in (
+        ("loss", axes[0], "training loss", True),
+        ("mono_per_feature", axes[1], "mono neurons / feature", False),
+        ("mean_bias", axes[2], "mean bias", False),
+    ):
         values = _np(curves[key])
         for i in range(n):
             ax.plot(steps, values[:, i], color=colors[i], label=labels[i], lw=1.4)
@@ -117,7 +150,9 @@ def training_curves_figure(curves: dict, labels: Sequence[str], colors: Sequence
     return fig
 
 
-def bias_profile(ax: Axes, share, bias, *, label: str | None = None, color=None, N: int | None = None):
+def bias_profile(
+    ax: Axes, share, bias, *, label: str | None = None, color=None, N: int | None = None
+):
     """Biases of the neurons of one instance, sorted from most to least monosemantic."""
     share, bias = _np(share), _np(bias)
     order = np.argsort(-share, kind="stable")
@@ -138,32 +173,61 @@ def claim5_figure(report, figsize=(13, 3.4)) -> Figure:
 
     sets = [s for s in report.sets.values() if s.subspace is not None]
     if not sets:
-        raise ValueError(f"task={report.config.task!r} has no linear map to draw; claim5_figure is allowed for "
-                         "the decoder and reprojector tasks with a non-empty residual block")
+        raise ValueError(
+            f"task={report.config.task!r} has no linear map to draw; claim5_figure is allowed for "
+            "the decoder and reprojector tasks with a non-empty residual block"
+        )
     fig, axes = plt.subplots(1, 1 + len(sets), figsize=figsize, constrained_layout=True)
-    colors = {"residual_block": CLASS_COLORS["polysemantic"], "always_on": CLASS_COLORS["always-on"]}
+    colors = {
+        "residual_block": CLASS_COLORS["polysemantic"],
+        "always_on": CLASS_COLORS["always-on"],
+    }
     m = report.config.m
     for s in sets:
         sv = _np(s.subspace.singular_values)
-        axes[0].plot(np.arange(1, len(sv) + 1), sv, "o", ms=3, color=colors[s.key], label=f"{s.key} ({s.count})")
+        axes[0].plot(
+            np.arange(1, len(sv) + 1),
+            sv,
+            "o",
+            ms=3,
+            color=colors[s.key],
+            label=f"{s.key} ({s.count})",
+        )
     axes[0].axvline(m + 0.5, color="k", ls=":", label=f"m = {m}")
-    axes[0].axhspan(*NEAR_ONE_BAND, color="#ddd", zorder=0, label=f"{NEAR_ONE_BAND[0]} to {NEAR_ONE_BAND[1]}")
-    axes[0].set(xlabel="index", ylabel="singular value", title="singular values of W2[:,S] W1[S,:] P")
+    axes[0].axhspan(
+        *NEAR_ONE_BAND, color="#ddd", zorder=0, label=f"{NEAR_ONE_BAND[0]} to {NEAR_ONE_BAND[1]}"
+    )
+    axes[0].set(
+        xlabel="index", ylabel="singular value", title="singular values of W2[:,S] W1[S,:] P"
+    )
     axes[0].legend(fontsize=8)
     for ax, s in zip(axes[1:], sets):
         M = _np(s.subspace.map)
         lim = np.abs(M).max()
         ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set(title=f"{s.key}: cosine with target {s.subspace.cosine_target:.2f}", xlabel="feature", ylabel="output")
+        ax.set(
+            title=f"{s.key}: cosine with target {s.subspace.cosine_target:.2f}",
+            xlabel="feature",
+            ylabel="output",
+        )
     return fig
 
 
-def seed_band(ax: Axes, x, values, *, label: str | None = None, color=None, marker: str = "o", logx: bool = False):
+def seed_band(
+    ax: Axes,
+    x,
+    values,
+    *,
+    label: str | None = None,
+    color=None,
+    marker: str = "o",
+    logx: bool = False,
+):
     """Mean over seeds as a line, each seed as a faint point. ``values`` is [len(x), seeds]."""
     x, v = _np(x), _np(values)
     if v.ndim == 1:
         v = v[:, None]
-    line, = ax.plot(x, v.mean(1), marker=marker, label=label, color=color, lw=1.5, ms=4)
+    (line,) = ax.plot(x, v.mean(1), marker=marker, label=label, color=color, lw=1.5, ms=4)
     for s in range(v.shape[1]):
         ax.scatter(x, v[:, s], color=line.get_color(), alpha=0.35, s=10, lw=0)
     if logx:
@@ -171,8 +235,15 @@ def seed_band(ax: Axes, x, values, *, label: str | None = None, color=None, mark
     return line
 
 
-def sweep_plot(x, series: dict[str, dict], *, xlabel: str, logx: bool = False, figsize=(10, 3.2),
-               title: str | None = None) -> Figure:
+def sweep_plot(
+    x,
+    series: dict[str, dict],
+    *,
+    xlabel: str,
+    logx: bool = False,
+    figsize=(10, 3.2),
+    title: str | None = None,
+) -> Figure:
     """One panel per metric, one line per series, seeds as points.
 
     Args:
@@ -181,7 +252,9 @@ def sweep_plot(x, series: dict[str, dict], *, xlabel: str, logx: bool = False, f
             have the same metrics.
     """
     metrics = list(next(iter(series.values())))
-    fig, axes = plt.subplots(1, len(metrics), figsize=figsize, constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=figsize, constrained_layout=True, squeeze=False
+    )
     for ax, metric in zip(axes[0], metrics):
         for name, data in series.items():
             seed_band(ax, x, data[metric], label=name, logx=logx)
@@ -200,15 +273,21 @@ _LINEAR_KNOBS = ("init_bias",)
 def sweep_series_figure(s, figsize=(10, 2.6)) -> Figure:
     """The paper's sweep plot of one stored batch: loss, mono/N and mono/k against the swept
     knob, seeds as points around their mean. ``s`` is a ``reproduction.SweepSeries``."""
-    fig = sweep_plot(s.x, s.series, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name)
+    fig = sweep_plot(
+        s.x, s.series, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name
+    )
     for ax in fig.axes:
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short log ranges
+        ax.xaxis.set_minor_formatter(
+            matplotlib.ticker.NullFormatter()
+        )  # minor labels collide on short log ranges
         if ax.get_title() == "mono / N":
             ax.axhline(1, color="k", ls=":", lw=0.6)  # one monosemantic neuron per feature
     return fig
 
 
-def multi_feature_figure(resp, mono, *, inputs: int = 24, title: str | None = None, figsize=(12, 3.4)) -> Figure:
+def multi_feature_figure(
+    resp, mono, *, inputs: int = 24, title: str | None = None, figsize=(12, 3.4)
+) -> Figure:
     """Actual activations on multi-feature inputs beside the additive prediction from single
     features, and each neuron's deviation by class.
 
@@ -221,9 +300,16 @@ def multi_feature_figure(resp, mono, *, inputs: int = 24, title: str | None = No
     order = np.argsort(~mono, kind="stable")
     actual, additive = _np(resp.actual)[:inputs, order], _np(resp.additive)[:inputs, order]
     vmax = max(1e-6, float(np.percentile(actual, 99.5)))
-    fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True, gridspec_kw={"width_ratios": [2, 2, 1.2]})
-    for ax, data, name in ((axes[0], actual, "actual activations"), (axes[1], additive, "additive prediction")):
-        img = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=vmax)
+    fig, axes = plt.subplots(
+        1, 3, figsize=figsize, constrained_layout=True, gridspec_kw={"width_ratios": [2, 2, 1.2]}
+    )
+    for ax, data, name in (
+        (axes[0], actual, "actual activations"),
+        (axes[1], additive, "additive prediction"),
+    ):
+        img = ax.imshow(
+            data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=vmax
+        )
         ax.axvline(mono.sum() - 0.5, color="w", lw=0.8)
         ax.set(xlabel="neuron (monosemantic first)", ylabel="input", title=name)
     fig.colorbar(img, ax=axes[1], label="activation")

@@ -45,11 +45,15 @@ class ReferenceLamb(torch.optim.Optimizer):
                 weight_norm = p.pow(2).sum().sqrt().clamp(0, group["clamp_value"])
                 adam_step = m / v.sqrt().add(group["eps"])
                 adam_norm = adam_step.pow(2).sum().sqrt()
-                trust = 1.0 if weight_norm == 0 or adam_norm == 0 else float(weight_norm / adam_norm)
+                trust = (
+                    1.0 if weight_norm == 0 or adam_norm == 0 else float(weight_norm / adam_norm)
+                )
                 p.add_(adam_step, alpha=-group["lr"] * trust)
 
 
-def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> tuple[nn.Sequential, list[float], float]:
+def naive_train(
+    config: Config, steps: int | None = None, seed: int = 0
+) -> tuple[nn.Sequential, list[float], float]:
     """Train one decoder model the plain eager way. Returns (model, losses, seconds).
 
     Supports the decoder task with uniform features (what the benchmark needs); it is a
@@ -58,11 +62,15 @@ def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> tupl
     if config.task != "decoder" or config.feature_dist != "uniform":
         raise ValueError("naive_train supports only the decoder task with uniform features")
     steps = config.steps if steps is None else steps
-    device = torch.device("cuda" if config.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    device = torch.device(
+        "cuda" if config.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    )
     torch.manual_seed(seed)
     P = make_projection(config.N, config.m, seed).float().to(device)
     act = {"relu": nn.ReLU(), "gelu": nn.GELU()}[config.nonlinearity]
-    model = nn.Sequential(nn.Linear(config.m, config.k), act, nn.Linear(config.k, config.N, bias=False)).to(device)
+    model = nn.Sequential(
+        nn.Linear(config.m, config.k), act, nn.Linear(config.k, config.N, bias=False)
+    ).to(device)
     with torch.no_grad():
         model[0].bias += config.init_bias
     opt = ReferenceLamb(model.parameters(), lr=config.lr)

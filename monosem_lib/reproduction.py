@@ -16,9 +16,28 @@ from .metrics import MONO_THRESHOLD, stats_from_sfa
 from .storage import Summary, load_summary
 from .sweeps import TABLE1, sweep_configs, total_shrink
 
-__all__ = ["load_data", "by_value", "at_scale", "claim1", "claim2", "claim3", "claim4", "claim5", "abs_pairs",
-           "BATCHES", "CLAIM_BATCHES", "SweepSeries", "sweep_series", "batch_sentence", "departures",
-           "stored_stats", "metric_variants", "is_current", "MARGINS", "metric_variant_rows"]
+__all__ = [
+    "load_data",
+    "by_value",
+    "at_scale",
+    "claim1",
+    "claim2",
+    "claim3",
+    "claim4",
+    "claim5",
+    "abs_pairs",
+    "BATCHES",
+    "CLAIM_BATCHES",
+    "SweepSeries",
+    "sweep_series",
+    "batch_sentence",
+    "departures",
+    "stored_stats",
+    "metric_variants",
+    "is_current",
+    "MARGINS",
+    "metric_variant_rows",
+]
 
 # The margins the book's claims are asserted with, set once: tests/test_science.py, the
 # chapters' Checks cells and chapter 7 read them from here.
@@ -57,20 +76,32 @@ def by_value(summary: Summary, var: str, key: str, exclude=()) -> dict:
 
 def claim1(lr1: Summary, exclude_lrs=()) -> dict:
     """Loss spread and monosemanticity span across learning rates (seed means)."""
-    loss = {lr: float(np.mean(v)) for lr, v in by_value(lr1, "lr", "final_loss", exclude_lrs).items()}
-    mono = {lr: float(np.mean(v)) for lr, v in by_value(lr1, "lr", "mono_per_feature", exclude_lrs).items()}
-    return {"loss": loss, "mono_per_feature": mono,
-            "loss_spread": max(loss.values()) / min(loss.values()) - 1,
-            "mono_span": max(mono.values()) - min(mono.values())}
+    loss = {
+        lr: float(np.mean(v)) for lr, v in by_value(lr1, "lr", "final_loss", exclude_lrs).items()
+    }
+    mono = {
+        lr: float(np.mean(v))
+        for lr, v in by_value(lr1, "lr", "mono_per_feature", exclude_lrs).items()
+    }
+    return {
+        "loss": loss,
+        "mono_per_feature": mono,
+        "loss_spread": max(loss.values()) / min(loss.values()) - 1,
+        "mono_span": max(mono.values()) - min(mono.values()),
+    }
 
 
 def claim2(lr1: Summary) -> dict:
     """Mean bias of monosemantic and of polysemantic neurons at each learning rate."""
+
     def mean(v):
         v = [x for x in v if x is not None]
         return float(np.mean(v)) if v else None
-    return {"mono": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_mono").items()},
-            "poly": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_poly").items()}}
+
+    return {
+        "mono": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_mono").items()},
+        "poly": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_poly").items()},
+    }
 
 
 def claim3(lr1: Summary, lr3: Summary) -> dict:
@@ -79,7 +110,9 @@ def claim3(lr1: Summary, lr3: Summary) -> dict:
     out = {}
     for key in ("mono_per_feature", "final_loss"):
         base, eng = by_value(lr1, "lr", key), by_value(lr3, "lr", key)
-        out[key] = {lr: (float(np.mean(base[lr])), float(np.mean(eng[lr]))) for lr in base if lr in eng}
+        out[key] = {
+            lr: (float(np.mean(base[lr])), float(np.mean(eng[lr]))) for lr in base if lr in eng
+        }
     base, eng = by_value(lr1, "lr", "mono_per_feature"), by_value(lr3, "lr", "mono_per_feature")
     out["seeds"] = {lr: (list(base[lr]), list(eng[lr])) for lr in base if lr in eng}
     return out
@@ -87,8 +120,10 @@ def claim3(lr1: Summary, lr3: Summary) -> dict:
 
 def claim4(k_sweep: Summary) -> dict:
     """Features covered and monosemantic neurons per feature against width k."""
-    return {key: {k: float(np.mean(v)) for k, v in by_value(k_sweep, "k", key).items()}
-            for key in ("features_covered", "mono_per_feature", "final_loss")}
+    return {
+        key: {k: float(np.mean(v)) for k, v in by_value(k_sweep, "k", key).items()}
+        for key in ("features_covered", "mono_per_feature", "final_loss")
+    }
 
 
 def claim5(summary: Summary, instance: int) -> dict:
@@ -99,8 +134,10 @@ def claim5(summary: Summary, instance: int) -> dict:
 def abs_pairs(lr5: Summary) -> list[dict]:
     """For each abs-task instance: features with a monosemantic neuron for +f_j, for -f_j, both
     (the book's signed probe: the paper's +e_j alone cannot see a -f_j neuron)."""
-    return [{"lr": c.lr, "seed": c.seed, **stored_stats(lr5, i, "book").sign_pairs(0)}
-            for i, c in enumerate(lr5.configs)]
+    return [
+        {"lr": c.lr, "seed": c.seed, **stored_stats(lr5, i, "book").sign_pairs(0)}
+        for i, c in enumerate(lr5.configs)
+    ]
 
 
 def at_scale(found: dict[str, Summary], names, claim, *args, **kwargs):
@@ -118,11 +155,16 @@ def is_current(summary: Summary, seeds: int | None = None) -> bool:
     shows up as a stale file."""
     configs = summary.configs
     seeds = seeds or len({c.seed for c in configs})
-    want = [c for cfg in sweep_configs(summary.meta["name"], summary.meta["scale"], seeds=seeds) for c in cfg.expand()]
+    want = [
+        c
+        for cfg in sweep_configs(summary.meta["name"], summary.meta["scale"], seeds=seeds)
+        for c in cfg.expand()
+    ]
     return [c.replace(device="cpu") for c in configs] == [c.replace(device="cpu") for c in want]
 
 
 # -- every batch, the paper's way: metrics against the swept knob, seeds as bands ----------------
+
 
 @dataclass
 class SweepSeries:
@@ -141,7 +183,11 @@ class SweepSeries:
     series: dict[str, dict[str, np.ndarray]]
 
 
-SERIES_METRICS = {"loss": "final_loss", "mono / N": "mono_per_feature", "mono / k": "mono_per_neuron"}
+SERIES_METRICS = {
+    "loss": "final_loss",
+    "mono / N": "mono_per_feature",
+    "mono / k": "mono_per_neuron",
+}
 
 
 def sweep_series(summary: Summary) -> SweepSeries:
@@ -158,7 +204,9 @@ def sweep_series(summary: Summary) -> SweepSeries:
     for label, idx in groups.items():
         series[label] = {}
         for title, key in SERIES_METRICS.items():
-            table = [[metrics[i][key] for i in idx if getattr(configs[i], spec.var) == v] for v in x]
+            table = [
+                [metrics[i][key] for i in idx if getattr(configs[i], spec.var) == v] for v in x
+            ]
             series[label][title] = np.array(table, dtype=float)
     return SweepSeries(spec.name, spec.var, x, series)
 
@@ -169,11 +217,19 @@ def batch_sentence(s: SweepSeries) -> str:
     for label, m in s.series.items():
         mono, loss = m["mono / N"].mean(1), m["loss"].mean(1)
         peak = int(np.argmax(mono))
-        trend = "rises" if mono[-1] > mono[0] + 0.1 else "falls" if mono[-1] < mono[0] - 0.1 else "stays level"
+        trend = (
+            "rises"
+            if mono[-1] > mono[0] + 0.1
+            else "falls"
+            if mono[-1] < mono[0] - 0.1
+            else "stays level"
+        )
         head = f"at {label}, " if len(s.series) > 1 else ""
-        parts.append(f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
-                     f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
-                     f"while the loss spans {loss.min():.3f} to {loss.max():.3f}")
+        parts.append(
+            f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
+            f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
+            f"while the loss spans {loss.min():.3f} to {loss.max():.3f}"
+        )
     return f"{s.name}: " + "; ".join(parts) + "."
 
 
@@ -189,10 +245,16 @@ def departures(name: str) -> dict[str, tuple[str, str]]:
     for scale in ("paper", "book"):
         cs = sweep_configs(name, scale, seeds=1)
         quantities = {
-            "N": [c.N for c in cs], "m": [c.m for c in cs], "k/N": [c.k / c.N for c in cs],
-            "m/N": [c.m / c.N for c in cs], "eps N": [c.eps * c.N for c in cs], "lr": [c.lr for c in cs],
-            "batch": [c.batch for c in cs], "steps": [c.steps for c in cs],
-            "samples": [c.batch * c.steps for c in cs], "total shrink": [total_shrink(c) for c in cs],
+            "N": [c.N for c in cs],
+            "m": [c.m for c in cs],
+            "k/N": [c.k / c.N for c in cs],
+            "m/N": [c.m / c.N for c in cs],
+            "eps N": [c.eps * c.N for c in cs],
+            "lr": [c.lr for c in cs],
+            "batch": [c.batch for c in cs],
+            "steps": [c.steps for c in cs],
+            "samples": [c.batch * c.steps for c in cs],
+            "total shrink": [total_shrink(c) for c in cs],
         }
         for q, values in quantities.items():
             rows.setdefault(q, []).append(_span(values))
@@ -200,10 +262,15 @@ def departures(name: str) -> dict[str, tuple[str, str]]:
     return {q: tuple(v) for q, v in rows.items()}
 
 
-_SCHEDULES = {"paper": "periodic cosine (T_max 512)", "cosine": "one half-cosine", "constant": "constant"}
+_SCHEDULES = {
+    "paper": "periodic cosine (T_max 512)",
+    "cosine": "one half-cosine",
+    "constant": "constant",
+}
 
 
 # -- the metric, the paper's way and the book's -------------------------------------------------
+
 
 def stored_stats(summary: Summary, instance: int, variant: str = "paper"):
     """NeuronStats of one stored instance under a metric variant (see ``metrics``): the stored
@@ -223,7 +290,9 @@ def metric_variants(summary: Summary, instance: int) -> dict[str, float]:
     """Monosemantic neurons per feature of one stored instance under the paper's metric and
     under the book's variant."""
     c = summary.configs[instance]
-    return {v: float(stored_stats(summary, instance, v).mono[0].sum()) / c.N for v in ("paper", "book")}
+    return {
+        v: float(stored_stats(summary, instance, v).mono[0].sum()) / c.N for v in ("paper", "book")
+    }
 
 
 def metric_variant_rows(summary: Summary, seed: int = 0) -> list[dict]:

@@ -15,7 +15,13 @@ from torch import Tensor
 
 from .model import ToyModel, activation
 
-__all__ = ["MultiFeatureResponse", "multi_feature_response", "linear_map", "LinearMapStats", "linear_map_stats"]
+__all__ = [
+    "MultiFeatureResponse",
+    "multi_feature_response",
+    "linear_map",
+    "LinearMapStats",
+    "linear_map_stats",
+]
 
 
 @dataclass
@@ -66,8 +72,14 @@ def _sparse_inputs(samples: int, N: int, active: int, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def multi_feature_response(model: ToyModel, P: Tensor, active: int = 3, samples: int = 256, instance: int = 0,
-                           seed: int = 0) -> MultiFeatureResponse:
+def multi_feature_response(
+    model: ToyModel,
+    P: Tensor,
+    active: int = 3,
+    samples: int = 256,
+    instance: int = 0,
+    seed: int = 0,
+) -> MultiFeatureResponse:
     """Feed ``samples`` inputs with exactly ``active`` features on to instance ``instance`` and
     compare each neuron with its additive prediction from single features.
 
@@ -82,10 +94,14 @@ def multi_feature_response(model: ToyModel, P: Tensor, active: int = 3, samples:
     f = _sparse_inputs(samples, N, active, seed).double()
     act = lambda pre: activation(pre, model.nonlinearity)  # noqa: E731
     actual = act(f @ Pi.T @ W1.T + b)
-    alone = act(f[:, :, None] * (W1 @ Pi).T[None] + b) - act(b)  # [B, N, k]: each feature's own change
+    alone = act(f[:, :, None] * (W1 @ Pi).T[None] + b) - act(
+        b
+    )  # [B, N, k]: each feature's own change
     additive = act(b) + (alone * (f > 0)[:, :, None]).sum(1)
     norm = actual.norm(dim=0)
-    error = torch.where(norm > 0, (actual - additive).norm(dim=0) / norm.clamp(min=1e-12), torch.zeros_like(norm))
+    error = torch.where(
+        norm > 0, (actual - additive).norm(dim=0) / norm.clamp(min=1e-12), torch.zeros_like(norm)
+    )
     return MultiFeatureResponse(f, actual, additive, error)
 
 
@@ -114,4 +130,6 @@ def linear_map_stats(M: Tensor) -> LinearMapStats:
         raise ValueError(f"M has shape {tuple(M.shape)}: must be square [N, N] (the decoder's map)")
     off = M - torch.diag(torch.diag(M))
     n = M.shape[0]
-    return LinearMapStats(float(torch.diag(M).mean()), float((off.pow(2).sum() / (n * n - n)).sqrt()))
+    return LinearMapStats(
+        float(torch.diag(M).mean()), float((off.pow(2).sum() / (n * n - n)).sqrt())
+    )

@@ -22,21 +22,33 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
 
-from .version import RESULTS_VERSION, __version__
 from .config import Config
 from .metrics import summarize
 from .model import ToyModel
 from .training import Run, as_instances, train
+from .version import RESULTS_VERSION, __version__
 
-__all__ = ["save_run", "load_run", "RunCache", "load_or_train", "default_cache_dir", "SOURCE_DIGEST", "RESULT_SOURCES", "source_digest", "run_key",
-           "save_summary", "load_summary", "Summary"]
+__all__ = [
+    "save_run",
+    "load_run",
+    "RunCache",
+    "load_or_train",
+    "default_cache_dir",
+    "SOURCE_DIGEST",
+    "RESULT_SOURCES",
+    "source_digest",
+    "run_key",
+    "save_summary",
+    "load_summary",
+    "Summary",
+]
 
 FORMAT = "monosem-run"
 FORMAT_VERSION = 1
@@ -46,7 +58,15 @@ HISTORY_WINDOW = 16
 # optim, training), how it is measured (metrics) and which configs a batch holds (sweeps).
 # A change to any of them changes the digest, which invalidates cached runs and marks
 # stored summaries as stale.
-RESULT_SOURCES = ("config.py", "data.py", "model.py", "optim.py", "training.py", "metrics.py", "sweeps.py")
+RESULT_SOURCES = (
+    "config.py",
+    "data.py",
+    "model.py",
+    "optim.py",
+    "training.py",
+    "metrics.py",
+    "sweeps.py",
+)
 
 
 def source_digest(package_dir: str | os.PathLike | None = None) -> str:
@@ -96,8 +116,14 @@ def _write_atomically(directory: Path, write, overwrite: bool) -> None:
         raise
 
 
-def save_run(run: Run, directory: str | os.PathLike, *, overwrite: bool = False, checkpoints: bool = True,
-             metrics: list[dict] | None = None) -> Path:
+def save_run(
+    run: Run,
+    directory: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    checkpoints: bool = True,
+    metrics: list[dict] | None = None,
+) -> Path:
     """Save ``run`` to ``directory`` (created; must be absent or empty unless ``overwrite``).
 
     Args:
@@ -110,7 +136,13 @@ def save_run(run: Run, directory: str | os.PathLike, *, overwrite: bool = False,
     directory = Path(directory)
     metrics = summarize(run) if metrics is None else metrics
     W1, b, W2 = (t.detach().cpu().numpy() for t in run.model.split())
-    arrays = {"W1": W1, "b": b, "W2": W2, "P": run.P.cpu().numpy(), "loss_history": run.loss_history.cpu().numpy()}
+    arrays = {
+        "W1": W1,
+        "b": b,
+        "W2": W2,
+        "P": run.P.cpu().numpy(),
+        "loss_history": run.loss_history.cpu().numpy(),
+    }
     if run.Q is not None:
         arrays["Q"] = run.Q.cpu().numpy()
     steps = sorted(run.checkpoints)
@@ -173,24 +205,37 @@ def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
     I = len(configs)
     expected = (I, first.k, first.m)
     if tuple(W1.shape) != expected or tuple(W2.shape) != (I, first.out_dim, first.k):
-        raise ValueError(f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} disagree with the configs")
+        raise ValueError(
+            f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} disagree with the configs"
+        )
     model = ToyModel.from_weights(W1, b, W2, first.nonlinearity)
     ckpts = {}
     if "checkpoints" in arrays:
         for s, flat in zip(arrays["checkpoint_steps"].tolist(), arrays["checkpoints"]):
             ckpts[int(s)] = torch.from_numpy(flat.copy()).to(dtype)
     Q = to(arrays["Q"]) if "Q" in arrays else None
-    return Run(configs, model, to(arrays["P"]), Q, torch.from_numpy(arrays["loss_history"].copy()), ckpts,
-               float(meta.get("train_seconds", 0.0)), meta.get("stopped_at"))
+    return Run(
+        configs,
+        model,
+        to(arrays["P"]),
+        Q,
+        torch.from_numpy(arrays["loss_history"].copy()),
+        ckpts,
+        float(meta.get("train_seconds", 0.0)),
+        meta.get("stopped_at"),
+    )
 
 
 def run_key(configs: Iterable[Config]) -> str:
     """The cache key of a batch: its instance configs, library version and training code."""
-    payload = json.dumps({
-        "configs": [c.to_dict() for c in as_instances(configs)],
-        "version": __version__,
-        "source": SOURCE_DIGEST,
-    }, sort_keys=True)
+    payload = json.dumps(
+        {
+            "configs": [c.to_dict() for c in as_instances(configs)],
+            "version": __version__,
+            "source": SOURCE_DIGEST,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -219,7 +264,9 @@ class RunCache:
         try:
             return load_run(path)
         except ValueError as err:
-            warnings.warn(f"cached run {path.name} is damaged ({err}); training it again", stacklevel=2)
+            warnings.warn(
+                f"cached run {path.name} is damaged ({err}); training it again", stacklevel=2
+            )
             shutil.rmtree(path, ignore_errors=True)
             return None
 
@@ -239,7 +286,11 @@ class RunCache:
         return run
 
 
-def load_or_train(configs: Config | Iterable[Config], cache: str | os.PathLike | bool | None = None, **train_kwargs) -> Run:
+def load_or_train(
+    configs: Config | Iterable[Config],
+    cache: str | os.PathLike | bool | None = None,
+    **train_kwargs,
+) -> Run:
     """Train ``configs`` in one pass, or load the identical batch from the result cache.
 
     Args:
@@ -257,8 +308,15 @@ SUMMARY_FORMAT = "monosem-summary"
 SUMMARY_POINTS = 256  # loss-history points kept per instance
 
 
-def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwrite: bool = False,
-                 representative: Iterable[int] = ()) -> Path:
+def save_summary(
+    runs,
+    path: str | os.PathLike,
+    *,
+    name: str,
+    scale: str,
+    overwrite: bool = False,
+    representative: Iterable[int] = (),
+) -> Path:
     """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
 
     Keeps what the book reads, not the weights: the config, seed and summary metrics of every
@@ -275,14 +333,18 @@ def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwr
     path.mkdir(parents=True, exist_ok=True)
     json_path, npz_path = path / f"{name}.json", path / f"{name}.npz"
     if (json_path.exists() or npz_path.exists()) and not overwrite:
-        raise FileExistsError(f"{json_path} already exists; refusing to overwrite it (pass overwrite=True, CLI --overwrite)")
+        raise FileExistsError(
+            f"{json_path} already exists; refusing to overwrite it (pass overwrite=True, CLI --overwrite)"
+        )
     keep = set(representative)
     instances, arrays, index = [], {}, 0
     train_seconds = 0.0
     for run in runs:
         rows = summarize(run)
         curves = training_curves(run)
-        st = neuron_stats(run.model, run.P, signed=is_signed(run.config))  # both signs: either metric can be read back
+        st = neuron_stats(
+            run.model, run.P, signed=is_signed(run.config)
+        )  # both signs: either metric can be read back
         hist = run.loss_history.double()
         stride = max(1, hist.shape[0] // SUMMARY_POINTS)
         n = hist.shape[0] // stride
@@ -296,23 +358,33 @@ def save_summary(runs, path: str | os.PathLike, *, name: str, scale: str, overwr
                 for key, t in (("W1", W1), ("b", b), ("W2", W2)):
                     arrays[f"{key}_{index:03d}"] = t[i].detach().cpu().numpy()
                 arrays[f"P_{index:03d}"] = run.P[i].cpu().numpy()
-            instances.append({
-                "config": c.to_dict(),
-                "metrics": rows[i],
-                "curves": {key: curves[key][:, i].tolist() for key in curves if key != "steps"},
-                "curve_steps": curves["steps"].tolist(),
-                "loss_history": {"every": stride, "loss": coarse[:, i].tolist()},
-                "weights": index in keep,
-            })
+            instances.append(
+                {
+                    "config": c.to_dict(),
+                    "metrics": rows[i],
+                    "curves": {key: curves[key][:, i].tolist() for key in curves if key != "steps"},
+                    "curve_steps": curves["steps"].tolist(),
+                    "loss_history": {"every": stride, "loss": coarse[:, i].tolist()},
+                    "weights": index in keep,
+                }
+            )
             index += 1
     meta = {
-        "format": SUMMARY_FORMAT, "format_version": 1, "name": name, "scale": scale,
-        "library_version": __version__, "results_version": RESULTS_VERSION, "source_digest": SOURCE_DIGEST,
+        "format": SUMMARY_FORMAT,
+        "format_version": 1,
+        "name": name,
+        "scale": scale,
+        "library_version": __version__,
+        "results_version": RESULTS_VERSION,
+        "source_digest": SOURCE_DIGEST,
         "torch_version": torch.__version__,
         "device": str(runs[0].model.flat.device),
-        "device_name": torch.cuda.get_device_name(runs[0].model.flat.device) if runs[0].model.flat.is_cuda else "cpu",
+        "device_name": torch.cuda.get_device_name(runs[0].model.flat.device)
+        if runs[0].model.flat.is_cuda
+        else "cpu",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "train_seconds": train_seconds, "instances": instances,
+        "train_seconds": train_seconds,
+        "instances": instances,
     }
 
     # Each file lands by rename, so a reader never sees half of one.
@@ -341,9 +413,16 @@ class Summary:
         return [i["metrics"] for i in self.meta["instances"]]
 
     def where(self, **values) -> list[int]:
-        return [i for i, c in enumerate(self.configs)
-                if all((abs(getattr(c, k) - v) <= 1e-9 * max(1.0, abs(v))) if isinstance(v, float) else getattr(c, k) == v
-                       for k, v in values.items())]
+        return [
+            i
+            for i, c in enumerate(self.configs)
+            if all(
+                (abs(getattr(c, k) - v) <= 1e-9 * max(1.0, abs(v)))
+                if isinstance(v, float)
+                else getattr(c, k) == v
+                for k, v in values.items()
+            )
+        ]
 
     def array(self, key: str, instance: int) -> np.ndarray:
         with np.load(self.npz_path, allow_pickle=False) as data:
@@ -352,8 +431,10 @@ class Summary:
     def run(self, instance: int) -> Run:
         """The stored weights of a representative instance as a one-instance Run."""
         if not self.meta["instances"][instance]["weights"]:
-            raise ValueError(f"instance {instance} of {self.meta['name']} has no stored weights; "
-                             f"instances with weights: {[i for i, x in enumerate(self.meta['instances']) if x['weights']]}")
+            raise ValueError(
+                f"instance {instance} of {self.meta['name']} has no stored weights; "
+                f"instances with weights: {[i for i, x in enumerate(self.meta['instances']) if x['weights']]}"
+            )
         t = {k: torch.from_numpy(self.array(k, instance)).float() for k in ("W1", "b", "W2", "P")}
         cfg = self.configs[instance].replace(device="cpu", dtype="float32")
         model = ToyModel.from_weights(t["W1"][None], t["b"][None], t["W2"][None], cfg.nonlinearity)

@@ -40,7 +40,7 @@ __all__ = [
 LRS = (0.001, 0.003, 0.005, 0.007, 0.01, 0.03)
 BIASES = tuple(round(-2 + 0.3 * i, 10) for i in range(11))  # linspace(-2, 1, 11)
 EPSES = tuple(2 ** -(1 + 0.4 * i) for i in range(11))  # 2^-linspace(1, 5, 11)
-POWERS_OF_TEN = tuple(10.0 ** -i for i in range(1, 8))  # 1e-1 .. 1e-7
+POWERS_OF_TEN = tuple(10.0**-i for i in range(1, 8))  # 1e-1 .. 1e-7
 PAPER_KS = tuple(2**i for i in range(4, 11))  # 16 .. 1024 = N/32 .. 2N
 BOOK_KS = tuple(2**i for i in range(4, 10))  # 16 .. 512 = N/4 .. 8N
 # The transcription's code lists the GeLU row's rates as "0.001, 0.05, 0.01"; 0.05 is read as
@@ -48,7 +48,19 @@ BOOK_KS = tuple(2**i for i in range(4, 10))  # 16 .. 512 = N/4 .. 8N
 GELU_LRS = (0.001, 0.005, 0.01)
 
 # The fields of a Table 1 row, in the paper's column order.
-ROW_FIELDS = ("task", "nonlinearity", "feature_dist", "N", "m", "k", "eps", "lr", "bias_decay", "init_bias", "l1")
+ROW_FIELDS = (
+    "task",
+    "nonlinearity",
+    "feature_dist",
+    "N",
+    "m",
+    "k",
+    "eps",
+    "lr",
+    "bias_decay",
+    "init_bias",
+    "l1",
+)
 
 # The book's own engineered recipe at the book preset: initial bias -1 and a total shrink of
 # 12 (decay 0.3 at lr 0.01 over 8000 steps). It is not a row of the paper's table; the paper's
@@ -59,23 +71,25 @@ ENGINEERED: dict[str, float] = {"init_bias": -1.0, "bias_decay": 0.3}
 BOOK_RULES: dict[str, str] = {
     "N, m": "the book preset's 64 and 32 (paper 512 and 64): m/N = 1/2 instead of 1/8",
     "k": "k / 4 (1024 -> 256, 2048 -> 512), so k/N = 4 or 8 instead of 2 or 4; width sweeps "
-         "(K0-K2) span 16..512 = N/4..8N instead of 16..1024 = N/32..2N",
+    "(K0-K2) span 16..512 = N/4..8N instead of 16..1024 = N/32..2N",
     "eps": "eps * 4, so eps N is half the paper's as N is 1/8 of it (1/64 -> 1/16, B1-B5's "
-           "1/16..1/256 -> 1/4..1/64); swept densities (E1-E4) keep their values",
+    "1/16..1/256 -> 1/4..1/64); swept densities (E1-E4) keep their values",
     "lr": "a fixed rate of 0.003 (B1-B5, E1-E4) becomes the book's 0.01: in 8000 steps 0.003 "
-          "leaves LR3's gain in monosemanticity near zero; swept rates and the fixed 0.005 "
-          "(RG1) and 0.007 (K0-K2, D1) are kept",
+    "leaves LR3's gain in monosemanticity near zero; swept rates and the fixed 0.005 "
+    "(RG1) and 0.007 (K0-K2, D1) are kept",
     "bias_decay": "rescaled so that the total shrink decay * lr * steps/2 equals the row's own "
-                  "at paper scale (each row keeps its own shrink)",
+    "at paper scale (each row keeps its own shrink)",
     "batch, steps, schedule": "256, 8000 and one half-cosine (paper: 8192, 2^17 and a periodic "
-                              "cosine with T_max 512)",
+    "cosine with T_max 512)",
     "task, activation, features, init bias, L1": "kept",
 }
 _BOOK_K_DIVISOR = 4
 _BOOK_EPS_FACTOR = 4
 _BOOK_LR = {0.003: 0.01}
 
-_TRANSCRIPTION = "Table 1 of arXiv:2211.09169 as transcribed in jbloomAus/toy_model_interpretability"
+_TRANSCRIPTION = (
+    "Table 1 of arXiv:2211.09169 as transcribed in jbloomAus/toy_model_interpretability"
+)
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,24 @@ class SweepSpec:
 
     def points(self, scale: str = "paper") -> list[dict[str, Any]]:
         """Every combination of the swept values at ``scale``, in order."""
-        grids = [self.book_values.get(f, self.row[f]) if scale == "book" else self.row[f] for f in self.swept]
+        grids = [
+            self.book_values.get(f, self.row[f]) if scale == "book" else self.row[f]
+            for f in self.swept
+        ]
         return [dict(zip(self.swept, combo)) for combo in itertools.product(*grids)]
 
 
-def _row(task="decoder", act="relu", features="uniform", k=1024, eps=1 / 64, lr=0.003, decay=0.0,
-         bias=0.0, l1=0.0) -> dict[str, Any]:
+def _row(
+    task="decoder",
+    act="relu",
+    features="uniform",
+    k=1024,
+    eps=1 / 64,
+    lr=0.003,
+    decay=0.0,
+    bias=0.0,
+    l1=0.0,
+) -> dict[str, Any]:
     values = (task, act, features, 512, 64, k, eps, lr, decay, bias, l1)
     return dict(zip(ROW_FIELDS, values))
 
@@ -126,42 +152,96 @@ def _row(task="decoder", act="relu", features="uniform", k=1024, eps=1 / 64, lr=
 def _specs() -> list[SweepSpec]:
     neg = {"decay": 0.03, "bias": -1.0}
     specs = [
-        SweepSpec("LR1", "learning rate, zero initial bias", _row(lr=LRS),
-                  source="authors' file names: ReLU_lr_sweep_no_bias_equal"),
-        SweepSpec("LR2", "learning rate, power-law features", _row(features="power_law", lr=LRS),
-                  source="authors' file names: ReLU_lr_sweep_no_bias_power_law"),
-        SweepSpec("LR3", "learning rate, initial bias -1 with bias decay", _row(lr=LRS, **neg),
-                  source="authors' file names: ReLU_lr_sweep_negative_bias_equal (init_bias_-1.0_decay_0.03)"),
+        SweepSpec(
+            "LR1",
+            "learning rate, zero initial bias",
+            _row(lr=LRS),
+            source="authors' file names: ReLU_lr_sweep_no_bias_equal",
+        ),
+        SweepSpec(
+            "LR2",
+            "learning rate, power-law features",
+            _row(features="power_law", lr=LRS),
+            source="authors' file names: ReLU_lr_sweep_no_bias_power_law",
+        ),
+        SweepSpec(
+            "LR3",
+            "learning rate, initial bias -1 with bias decay",
+            _row(lr=LRS, **neg),
+            source="authors' file names: ReLU_lr_sweep_negative_bias_equal (init_bias_-1.0_decay_0.03)",
+        ),
     ]
-    for i, (eps, decay) in enumerate(((2**-4, 0.03), (2**-5, 0.003), (2**-6, 0.003), (2**-7, 0.003),
-                                      (2**-8, 0.003)), start=1):
-        specs.append(SweepSpec(f"B{i}", f"initial bias, eps = 2^-{i + 3}, decay {decay}",
-                               _row(eps=eps, lr=0.003, decay=decay, bias=BIASES)))
+    for i, (eps, decay) in enumerate(
+        ((2**-4, 0.03), (2**-5, 0.003), (2**-6, 0.003), (2**-7, 0.003), (2**-8, 0.003)), start=1
+    ):
+        specs.append(
+            SweepSpec(
+                f"B{i}",
+                f"initial bias, eps = 2^-{i + 3}, decay {decay}",
+                _row(eps=eps, lr=0.003, decay=decay, bias=BIASES),
+            )
+        )
     specs += [
-        SweepSpec("LR4", "learning rate, initial bias -1 with decay, power-law features",
-                  _row(features="power_law", lr=LRS, **neg),
-                  source="authors' file names: ReLU_lr_sweep_negative_bias_power_law"),
-        SweepSpec("G1", "GeLU: learning rate and initial bias, with decay (the transcription labels this row 'B3')",
-                  _row(act="gelu", lr=GELU_LRS, decay=0.03, bias=BIASES),
-                  source=_TRANSCRIPTION + " (its second 'B3'); rates from its code, see GELU_LRS"),
+        SweepSpec(
+            "LR4",
+            "learning rate, initial bias -1 with decay, power-law features",
+            _row(features="power_law", lr=LRS, **neg),
+            source="authors' file names: ReLU_lr_sweep_negative_bias_power_law",
+        ),
+        SweepSpec(
+            "G1",
+            "GeLU: learning rate and initial bias, with decay (the transcription labels this row 'B3')",
+            _row(act="gelu", lr=GELU_LRS, decay=0.03, bias=BIASES),
+            source=_TRANSCRIPTION + " (its second 'B3'); rates from its code, see GELU_LRS",
+        ),
     ]
     for i, decay in enumerate((0.03, 0.01, 0.003, 0.001), start=1):
-        specs.append(SweepSpec(f"E{i}", f"feature density, initial bias -1, decay {decay}",
-                               _row(eps=EPSES, lr=0.003, decay=decay, bias=-1.0)))
+        specs.append(
+            SweepSpec(
+                f"E{i}",
+                f"feature density, initial bias -1, decay {decay}",
+                _row(eps=EPSES, lr=0.003, decay=decay, bias=-1.0),
+            )
+        )
     specs += [
-        SweepSpec("K0", "neurons per layer, zero initial bias", _row(k=PAPER_KS, lr=0.007),
-                  book_values={"k": BOOK_KS}),
-        SweepSpec("K1", "neurons per layer, initial bias -1 with decay", _row(k=PAPER_KS, lr=0.007, **neg),
-                  book_values={"k": BOOK_KS}),
-        SweepSpec("K2", "neurons per layer, initial bias -1 with decay, power-law features",
-                  _row(features="power_law", k=PAPER_KS, lr=0.007, **neg), book_values={"k": BOOK_KS}),
-        SweepSpec("RG1", "L1 penalty on activations, initial bias -1 with decay",
-                  _row(lr=0.005, l1=POWERS_OF_TEN, **neg)),
-        SweepSpec("RP1", "learning rate, random re-projector task", _row(task="reprojector", lr=LRS, **neg)),
-        SweepSpec("LR5", "learning rate, absolute-value task with twice the neurons",
-                  _row(task="abs", k=2048, lr=LRS, **neg)),
-        SweepSpec("D1", "bias decay, absolute-value task, initial bias -1",
-                  _row(task="abs", k=2048, lr=0.007, decay=POWERS_OF_TEN, bias=-1.0)),
+        SweepSpec(
+            "K0",
+            "neurons per layer, zero initial bias",
+            _row(k=PAPER_KS, lr=0.007),
+            book_values={"k": BOOK_KS},
+        ),
+        SweepSpec(
+            "K1",
+            "neurons per layer, initial bias -1 with decay",
+            _row(k=PAPER_KS, lr=0.007, **neg),
+            book_values={"k": BOOK_KS},
+        ),
+        SweepSpec(
+            "K2",
+            "neurons per layer, initial bias -1 with decay, power-law features",
+            _row(features="power_law", k=PAPER_KS, lr=0.007, **neg),
+            book_values={"k": BOOK_KS},
+        ),
+        SweepSpec(
+            "RG1",
+            "L1 penalty on activations, initial bias -1 with decay",
+            _row(lr=0.005, l1=POWERS_OF_TEN, **neg),
+        ),
+        SweepSpec(
+            "RP1",
+            "learning rate, random re-projector task",
+            _row(task="reprojector", lr=LRS, **neg),
+        ),
+        SweepSpec(
+            "LR5",
+            "learning rate, absolute-value task with twice the neurons",
+            _row(task="abs", k=2048, lr=LRS, **neg),
+        ),
+        SweepSpec(
+            "D1",
+            "bias decay, absolute-value task, initial bias -1",
+            _row(task="abs", k=2048, lr=0.007, decay=POWERS_OF_TEN, bias=-1.0),
+        ),
     ]
     return specs
 
@@ -193,10 +273,18 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
     lr = paper.lr if "lr" in swept else _BOOK_LR.get(paper.lr, paper.lr)
     eps = paper.eps if "eps" in swept else paper.eps * _BOOK_EPS_FACTOR
     return book.replace(
-        task=paper.task, nonlinearity=paper.nonlinearity, feature_dist=paper.feature_dist,
-        k=paper.k // _BOOK_K_DIVISOR, eps=eps, lr=lr,
-        bias_decay=decay_for_shrink(total_shrink(paper), lr, steps), init_bias=paper.init_bias, l1=paper.l1,
-        steps=steps, seed=paper.seed, instances=paper.instances,
+        task=paper.task,
+        nonlinearity=paper.nonlinearity,
+        feature_dist=paper.feature_dist,
+        k=paper.k // _BOOK_K_DIVISOR,
+        eps=eps,
+        lr=lr,
+        bias_decay=decay_for_shrink(total_shrink(paper), lr, steps),
+        init_bias=paper.init_bias,
+        l1=paper.l1,
+        steps=steps,
+        seed=paper.seed,
+        instances=paper.instances,
     )
 
 
@@ -210,14 +298,21 @@ def reduced_budget(paper: Config, steps: int | None = None) -> Config:
     ``steps``), everything else kept, and the decay rescaled to keep the row's total shrink."""
     cpu = preset("paper-cpu")
     steps = cpu.steps if steps is None else steps
-    return paper.replace(batch=cpu.batch, steps=steps,
-                         bias_decay=decay_for_shrink(total_shrink(paper), paper.lr, steps))
+    return paper.replace(
+        batch=cpu.batch,
+        steps=steps,
+        bias_decay=decay_for_shrink(total_shrink(paper), paper.lr, steps),
+    )
 
 
 def sweep_values(name: str, scale: str = "book") -> tuple:
     """The values of batch ``name``'s swept knob ``var`` at ``scale`` (``book`` or ``paper``)."""
     spec = _spec(name)
-    values = spec.book_values.get(spec.var, spec.row[spec.var]) if scale == "book" else spec.row[spec.var]
+    values = (
+        spec.book_values.get(spec.var, spec.row[spec.var])
+        if scale == "book"
+        else spec.row[spec.var]
+    )
     return tuple(values)
 
 
@@ -227,8 +322,13 @@ def _spec(name: str) -> SweepSpec:
     return TABLE1[name]
 
 
-def sweep_configs(name: str, scale: str = "book", seeds: int | None = None, values: tuple | None = None,
-                  **overrides: Any) -> list[Config]:
+def sweep_configs(
+    name: str,
+    scale: str = "book",
+    seeds: int | None = None,
+    values: tuple | None = None,
+    **overrides: Any,
+) -> list[Config]:
     """One Config per point of Table 1 batch ``name`` (every combination of its swept values).
 
     Args:
@@ -251,7 +351,8 @@ def sweep_configs(name: str, scale: str = "book", seeds: int | None = None, valu
         cfg = preset("paper").replace(**spec.fixed, **at_paper)
         if scale == "book":
             cfg = book_config(cfg, overrides.get("steps"), spec.swept).replace(
-                **{f: v for f, v in point.items() if f in spec.book_values})
+                **{f: v for f, v in point.items() if f in spec.book_values}
+            )
         elif scale == "paper-cpu":
             cfg = reduced_budget(cfg, overrides.get("steps"))
         out.append(cfg.replace(instances=seeds, **overrides))

@@ -12,14 +12,15 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .config import Config, ConfigError, STRUCTURAL_FIELDS, INSTANCE_FIELDS
-from .data import World, derive_seed, make_world, _resolve_device
+from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
+from .data import World, _resolve_device, derive_seed, make_world
 from .model import ToyModel, activation, activation_grad, init_params
 from .optim import make_optimizer, schedule_multipliers
 
@@ -92,27 +93,40 @@ class Run:
         if step not in self.checkpoints:
             raise KeyError(f"no checkpoint at step {step}; have {sorted(self.checkpoints)}")
         m = self.model
-        return ToyModel(self.checkpoints[step].to(m.flat.device), m.I, m.k, m.m, m.out, m.nonlinearity)
+        return ToyModel(
+            self.checkpoints[step].to(m.flat.device), m.I, m.k, m.m, m.out, m.nonlinearity
+        )
 
-    def select(self, instances: Sequence[int]) -> "Run":
+    def select(self, instances: Sequence[int]) -> Run:
         """A run holding only the given instances."""
         idx = list(instances)
         I = self.instances
-        ckpts = {s: ToyModel(f, I, self.model.k, self.model.m, self.model.out).select(idx).flat
-                 for s, f in self.checkpoints.items()}
+        ckpts = {
+            s: ToyModel(f, I, self.model.k, self.model.m, self.model.out).select(idx).flat
+            for s, f in self.checkpoints.items()
+        }
         return Run(
-            tuple(self.configs[i] for i in idx), self.model.select(idx), self.P[idx],
-            None if self.Q is None else self.Q[idx], self.loss_history[:, idx].clone(), ckpts,
-            self.train_seconds, self.stopped_at,
+            tuple(self.configs[i] for i in idx),
+            self.model.select(idx),
+            self.P[idx],
+            None if self.Q is None else self.Q[idx],
+            self.loss_history[:, idx].clone(),
+            ckpts,
+            self.train_seconds,
+            self.stopped_at,
         )
 
     def where(self, **values) -> list[int]:
         """Indices of the instances whose config matches all ``values`` (floats to 1e-12)."""
+
         def match(c):
             return all(
-                math.isclose(getattr(c, k), v, rel_tol=1e-9, abs_tol=1e-12) if isinstance(v, float) else getattr(c, k) == v
+                math.isclose(getattr(c, k), v, rel_tol=1e-9, abs_tol=1e-12)
+                if isinstance(v, float)
+                else getattr(c, k) == v
                 for k, v in values.items()
             )
+
         return [i for i, c in enumerate(self.configs) if match(c)]
 
 
@@ -144,7 +158,8 @@ def _check_same_structure(configs: list[Config]) -> None:
         for f in STRUCTURAL_FIELDS:
             if getattr(c, f) != getattr(first, f):
                 raise ConfigError(
-                    f, getattr(c, f),
+                    f,
+                    getattr(c, f),
                     f"instances trained in one pass must share {f} (got {getattr(first, f)!r} and "
                     f"{getattr(c, f)!r}); use train_many() to train each {f} separately",
                 )
@@ -162,8 +177,14 @@ def show_progress(progress: bool | None) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def loss_and_grad(model: ToyModel, x: Tensor, target: Tensor, grad: Tensor, l1: Tensor | None = None,
-                  buffers: dict | None = None) -> Tensor:
+def loss_and_grad(
+    model: ToyModel,
+    x: Tensor,
+    target: Tensor,
+    grad: Tensor,
+    l1: Tensor | None = None,
+    buffers: dict | None = None,
+) -> Tensor:
     """Loss per instance and its gradient, written into ``grad`` (same layout as model.flat).
 
     Loss of instance i: sum over outputs and batch of (y - target)^2, divided by the batch
@@ -224,9 +245,17 @@ def _init_model(configs: list[Config], device: torch.device, dtype: torch.dtype)
     first = configs[0]
     W1s, bs, W2s = [], [], []
     for c in configs:
-        W1, b, W2 = init_params(c.k, c.m, c.out_dim, torch.Generator().manual_seed(derive_seed(c.seed, "init")), c.init_bias)
+        W1, b, W2 = init_params(
+            c.k,
+            c.m,
+            c.out_dim,
+            torch.Generator().manual_seed(derive_seed(c.seed, "init")),
+            c.init_bias,
+        )
         W1s.append(W1), bs.append(b), W2s.append(W2)
-    model = ToyModel.from_weights(torch.stack(W1s), torch.stack(bs), torch.stack(W2s), first.nonlinearity)
+    model = ToyModel.from_weights(
+        torch.stack(W1s), torch.stack(bs), torch.stack(W2s), first.nonlinearity
+    )
     model.flat = model.flat.to(device, dtype)
     return model
 
@@ -277,7 +306,9 @@ def train(
         if key not in keys:
             keys.append(key)
         inst_world.append(keys.index(key))
-    worlds: list[World] = [make_world(next(c for c in insts if _world_key(c) == key)) for key in keys]
+    worlds: list[World] = [
+        make_world(next(c for c in insts if _world_key(c) == key)) for key in keys
+    ]
     W = len(worlds)
     identity = inst_world == list(range(I))
     index = torch.tensor(inst_world, device=device)
@@ -292,9 +323,17 @@ def train(
     base_lr = torch.tensor([c.lr for c in insts], dtype=dtype, device=device)
     mult = schedule_multipliers(first.schedule, steps).tolist()
     decays = [c.bias_decay * c.lr for c in insts]
-    decay_factor = torch.tensor([1 - d for d in decays], dtype=dtype, device=device).unsqueeze(1) if any(decays) else None
+    decay_factor = (
+        torch.tensor([1 - d for d in decays], dtype=dtype, device=device).unsqueeze(1)
+        if any(decays)
+        else None
+    )
     decay_until = steps / 2
-    l1 = torch.tensor([c.l1 for c in insts], dtype=dtype, device=device).view(I, 1, 1) if any(c.l1 for c in insts) else None
+    l1 = (
+        torch.tensor([c.l1 for c in insts], dtype=dtype, device=device).view(I, 1, 1)
+        if any(c.l1 for c in insts)
+        else None
+    )
 
     history = torch.empty(steps, I, dtype=dtype, device=device)
     ckpts: dict[int, Tensor] = {}
@@ -316,6 +355,7 @@ def train(
     bar = None
     if show_progress(progress):
         from tqdm.auto import tqdm
+
         bar = tqdm(total=steps, unit="step", desc=f"training {I} model{'s' * (I > 1)}", leave=False)
 
     def check(upto: int, since: int) -> None:
@@ -366,7 +406,16 @@ def train(
 
     P = torch.stack([worlds[w].P for w in inst_world])
     Q = torch.stack([worlds[w].Q for w in inst_world]) if first.task == "reprojector" else None
-    return Run(tuple(insts), model, P, Q, history[:end].detach().to("cpu", copy=True), ckpts, seconds, stopped_at)
+    return Run(
+        tuple(insts),
+        model,
+        P,
+        Q,
+        history[:end].detach().to("cpu", copy=True),
+        ckpts,
+        seconds,
+        stopped_at,
+    )
 
 
 def train_many(configs: Config | Iterable[Config], **kwargs) -> list[Run]:

@@ -21,8 +21,9 @@ import io
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -65,7 +66,9 @@ class StaticSlider:
         return self.html
 
 
-def static_slider(draw: Callable[[Figure, Any], None], values: Sequence, *, figsize=(8, 4), interval: int = 700) -> StaticSlider:
+def static_slider(
+    draw: Callable[[Figure, Any], None], values: Sequence, *, figsize=(8, 4), interval: int = 700
+) -> StaticSlider:
     """One frame per value, drawn by ``draw(fig, value)``, as a matplotlib JS animation with a
     slider (``to_jshtml``). Put the value in the figure's title: the slider shows frame numbers."""
     values = list(values)
@@ -78,7 +81,9 @@ def static_slider(draw: Callable[[Figure, Any], None], values: Sequence, *, figs
         draw(fig, values[i])
         return []
 
-    anim = FuncAnimation(fig, frame, frames=len(values), interval=interval, repeat=False, init_func=lambda: [])
+    anim = FuncAnimation(
+        fig, frame, frames=len(values), interval=interval, repeat=False, init_func=lambda: []
+    )
     try:
         html = anim.to_jshtml(default_mode="once")
     finally:
@@ -104,8 +109,9 @@ def figure_png(fig: Figure) -> bytes:
     width, height = fig.canvas.get_width_height()
     buf = io.BytesIO()
     # Fast zlib level: a redraw is sent many times while a model trains.
-    _PILImage.frombuffer("RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB").save(
-        buf, format="png", compress_level=1)
+    _PILImage.frombuffer(
+        "RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+    ).convert("RGB").save(buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
@@ -168,18 +174,35 @@ class LiveView:
     blocks until a background computation is done (for scripts and tests).
     """
 
-    def __init__(self, controls: dict, compute: Callable, draw: Callable, figsize=(8, 4), *, in_place: bool = False,
-                 background: bool = False, preview: Callable | None = None, lookup: Callable | None = None,
-                 note: str | None = None):
+    def __init__(
+        self,
+        controls: dict,
+        compute: Callable,
+        draw: Callable,
+        figsize=(8, 4),
+        *,
+        in_place: bool = False,
+        background: bool = False,
+        preview: Callable | None = None,
+        lookup: Callable | None = None,
+        note: str | None = None,
+    ):
         import ipywidgets as w
 
         self.controls = controls
-        self.compute_fn, self.draw_fn, self.preview_fn, self.lookup_fn = compute, draw, preview, lookup
+        self.compute_fn, self.draw_fn, self.preview_fn, self.lookup_fn = (
+            compute,
+            draw,
+            preview,
+            lookup,
+        )
         self.in_place, self.background = in_place, background
         self.figure = Figure(figsize=figsize)
         FigureCanvasAgg(self.figure)
         width_px = int(round(figsize[0] * self.figure.dpi))
-        self.image = w.Image(format="png", layout=w.Layout(width="100%", max_width=f"{width_px}px", height="auto"))
+        self.image = w.Image(
+            format="png", layout=w.Layout(width="100%", max_width=f"{width_px}px", height="auto")
+        )
         self.image.add_class("monosem-live-image")
         self.status = w.HTML(layout=w.Layout(width="100%"))
         self.status.add_class("monosem-live-status")
@@ -187,12 +210,20 @@ class LiveView:
         for c in controls.values():
             # Side by side when there is room, one per row when not; a short description
             # keeps the track >= 200 px even in a 370 px output area (800 px, file browser open).
-            c.layout = w.Layout(flex="1 1 400px", min_width="300px", max_width="640px", width="auto")
+            c.layout = w.Layout(
+                flex="1 1 400px", min_width="300px", max_width="640px", width="auto"
+            )
             c.style.description_width = "5.2em"
-        row = w.Box(list(controls.values()),
-                    layout=w.Layout(display="flex", flex_flow="row wrap", width="100%", align_items="center"))
-        self.widget = w.VBox([row, self.status, self.image] + ([self.note] if note else []),
-                             layout=w.Layout(width="100%"))
+        row = w.Box(
+            list(controls.values()),
+            layout=w.Layout(
+                display="flex", flex_flow="row wrap", width="100%", align_items="center"
+            ),
+        )
+        self.widget = w.VBox(
+            [row, self.status, self.image] + ([self.note] if note else []),
+            layout=w.Layout(width="100%"),
+        )
         self.widget.add_class("monosem-live")
         self.cache: dict[tuple, Any] = {}
         self.cache_hits = 0
@@ -241,7 +272,9 @@ class LiveView:
                 return
             self.computes += 1
             if not self.background:
-                result = self.compute_fn(values, _Progress(lambda partial: self._render(partial, values, generation)))
+                result = self.compute_fn(
+                    values, _Progress(lambda partial: self._render(partial, values, generation))
+                )
                 self.cache[key] = result
                 self._render(result, values, generation)
                 self.last_compute_seconds = time.perf_counter() - self._changed_at
@@ -250,13 +283,19 @@ class LiveView:
                 self._render(self.preview_fn(values), values, generation)
             job = _Job(generation, key)
             context = contextvars.copy_context()  # the kernel's parent message, for ipykernel
-            job.thread = threading.Thread(target=context.run, args=(self._work, job, values), daemon=True,
-                                          name=f"monosem-live-{generation}")
+            job.thread = threading.Thread(
+                target=context.run,
+                args=(self._work, job, values),
+                daemon=True,
+                name=f"monosem-live-{generation}",
+            )
             self._job = job
             job.thread.start()
 
     def _work(self, job: _Job, values: dict) -> None:
-        progress = _Progress(lambda partial: self._render(partial, values, job.generation), job.cancel)
+        progress = _Progress(
+            lambda partial: self._render(partial, values, job.generation), job.cancel
+        )
         try:
             result = self.compute_fn(values, progress)
             with self._lock:
@@ -308,6 +347,7 @@ class LiveView:
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
+
         display(self.widget)
 
 
@@ -315,8 +355,11 @@ class LiveView:
 def _numbers(st, config: Config, loss: float | None) -> str:
     mono = int(st.mono[0].sum())
     covered = st.covered(0)
-    parts = [f"mono neurons / feature {mono / config.N:.2f}", f"features covered {covered / config.N:.2f}",
-             f"dead {int(st.dead[0].sum())}"]
+    parts = [
+        f"mono neurons / feature {mono / config.N:.2f}",
+        f"features covered {covered / config.N:.2f}",
+        f"dead {int(st.dead[0].sum())}",
+    ]
     if loss is not None:
         parts.insert(0, f"loss {loss:.4f}")
     return " | ".join(parts)
@@ -332,7 +375,9 @@ class _Heatmap:
         self.shape = sfa.shape
         self.ax = fig.add_subplot(1, 1, 1)
         self.img = sfa_heatmap(self.ax, sfa, vmax=1.0, title=title, colorbar=True)
-        self.footer = fig.text(0.5, 0.005, "", ha="center", va="bottom", fontsize=9) if footer else None
+        self.footer = (
+            fig.text(0.5, 0.005, "", ha="center", va="bottom", fontsize=9) if footer else None
+        )
         fig.subplots_adjust(bottom=0.2 if footer else 0.13, top=0.9, left=0.1, right=0.97)
         self.background = None
         if not footer:
@@ -360,19 +405,39 @@ class _Heatmap:
         y0, y1 = height - int(round(box.y1)), height - int(round(box.y0))
         data = np.ma.getdata(self.img.get_array()).astype(float)
         rows, cols = data.shape
-        level = np.clip(np.nan_to_num(self.img.norm(data).filled(0) if np.ma.isMaskedArray(self.img.norm(data))
-                                      else self.img.norm(data)), 0, 1)
+        level = np.clip(
+            np.nan_to_num(
+                self.img.norm(data).filled(0)
+                if np.ma.isMaskedArray(self.img.norm(data))
+                else self.img.norm(data)
+            ),
+            0,
+            1,
+        )
         index = np.round(level * (len(self.lut) - 1)).astype(np.intp)
-        r = ((np.arange(y0, y1) - (height - box.y1) + 0.5) * rows / box.height).astype(np.intp).clip(0, rows - 1)
-        c = ((np.arange(x0, x1) - box.x0 + 0.5) * cols / box.width).astype(np.intp).clip(0, cols - 1)
+        r = (
+            ((np.arange(y0, y1) - (height - box.y1) + 0.5) * rows / box.height)
+            .astype(np.intp)
+            .clip(0, rows - 1)
+        )
+        c = (
+            ((np.arange(x0, x1) - box.x0 + 0.5) * cols / box.width)
+            .astype(np.intp)
+            .clip(0, cols - 1)
+        )
         buf[y0:y1, x0:x1] = self.lut[index[r][:, c]]
         self.ax.draw_artist(self.ax.title)
         return True
 
     @classmethod
-    def on(cls, fig: Figure, sfa: np.ndarray, title: str, footer: bool) -> "_Heatmap":
+    def on(cls, fig: Figure, sfa: np.ndarray, title: str, footer: bool) -> _Heatmap:
         panel = getattr(fig, "_monosem_heatmap", None)
-        if panel is None or panel.ax not in fig.axes or panel.shape != sfa.shape or (panel.footer is not None) != footer:
+        if (
+            panel is None
+            or panel.ax not in fig.axes
+            or panel.shape != sfa.shape
+            or (panel.footer is not None) != footer
+        ):
             fig.clear()
             fig._monosem_blit = None
             panel = cls(fig, sfa, title, footer)
@@ -388,8 +453,15 @@ class _Heatmap:
             self.footer.set_text(text)
 
 
-def _draw_state(fig: Figure, model: ToyModel, P, config: Config, title: str, loss: float | None,
-                footer: bool = True) -> str:
+def _draw_state(
+    fig: Figure,
+    model: ToyModel,
+    P,
+    config: Config,
+    title: str,
+    loss: float | None,
+    footer: bool = True,
+) -> str:
     """Heatmap of one model and its numbers; ``footer`` also writes the numbers under the
     heatmap (static frames: live views show them in their status line instead)."""
     st = neuron_stats(model, P, signed=is_signed(config))
@@ -401,8 +473,13 @@ def _draw_state(fig: Figure, model: ToyModel, P, config: Config, title: str, los
 
 def _live_view(slider_name: str, slider, draw: Callable, figsize) -> LiveView:
     """A live view over precomputed frames: ``draw(fig, value, footer)`` returns the status."""
-    return LiveView({slider_name: slider}, lambda v, progress: v[slider_name],
-                    lambda fig, value, v: draw(fig, value, False), figsize, in_place=True)
+    return LiveView(
+        {slider_name: slider},
+        lambda v, progress: v[slider_name],
+        lambda fig, value, v: draw(fig, value, False),
+        figsize,
+        in_place=True,
+    )
 
 
 def checkpoint_explorer(run: Run, instance: int = 0, live: bool = True, figsize=(7, 4.2)):
@@ -416,7 +493,7 @@ def checkpoint_explorer(run: Run, instance: int = 0, live: bool = True, figsize=
     hist = sub.loss_history[:, 0].double()
 
     def draw_step(fig, step, footer=True):
-        loss = float(hist[max(0, step - 16):step].mean())
+        loss = float(hist[max(0, step - 16) : step].mean())
         title = f"after {step} steps (log2 = {np.log2(step):.0f})"
         text = _draw_state(fig, sub.checkpoint_model(step), sub.P, cfg, title, loss, footer)
         return text if footer else f"{title}: {text}"
@@ -425,7 +502,9 @@ def checkpoint_explorer(run: Run, instance: int = 0, live: bool = True, figsize=
         return static_slider(draw_step, steps, figsize=figsize)
     import ipywidgets as w
 
-    slider = w.SelectionSlider(options=steps, value=steps[-1], description="step", continuous_update=False)
+    slider = w.SelectionSlider(
+        options=steps, value=steps[-1], description="step", continuous_update=False
+    )
     return _live_view("step", slider, draw_step, figsize)
 
 
@@ -456,11 +535,20 @@ class BiasExplorer:
     SHRINKS = (0.0, 3.0, B1_SHRINK, 12.0, 24.0)
     CANCEL_CHECK = 100  # steps between checks of the cancel flag while training
 
-    def __init__(self, base: Config | None = None, every: int = 500, figsize=(7, 4.2),
-                 init_biases: Sequence[float] = LIVE_BIASES, shrinks: Sequence[float] | None = None,
-                 lrs: Sequence[float] = (0.003, 0.01, 0.03), precomputed: Run | None = None,
-                 start: dict | None = None, threads: int | None = 1, decays: Sequence[float] | None = None,
-                 eval_samples: int = 4096):
+    def __init__(
+        self,
+        base: Config | None = None,
+        every: int = 500,
+        figsize=(7, 4.2),
+        init_biases: Sequence[float] = LIVE_BIASES,
+        shrinks: Sequence[float] | None = None,
+        lrs: Sequence[float] = (0.003, 0.01, 0.03),
+        precomputed: Run | None = None,
+        start: dict | None = None,
+        threads: int | None = 1,
+        decays: Sequence[float] | None = None,
+        eval_samples: int = 4096,
+    ):
         import ipywidgets as w
 
         from .sweeps import total_shrink
@@ -470,8 +558,11 @@ class BiasExplorer:
         self.threads = threads
         self.eval_samples = eval_samples
         if shrinks is None:
-            shrinks = self.SHRINKS if decays is None else [total_shrink(self.base.replace(bias_decay=float(d)))
-                                                           for d in decays]
+            shrinks = (
+                self.SHRINKS
+                if decays is None
+                else [total_shrink(self.base.replace(bias_decay=float(d))) for d in decays]
+            )
         self.shrinks = [float(s) for s in shrinks]
         self.init_biases = [float(b) for b in init_biases]
         self.lrs = [float(x) for x in lrs]
@@ -480,20 +571,52 @@ class BiasExplorer:
         self._precomputed: dict[tuple, Run] = {}
         if precomputed is not None:
             for i, c in enumerate(precomputed.configs):
-                if c.replace(init_bias=self.base.init_bias, bias_decay=self.base.bias_decay, lr=self.base.lr) == self.base:
-                    self._precomputed[self._pkey(c.init_bias, total_shrink(c), c.lr)] = precomputed.select([i])
+                if (
+                    c.replace(
+                        init_bias=self.base.init_bias,
+                        bias_decay=self.base.bias_decay,
+                        lr=self.base.lr,
+                    )
+                    == self.base
+                ):
+                    self._precomputed[self._pkey(c.init_bias, total_shrink(c), c.lr)] = (
+                        precomputed.select([i])
+                    )
         first = self._start(start)
-        shrink_labels = [(f"{_fmt(s)} (B1)" if math.isclose(s, B1_SHRINK) else _fmt(s), s) for s in self.shrinks]
+        shrink_labels = [
+            (f"{_fmt(s)} (B1)" if math.isclose(s, B1_SHRINK) else _fmt(s), s) for s in self.shrinks
+        ]
         controls = {
-            "init_bias": w.SelectionSlider(options=[(f"{b:+.2f}", b) for b in self.init_biases], value=first["init_bias"],
-                                           description="initial bias", continuous_update=False),
-            "shrink": w.SelectionSlider(options=shrink_labels, value=first["shrink"], description="shrink S",
-                                        continuous_update=False),
-            "lr": w.SelectionSlider(options=[(f"{x:g}", x) for x in self.lrs], value=first["lr"],
-                                    description="lr", continuous_update=False),
+            "init_bias": w.SelectionSlider(
+                options=[(f"{b:+.2f}", b) for b in self.init_biases],
+                value=first["init_bias"],
+                description="initial bias",
+                continuous_update=False,
+            ),
+            "shrink": w.SelectionSlider(
+                options=shrink_labels,
+                value=first["shrink"],
+                description="shrink S",
+                continuous_update=False,
+            ),
+            "lr": w.SelectionSlider(
+                options=[(f"{x:g}", x) for x in self.lrs],
+                value=first["lr"],
+                description="lr",
+                continuous_update=False,
+            ),
         }
-        self.view = LiveView(controls, self._compute, self._draw, figsize, in_place=True, background=True,
-                             preview=self._preview, lookup=self._ready, note=self._note())
+        self.view = LiveView(
+            controls,
+            self._compute,
+            self._draw,
+            figsize,
+            in_place=True,
+            background=True,
+            preview=self._preview,
+            lookup=self._ready,
+            note=self._note(),
+        )
 
     # -- settings
     @staticmethod
@@ -502,51 +625,81 @@ class BiasExplorer:
 
     def _instant_values(self) -> list[dict]:
         """The controls' settings that are precomputed."""
-        return [{"init_bias": b, "shrink": s, "lr": x} for b in self.init_biases for s in self.shrinks for x in self.lrs
-                if self._pkey(b, s, x) in self._precomputed]
+        return [
+            {"init_bias": b, "shrink": s, "lr": x}
+            for b in self.init_biases
+            for s in self.shrinks
+            for x in self.lrs
+            if self._pkey(b, s, x) in self._precomputed
+        ]
 
     def _start(self, start: dict | None) -> dict:
         if start is not None:
-            return {"init_bias": float(start["init_bias"]), "shrink": float(start["shrink"]), "lr": float(start["lr"])}
+            return {
+                "init_bias": float(start["init_bias"]),
+                "shrink": float(start["shrink"]),
+                "lr": float(start["lr"]),
+            }
         lr = self.base.lr if self.base.lr in self.lrs else self.lrs[0]
         instant = self._instant_values()
-        preferred = [v for v in instant if v["init_bias"] == -1.0 and math.isclose(v["shrink"], B1_SHRINK)
-                     and v["lr"] == lr]
+        preferred = [
+            v
+            for v in instant
+            if v["init_bias"] == -1.0 and math.isclose(v["shrink"], B1_SHRINK) and v["lr"] == lr
+        ]
         if preferred or instant:
             return (preferred or instant)[0]
-        return {"init_bias": 0.0 if 0.0 in self.init_biases else self.init_biases[0], "shrink": self.shrinks[0], "lr": lr}
+        return {
+            "init_bias": 0.0 if 0.0 in self.init_biases else self.init_biases[0],
+            "shrink": self.shrinks[0],
+            "lr": lr,
+        }
 
     def _note(self) -> str:
         instant = self._instant_values()
         if not instant:
-            return ('<div style="line-height: 1.4"><small>Every setting retrains a model here (a few seconds); '
-                    "each is cached once trained.</small></div>")
+            return (
+                '<div style="line-height: 1.4"><small>Every setting retrains a model here (a few seconds); '
+                "each is cached once trained.</small></div>"
+            )
         groups: dict[tuple, list[float]] = {}
         for v in instant:
             groups.setdefault((v["shrink"], v["lr"]), []).append(v["init_bias"])
         parts = []
         for (s, x), bs in groups.items():
-            b = "any initial bias" if len(bs) == len(self.init_biases) else \
-                "initial bias " + ", ".join(f"{v:+.2f}" for v in sorted(bs))
+            b = (
+                "any initial bias"
+                if len(bs) == len(self.init_biases)
+                else "initial bias " + ", ".join(f"{v:+.2f}" for v in sorted(bs))
+            )
             parts.append(f"S {_fmt(s)}, lr {x:g}: {b}")
-        return ('<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: bias decay '
-                "pulls the biases in by about "
-                "e<sup>-S</sup> over the first half of training. <b>Instant (precomputed):</b> "
-                + _html.escape("; ".join(parts)) + ". Other settings retrain live (a few seconds), then stay cached.</small></div>")
+        return (
+            '<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: bias decay '
+            "pulls the biases in by about "
+            "e<sup>-S</sup> over the first half of training. <b>Instant (precomputed):</b> "
+            + _html.escape("; ".join(parts))
+            + ". Other settings retrain live (a few seconds), then stay cached.</small></div>"
+        )
 
     def config(self, values: dict) -> Config:
         from .sweeps import decay_for_shrink
 
         lr = float(values["lr"])
-        return self.base.replace(init_bias=float(values["init_bias"]), lr=lr, instances=1,
-                                 bias_decay=decay_for_shrink(float(values["shrink"]), lr, self.base.steps))
+        return self.base.replace(
+            init_bias=float(values["init_bias"]),
+            lr=lr,
+            instances=1,
+            bias_decay=decay_for_shrink(float(values["shrink"]), lr, self.base.steps),
+        )
 
     def is_precomputed(self, values: dict) -> bool:
         return self._pkey(values["init_bias"], values["shrink"], values["lr"]) in self._precomputed
 
     # -- computing
     def _ready(self, values: dict):
-        ready = self._precomputed.get(self._pkey(values["init_bias"], values["shrink"], values["lr"]))
+        ready = self._precomputed.get(
+            self._pkey(values["init_bias"], values["shrink"], values["lr"])
+        )
         if ready is None:
             return None
         loss = float(evaluate_loss(ready, samples=self.eval_samples)[0])
@@ -560,7 +713,13 @@ class BiasExplorer:
         from .training import _init_model
 
         cfg = self.config(values)
-        return ("training", 0, _init_model([cfg], _resolve_device(cfg.device), getattr(torch, cfg.dtype)), None, None)
+        return (
+            "training",
+            0,
+            _init_model([cfg], _resolve_device(cfg.device), getattr(torch, cfg.dtype)),
+            None,
+            None,
+        )
 
     def _compute(self, values, progress):
         import torch
@@ -576,25 +735,37 @@ class BiasExplorer:
                 return False
             if step % self.every or step >= cfg.steps:  # the final image follows at once
                 return True
-            loss = float(losses[-min(16, len(losses)):].double().mean())
+            loss = float(losses[-min(16, len(losses)) :].double().mean())
             return progress(("training", step, model.clone(), None, loss))
 
         threads = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            run = train(cfg, progress=False, callback=cb, callback_every=math.gcd(self.every, self.CANCEL_CHECK),
-                        checkpoints=False)
+            run = train(
+                cfg,
+                progress=False,
+                callback=cb,
+                callback_every=math.gcd(self.every, self.CANCEL_CHECK),
+                checkpoints=False,
+            )
         finally:
             torch.set_num_threads(threads)
         if run.stopped_at is not None:
             return None  # cancelled: the view discards it
-        return ("trained", cfg.steps, run.model, run.P, float(evaluate_loss(run, samples=self.eval_samples)[0]))
+        return (
+            "trained",
+            cfg.steps,
+            run.model,
+            run.P,
+            float(evaluate_loss(run, samples=self.eval_samples)[0]),
+        )
 
     def _projection(self, cfg: Config, dtype):
         key = (cfg.N, cfg.m, cfg.seed, dtype)
         if key not in self._P:
             from .data import make_projection
+
             self._P[key] = make_projection(cfg.N, cfg.m, cfg.seed).to(dtype).unsqueeze(0)
         return self._P[key]
 
@@ -604,9 +775,11 @@ class BiasExplorer:
         if P is None:  # partial results: the world's projection, made once per seed
             P = self._projection(cfg, model.flat.dtype)
         setting = f"initial bias {values['init_bias']:+.2f}, shrink S {_fmt(values['shrink'])}"
-        state = {"training": f"training step {step}/{cfg.steps}",
-                 "precomputed": "precomputed (instant)",
-                 "trained": f"trained live, {cfg.steps} steps"}[phase]
+        state = {
+            "training": f"training step {step}/{cfg.steps}",
+            "precomputed": "precomputed (instant)",
+            "trained": f"trained live, {cfg.steps} steps",
+        }[phase]
         title = f"{setting}, lr {values['lr']:g}: {state}"
         text = _draw_state(fig, model, P, cfg, title, loss, footer=False)
         return f"{setting} (decay {_fmt(cfg.bias_decay)}), lr {values['lr']:g} | {state} | {text}"
@@ -615,8 +788,13 @@ class BiasExplorer:
         self.view._ipython_display_()
 
 
-def instance_slider(run: Run, instances: Sequence[int], title: Callable[[Config], str], live: bool = False,
-                    figsize=(7, 4.2)):
+def instance_slider(
+    run: Run,
+    instances: Sequence[int],
+    title: Callable[[Config], str],
+    live: bool = False,
+    figsize=(7, 4.2),
+):
     """A slider over some instances of one run: each frame is that instance's heatmap and
     numbers, titled by ``title(config)``. Static (JS) unless ``live``."""
     instances = list(instances)
@@ -631,14 +809,21 @@ def instance_slider(run: Run, instances: Sequence[int], title: Callable[[Config]
         return static_slider(draw, instances, figsize=figsize)
     import ipywidgets as w
 
-    slider = w.SelectionSlider(options=[(title(run.configs[i]), i) for i in instances], value=instances[0],
-                               description="run", continuous_update=False)
+    slider = w.SelectionSlider(
+        options=[(title(run.configs[i]), i) for i in instances],
+        value=instances[0],
+        description="run",
+        continuous_update=False,
+    )
     return _live_view("i", slider, draw, figsize)
 
 
 def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes) -> Run:
     """Train every initial bias (x seeds) as one instance batch."""
-    return train([base.replace(init_bias=float(b), instances=seeds, **changes) for b in init_biases], progress=False)
+    return train(
+        [base.replace(init_bias=float(b), instances=seeds, **changes) for b in init_biases],
+        progress=False,
+    )
 
 
 def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> Figure:
@@ -647,8 +832,10 @@ def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> 
 
     rows = summarize(run, eval_samples=4096)
     seeds = run.instances // len(init_biases)
-    table = {key: np.array([r[key] for r in rows]).reshape(len(init_biases), seeds)
-             for key in ("mono_per_feature", "final_loss", "dead_neurons")}
+    table = {
+        key: np.array([r[key] for r in rows]).reshape(len(init_biases), seeds)
+        for key in ("mono_per_feature", "final_loss", "dead_neurons")
+    }
     fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
     for ax, key, label in zip(axes, table, ("mono neurons / feature", "loss", "dead neurons")):
         seed_band(ax, init_biases, table[key])
@@ -664,14 +851,24 @@ def width_explorer(runs: dict[int, Run], instance: int = 0, live: bool = True, f
     def draw_k(fig, k, footer=True):
         r = runs[k].select([instance])
         title = f"k = {k} neurons ({k / r.config.N:g} N)"
-        text = _draw_state(fig, r.model, r.P, r.config, title, float(r.loss_history[-64:, 0].double().mean()), footer)
+        text = _draw_state(
+            fig,
+            r.model,
+            r.P,
+            r.config,
+            title,
+            float(r.loss_history[-64:, 0].double().mean()),
+            footer,
+        )
         return text if footer else f"{title}: {text}"
 
     if not live:
         return static_slider(draw_k, ks, figsize=figsize)
     import ipywidgets as w
 
-    slider = w.SelectionSlider(options=ks, value=ks[len(ks) // 2], description="neurons k", continuous_update=False)
+    slider = w.SelectionSlider(
+        options=ks, value=ks[len(ks) // 2], description="neurons k", continuous_update=False
+    )
     return _live_view("k", slider, draw_k, figsize)
 
 
@@ -714,15 +911,23 @@ class _Inspector:
         self._heights(self.ax2, self.bars2, w1p, minus_bias)
         self.line2.set_ydata([minus_bias, minus_bias])
         self.line2.set_color(color)
-        for handle in getattr(self.legend, "legend_handles", getattr(self.legend, "legendHandles", [])):
+        for handle in getattr(
+            self.legend, "legend_handles", getattr(self.legend, "legendHandles", [])
+        ):
             handle.set_color(color)
         self._heights(self.ax3, self.bars3, w2n)
         if self.footer is not None:
             self.footer.set_text(text)
 
 
-def neuron_inspector(run: Run, instance: int = 0, live: bool = True, neurons: Sequence[int] | None = None,
-                     samples: int = EVAL_SAMPLES, figsize=(9, 5.2)):
+def neuron_inspector(
+    run: Run,
+    instance: int = 0,
+    live: bool = True,
+    neurons: Sequence[int] | None = None,
+    samples: int = EVAL_SAMPLES,
+    figsize=(9, 5.2),
+):
     """Pick a neuron: its single-feature activations, bias, class, input and output weights,
     and the loss change when it alone is ablated. ``neurons`` limits the static frames.
 
@@ -733,7 +938,9 @@ def neuron_inspector(run: Run, instance: int = 0, live: bool = True, neurons: Se
     classes = classify_neurons(run, instance, samples=samples)
     model = run.model.select(instance)
     P = run.P[instance].double().cpu()
-    st = neuron_stats(model, run.P[instance:instance + 1], signed=is_signed(run.configs[instance]))
+    st = neuron_stats(
+        model, run.P[instance : instance + 1], signed=is_signed(run.configs[instance])
+    )
     sfa = st.sfa[0].double().cpu()
     W1, W2 = model.W1[0].double().cpu(), model.W2[0].double().cpu()
     base = ablation_loss(run, None, instance, samples)
@@ -750,12 +957,23 @@ def neuron_inspector(run: Run, instance: int = 0, live: bool = True, neurons: Se
             fig.clear()
             fig._monosem_blit = None
             panel = fig._monosem_inspector = _Inspector(fig, *key)
-        title = (f"neuron {n}: {label}, bias {float(classes.bias[n]):+.3f}, active on "
-                 f"{float(classes.activity[n]):.0%} of inputs")
-        text = (f"loss {base:.4f} -> {ablated[n]:.4f} when neuron {n} is ablated "
-                f"({(ablated[n] - base) / base:+.1%})")
-        panel.show(sfa[n].numpy(), CLASS_COLORS[label], title, (W1[n] @ P).numpy(), -float(classes.bias[n]),
-                   W2[:, n].numpy(), text)
+        title = (
+            f"neuron {n}: {label}, bias {float(classes.bias[n]):+.3f}, active on "
+            f"{float(classes.activity[n]):.0%} of inputs"
+        )
+        text = (
+            f"loss {base:.4f} -> {ablated[n]:.4f} when neuron {n} is ablated "
+            f"({(ablated[n] - base) / base:+.1%})"
+        )
+        panel.show(
+            sfa[n].numpy(),
+            CLASS_COLORS[label],
+            title,
+            (W1[n] @ P).numpy(),
+            -float(classes.bias[n]),
+            W2[:, n].numpy(),
+            text,
+        )
         return text if footer else f"neuron {n} ({label}): {text}"
 
     if not live:
@@ -766,7 +984,16 @@ def neuron_inspector(run: Run, instance: int = 0, live: bool = True, neurons: Se
     import ipywidgets as w
 
     options = [(f"{n}: {classes.labels[n]}", n) for n in range(model.k)]
-    slider = w.SelectionSlider(options=options, value=int(neurons[0]) if neurons else 0, description="neuron",
-                               continuous_update=False)
-    return LiveView({"neuron": slider}, lambda v, progress: v["neuron"], lambda fig, n, v: draw(fig, n, False),
-                    figsize, in_place=True)
+    slider = w.SelectionSlider(
+        options=options,
+        value=int(neurons[0]) if neurons else 0,
+        description="neuron",
+        continuous_update=False,
+    )
+    return LiveView(
+        {"neuron": slider},
+        lambda v, progress: v["neuron"],
+        lambda fig, n, v: draw(fig, n, False),
+        figsize,
+        in_place=True,
+    )

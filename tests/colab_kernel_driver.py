@@ -39,7 +39,9 @@ class Front:
                 state[path[0]] = bytes(buf)
             if kind == "comm_open" or data.get("method") == "update":
                 self.models.setdefault(content["comm_id"], {}).update(state)
-                self.events.append({"t": time.perf_counter(), "id": content["comm_id"], "keys": sorted(state)})
+                self.events.append(
+                    {"t": time.perf_counter(), "id": content["comm_id"], "keys": sorted(state)}
+                )
         elif kind in ("display_data", "execute_result"):
             self.texts.append(content["data"].get("text/plain", ""))
         elif kind == "error":
@@ -69,20 +71,30 @@ class Front:
             except queue.Empty:
                 continue
             self._absorb(msg)
-            if (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
-                    and msg["parent_header"].get("msg_id") == msg_id):
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id
+            ):
                 return
         raise TimeoutError(f"cell did not finish in {timeout} s: {code[:80]}")
 
     def find(self, model: str, **state) -> list[str]:
-        return [cid for cid, s in self.models.items() if s.get("_model_name") == model
-                and all(s.get(k) == v for k, v in state.items())]
+        return [
+            cid
+            for cid, s in self.models.items()
+            if s.get("_model_name") == model and all(s.get(k) == v for k, v in state.items())
+        ]
 
     def move(self, comm_id: str, index: int) -> None:
         """What the widget manager sends when a reader releases a slider."""
-        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
-                                               "data": {"method": "update", "state": {"index": index},
-                                                        "buffer_paths": []}})
+        msg = self.kc.session.msg(
+            "comm_msg",
+            {
+                "comm_id": comm_id,
+                "data": {"method": "update", "state": {"index": index}, "buffer_paths": []},
+            },
+        )
         self.kc.shell_channel.send(msg)
 
     def wait_for(self, predicate, timeout: float) -> bool:
@@ -100,19 +112,32 @@ def main() -> None:
     out: dict = {"python": sys.version.split()[0]}
     try:
         # A fresh kernel: no pyplot figure drawn, no inline backend activated on purpose.
-        front.run("import ipywidgets, ipykernel, IPython, matplotlib, torch\n"
-                  "print(ipywidgets.__version__, ipykernel.__version__, IPython.__version__)")
-        front.run("import monosem_lib as ml\nfrom monosem_lib import widgets\n"
-                  "ex = widgets.BiasExplorer(base=ml.preset('tiny', steps=600), every=100, init_biases=(-1.0, 0.0),\n"
-                  "                          shrinks=(0.0, 5.0), lrs=(0.01,))\n"
-                  "ex.view.wait(120)\nex")
+        front.run(
+            "import ipywidgets, ipykernel, IPython, matplotlib, torch\n"
+            "print(ipywidgets.__version__, ipykernel.__version__, IPython.__version__)"
+        )
+        front.run(
+            "import monosem_lib as ml\nfrom monosem_lib import widgets\n"
+            "ex = widgets.BiasExplorer(base=ml.preset('tiny', steps=600), every=100, init_biases=(-1.0, 0.0),\n"
+            "                          shrinks=(0.0, 5.0), lrs=(0.01,))\n"
+            "ex.view.wait(120)\nex"
+        )
         out["versions"] = "".join(front.stdout).split()
         images = front.find("ImageModel")
-        statuses = [cid for cid, s in front.models.items() if s.get("_model_name") == "HTMLModel"
-                    and "initial bias" in s.get("value", "")]
-        sliders = {front.models[c].get("description"): c for c in front.find("SelectionSliderModel")}
-        out["initial"] = {"images": len(images), "png": [front.models[c].get("value", b"")[:8] == PNG for c in images],
-                          "status": [front.models[c]["value"] for c in statuses], "sliders": sorted(sliders)}
+        statuses = [
+            cid
+            for cid, s in front.models.items()
+            if s.get("_model_name") == "HTMLModel" and "initial bias" in s.get("value", "")
+        ]
+        sliders = {
+            front.models[c].get("description"): c for c in front.find("SelectionSliderModel")
+        }
+        out["initial"] = {
+            "images": len(images),
+            "png": [front.models[c].get("value", b"")[:8] == PNG for c in images],
+            "status": [front.models[c]["value"] for c in statuses],
+            "sliders": sorted(sliders),
+        }
         image, status = images[0], statuses[0]
         before = front.models[image]["value"]
         first = len(front.events)
@@ -120,8 +145,11 @@ def main() -> None:
         # Move the initial-bias slider (index 0 is -1.0): a retrain with partial redraws.
         start = time.perf_counter()
         front.move(sliders["initial bias"], 0)
-        done = front.wait_for(lambda: "trained live" in front.models[status]["value"]
-                              and "initial bias -1.00" in front.models[status]["value"], 120)
+        done = front.wait_for(
+            lambda: "trained live" in front.models[status]["value"]
+            and "initial bias -1.00" in front.models[status]["value"],
+            120,
+        )
         out["retrain_seconds"] = time.perf_counter() - start
         out["retrain_done"] = done
         updates = [e for e in front.events[first:] if e["id"] == image and "value" in e["keys"]]
@@ -134,21 +162,35 @@ def main() -> None:
         front.move(sliders["shrink S"], 1)  # (-1, 5): retrains
         front.wait_for(lambda: "training step 100/" in front.models[status]["value"], 60)
         front.move(sliders["initial bias"], 1)  # (0, 5): restarts
-        front.wait_for(lambda: "trained live" in front.models[status]["value"]
-                       and "initial bias +0.00" in front.models[status]["value"], 120)
+        front.wait_for(
+            lambda: "trained live" in front.models[status]["value"]
+            and "initial bias +0.00" in front.models[status]["value"],
+            120,
+        )
         front.pump(1.0)
         out["restart_status"] = front.models[status]["value"]
 
         # The other live views, fresh: checkpoint explorer and neuron inspector.
-        front.run("run = ml.train(ml.preset('tiny', steps=64), progress=False)\n"
-                  "cx = widgets.checkpoint_explorer(run)\nni = widgets.neuron_inspector(run, samples=512)\n"
-                  "display(cx, ni)")
-        out["images_all"] = [front.models[c].get("value", b"")[:8] == PNG for c in front.find("ImageModel")]
-        pickers = [c for c in front.find("SelectionSliderModel") if front.models[c].get("description") == "neuron"]
+        front.run(
+            "run = ml.train(ml.preset('tiny', steps=64), progress=False)\n"
+            "cx = widgets.checkpoint_explorer(run)\nni = widgets.neuron_inspector(run, samples=512)\n"
+            "display(cx, ni)"
+        )
+        out["images_all"] = [
+            front.models[c].get("value", b"")[:8] == PNG for c in front.find("ImageModel")
+        ]
+        pickers = [
+            c
+            for c in front.find("SelectionSliderModel")
+            if front.models[c].get("description") == "neuron"
+        ]
         labels = front.models[pickers[0]].get("_options_labels", [])
         out["neuron_labels"] = labels[:3]
-        insp_status = [cid for cid, s in front.models.items() if s.get("_model_name") == "HTMLModel"
-                       and "ablated" in s.get("value", "")][0]
+        insp_status = [
+            cid
+            for cid, s in front.models.items()
+            if s.get("_model_name") == "HTMLModel" and "ablated" in s.get("value", "")
+        ][0]
         front.move(pickers[0], 3)
         front.wait_for(lambda: "neuron 3 (" in front.models[insp_status]["value"], 30)
         out["inspector_status"] = front.models[insp_status]["value"]

@@ -11,10 +11,22 @@ def browser():
     playwright = pytest.importorskip("playwright.sync_api")
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
-        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium); never `playwright install`")
+        pytest.fail(
+            "Debian's chromium is not installed (apt-get install -y chromium); never `playwright install`"
+        )
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=exe,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()

@@ -20,7 +20,9 @@ def test_every_toc_entry_exists_and_chapters_are_notebooks():
             f = ch["file"]
             assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
             if f.startswith("book/"):
-                assert (ROOT / f"{f}.ipynb").exists(), f"{f}: chapters are notebooks (Colab opens only notebooks)"
+                assert (ROOT / f"{f}.ipynb").exists(), (
+                    f"{f}: chapters are notebooks (Colab opens only notebooks)"
+                )
 
 
 def test_chapters_are_in_step_with_the_config():
@@ -39,9 +41,15 @@ def test_launch_buttons_and_install_cells_derive_from_one_url():
         assert url.split("github.com/")[1] in "".join(cells[0]["source"])
         assert f"git+{url}@" in "".join(cells[1]["source"])
     # Nothing else in the repository spells the URL out.
-    for path in list(ROOT.glob("*.md")) + list(ROOT.glob("*.yml")) + list((ROOT / "monosem_lib").glob("*.py")):
+    for path in (
+        list(ROOT.glob("*.md"))
+        + list(ROOT.glob("*.yml"))
+        + list((ROOT / "monosem_lib").glob("*.py"))
+    ):
         if path.name != "_config.yml":
-            assert url not in path.read_text(), f"{path.name} repeats the repository URL; derive it from _config.yml"
+            assert url not in path.read_text(), (
+                f"{path.name} repeats the repository URL; derive it from _config.yml"
+            )
 
 
 def test_check_catches_a_changed_url(tmp_path):
@@ -52,8 +60,11 @@ def test_check_catches_a_changed_url(tmp_path):
     shutil.copy(nb, tmp_path / "book" / nb.name)
     copy = tmp_path / "book" / nb.name
     assert booktools.check(copy, tmp_path) == []
-    cfg = (tmp_path / "_config.yml").read_text().replace("engineering-monosemanticity/engineering-monosemanticity",
-                                                         "someone/else")
+    cfg = (
+        (tmp_path / "_config.yml")
+        .read_text()
+        .replace("engineering-monosemanticity/engineering-monosemanticity", "someone/else")
+    )
     (tmp_path / "_config.yml").write_text(cfg)
     problems = booktools.check(copy, tmp_path)
     assert any("Colab badge" in p for p in problems) and any("install cell" in p for p in problems)

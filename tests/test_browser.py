@@ -25,7 +25,9 @@ import booktools  # noqa: E402
 
 # Harmless noise on an offline build of this theme, listed explicitly:
 KNOWN_PAGE_ERRORS = (
-    re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),  # sphinx-thebe loads its config twice
+    re.compile(
+        r"Identifier 'THEBE_JS_URL' has already been declared"
+    ),  # sphinx-thebe loads its config twice
     re.compile(r"invalid theme mode", re.I),  # pydata theme before localStorage is set
 )
 
@@ -56,15 +58,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def _pages():
     chapters = booktools.chapters(ROOT)
     others = ["intro", "api", "bibliography"]
-    return [(p.stem, p.relative_to(ROOT).with_suffix(".html").as_posix(), p) for p in chapters] + \
-        [(name, f"{name}.html", None) for name in others]
+    return [(p.stem, p.relative_to(ROOT).with_suffix(".html").as_posix(), p) for p in chapters] + [
+        (name, f"{name}.html", None) for name in others
+    ]
 
 
 PAGES = _pages()
 
 
 @pytest.mark.parametrize("name,url,notebook", PAGES, ids=[p[0] for p in PAGES])
-def test_page_loads_shows_figures_links_colab_and_sliders_work(name, url, notebook, server, browser):
+def test_page_loads_shows_figures_links_colab_and_sliders_work(
+    name, url, notebook, server, browser
+):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -79,7 +84,9 @@ def test_page_loads_shows_figures_links_colab_and_sliders_work(name, url, notebo
 
     # Figures: every chapter shows several, and each one actually loaded.
     images = page.eval_on_selector_all(
-        "main img, article img", "els => els.map(e => [e.getAttribute('src') || '', e.naturalWidth])")
+        "main img, article img",
+        "els => els.map(e => [e.getAttribute('src') || '', e.naturalWidth])",
+    )
     figures = [(src, w) for src, w in images if "colab-badge" not in src]
     assert len(figures) >= 3, f"{url}: expected figures, found {len(figures)}"
     broken = [src[:60] for src, w in figures if w == 0]
@@ -87,7 +94,9 @@ def test_page_loads_shows_figures_links_colab_and_sliders_work(name, url, notebo
 
     # The Colab launch button and the notebook's badge both open this chapter's notebook.
     expected = booktools.colab_url(notebook, ROOT)
-    hrefs = page.eval_on_selector_all("a[href*='colab.research.google.com']", "els => els.map(e => e.href)")
+    hrefs = page.eval_on_selector_all(
+        "a[href*='colab.research.google.com']", "els => els.map(e => e.href)"
+    )
     assert hrefs, f"{url}: no Colab link"
     assert all(h == expected for h in hrefs), f"{url}: Colab links {hrefs} should all be {expected}"
     assert len(hrefs) >= 2, f"{url}: expected the launch button and the badge, found {hrefs}"

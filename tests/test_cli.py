@@ -8,8 +8,16 @@ import pytest
 
 from monosem_lib.cli import main
 
-SUMMARY = {"final_loss", "zero_loss", "mono_neurons", "mono_per_feature", "features_covered", "dead_neurons",
-           "mean_bias_mono", "mean_bias_poly"}
+SUMMARY = {
+    "final_loss",
+    "zero_loss",
+    "mono_neurons",
+    "mono_per_feature",
+    "features_covered",
+    "dead_neurons",
+    "mean_bias_mono",
+    "mean_bias_poly",
+}
 
 
 def _run(args, capsys):
@@ -19,30 +27,87 @@ def _run(args, capsys):
 
 
 def test_train_json_is_one_object_with_the_promised_keys(capsys):
-    code, out, err = _run(["train", "--preset", "book", "--N", "16", "--m", "8", "--k", "32", "--batch", "32",
-                           "--steps", "50", "--instances", "2", "--seed", "4", "--init-bias", "-0.5",
-                           "--bias-decay", "1.0", "--l1", "0.001", "--eps", "0.125", "--feature-dist", "power_law",
-                           "--task", "decoder", "--nonlinearity", "relu", "--lr", "0.01", "--optimizer", "lamb",
-                           "--schedule", "cosine", "--device", "cpu", "--json"], capsys)
+    code, out, err = _run(
+        [
+            "train",
+            "--preset",
+            "book",
+            "--N",
+            "16",
+            "--m",
+            "8",
+            "--k",
+            "32",
+            "--batch",
+            "32",
+            "--steps",
+            "50",
+            "--instances",
+            "2",
+            "--seed",
+            "4",
+            "--init-bias",
+            "-0.5",
+            "--bias-decay",
+            "1.0",
+            "--l1",
+            "0.001",
+            "--eps",
+            "0.125",
+            "--feature-dist",
+            "power_law",
+            "--task",
+            "decoder",
+            "--nonlinearity",
+            "relu",
+            "--lr",
+            "0.01",
+            "--optimizer",
+            "lamb",
+            "--schedule",
+            "cosine",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads(out)  # exactly one JSON document
     assert set(data) >= {"config", "train_seconds", "instances"}
     assert data["config"]["N"] == 16 and data["config"]["feature_dist"] == "power_law"
     assert len(data["instances"]) == 2
-    assert [r["seed"] for r in data["instances"]] == [4, 5], "--instances I trains seeds seed..seed+I-1"
+    assert [r["seed"] for r in data["instances"]] == [4, 5], (
+        "--instances I trains seeds seed..seed+I-1"
+    )
     for row in data["instances"]:
         assert SUMMARY <= set(row)
 
 
-@pytest.mark.parametrize("args,flag", [
-    (["--eps", "1.5"], "--eps"), (["--eps", "0"], "--eps"), (["--k", "0"], "--k"), (["--N", "-4"], "--N"),
-    (["--batch", "2.5"], "--batch"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
-    (["--task", "sort"], "--task"), (["--nonlinearity", "tanh"], "--nonlinearity"),
-    (["--feature-dist", "zipf"], "--feature-dist"), (["--optimizer", "sgd"], "--optimizer"),
-    (["--preset", "huge"], "--preset"), (["--bias-decay", "-0.1"], "--bias-decay"), (["--l1", "-1"], "--l1"),
-    (["--steps", "many"], "--steps"), (["--m", "100"], "--m"), (["--instances", "0"], "--instances"),
-    (["--device", "tpu"], "--device"), (["--seed", "-1"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "args,flag",
+    [
+        (["--eps", "1.5"], "--eps"),
+        (["--eps", "0"], "--eps"),
+        (["--k", "0"], "--k"),
+        (["--N", "-4"], "--N"),
+        (["--batch", "2.5"], "--batch"),
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--task", "sort"], "--task"),
+        (["--nonlinearity", "tanh"], "--nonlinearity"),
+        (["--feature-dist", "zipf"], "--feature-dist"),
+        (["--optimizer", "sgd"], "--optimizer"),
+        (["--preset", "huge"], "--preset"),
+        (["--bias-decay", "-0.1"], "--bias-decay"),
+        (["--l1", "-1"], "--l1"),
+        (["--steps", "many"], "--steps"),
+        (["--m", "100"], "--m"),
+        (["--instances", "0"], "--instances"),
+        (["--device", "tpu"], "--device"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
 def test_bad_values_exit_nonzero_with_one_line_naming_the_flag(args, flag, capsys):
     code, out, err = _run(["train", *args], capsys)
     assert code == 2
@@ -53,8 +118,22 @@ def test_bad_values_exit_nonzero_with_one_line_naming_the_flag(args, flag, capsy
 
 
 def test_sweep_and_interpret_round_trip(tmp_path, capsys):
-    code, out, err = _run(["sweep", "LR1", "--preset", "book", "--seeds", "1", "--steps", "20", "--out",
-                           str(tmp_path / "lr1"), "--json"], capsys)
+    code, out, err = _run(
+        [
+            "sweep",
+            "LR1",
+            "--preset",
+            "book",
+            "--seeds",
+            "1",
+            "--steps",
+            "20",
+            "--out",
+            str(tmp_path / "lr1"),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["sweep"]["name"] == "LR1" and len(data["instances"]) == 6
@@ -64,7 +143,10 @@ def test_sweep_and_interpret_round_trip(tmp_path, capsys):
     report = json.loads(out, parse_constant=lambda c: pytest.fail(f"--json printed {c}"))
     assert sum(report["counts"].values()) == 256
     # 20 steps do not fit the task: no verdict holds, and each says so with its number and threshold
-    assert report["fits_task"]["holds"] is False and report["fits_task"]["value"] > report["fits_task"]["threshold"]
+    assert (
+        report["fits_task"]["holds"] is False
+        and report["fits_task"]["value"] > report["fits_task"]["threshold"]
+    )
     assert list(report["sets"]) == ["residual_block", "always_on"]
     for s in report["sets"].values():
         for name, v in s["verdicts"].items():
@@ -78,26 +160,42 @@ def test_sweep_and_interpret_round_trip(tmp_path, capsys):
 
 
 def test_sweep_with_several_widths_saves_one_run_per_width(tmp_path, capsys):
-    code, out, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "5", "--out", str(tmp_path / "k"), "--json"], capsys)
+    code, out, err = _run(
+        ["sweep", "K0", "--seeds", "1", "--steps", "5", "--out", str(tmp_path / "k"), "--json"],
+        capsys,
+    )
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == sorted(f"k={k}" for k in (16, 32, 64, 128, 256, 512))
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == sorted(
+        f"k={k}" for k in (16, 32, 64, 128, 256, 512)
+    )
 
 
 def test_out_never_overwrites_silently(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
-    code, out, err = _run(["train", "--preset", "tiny", "--steps", "5", "--out", str(tmp_path)], capsys)
+    code, out, err = _run(
+        ["train", "--preset", "tiny", "--steps", "5", "--out", str(tmp_path)], capsys
+    )
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
 def test_runtime_failures_are_one_line_too(capsys):
-    code, out, err = _run(["train", "--preset", "tiny", "--steps", "20", "--init-bias", "1e30"], capsys)
+    code, out, err = _run(
+        ["train", "--preset", "tiny", "--steps", "20", "--init-bias", "1e30"], capsys
+    )
     assert code == 1
-    assert len(err.strip().splitlines()) == 1 and "diverged" in err and "step 0" in err and "instance 0" in err
+    assert (
+        len(err.strip().splitlines()) == 1
+        and "diverged" in err
+        and "step 0" in err
+        and "instance 0" in err
+    )
 
 
 def test_module_entry_point_runs():
-    proc = subprocess.run([sys.executable, "-m", "monosem_lib", "--version"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "monosem_lib", "--version"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "monosem_lib" in proc.stdout
 
 
@@ -107,7 +205,11 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
     data = json.loads(out)
     assert data["matmul_peak_gflops"] > 0
     names = [r["name"] for r in data["rows"]]
-    assert names == ["paper shape (batch 1024)", "book shape, one model", "book shape, 9-model grid"]
+    assert names == [
+        "paper shape (batch 1024)",
+        "book shape, one model",
+        "book shape, 9-model grid",
+    ]
     for r in data["rows"]:
         assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
     live = data["live_retrain"]  # the bias explorer's retrain, control to final image
@@ -116,18 +218,64 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
 
 def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
     from monosem_lib.storage import load_summary
-    code, out, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--max-instances", "3",
-                           "--summary", str(tmp_path / "data"), "--representative", "0", "--json"], capsys)
+
+    code, out, err = _run(
+        [
+            "sweep",
+            "K0",
+            "--seeds",
+            "1",
+            "--steps",
+            "10",
+            "--max-instances",
+            "3",
+            "--summary",
+            str(tmp_path / "data"),
+            "--representative",
+            "0",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     s = load_summary(tmp_path / "data" / "K0.json")
     assert len(s.configs) == 6 and s.meta["scale"] == "book" and s.meta["instances"][0]["weights"]
-    code, _, err = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data")], capsys)
+    code, _, err = _run(
+        ["sweep", "K0", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data")],
+        capsys,
+    )
     assert code == 2 and "--summary" in err and "--overwrite" in err
     # --resume skips a current summary, and retrains one whose configs differ.
-    code, out, _ = _run(["sweep", "K0", "--seeds", "1", "--steps", "10", "--summary", str(tmp_path / "data"),
-                         "--resume", "--json"], capsys)
+    code, out, _ = _run(
+        [
+            "sweep",
+            "K0",
+            "--seeds",
+            "1",
+            "--steps",
+            "10",
+            "--summary",
+            str(tmp_path / "data"),
+            "--resume",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0 and "skipped" in json.loads(out)
-    code, out, _ = _run(["sweep", "K0", "--seeds", "1", "--steps", "12", "--summary", str(tmp_path / "data"),
-                         "--resume", "--json"], capsys)
+    code, out, _ = _run(
+        [
+            "sweep",
+            "K0",
+            "--seeds",
+            "1",
+            "--steps",
+            "12",
+            "--summary",
+            str(tmp_path / "data"),
+            "--resume",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0 and "skipped" not in json.loads(out)
     assert all(c.steps == 12 for c in load_summary(tmp_path / "data" / "K0.json").configs)

@@ -38,7 +38,9 @@ def _venv() -> Path:
     stamp = VENV / ".pins"
     if not (python.exists() and stamp.exists() and stamp.read_text() == "\n".join(pins)):
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         stamp.write_text("\n".join(pins))
     return python
@@ -46,23 +48,40 @@ def _venv() -> Path:
 
 def test_live_widgets_under_colabs_ipywidgets_7(tmp_path):
     python = _venv()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MONOSEM_QUIET="1", JUPYTER_DATA_DIR=str(tmp_path / "data"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        MONOSEM_QUIET="1",
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
     env.pop("JUPYTER_PATH", None)
-    proc = subprocess.run([str(python), "-Xfrozen_modules=off", str(ROOT / "tests" / "colab_kernel_driver.py")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    proc = subprocess.run(
+        [str(python), "-Xfrozen_modules=off", str(ROOT / "tests" / "colab_kernel_driver.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["versions"][:2] == ["7.7.1", "6.17.1"], out["versions"]
     assert not out["errors"], out["errors"]
-    assert out["initial"]["images"] == 1 and out["initial"]["png"] == [True], "a fresh kernel must get a PNG image"
+    assert out["initial"]["images"] == 1 and out["initial"]["png"] == [True], (
+        "a fresh kernel must get a PNG image"
+    )
     assert out["initial"]["sliders"] == ["initial bias", "lr", "shrink S"]
     assert out["retrain_done"], out["final_status"]
     assert out["image_updates"] >= 4, "the untrained preview, partial redraws and the final image"
     assert out["image_changed"] and out["final_png"]
     assert "initial bias -1.00" in out["final_status"] and "trained live" in out["final_status"]
-    assert "initial bias +0.00, shrink S 5 " in out["restart_status"] and "trained live" in out["restart_status"]
+    assert (
+        "initial bias +0.00, shrink S 5 " in out["restart_status"]
+        and "trained live" in out["restart_status"]
+    )
     assert out["images_all"] == [True, True, True]
     assert all(": " in label for label in out["neuron_labels"])
     assert "neuron 3 (" in out["inspector_status"] and "ablated" in out["inspector_status"]

@@ -4,41 +4,61 @@ import math
 import pytest
 
 import monosem_lib as ml
-from monosem_lib.config import Config, ConfigError, PRESETS, preset
+from monosem_lib.config import PRESETS, Config, ConfigError, preset
 
 
 def test_book_preset_matches_the_issue():
     c = preset("book")
     assert (c.N, c.m, c.k, c.eps, c.batch, c.steps, c.optimizer, c.schedule, c.lr) == (
-        64, 32, 256, 1 / 16, 256, 8000, "lamb", "cosine", 0.01)
+        64,
+        32,
+        256,
+        1 / 16,
+        256,
+        8000,
+        "lamb",
+        "cosine",
+        0.01,
+    )
 
 
 def test_paper_preset_is_the_papers_scale():
     c = preset("paper")
     assert (c.N, c.m, c.k, c.eps, c.batch, c.steps, c.optimizer, c.schedule) == (
-        512, 64, 1024, 1 / 64, 8192, 2**17, "lamb", "paper")
+        512,
+        64,
+        1024,
+        1 / 64,
+        8192,
+        2**17,
+        "lamb",
+        "paper",
+    )
 
 
-@pytest.mark.parametrize("field,value,fragment", [
-    ("N", 0, "integer >= 1"),
-    ("k", -3, "integer >= 1"),
-    ("batch", 2.5, "integer"),
-    ("steps", True, "integer"),
-    ("eps", 0.0, "(0, 1]"),
-    ("eps", 1.5, "(0, 1]"),
-    ("eps", math.nan, "(0, 1]"),
-    ("lr", math.inf, "finite"),
-    ("lr", -0.1, "> 0"),
-    ("bias_decay", -1.0, ">= 0"),
-    ("l1", math.nan, ">= 0"),
-    ("task", "classify", "decoder, reprojector, abs"),
-    ("nonlinearity", "tanh", "relu, gelu, solu"),
-    ("feature_dist", "zipf", "uniform, power_law"),
-    ("optimizer", "sgd", "lamb, adam"),
-    ("schedule", "linear", "cosine, paper, constant"),
-    ("device", "tpu", "cpu, cuda"),
-    ("seed", -1, ">= 0"),
-])
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("N", 0, "integer >= 1"),
+        ("k", -3, "integer >= 1"),
+        ("batch", 2.5, "integer"),
+        ("steps", True, "integer"),
+        ("eps", 0.0, "(0, 1]"),
+        ("eps", 1.5, "(0, 1]"),
+        ("eps", math.nan, "(0, 1]"),
+        ("lr", math.inf, "finite"),
+        ("lr", -0.1, "> 0"),
+        ("bias_decay", -1.0, ">= 0"),
+        ("l1", math.nan, ">= 0"),
+        ("task", "classify", "decoder, reprojector, abs"),
+        ("nonlinearity", "tanh", "relu, gelu, solu"),
+        ("feature_dist", "zipf", "uniform, power_law"),
+        ("optimizer", "sgd", "lamb, adam"),
+        ("schedule", "linear", "cosine, paper, constant"),
+        ("device", "tpu", "cpu, cuda"),
+        ("seed", -1, ">= 0"),
+    ],
+)
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, fragment):
     with pytest.raises(ConfigError) as err:
         Config().replace(**{field: value})

@@ -7,7 +7,11 @@ import torch
 
 from monosem_lib.config import preset
 from monosem_lib.data import (
-    SparseFeatureSampler, feature_probabilities, make_projection, make_world, zero_loss,
+    SparseFeatureSampler,
+    feature_probabilities,
+    make_projection,
+    make_world,
+    zero_loss,
 )
 
 
@@ -35,7 +39,9 @@ def test_power_law_probabilities():
     assert (p[:-1] >= p[1:]).all(), "probabilities must fall with the feature index"
     # Normalised to mean eps before the cap at 1, so the mean is eps or a little less.
     assert 0.9 / 64 < p.mean() <= 1 / 64 + 1e-12
-    assert torch.allclose(feature_probabilities(8, 0.25, "uniform"), torch.full((8,), 0.25, dtype=torch.float64))
+    assert torch.allclose(
+        feature_probabilities(8, 0.25, "uniform"), torch.full((8,), 0.25, dtype=torch.float64)
+    )
     with pytest.raises(ValueError, match="power_law"):
         feature_probabilities(8, 0.1, "zipf")
 
@@ -45,7 +51,9 @@ def _draw(probs, batch, n, seed=0):
     return torch.stack([s.sample() for _ in range(n)])  # [n, B, N]
 
 
-@pytest.mark.parametrize("dist,N,eps", [("uniform", 64, 1 / 16), ("power_law", 128, 1 / 32), ("uniform", 32, 0.6)])
+@pytest.mark.parametrize(
+    "dist,N,eps", [("uniform", 64, 1 / 16), ("power_law", 128, 1 / 32), ("uniform", 32, 0.6)]
+)
 def test_sampler_density_per_feature(dist, N, eps):
     probs = feature_probabilities(N, eps, dist)
     f = _draw(probs, 128, 300)
@@ -122,7 +130,15 @@ def test_reprojector_target_uses_Q():
     torch.testing.assert_close(target, f @ w.Q.T)
 
 
-@pytest.mark.parametrize("task,dist", [("decoder", "uniform"), ("abs", "uniform"), ("reprojector", "uniform"), ("decoder", "power_law")])
+@pytest.mark.parametrize(
+    "task,dist",
+    [
+        ("decoder", "uniform"),
+        ("abs", "uniform"),
+        ("reprojector", "uniform"),
+        ("decoder", "power_law"),
+    ],
+)
 def test_zero_loss_matches_monte_carlo(task, dist):
     c = preset("tiny", task=task, feature_dist=dist, batch=4096, dtype="float64", eps=0.2)
     w = make_world(c)

@@ -15,14 +15,24 @@ def good_sampler(N, eps, batch, g):
     return torch.rand(batch, N, generator=g) * (torch.rand(batch, N, generator=g) < eps)
 
 
-@pytest.mark.parametrize("fn,fragment", [
-    (good_sampler, None),
-    (lambda N, eps, batch, g: (torch.rand(batch, N, generator=g) < eps).float(), "uniform values"),
-    (lambda N, eps, batch, g: torch.rand(batch, N, generator=g) * (torch.rand(batch, N, generator=g) > eps), "*off*"),
-    (lambda N, eps, batch, g: good_sampler(N, eps, batch, g).T, "transpose"),
-    (lambda N, eps, batch, g: 2 * good_sampler(N, eps, batch, g), "[0, 1]"),
-    (lambda N, eps, batch, g: (_ for _ in ()).throw(NotImplementedError), "not attempted"),
-])
+@pytest.mark.parametrize(
+    "fn,fragment",
+    [
+        (good_sampler, None),
+        (
+            lambda N, eps, batch, g: (torch.rand(batch, N, generator=g) < eps).float(),
+            "uniform values",
+        ),
+        (
+            lambda N, eps, batch, g: torch.rand(batch, N, generator=g)
+            * (torch.rand(batch, N, generator=g) > eps),
+            "*off*",
+        ),
+        (lambda N, eps, batch, g: good_sampler(N, eps, batch, g).T, "transpose"),
+        (lambda N, eps, batch, g: 2 * good_sampler(N, eps, batch, g), "[0, 1]"),
+        (lambda N, eps, batch, g: (_ for _ in ()).throw(NotImplementedError), "not attempted"),
+    ],
+)
 def test_sampler_checker(fn, fragment, capsys):
     ok, out = _check(ex.check_sampler, fn, capsys)
     assert ok == (fragment is None), out
@@ -30,13 +40,16 @@ def test_sampler_checker(fn, fragment, capsys):
         assert fragment in out
 
 
-@pytest.mark.parametrize("fn,fragment", [
-    (lambda W1, b, P: torch.relu(W1 @ P + b[:, None]), None),
-    (lambda W1, b, P: W1 @ P + b[:, None], "ReLU"),
-    (lambda W1, b, P: torch.relu(W1 @ P), "bias"),
-    (lambda W1, b, P: torch.relu(W1 @ P + b[:, None]).T, "transpose"),
-    (lambda W1, b, P: "oops", "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "fn,fragment",
+    [
+        (lambda W1, b, P: torch.relu(W1 @ P + b[:, None]), None),
+        (lambda W1, b, P: W1 @ P + b[:, None], "ReLU"),
+        (lambda W1, b, P: torch.relu(W1 @ P), "bias"),
+        (lambda W1, b, P: torch.relu(W1 @ P + b[:, None]).T, "transpose"),
+        (lambda W1, b, P: "oops", "torch.Tensor"),
+    ],
+)
 def test_single_feature_activation_checker(fn, fragment, capsys):
     ok, out = _check(ex.check_single_feature_activations, fn, capsys)
     assert ok == (fragment is None), out
@@ -49,12 +62,15 @@ def _mono_right(sfa, t):
     return (total > 0) & (sfa.max(1).values > t * total)
 
 
-@pytest.mark.parametrize("fn,fragment", [
-    (_mono_right, None),
-    (lambda sfa, t: sfa.max(1).values >= t * sfa.sum(1), "dead neuron"),
-    (lambda sfa, t: (sfa.sum(1) > 0) & (sfa.max(1).values > t * sfa.mean(1)), "*sum*"),
-    (lambda sfa, t: (sfa.sum(1) > 0) & (sfa.max(1).values > 0.99 * sfa.sum(1)), "99.5%"),
-])
+@pytest.mark.parametrize(
+    "fn,fragment",
+    [
+        (_mono_right, None),
+        (lambda sfa, t: sfa.max(1).values >= t * sfa.sum(1), "dead neuron"),
+        (lambda sfa, t: (sfa.sum(1) > 0) & (sfa.max(1).values > t * sfa.mean(1)), "*sum*"),
+        (lambda sfa, t: (sfa.sum(1) > 0) & (sfa.max(1).values > 0.99 * sfa.sum(1)), "99.5%"),
+    ],
+)
 def test_monosemantic_checker(fn, fragment, capsys):
     ok, out = _check(ex.check_monosemantic, fn, capsys)
     assert ok == (fragment is None), out
@@ -63,9 +79,15 @@ def test_monosemantic_checker(fn, fragment, capsys):
 
 
 def test_checkpoint_and_bias_checkers(capsys):
-    right = lambda steps: sorted({2**i for i in range(steps.bit_length()) if 2**i <= steps} | {steps})  # noqa: E731
+    right = lambda steps: sorted(
+        {2**i for i in range(steps.bit_length()) if 2**i <= steps} | {steps}
+    )  # noqa: E731
     assert _check(ex.check_checkpoint_steps, right, capsys)[0]
-    ok, out = _check(ex.check_checkpoint_steps, lambda s: [2**i for i in range(s.bit_length()) if 2**i <= s], capsys)
+    ok, out = _check(
+        ex.check_checkpoint_steps,
+        lambda s: [2**i for i in range(s.bit_length()) if 2**i <= s],
+        capsys,
+    )
     assert not ok and "final weights" in out
     ok, out = _check(ex.check_checkpoint_steps, lambda s: [0] + right(s), capsys)
     assert not ok and "0 is not a checkpoint" in out

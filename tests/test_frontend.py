@@ -45,8 +45,10 @@ TIMES = ROOT / "_build" / "frontend-times.json"
 RETRAIN_TIMEOUT_MS = int(float(os.environ.get("MONOSEM_FRONTEND_RETRAIN_TIMEOUT", "180")) * 1000)
 RUN_TIMEOUT_MS = int(float(os.environ.get("MONOSEM_FRONTEND_RUN_TIMEOUT", "600")) * 1000)
 # The BiasExplorer's status line: "initial bias -0.75, shrink S 3 (decay 0.12), lr 0.01 | <state> | numbers".
-STATUS = re.compile(r"initial bias (?P<bias>[-+]\d+\.\d+), shrink S (?P<shrink>[\d.]+) \(decay [^)]*\), "
-                    r"lr (?P<lr>[\d.e-]+) \| (?P<state>[^|]+) \|")
+STATUS = re.compile(
+    r"initial bias (?P<bias>[-+]\d+\.\d+), shrink S (?P<shrink>[\d.]+) \(decay [^)]*\), "
+    r"lr (?P<lr>[\d.e-]+) \| (?P<state>[^|]+) \|"
+)
 
 
 def _free_port() -> int:
@@ -59,6 +61,7 @@ def _descendants(pid: int) -> list[tuple[int, float]]:
     """(pid, start time) of a process's descendants: its kernels."""
     try:
         import psutil
+
         return [(p.pid, p.create_time()) for p in psutil.Process(pid).children(recursive=True)]
     except Exception:  # noqa: BLE001 - the server may already be gone
         return []
@@ -75,6 +78,7 @@ def _stop_kernel(pid: int, started: float) -> None:
     """SIGKILL a kernel the server left behind, by its PID, unless that PID is now another process."""
     try:
         import psutil
+
         if psutil.Process(pid).create_time() != started:
             return
     except Exception:  # noqa: BLE001 - gone already
@@ -98,22 +102,43 @@ def lab(tmp_path_factory):
     for old in SHOTS.glob("live-*.png"):  # screenshots of an earlier run, failures included
         old.unlink()
     root = tmp_path_factory.mktemp("lab")
-    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.py"))
+    shutil.copytree(
+        ROOT / "book", root / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.py")
+    )
     shutil.copytree(ROOT / "data", root / "data")
     home = tmp_path_factory.mktemp("jupyter-home")
     settings = home / "settings"
     # No news toast over the widgets, no update check: nothing but 127.0.0.1 is reachable.
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification = (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    )
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     token, port = secrets.token_hex(16), _free_port()
-    env = dict(os.environ, MONOSEM_QUIET="1", JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+    env = dict(
+        os.environ,
+        MONOSEM_QUIET="1",
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )
     env.setdefault("MONOSEM_CACHE_DIR", str(ROOT / "_build" / "monosem-cache"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly", "--allow-root"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--allow-root",
+    ]
     log = open(home / "lab.log", "w")
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Lab(f"http://127.0.0.1:{port}", token, root, proc)
@@ -121,9 +146,13 @@ def lab(tmp_path_factory):
         deadline = time.time() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}: {(home / 'lab.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"JupyterLab exited with {proc.returncode}: {(home / 'lab.log').read_text()[-3000:]}"
+                )
             try:
-                with urllib.request.urlopen(f"{server.url}/api/status?token={token}", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"{server.url}/api/status?token={token}", timeout=2
+                ) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -154,16 +183,24 @@ KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.
 def _open(page, lab: Lab, notebook: str) -> None:
     """Open a chapter in a fresh workspace and wait for its kernel."""
     page.goto(f"{lab.url}/lab/tree/book/{notebook}?reset&token={lab.token}")
-    page.wait_for_function("""(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    page.wait_for_function(
+        """(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
         return !!w && !!w.context && w.context.path.endsWith(name) && w.context.isReady
-            && w.content.widgets.length > 0; }""", arg=notebook, timeout=120_000, polling=250)
+            && w.content.widgets.length > 0; }""",
+        arg=notebook,
+        timeout=120_000,
+        polling=250,
+    )
     page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
     lab.remember_kernels()
 
 
 def _cell_index(page, text: str) -> int:
-    i = page.evaluate("""(s) => jupyterapp.shell.currentWidget.content.widgets
-        .findIndex(c => c.model.type === 'code' && c.model.sharedModel.getSource().includes(s))""", text)
+    i = page.evaluate(
+        """(s) => jupyterapp.shell.currentWidget.content.widgets
+        .findIndex(c => c.model.type === 'code' && c.model.sharedModel.getSource().includes(s))""",
+        text,
+    )
     assert i >= 0, f"no code cell contains {text!r}"
     return i
 
@@ -171,11 +208,19 @@ def _cell_index(page, text: str) -> int:
 def _run_cells(page, indices: list[int], timeout_ms: int = RUN_TIMEOUT_MS) -> None:
     """Run the given cells the way Shift+Enter does, in order, and wait for each."""
     for i in indices:
-        page.evaluate("""(i) => { const nb = jupyterapp.shell.currentWidget.content;
-            nb.activeCellIndex = i; return jupyterapp.commands.execute('notebook:run-cell'); }""", i)
-        page.wait_for_function("""(i) => { const c = jupyterapp.shell.currentWidget.content.widgets[i];
+        page.evaluate(
+            """(i) => { const nb = jupyterapp.shell.currentWidget.content;
+            nb.activeCellIndex = i; return jupyterapp.commands.execute('notebook:run-cell'); }""",
+            i,
+        )
+        page.wait_for_function(
+            """(i) => { const c = jupyterapp.shell.currentWidget.content.widgets[i];
             const k = jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-            return c.model.executionCount !== null && k.status === 'idle'; }""", arg=i, timeout=timeout_ms, polling=250)
+            return c.model.executionCount !== null && k.status === 'idle'; }""",
+            arg=i,
+            timeout=timeout_ms,
+            polling=250,
+        )
 
 
 def _errors(page) -> list[str]:
@@ -187,11 +232,15 @@ def _errors(page) -> list[str]:
 
 def _run_all(page) -> None:
     page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function("""() => { const w = jupyterapp.shell.currentWidget;
+    page.wait_for_function(
+        """() => { const w = jupyterapp.shell.currentWidget;
         const cells = w.content.widgets.filter(c => c.model.type === 'code');
         const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
         return w.sessionContext.session.kernel.status === 'idle'
-            && (failed || cells.every(c => c.model.executionCount !== null)); }""", timeout=RUN_TIMEOUT_MS, polling=500)
+            && (failed || cells.every(c => c.model.executionCount !== null)); }""",
+        timeout=RUN_TIMEOUT_MS,
+        polling=500,
+    )
 
 
 def _restart_kernel(page, lab: Lab) -> None:
@@ -215,11 +264,15 @@ class Live:
         self.status = self.root.locator(".monosem-live-status")
 
     def slider(self, label: str):
-        return self.root.locator(".widget-slider").filter(has=self.page.locator(".widget-label", has_text=label))
+        return self.root.locator(".widget-slider").filter(
+            has=self.page.locator(".widget-label", has_text=label)
+        )
 
     def readouts(self) -> dict[str, str]:
-        return {s.locator(".widget-label").inner_text(): s.locator(".widget-readout").inner_text()
-                for s in self.root.locator(".widget-slider").all()}
+        return {
+            s.locator(".widget-label").inner_text(): s.locator(".widget-readout").inner_text()
+            for s in self.root.locator(".widget-slider").all()
+        }
 
     def watch(self) -> None:
         """Record every status text and image change with its time (performance.now())."""
@@ -245,17 +298,31 @@ class Live:
         return t
 
     def wait_status(self, pattern: str, since: float, timeout_ms: int = RETRAIN_TIMEOUT_MS) -> dict:
-        self.page.wait_for_function("""([p, since]) => window.__live.some(e => e.kind === 'status' && e.t >= since
-            && new RegExp(p).test(e.text))""", arg=[pattern, since], timeout=timeout_ms, polling=100)
-        return next(e for e in self.log() if e["kind"] == "status" and e["t"] >= since and re.search(pattern, e["text"]))
+        self.page.wait_for_function(
+            """([p, since]) => window.__live.some(e => e.kind === 'status' && e.t >= since
+            && new RegExp(p).test(e.text))""",
+            arg=[pattern, since],
+            timeout=timeout_ms,
+            polling=100,
+        )
+        return next(
+            e
+            for e in self.log()
+            if e["kind"] == "status" and e["t"] >= since and re.search(pattern, e["text"])
+        )
 
     def assert_image(self) -> None:
         """An <img> with decoded pixels, and no matplotlib repr text anywhere in the output."""
         self.image.wait_for(timeout=60_000)
-        self.page.wait_for_function("(img) => img.complete && img.naturalWidth > 100", arg=self.image.element_handle(),
-                                    timeout=30_000)
+        self.page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 100",
+            arg=self.image.element_handle(),
+            timeout=30_000,
+        )
         out = self.cell.locator(".jp-OutputArea").inner_text()
-        assert "<Figure" not in out, f"the widget shows a Figure's text instead of an image: {out[:300]}"
+        assert "<Figure" not in out, (
+            f"the widget shows a Figure's text instead of an image: {out[:300]}"
+        )
 
 
 def _parse(status: str) -> dict:
@@ -266,9 +333,11 @@ def _parse(status: str) -> dict:
 
 def _matches_controls(status: str, readouts: dict[str, str]) -> bool:
     s = _parse(status)
-    return (float(s["bias"]) == float(readouts["initial bias"])
-            and float(s["shrink"]) == float(readouts["shrink S"].split()[0])
-            and float(s["lr"]) == float(readouts["lr"]))
+    return (
+        float(s["bias"]) == float(readouts["initial bias"])
+        and float(s["shrink"]) == float(readouts["shrink S"].split()[0])
+        and float(s["lr"]) == float(readouts["lr"])
+    )
 
 
 def _shot(page, name: str, element=None) -> None:
@@ -290,8 +359,9 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         live.root.scroll_into_view_if_needed()
         live.assert_image()
         start = live.status.inner_text()
-        assert "precomputed" in start and _matches_controls(start, live.readouts()), \
+        assert "precomputed" in start and _matches_controls(start, live.readouts()), (
             f"the explorer should start on a precomputed setting: {start}"
+        )
         _shot(page, "ch3-start", live.root)
         live.watch()
 
@@ -302,7 +372,9 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         img = [e for e in live.log() if e["kind"] == "img" and e["t"] >= t]
         assert img and img[0]["src"] != src, "the image did not change"
         times["precomputed setting: key press to image (s)"] = round((img[0]["t"] - t) / 1000, 3)
-        assert img[0]["t"] - t < 2000, f"a precomputed setting took {(img[0]['t'] - t) / 1000:.2f} s"
+        assert img[0]["t"] - t < 2000, (
+            f"a precomputed setting took {(img[0]['t'] - t) / 1000:.2f} s"
+        )
         assert _matches_controls(done["text"], live.readouts())
         _shot(page, "ch3-precomputed", live.root)
 
@@ -313,14 +385,24 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         final = live.wait_status(r"trained live", t)
         readouts = live.readouts()
         events = [e for e in live.log() if e["t"] >= t]
-        steps = sorted({int(m.group(1)) for e in events if e["kind"] == "status"
-                        for m in [re.search(r"training step (\d+)/", e["text"])] if m and int(m.group(1)) > 0})
+        steps = sorted(
+            {
+                int(m.group(1))
+                for e in events
+                if e["kind"] == "status"
+                for m in [re.search(r"training step (\d+)/", e["text"])]
+                if m and int(m.group(1)) > 0
+            }
+        )
         assert len(steps) >= 2, f"expected at least two partial redraws, saw steps {steps}"
         images = [e for e in events if e["kind"] == "img"]
-        assert len(images) >= 3 and len({e["src"] for e in images}) == len(images), "each redraw is a new image"
+        assert len(images) >= 3 and len({e["src"] for e in images}) == len(images), (
+            "each redraw is a new image"
+        )
         assert _matches_controls(final["text"], readouts), f"{final['text']} vs {readouts}"
-        assert all(_matches_controls(e["text"], readouts) for e in events if e["kind"] == "status"), \
-            "a status line showed a setting other than the controls'"
+        assert all(
+            _matches_controls(e["text"], readouts) for e in events if e["kind"] == "status"
+        ), "a status line showed a setting other than the controls'"
         last_image = max(e["t"] for e in images)
         times["retrain: key press to final image (s)"] = round((last_image - t) / 1000, 2)
         times["retrain: partial redraws"] = steps
@@ -334,14 +416,19 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         t2 = live.press("initial bias", "ArrowRight")
         restarted = live.wait_status(r"training step", t2)
         new = _parse(restarted["text"])
-        assert float(new["bias"]) > float(old["bias"]), f"the retrain did not restart: {old} then {new}"
+        assert float(new["bias"]) > float(old["bias"]), (
+            f"the retrain did not restart: {old} then {new}"
+        )
         final = live.wait_status(r"trained live", t2)
         readouts = live.readouts()
         assert _matches_controls(final["text"], readouts)
         after = [e for e in live.log() if e["kind"] == "status" and e["t"] >= restarted["t"]]
-        assert all(_parse(e["text"])["bias"] == new["bias"] for e in after), \
+        assert all(_parse(e["text"])["bias"] == new["bias"] for e in after), (
             "the cancelled setting showed after the restart"
-        times["restarted retrain: second key press to final image (s)"] = round((final["t"] - t2) / 1000, 2)
+        )
+        times["restarted retrain: second key press to final image (s)"] = round(
+            (final["t"] - t2) / 1000, 2
+        )
         _shot(page, "ch3-restarted", live.root)
 
         # 4. Layout: every slider track at least 200 px from 800 to 1600 px wide (file browser open).
@@ -350,10 +437,12 @@ def test_bias_slider_in_jupyterlab(lab, browser):
             page.wait_for_timeout(400)
             live.root.scroll_into_view_if_needed()
             tracks = live.root.locator(".widget-slider .slider-container").evaluate_all(
-                "els => els.map(e => e.getBoundingClientRect().width)")
+                "els => els.map(e => e.getBoundingClientRect().width)"
+            )
             assert len(tracks) == 3 and min(tracks) >= 200, f"slider tracks at {width} px: {tracks}"
             cut = live.root.locator(".widget-slider .widget-label").evaluate_all(
-                "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+                "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+            )
             assert not cut, f"slider descriptions cut off at {width} px: {cut}"
             times[f"slider tracks at {width} px"] = [round(x) for x in tracks]
             _shot(page, f"ch3-layout-{width}")
@@ -361,8 +450,11 @@ def test_bias_slider_in_jupyterlab(lab, browser):
 
         # 5. A fresh kernel: only the three cells the slider needs; an image, not "<Figure ...>".
         _restart_kernel(page, lab)
-        cells = [_cell_index(page, "import monosem_lib as ml"), _cell_index(page, "live_run = ml.load_or_train"),
-                 explorer_cell]
+        cells = [
+            _cell_index(page, "import monosem_lib as ml"),
+            _cell_index(page, "live_run = ml.load_or_train"),
+            explorer_cell,
+        ]
         started = time.perf_counter()
         _run_cells(page, cells)
         live = Live(page, explorer_cell)
@@ -390,14 +482,23 @@ def test_neuron_inspector_in_jupyterlab(lab, browser):
     try:
         _open(page, lab, "05_anatomy.ipynb")
         cell = _cell_index(page, "widgets.neuron_inspector(run)")
-        _run_cells(page, [_cell_index(page, "import monosem_lib as ml"), _cell_index(page, "report = ml.interpret"), cell])
+        _run_cells(
+            page,
+            [
+                _cell_index(page, "import monosem_lib as ml"),
+                _cell_index(page, "report = ml.interpret"),
+                cell,
+            ],
+        )
         assert not _errors(page), _errors(page)
         live = Live(page, cell)
         live.root.scroll_into_view_if_needed()
         live.assert_image()
         live.watch()
         readout = live.readouts()["neuron"]
-        assert re.fullmatch(r"0: (monosemantic|near-monosemantic|always-on|polysemantic|dead)", readout), readout
+        assert re.fullmatch(
+            r"0: (monosemantic|near-monosemantic|always-on|polysemantic|dead)", readout
+        ), readout
         src = live.image.get_attribute("src")
         t = live.press("neuron", "ArrowRight")
         done = live.wait_status(r"neuron 1 \(", t, 30_000)

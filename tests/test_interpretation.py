@@ -5,16 +5,33 @@ import torch
 
 from monosem_lib.config import preset
 from monosem_lib.interpretation import (
-    ABLATION_FACTOR, CLASSES, COSINE_THRESHOLD, FIT_RATIO, LINEAR_TOLERANCE, VERDICT_RULES, ablation_loss,
-    activity_fraction, classify_neurons, decide, format_verdict, interpret, linear_target, matrix_cosine,
-    report_dict, row_space_projector, subset_map, subspace_analysis,
+    ABLATION_FACTOR,
+    CLASSES,
+    COSINE_THRESHOLD,
+    FIT_RATIO,
+    LINEAR_TOLERANCE,
+    VERDICT_RULES,
+    ablation_loss,
+    activity_fraction,
+    classify_neurons,
+    decide,
+    format_verdict,
+    interpret,
+    linear_target,
+    matrix_cosine,
+    report_dict,
+    row_space_projector,
+    subset_map,
+    subspace_analysis,
 )
 from monosem_lib.training import train
 
 
 @pytest.fixture(scope="module")
 def run():
-    return train(preset("tiny", steps=300, init_bias=-0.5, bias_decay=10.0, instances=2), progress=False)
+    return train(
+        preset("tiny", steps=300, init_bias=-0.5, bias_decay=10.0, instances=2), progress=False
+    )
 
 
 def test_activity_fraction_is_a_fraction(run):
@@ -24,6 +41,7 @@ def test_activity_fraction_is_a_fraction(run):
 
 def test_ablating_nothing_is_the_loss_and_everything_is_the_zero_predictor(run):
     from monosem_lib.data import zero_loss
+
     base = ablation_loss(run, None, 0, samples=4096)
     everything = ablation_loss(run, torch.ones(run.config.k, dtype=torch.bool), 0, samples=4096)
     assert base < everything
@@ -72,14 +90,27 @@ def test_report_data_has_both_sets_stable_keys_and_every_verdict_with_its_thresh
     counts = report.classes.counts()
     assert data["sets"]["residual_block"]["count"] == k_alive_not_mono(counts)
     assert data["sets"]["always_on"]["count"] == counts["always-on"]
-    keys = ["none", "residual_block", "always_on", "random_monosemantic", "near_monosemantic", "polysemantic",
-            "monosemantic"]
+    keys = [
+        "none",
+        "residual_block",
+        "always_on",
+        "random_monosemantic",
+        "near_monosemantic",
+        "polysemantic",
+        "monosemantic",
+    ]
     assert list(data["ablations"]) == keys and list(data["ablation_counts"]) == keys
-    assert not any(ch.isdigit() for key in keys for ch in key), "ablation keys must not embed counts"
+    assert not any(ch.isdigit() for key in keys for ch in key), (
+        "ablation keys must not embed counts"
+    )
     assert data["ablation_counts"]["always_on"] == counts["always-on"]
     assert data["ablation_counts"]["monosemantic"] == counts["monosemantic"]
-    verdicts = [data["fits_task"]] + [v for group in ("sets", "excluded") for s in data[group].values()
-                                      for v in s["verdicts"].values()]
+    verdicts = [data["fits_task"]] + [
+        v
+        for group in ("sets", "excluded")
+        for s in data[group].values()
+        for v in s["verdicts"].values()
+    ]
     for v in verdicts:
         assert set(v) == {"holds", "value", "threshold", "comparison", "measure", "note"}
         assert v["holds"] in (True, False, None) and v["comparison"] in ("<=", ">=")
@@ -99,22 +130,42 @@ def test_decide_compares_with_the_threshold_and_respects_its_precondition():
     assert decide("matches_target", COSINE_THRESHOLD - 1e-9).holds is False
     unfit = decide("fits_task", 2 * FIT_RATIO)
     gated = decide("matches_target", 1.0, requires=unfit)
-    assert unfit.holds is False and gated.holds is False and gated.value == 1.0 and "fits_task" in gated.note
+    assert (
+        unfit.holds is False
+        and gated.holds is False
+        and gated.value == 1.0
+        and "fits_task" in gated.note
+    )
     assert decide("matches_target", 1.0, requires=decide("fits_task", 0.0)).holds is True
     na = decide("matches_target", None, note="no target")
     assert na.holds is None and na.note == "no target"
     with pytest.raises(ValueError, match="'looks_nice' is not allowed"):
         decide("looks_nice", 1.0)
-    assert set(VERDICT_RULES) >= {"fits_task", "acts_linearly", "low_rank_identity", "matches_target",
-                                  "ablation_matters", "outweighs_monosemantic", "global_correction"}
+    assert set(VERDICT_RULES) >= {
+        "fits_task",
+        "acts_linearly",
+        "low_rank_identity",
+        "matches_target",
+        "ablation_matters",
+        "outweighs_monosemantic",
+        "global_correction",
+    }
 
 
 def test_the_text_affirms_a_verdict_only_when_it_holds():
     holds, fails = decide("ablation_matters", 3.0), decide("ablation_matters", 1.25)
     assert format_verdict(holds).split()[0] == "holds"
     line = format_verdict(fails)
-    assert line.split()[:3] == ["does", "not", "hold"] and "1.25" in line and f"{ABLATION_FACTOR:g}" in line
-    assert format_verdict(decide("ablation_matters", None, note="empty")).split()[:3] == ["does", "not", "apply"]
+    assert (
+        line.split()[:3] == ["does", "not", "hold"]
+        and "1.25" in line
+        and f"{ABLATION_FACTOR:g}" in line
+    )
+    assert format_verdict(decide("ablation_matters", None, note="empty")).split()[:3] == [
+        "does",
+        "not",
+        "apply",
+    ]
 
 
 def _tiny(task):
@@ -146,6 +197,7 @@ def test_matrix_cosine_names_mismatched_shapes():
 
 def test_interference_excludes_the_neurons_own_feature(run):
     from monosem_lib.interpretation import interference
+
     values = interference(run, 3, 0, feature=2, samples=512)
     # Each eval sample leaves feature 2 off with probability 1 - eps.
     assert 0.7 * 512 < values.numel() < 512
@@ -169,6 +221,7 @@ def test_alignment_of_an_aligned_model_is_perfect():
 
 def test_feature_response_sums_to_the_models_output(run):
     from monosem_lib.interpretation import feature_response
+
     values, contrib = feature_response(run, 3, list(range(run.config.k)), 0)
     model = run.model.select(0)
     x = values[:, None].float() * run.P[0, :, 3][None, :]

@@ -5,20 +5,27 @@ import torch
 
 from monosem_lib.config import preset
 from monosem_lib.data import make_projection
-from monosem_lib.metrics import monosemanticity, single_feature_activations, summarize, training_curves
+from monosem_lib.metrics import (
+    monosemanticity,
+    single_feature_activations,
+    summarize,
+    training_curves,
+)
 from monosem_lib.model import ToyModel
 from monosem_lib.training import Run, train
 
 
 def test_monosemanticity_on_a_handmade_activation_table():
-    sfa = torch.tensor([
-        [1.0, 0.0, 0.0, 0.0],      # mono on feature 0
-        [0.5, 0.5, 0.0, 0.0],      # two features
-        [0.0, 0.0, 0.0, 0.0],      # dead
-        [0.0, 0.0, 0.999, 0.0005],  # share 0.9995 > 0.999: mono on feature 2
-        [0.0, 0.0, 0.99, 0.01],    # share 0.99: not mono at 0.999, mono at 0.95
-        [-0.1, 0.0, 0.3, -0.2],    # negative parts are clipped: mono on feature 2
-    ])
+    sfa = torch.tensor(
+        [
+            [1.0, 0.0, 0.0, 0.0],  # mono on feature 0
+            [0.5, 0.5, 0.0, 0.0],  # two features
+            [0.0, 0.0, 0.0, 0.0],  # dead
+            [0.0, 0.0, 0.999, 0.0005],  # share 0.9995 > 0.999: mono on feature 2
+            [0.0, 0.0, 0.99, 0.01],  # share 0.99: not mono at 0.999, mono at 0.95
+            [-0.1, 0.0, 0.3, -0.2],  # negative parts are clipped: mono on feature 2
+        ]
+    )
     share, top, mono, dead = monosemanticity(sfa)
     assert mono.tolist() == [True, False, False, True, False, True]
     assert dead.tolist() == [False, False, True, False, False, False]
@@ -88,10 +95,16 @@ def test_best_per_feature_and_sign_pairs():
     from monosem_lib.metrics import stats_from_sfa
 
     # 2 features probed at +1 and -1: columns (+0, +1, -0, -1).
-    sfa = torch.tensor([[[1.0, 0, 0, 0],     # mono on +f0
-                         [0, 0, 1.0, 0],     # mono on -f0: a pair with neuron 0
-                         [0, 0.6, 0, 0.4],   # prefers +f1, share 0.6
-                         [0, 0, 0, 0]]])     # dead
+    sfa = torch.tensor(
+        [
+            [
+                [1.0, 0, 0, 0],  # mono on +f0
+                [0, 0, 1.0, 0],  # mono on -f0: a pair with neuron 0
+                [0, 0.6, 0, 0.4],  # prefers +f1, share 0.6
+                [0, 0, 0, 0],
+            ]
+        ]
+    )  # dead
     st = stats_from_sfa(sfa, torch.zeros(1, 4), N=2)
     assert st.sign_pairs(0) == {"positive": 1, "negative": 1, "pairs": 1}
     best, count = st.best_per_feature(0)

@@ -18,7 +18,10 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     base = preset("tiny", steps=120, instances=2)
     lr1 = train([base.replace(lr=lr) for lr in (0.003, 0.03)], progress=False)
-    lr3 = train([base.replace(lr=lr, init_bias=-0.5, bias_decay=5.0) for lr in (0.003, 0.03)], progress=False)
+    lr3 = train(
+        [base.replace(lr=lr, init_bias=-0.5, bias_decay=5.0) for lr in (0.003, 0.03)],
+        progress=False,
+    )
     k1 = [train(base.replace(k=k), progress=False) for k in (16, 32)]
     lr5 = train(preset("tiny", steps=60, task="abs", k=48), progress=False)
     save_summary(lr1, root / "book", name="LR1", scale="book")
@@ -61,15 +64,26 @@ def test_the_books_stored_data_have_provenance_and_stay_small():
     assert size < 20 * 2**20, f"data/ holds {size / 2**20:.1f} MB; the budget is 20 MB"
     for path in (ROOT / "data").rglob("*.json"):
         meta = json.loads(path.read_text())
-        for key in ("library_version", "source_digest", "device", "created", "torch_version", "instances"):
+        for key in (
+            "library_version",
+            "source_digest",
+            "device",
+            "created",
+            "torch_version",
+            "instances",
+        ):
             assert meta.get(key), f"{path.name} lacks {key}"
         assert all("config" in i and "metrics" in i for i in meta["instances"])
 
 
 def test_at_scale_leaves_missing_batches_empty(data):
     assert rp.at_scale(data["paper"], "LR1", rp.claim1) is None
-    assert rp.at_scale(data["book"], ("LR1", "LR3"), rp.claim3) == rp.claim3(data["book"]["LR1"], data["book"]["LR3"])
-    assert rp.at_scale(data["book"], "LR1", rp.claim1, exclude_lrs=(0.003,))["loss"].keys() == {0.03}
+    assert rp.at_scale(data["book"], ("LR1", "LR3"), rp.claim3) == rp.claim3(
+        data["book"]["LR1"], data["book"]["LR3"]
+    )
+    assert rp.at_scale(data["book"], "LR1", rp.claim1, exclude_lrs=(0.003,))["loss"].keys() == {
+        0.03
+    }
 
 
 def test_every_stored_book_batch_is_current():
@@ -79,7 +93,9 @@ def test_every_stored_book_batch_is_current():
     for path in sorted((ROOT / "data" / "book").glob("*.json")):
         s = load_summary(path)
         assert s.meta["name"] in rp.BATCHES, path.name
-        assert rp.is_current(s), f"{path.name} holds other configs than sweep_configs gives: run make data"
+        assert rp.is_current(s), (
+            f"{path.name} holds other configs than sweep_configs gives: run make data"
+        )
 
 
 def test_a_changed_config_makes_a_batch_stale(tmp_path):
@@ -90,7 +106,9 @@ def test_a_changed_config_makes_a_batch_stale(tmp_path):
     save_summary(run, tmp_path, name="K0", scale="book")
     from monosem_lib.storage import load_summary
 
-    assert not rp.is_current(load_summary(tmp_path / "K0.json")), "one width of six is not the batch"
+    assert not rp.is_current(load_summary(tmp_path / "K0.json")), (
+        "one width of six is not the batch"
+    )
 
 
 def test_sweep_series_sentence_and_departures(data):
@@ -116,7 +134,11 @@ def test_metric_variants_differ_only_where_the_book_says(data):
     sfa = torch.from_numpy(lr5.array("sfa", 0).astype(np.float32))  # [k, 2N]: +e_j, then -e_j
     N = lr5.configs[0].N
     v = rp.metric_variants(lr5, 0)
-    assert v["paper"] == float(monosemanticity(sfa[:, :N])[2].sum()) / N, "the paper probes +e_j only"
-    assert v["book"] == float(monosemanticity(sfa)[2].sum()) / N, "the book's variant probes both signs"
+    assert v["paper"] == float(monosemanticity(sfa[:, :N])[2].sum()) / N, (
+        "the paper probes +e_j only"
+    )
+    assert v["book"] == float(monosemanticity(sfa)[2].sum()) / N, (
+        "the book's variant probes both signs"
+    )
     rows = rp.metric_variant_rows(data["book"]["LR1"])
     assert all(r["paper"] == r["book"] for r in rows), "for a ReLU decoder the two are identical"

@@ -21,7 +21,9 @@ def test_one_feature_at_a_time_is_exactly_additive(run):
 
 def test_always_active_neurons_are_additive_and_others_are_not(run):
     W1, b, W2 = run.model.split()
-    linear = ToyModel.from_weights(W1[:1], torch.full_like(b[:1], 10.0), W2[:1])  # every neuron always on
+    linear = ToyModel.from_weights(
+        W1[:1], torch.full_like(b[:1], 10.0), W2[:1]
+    )  # every neuron always on
     assert float(multi_feature_response(linear, run.P, active=4).error.max()) < 1e-9
     assert float(multi_feature_response(run.model, run.P, active=4).error.max()) > 1e-3
 

@@ -29,10 +29,14 @@ def _mean(rows, key):
 @pytest.fixture(scope="module")
 def lr_sweep_and_engineered():
     """LR1 (6 lrs x 3 seeds) and the engineered recipe (3 seeds) in one batched pass."""
-    configs = sweep_configs("LR1", "book", seeds=SEEDS) + [preset("book", instances=SEEDS, **ENGINEERED)]
+    configs = sweep_configs("LR1", "book", seeds=SEEDS) + [
+        preset("book", instances=SEEDS, **ENGINEERED)
+    ]
     run = train(configs, progress=False)
     rows = summarize(run)
-    by_lr = {lr: [rows[i] for i in run.where(lr=lr, init_bias=0.0)] for lr in CONVERGED_LRS + (0.001,)}
+    by_lr = {
+        lr: [rows[i] for i in run.where(lr=lr, init_bias=0.0)] for lr in CONVERGED_LRS + (0.001,)
+    }
     engineered = [rows[i] for i in run.where(init_bias=ENGINEERED["init_bias"])]
     assert all(len(v) == SEEDS for v in by_lr.values()) and len(engineered) == SEEDS
     return by_lr, engineered
@@ -44,9 +48,13 @@ def test_claim1_same_loss_different_monosemanticity(lr_sweep_and_engineered):
     mono = {lr: _mean(by_lr[lr], "mono_per_feature") for lr in CONVERGED_LRS}
     spread = max(losses.values()) / min(losses.values()) - 1
     limit, floor = MARGINS["claim1_loss_spread"], MARGINS["claim1_mono_span"]
-    assert spread < limit, f"losses should agree within {limit:.0%} across learning rates, spread {spread:.1%}: {losses}"
+    assert spread < limit, (
+        f"losses should agree within {limit:.0%} across learning rates, spread {spread:.1%}: {losses}"
+    )
     span = max(mono.values()) - min(mono.values())
-    assert span > floor, f"mono neurons per feature should differ by more than {floor} across lrs, span {span:.2f}: {mono}"
+    assert span > floor, (
+        f"mono neurons per feature should differ by more than {floor} across lrs, span {span:.2f}: {mono}"
+    )
 
 
 def test_claim2_monosemantic_neurons_have_moderate_negative_biases(lr_sweep_and_engineered):
@@ -56,8 +64,12 @@ def test_claim2_monosemantic_neurons_have_moderate_negative_biases(lr_sweep_and_
         assert rows, f"lr={lr}: no monosemantic neurons at all"
         mono_bias = _mean(rows, "mean_bias_mono")
         poly_bias = _mean(rows, "mean_bias_poly")
-        assert -1.0 < mono_bias < -0.1, f"lr={lr}: mean bias of mono neurons {mono_bias:.3f} is not moderately negative"
-        assert mono_bias < poly_bias - 0.05, f"lr={lr}: mono bias {mono_bias:.3f} should sit below poly bias {poly_bias:.3f}"
+        assert -1.0 < mono_bias < -0.1, (
+            f"lr={lr}: mean bias of mono neurons {mono_bias:.3f} is not moderately negative"
+        )
+        assert mono_bias < poly_bias - 0.05, (
+            f"lr={lr}: mono bias {mono_bias:.3f} should sit below poly bias {poly_bias:.3f}"
+        )
 
 
 def test_claim3_negative_bias_and_decay_engineer_monosemanticity(lr_sweep_and_engineered):
@@ -65,16 +77,26 @@ def test_claim3_negative_bias_and_decay_engineer_monosemanticity(lr_sweep_and_en
     baseline = by_lr[preset("book").lr]
     base_mono, eng_mono = _mean(baseline, "mono_per_feature"), _mean(engineered, "mono_per_feature")
     base_loss, eng_loss = _mean(baseline, "final_loss"), _mean(engineered, "final_loss")
-    assert eng_mono >= 2 * base_mono, f"engineered mono/N {eng_mono:.2f} should be at least twice the baseline {base_mono:.2f}"
-    assert eng_mono >= base_mono + 0.5, f"engineered mono/N {eng_mono:.2f} should exceed the baseline {base_mono:.2f} by 0.5"
-    assert eng_loss <= 1.05 * base_loss, f"engineered loss {eng_loss:.4f} should not exceed the baseline {base_loss:.4f} by 5%"
-    assert max(r["dead_neurons"] for r in engineered) <= 5, "bias decay should rescue the neurons a -1 bias kills"
+    assert eng_mono >= 2 * base_mono, (
+        f"engineered mono/N {eng_mono:.2f} should be at least twice the baseline {base_mono:.2f}"
+    )
+    assert eng_mono >= base_mono + 0.5, (
+        f"engineered mono/N {eng_mono:.2f} should exceed the baseline {base_mono:.2f} by 0.5"
+    )
+    assert eng_loss <= 1.05 * base_loss, (
+        f"engineered loss {eng_loss:.4f} should not exceed the baseline {base_loss:.4f} by 5%"
+    )
+    assert max(r["dead_neurons"] for r in engineered) <= 5, (
+        "bias decay should rescue the neurons a -1 bias kills"
+    )
 
 
 def test_claim3_needs_the_decay():
     """Initial bias -1 without decay kills nearly every neuron: the decay does the work."""
     rows = summarize(train(preset("book", instances=1, init_bias=-1.0, steps=2000), progress=False))
-    assert rows[0]["dead_neurons"] > 0.8 * preset("book").k, f"only {rows[0]['dead_neurons']} dead neurons"
+    assert rows[0]["dead_neurons"] > 0.8 * preset("book").k, (
+        f"only {rows[0]['dead_neurons']} dead neurons"
+    )
 
 
 def test_claim4_more_neurons_cover_more_features(lr_sweep_and_engineered):
@@ -86,5 +108,7 @@ def test_claim4_more_neurons_cover_more_features(lr_sweep_and_engineered):
         covered[k] = _mean(rows, "features_covered")
     covered[4 * N] = _mean(engineered, "features_covered")  # the book preset's k = 4N
     values = [covered[k] for k in sorted(covered)]
-    assert all(b > a + 0.1 for a, b in zip(values, values[1:])), f"features covered should rise with k: {covered}"
+    assert all(b > a + 0.1 for a, b in zip(values, values[1:])), (
+        f"features covered should rise with k: {covered}"
+    )
     assert torch.tensor(values).max() > 0.5

@@ -15,7 +15,9 @@ from monosem_lib.training import train
 
 @pytest.fixture(scope="module")
 def run():
-    return train([preset("tiny", steps=64, lr=lr, instances=2) for lr in (0.01, 0.003)], progress=False)
+    return train(
+        [preset("tiny", steps=64, lr=lr, instances=2) for lr in (0.01, 0.003)], progress=False
+    )
 
 
 def test_round_trip_keeps_weights_history_and_checkpoints(run, tmp_path):
@@ -63,7 +65,9 @@ def test_refuses_to_overwrite_a_users_directory(run, tmp_path):
     save_run(run, tmp_path / "empty")  # so is an empty one
     save_run(run, target, overwrite=True)
     assert not (target / "notes.txt").exists() and (target / "run.json").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary directories left behind"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], (
+        "no temporary directories left behind"
+    )
 
 
 def test_load_rejects_damaged_runs_with_a_clear_message(run, tmp_path):
@@ -83,7 +87,9 @@ def test_cache_hits_and_recovers_from_corruption(tmp_path):
     assert entry.exists()
     second = load_or_train(cfg, cache=tmp_path)
     torch.testing.assert_close(second.model.flat, first.model.flat)
-    assert second.train_seconds == pytest.approx(first.train_seconds), "a hit loads, it does not retrain"
+    assert second.train_seconds == pytest.approx(first.train_seconds), (
+        "a hit loads, it does not retrain"
+    )
     (entry / "run.json").write_text("{ broken")
     with pytest.warns(UserWarning, match="damaged"):
         third = cache.load_or_train(cfg, progress=False)
@@ -103,9 +109,15 @@ def test_cache_key_covers_every_instance(tmp_path):
 
 def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
     from monosem_lib.storage import load_summary, save_summary
+
     path = save_summary([run], tmp_path, name="T", scale="book", representative=[1])
     s = load_summary(path)
-    assert s.meta["library_version"] and s.meta["source_digest"] and s.meta["device"] and s.meta["created"]
+    assert (
+        s.meta["library_version"]
+        and s.meta["source_digest"]
+        and s.meta["device"]
+        and s.meta["created"]
+    )
     assert s.configs == list(run.configs) and len(s.metrics) == 4
     assert s.array("sfa", 2).dtype == np.float16 and s.array("sfa", 2).shape == (32, 16)
     assert s.meta["instances"][1]["weights"] and s.array("W1", 1).shape == (32, 8)
@@ -127,8 +139,15 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
     import monosem_lib
     from monosem_lib.storage import RESULT_SOURCES, SOURCE_DIGEST, source_digest
 
-    assert set(RESULT_SOURCES) >= {"config.py", "data.py", "model.py", "optim.py", "training.py",
-                                   "metrics.py", "sweeps.py"}
+    assert set(RESULT_SOURCES) >= {
+        "config.py",
+        "data.py",
+        "model.py",
+        "optim.py",
+        "training.py",
+        "metrics.py",
+        "sweeps.py",
+    }
     src = Path(monosem_lib.__file__).parent
     for name in RESULT_SOURCES:
         shutil.copy(src / name, tmp_path / name)

@@ -3,10 +3,38 @@ import math
 import pytest
 
 from monosem_lib.config import ConfigError, preset
-from monosem_lib.sweeps import ENGINEERED, TABLE1, decay_for_shrink, sweep_configs, sweep_values, total_shrink
+from monosem_lib.sweeps import (
+    ENGINEERED,
+    TABLE1,
+    decay_for_shrink,
+    sweep_configs,
+    sweep_values,
+    total_shrink,
+)
 
-ALL = ["LR1", "LR2", "LR3", "B1", "B2", "B3", "B4", "B5", "LR4", "G1", "E1", "E2", "E3", "E4",
-       "K0", "K1", "K2", "RG1", "RP1", "LR5", "D1"]
+ALL = [
+    "LR1",
+    "LR2",
+    "LR3",
+    "B1",
+    "B2",
+    "B3",
+    "B4",
+    "B5",
+    "LR4",
+    "G1",
+    "E1",
+    "E2",
+    "E3",
+    "E4",
+    "K0",
+    "K1",
+    "K2",
+    "RG1",
+    "RP1",
+    "LR5",
+    "D1",
+]
 
 
 def test_every_table1_batch_is_defined_at_both_scales():
@@ -47,8 +75,37 @@ def test_book_scale_widths_and_seeds():
 
 def test_overrides_and_bad_names():
     assert all(c.steps == 2000 for c in sweep_configs("LR1", steps=2000))
-    assert math.isclose(total_shrink(sweep_configs("LR3", steps=2000)[0]), total_shrink(sweep_configs("LR3", "paper")[0]))
+    assert math.isclose(
+        total_shrink(sweep_configs("LR3", steps=2000)[0]),
+        total_shrink(sweep_configs("LR3", "paper")[0]),
+    )
     with pytest.raises(ConfigError, match="LR1"):
         sweep_configs("LR9")
-    with pytest.raises(ConfigError, match="book or paper"):
+    with pytest.raises(ConfigError, match="book, paper, paper-cpu"):
         sweep_configs("LR1", "huge")
+
+
+def test_paper_cpu_scale_keeps_the_paper_row_and_its_shrink():
+    """paper-cpu: the paper's N, m, k, eps, lr and schedule, the preset's batch and steps, and
+    each row's own total shrink (decay rescaled)."""
+    cpu = preset("paper-cpu")
+    for name in ("LR1", "LR3", "K1", "LR5", "B2"):
+        paper, reduced = sweep_configs(name, "paper"), sweep_configs(name, "paper-cpu")
+        assert len(paper) == len(reduced), name
+        for p, r in zip(paper, reduced):
+            assert (r.batch, r.steps) == (cpu.batch, cpu.steps)
+            assert r.replace(batch=p.batch, steps=p.steps, bias_decay=p.bias_decay) == p, name
+            assert math.isclose(total_shrink(r), total_shrink(p)), name
+    study = sweep_configs("LR3", "paper-cpu", steps=1024, values=(0.003, 0.01))
+    assert [c.lr for c in study] == [0.003, 0.01] and all(c.steps == 1024 for c in study)
+    assert math.isclose(total_shrink(study[1]), total_shrink(sweep_configs("LR3", "paper")[4]))
+
+
+def test_values_pick_points_of_the_swept_knob():
+    assert [c.k for c in sweep_configs("K1", "paper-cpu", values=(256, 2048))] == [256, 2048]
+    g1 = sweep_configs("G1", "book", values=(-1.0,))  # G1 sweeps lr and bias: one per rate
+    assert [(c.lr, c.init_bias) for c in g1] == [(0.001, -1.0), (0.005, -1.0), (0.01, -1.0)]
+    with pytest.raises(ConfigError, match="distinct values of lr"):
+        sweep_configs("LR1", values=(0.01, 0.01))
+    with pytest.raises(ConfigError, match="k"):
+        sweep_configs("K1", values=(0,))

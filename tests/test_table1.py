@@ -32,7 +32,19 @@ PAPER_TABLE1 = """
 | LR5 | abs | ReLU | uniform | 512 | 64 | 2048 | 1/64 | Variable | 0.03 | -1 | 0 |
 | D1 | abs | ReLU | uniform | 512 | 64 | 2048 | 1/64 | 0.007 | Variable | -1 | 0 |
 """
-COLUMNS = ("task", "nonlinearity", "feature_dist", "N", "m", "k", "eps", "lr", "bias_decay", "init_bias", "l1")
+COLUMNS = (
+    "task",
+    "nonlinearity",
+    "feature_dist",
+    "N",
+    "m",
+    "k",
+    "eps",
+    "lr",
+    "bias_decay",
+    "init_bias",
+    "l1",
+)
 WORDS = {"re-projector": "reprojector", "ReLU": "relu", "GeLU": "gelu", "power-law": "power_law"}
 # Swept values in the authors' code and data-file names.
 SWEPT = {

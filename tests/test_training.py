@@ -42,7 +42,9 @@ def test_hand_written_gradient_matches_autograd(nl, use_l1):
     rec = ((y - target) ** 2).sum((1, 2)) / B
     total = rec + ((l1 * h.abs()).sum((1, 2)) / B if use_l1 else 0)
     total.sum().backward()
-    torch.testing.assert_close(loss, rec.detach(), msg="loss should be sum of squares / batch, without the l1 term")
+    torch.testing.assert_close(
+        loss, rec.detach(), msg="loss should be sum of squares / batch, without the l1 term"
+    )
     torch.testing.assert_close(grad, flat.grad, msg=f"gradient of the {nl} model is wrong")
 
 
@@ -76,7 +78,11 @@ def test_batched_optimizer_matches_plain_reference_step_by_step(kind):
     refs = []
     for i in range(I):
         params = _per_instance_params(model, i)
-        ref = ReferenceLamb(params, lr=float(lrs[i])) if kind == "lamb" else torch.optim.Adam(params, lr=float(lrs[i]))
+        ref = (
+            ReferenceLamb(params, lr=float(lrs[i]))
+            if kind == "lamb"
+            else torch.optim.Adam(params, lr=float(lrs[i]))
+        )
         refs.append((params, ref))
     g = torch.Generator().manual_seed(0)
     for step in range(25):
@@ -90,7 +96,11 @@ def test_batched_optimizer_matches_plain_reference_step_by_step(kind):
         W1, b, W2 = model.split()
         for i, (params, _) in enumerate(refs):
             for name, mine, theirs in zip(("W1", "b", "W2"), (W1[i], b[i], W2[i]), params):
-                torch.testing.assert_close(mine, theirs.detach(), msg=f"{kind}: {name} of instance {i} differs at step {step}")
+                torch.testing.assert_close(
+                    mine,
+                    theirs.detach(),
+                    msg=f"{kind}: {name} of instance {i} differs at step {step}",
+                )
 
 
 def test_lamb_trust_ratio_clamps_weight_norm_at_10():
@@ -106,7 +116,9 @@ def test_schedules():
     cos = schedule_multipliers("cosine", 100)
     assert cos[0] == 1 and abs(cos[50] - 0.5) < 1e-12 and cos[-1] < 0.001
     paper = schedule_multipliers("paper", 2048)
-    assert paper[0] == 1 and paper[512] < 1e-12 and abs(paper[1024] - 1) < 1e-12, "paper schedule has period 1024"
+    assert paper[0] == 1 and paper[512] < 1e-12 and abs(paper[1024] - 1) < 1e-12, (
+        "paper schedule has period 1024"
+    )
     # Same as torch's CosineAnnealingLR(T_max=512) stepped once per step.
     p = nn.Parameter(torch.zeros(1))
     o = torch.optim.SGD([p], lr=1.0)
@@ -116,15 +128,21 @@ def test_schedules():
         ref.append(o.param_groups[0]["lr"])
         o.step()
         s.step()
-    torch.testing.assert_close(paper[:1500], torch.tensor(ref, dtype=torch.float64), atol=1e-9, rtol=0)
+    torch.testing.assert_close(
+        paper[:1500], torch.tensor(ref, dtype=torch.float64), atol=1e-9, rtol=0
+    )
     assert (schedule_multipliers("constant", 5) == 1).all()
 
 
 def _plain_train(c):
     """The recipe written plainly: nn.Sequential, autograd, ReferenceLamb, same data."""
     world = make_world(c)
-    W1, b, W2 = init_params(c.k, c.m, c.out_dim, torch.Generator().manual_seed(derive_seed(c.seed, "init")), c.init_bias)
-    net = nn.Sequential(nn.Linear(c.m, c.k), nn.ReLU(), nn.Linear(c.k, c.out_dim, bias=False)).double()
+    W1, b, W2 = init_params(
+        c.k, c.m, c.out_dim, torch.Generator().manual_seed(derive_seed(c.seed, "init")), c.init_bias
+    )
+    net = nn.Sequential(
+        nn.Linear(c.m, c.k), nn.ReLU(), nn.Linear(c.k, c.out_dim, bias=False)
+    ).double()
     with torch.no_grad():
         net[0].weight.copy_(W1), net[0].bias.copy_(b), net[2].weight.copy_(W2)
     opt = ReferenceLamb(net.parameters(), lr=c.lr)
@@ -133,7 +151,9 @@ def _plain_train(c):
         for grp in opt.param_groups:
             grp["lr"] = c.lr * float(mult[t])
         _, x, target = world.sample()
-        loss = ((net(x) - target) ** 2).sum() / c.batch + c.l1 * net[1](net[0](x)).abs().sum() / c.batch
+        loss = ((net(x) - target) ** 2).sum() / c.batch + c.l1 * net[1](
+            net[0](x)
+        ).abs().sum() / c.batch
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -146,27 +166,39 @@ def _plain_train(c):
 @pytest.mark.parametrize("task", ["decoder", "reprojector", "abs"])
 def test_train_matches_a_plain_implementation_of_the_recipe(task):
     base = preset("tiny", steps=60, dtype="float64", task=task, schedule="paper")
-    configs = [base.replace(lr=0.01, init_bias=-0.5, bias_decay=3.0, seed=1),
-               base.replace(lr=0.003, l1=0.01, seed=2)]
+    configs = [
+        base.replace(lr=0.01, init_bias=-0.5, bias_decay=3.0, seed=1),
+        base.replace(lr=0.003, l1=0.01, seed=2),
+    ]
     run = train(configs, progress=False)
     W1, b, W2 = run.model.split()
     for i, c in enumerate(configs):
         net = _plain_train(c)
-        torch.testing.assert_close(W1[i], net[0].weight.detach(), msg=f"{task}: W1 of instance {i} differs from the plain recipe")
-        torch.testing.assert_close(b[i], net[0].bias.detach(), msg=f"{task}: bias (decay?) differs from the plain recipe")
+        torch.testing.assert_close(
+            W1[i],
+            net[0].weight.detach(),
+            msg=f"{task}: W1 of instance {i} differs from the plain recipe",
+        )
+        torch.testing.assert_close(
+            b[i], net[0].bias.detach(), msg=f"{task}: bias (decay?) differs from the plain recipe"
+        )
         torch.testing.assert_close(W2[i], net[2].weight.detach())
 
 
 def test_an_instance_trains_the_same_alone_or_in_a_batch():
     c = preset("tiny", steps=80, dtype="float64")
     alone = train(c.replace(seed=3), progress=False)
-    batch = train([c.replace(seed=1), c.replace(seed=3, lr=0.02), c.replace(seed=3)], progress=False)
+    batch = train(
+        [c.replace(seed=1), c.replace(seed=3, lr=0.02), c.replace(seed=3)], progress=False
+    )
     torch.testing.assert_close(batch.model.select(2).flat, alone.model.flat)
     assert not torch.allclose(batch.model.select(1).flat, alone.model.flat), "lr should matter"
 
 
 def test_instances_sharing_a_seed_share_projection_and_data():
-    run = train([preset("tiny", steps=5, lr=0.01), preset("tiny", steps=5, lr=0.001)], progress=False)
+    run = train(
+        [preset("tiny", steps=5, lr=0.01), preset("tiny", steps=5, lr=0.001)], progress=False
+    )
     assert torch.equal(run.P[0], run.P[1])
     assert not torch.equal(run.model.flat[:10], torch.zeros(10))
 
@@ -193,9 +225,17 @@ def test_divergence_names_step_instance_and_config():
 
 def test_structure_must_match_in_one_pass_and_train_many_splits():
     from monosem_lib.config import ConfigError
+
     with pytest.raises(ConfigError, match="share k"):
         train([preset("tiny"), preset("tiny", k=64)], progress=False)
-    runs = train_many([preset("tiny", steps=10), preset("tiny", steps=10, k=64), preset("tiny", steps=10, seed=2)], progress=False)
+    runs = train_many(
+        [
+            preset("tiny", steps=10),
+            preset("tiny", steps=10, k=64),
+            preset("tiny", steps=10, seed=2),
+        ],
+        progress=False,
+    )
     assert [r.instances for r in runs] == [2, 1]
     assert runs[1].config.k == 64
 
@@ -221,7 +261,11 @@ def test_bias_decay_pulls_bias_to_zero_in_first_half_only():
 
 
 def test_where_and_select():
-    run = train([preset("tiny", steps=5, lr=lr) for lr in (0.01, 0.02)] + [preset("tiny", steps=5, lr=0.01, seed=1)], progress=False)
+    run = train(
+        [preset("tiny", steps=5, lr=lr) for lr in (0.01, 0.02)]
+        + [preset("tiny", steps=5, lr=0.01, seed=1)],
+        progress=False,
+    )
     idx = run.where(lr=0.01)
     assert idx == [0, 2]
     sub = run.select(idx)

@@ -22,8 +22,14 @@ from monosem_lib.storage import load_or_train
 from monosem_lib.sweeps import ENGINEERED
 from monosem_lib.training import train
 
-SET_VERDICTS = ("acts_linearly", "ablation_matters", "outweighs_monosemantic", "matches_target",
-                "low_rank_identity", "global_correction")
+SET_VERDICTS = (
+    "acts_linearly",
+    "ablation_matters",
+    "outweighs_monosemantic",
+    "matches_target",
+    "low_rank_identity",
+    "global_correction",
+)
 
 
 def _holds(report, key):
@@ -34,13 +40,21 @@ def _holds(report, key):
 def test_an_untrained_model_gets_no_positive_verdict():
     run = train(preset("book", steps=1), progress=False)
     report = interpret(run)
-    assert report.fit.holds is False and report.fit.value > 1, "one step does not beat the zero predictor"
+    assert report.fit.holds is False and report.fit.value > 1, (
+        "one step does not beat the zero predictor"
+    )
     for key in ("residual_block", "always_on"):
         assert report.sets[key].count > 0
         verdicts = report.sets[key].verdicts
         assert list(verdicts) == list(SET_VERDICTS)
         assert not any(v.holds for v in verdicts.values()), f"{key}: {_holds(report, key)}"
-        for name in ("acts_linearly", "ablation_matters", "matches_target", "low_rank_identity", "global_correction"):
+        for name in (
+            "acts_linearly",
+            "ablation_matters",
+            "matches_target",
+            "low_rank_identity",
+            "global_correction",
+        ):
             assert verdicts[name].holds is False and verdicts[name].value is not None
     # the numbers themselves say "no low-rank identity" whatever the fit: a cosine near 0
     always = report.sets["always_on"].subspace
@@ -51,8 +65,12 @@ def test_an_untrained_model_gets_no_positive_verdict():
 def test_an_abs_model_says_which_analyses_apply_and_prints_no_cosine():
     run = train(preset("tiny", task="abs", steps=300), progress=False)
     report = interpret(run, samples=4096)
-    assert report.applicable == {"linearisation": True, "ablation": True, "linear_map": False,
-                                 "low_rank_identity": False}
+    assert report.applicable == {
+        "linearisation": True,
+        "ablation": True,
+        "linear_map": False,
+        "low_rank_identity": False,
+    }
     data = report_dict(report)
     for key, s in report.sets.items():
         assert s.subspace is None and data["sets"][key]["map"] is None
@@ -92,10 +110,22 @@ def test_a_baseline_at_lr_0_001_has_no_low_rank_identity():
     report = interpret(load_or_train(preset("book", lr=0.001), progress=False))
     assert report.fit.holds and report.classes.counts()["monosemantic"] == 0
     residual, always = _holds(report, "residual_block"), _holds(report, "always_on")
-    assert residual == {"acts_linearly": False, "ablation_matters": True, "outweighs_monosemantic": None,
-                        "matches_target": True, "low_rank_identity": False, "global_correction": False}, residual
-    assert always == {"acts_linearly": False, "ablation_matters": True, "outweighs_monosemantic": None,
-                      "matches_target": False, "low_rank_identity": False, "global_correction": False}, always
+    assert residual == {
+        "acts_linearly": False,
+        "ablation_matters": True,
+        "outweighs_monosemantic": None,
+        "matches_target": True,
+        "low_rank_identity": False,
+        "global_correction": False,
+    }, residual
+    assert always == {
+        "acts_linearly": False,
+        "ablation_matters": True,
+        "outweighs_monosemantic": None,
+        "matches_target": False,
+        "low_rank_identity": False,
+        "global_correction": False,
+    }, always
 
 
 @pytest.mark.science
@@ -113,6 +143,12 @@ def test_a_reprojector_is_compared_with_its_own_target():
     always = _holds(report, "always_on")
     # Measured at book scale: the always-on neurons act linearly and matter, but their map
     # reaches a cosine of only ~0.81 with Q P+ P, below the 0.85 a match needs.
-    assert always == {"acts_linearly": True, "ablation_matters": True, "outweighs_monosemantic": True,
-                      "matches_target": False, "low_rank_identity": None, "global_correction": False}, always
+    assert always == {
+        "acts_linearly": True,
+        "ablation_matters": True,
+        "outweighs_monosemantic": True,
+        "matches_target": False,
+        "low_rank_identity": None,
+        "global_correction": False,
+    }, always
     assert 0.7 < sub.cosine_target < 0.85

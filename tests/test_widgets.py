@@ -8,13 +8,18 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from monosem_lib.config import preset  # noqa: E402
+from monosem_lib.interpretation import CLASSES  # noqa: E402
 from monosem_lib.training import train  # noqa: E402
 from monosem_lib.widgets import (  # noqa: E402
-    BiasExplorer, LiveView, bias_grid, bias_grid_figure, checkpoint_explorer, neuron_inspector, static_slider,
+    BiasExplorer,
+    LiveView,
+    bias_grid,
+    bias_grid_figure,
+    checkpoint_explorer,
+    neuron_inspector,
+    static_slider,
     width_explorer,
 )
-
-from monosem_lib.interpretation import CLASSES  # noqa: E402
 
 pytest.importorskip("ipywidgets")
 
@@ -30,7 +35,9 @@ def _image(view):
 
 
 def test_static_slider_is_a_js_animation_with_one_frame_per_value():
-    s = static_slider(lambda fig, v: fig.add_subplot().set_title(f"value {v}"), [1, 2, 3], figsize=(3, 2))
+    s = static_slider(
+        lambda fig, v: fig.add_subplot().set_title(f"value {v}"), [1, 2, 3], figsize=(3, 2)
+    )
     assert s.frames == 3
     html = s._repr_html_()
     assert 'type="range"' in html and html.count("data:image/png;base64") >= 3
@@ -82,13 +89,15 @@ def test_live_view_renders_without_ipython_or_pyplot_backend():
     import subprocess
     import sys
 
-    code = ("import ipywidgets as w\n"
-            "from monosem_lib.widgets import LiveView\n"
-            "v = LiveView({'x': w.IntSlider(value=2)}, lambda v, p: v['x'], "
-            "lambda fig, r, v: fig.add_subplot().plot([0, r]) and f'r {r}', figsize=(2, 2))\n"
-            "assert bytes(v.image.value).startswith(b'\\x89PNG')\n"
-            "import sys; assert 'matplotlib.pyplot' not in sys.modules or True\n"
-            "print('ok', len(v.image.value))\n")
+    code = (
+        "import ipywidgets as w\n"
+        "from monosem_lib.widgets import LiveView\n"
+        "v = LiveView({'x': w.IntSlider(value=2)}, lambda v, p: v['x'], "
+        "lambda fig, r, v: fig.add_subplot().plot([0, r]) and f'r {r}', figsize=(2, 2))\n"
+        "assert bytes(v.image.value).startswith(b'\\x89PNG')\n"
+        "import sys; assert 'matplotlib.pyplot' not in sys.modules or True\n"
+        "print('ok', len(v.image.value))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]
 
@@ -125,7 +134,9 @@ def test_live_view_cancels_a_background_computation_when_a_control_moves():
     slider.value = 3
     assert view.wait(30)
     assert _status(view) == "x 3: done" and view.cancelled == 1
-    assert ("stopped", 2, seen[0][2]) == seen[0], "the cancelled computation stops at its next progress call"
+    assert ("stopped", 2, seen[0][2]) == seen[0], (
+        "the cancelled computation stops at its next progress call"
+    )
     assert (("x", 2),) not in view.cache, "a cancelled computation is not cached"
 
 
@@ -143,18 +154,28 @@ def test_checkpoint_explorer_live_and_static(run):
 
 def test_bias_explorer_retrains_redraws_while_training_and_caches():
     base = preset("tiny", steps=200)
-    explorer = BiasExplorer(base=base, every=50, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))
+    explorer = BiasExplorer(
+        base=base, every=50, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,)
+    )
     view = explorer.view
     assert view.wait(60)
     shown = []
     original = view._render
-    view._render = lambda result, values, gen: (shown.append((result[0], result[1])), original(result, values, gen))[1]
+    view._render = lambda result, values, gen: (
+        shown.append((result[0], result[1])),
+        original(result, values, gen),
+    )[1]
     before = _image(view)
     text_before = view.status.value
     view.controls["init_bias"].value = -1.0
     assert view.wait(60)
-    assert shown == [("training", 0), ("training", 50), ("training", 100), ("training", 150), ("trained", 200)], \
-        "the untrained model, every 50 steps, then the result"
+    assert shown == [
+        ("training", 0),
+        ("training", 50),
+        ("training", 100),
+        ("training", 150),
+        ("trained", 200),
+    ], "the untrained model, every 50 steps, then the result"
     assert not np.allclose(_image(view), before) and view.status.value != text_before
     assert "initial bias -1.00" in view.figure.axes[0].get_title()
     assert "trained live" in view.status.value and view.status.value.count("initial bias") == 1
@@ -173,14 +194,22 @@ def test_bias_explorer_retrains_redraws_while_training_and_caches():
 
 def test_bias_explorer_retrain_restarts_when_a_control_moves():
     base = preset("tiny", steps=400)
-    explorer = BiasExplorer(base=base, every=20, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))
+    explorer = BiasExplorer(
+        base=base, every=20, init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,)
+    )
     view = explorer.view
     assert view.wait(60)
     view.controls["init_bias"].value = -1.0
     view.controls["shrink"].value = 5.0  # while the first retrain runs
     assert view.wait(60)
-    assert "initial bias -1.00, shrink S 5 " in view.status.value and "trained live" in view.status.value
-    assert view.cancelled == 1 and (("init_bias", -1.0), ("shrink", 0.0), ("lr", 0.01)) not in view.cache
+    assert (
+        "initial bias -1.00, shrink S 5 " in view.status.value
+        and "trained live" in view.status.value
+    )
+    assert (
+        view.cancelled == 1
+        and (("init_bias", -1.0), ("shrink", 0.0), ("lr", 0.01)) not in view.cache
+    )
 
 
 def test_bias_grid_trains_one_batch_and_plots():
@@ -213,13 +242,21 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     from monosem_lib.widgets import instance_slider
 
     base = preset("tiny", steps=60)
-    grid = train([base, base.replace(init_bias=-1.0), base.replace(init_bias=-1.0, bias_decay=5.0)], progress=False)
-    explorer = BiasExplorer(base=base, init_biases=(-1.0, 0.0), decays=(0.0, 5.0), lrs=(base.lr,), precomputed=grid)
+    grid = train(
+        [base, base.replace(init_bias=-1.0), base.replace(init_bias=-1.0, bias_decay=5.0)],
+        progress=False,
+    )
+    explorer = BiasExplorer(
+        base=base, init_biases=(-1.0, 0.0), decays=(0.0, 5.0), lrs=(base.lr,), precomputed=grid
+    )
     view = explorer.view
-    assert view.values()["init_bias"] == -1.0 and view.computes == 0, "starts on a precomputed setting"
+    assert view.values()["init_bias"] == -1.0 and view.computes == 0, (
+        "starts on a precomputed setting"
+    )
     assert "precomputed" in view.status.value and "Instant" in view.note.value
     trained = []
     import monosem_lib.widgets as wmod
+
     original = wmod.train
     wmod.train = lambda *a, **k: trained.append(a) or original(*a, **k)
     try:
@@ -261,7 +298,13 @@ def test_a_failed_retrain_shows_its_error_in_the_status_line():
             raise RuntimeError("training diverged: the loss became nan")
         return values["x"]
 
-    view = LiveView({"x": w.IntSlider(value=1)}, compute, lambda fig, r, v: f"r {r}", figsize=(2, 2), background=True)
+    view = LiveView(
+        {"x": w.IntSlider(value=1)},
+        compute,
+        lambda fig, r, v: f"r {r}",
+        figsize=(2, 2),
+        background=True,
+    )
     assert view.wait(30)
     view.controls["x"].value = 2
     assert view.wait(30)

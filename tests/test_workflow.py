@@ -41,7 +41,9 @@ def test_workflow_builds_with_the_readmes_command_and_deploys_pages():
     builders = [name for name, job in jobs.items() if build_cmd in _runs(job)]
     assert builders, f"no job runs the README's build command {build_cmd!r}"
     build = jobs[builders[0]]
-    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    upload = next(
+        s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@")
+    )
     assert upload["with"]["path"] == "_build/html"
     assert "refs/heads/main" in upload.get("if", ""), "only main publishes"
     deploy = next(job for job in jobs.values() if "actions/deploy-pages" in _uses(job))
@@ -57,8 +59,9 @@ def test_workflow_runs_the_tests_with_debian_chromium_only_where_needed():
     for name, job in jobs.items():
         runs = " ".join(_runs(job))
         uses_browser = test_cmd in _runs(job)
-        assert ("apt-get install" in runs and "chromium" in runs) == uses_browser, \
+        assert ("apt-get install" in runs and "chromium" in runs) == uses_browser, (
             f"job {name}: chromium only in the job that runs {test_cmd!r}"
+        )
         if uses_browser or any(r.startswith("make ") for r in _runs(job)):
             assert job.get("container", "").endswith("bookworm"), f"job {name} should run in Debian"
     assert any(test_cmd in _runs(job) for job in jobs.values()), "no job runs the tests"
@@ -69,7 +72,9 @@ def test_workflow_uses_pinned_requirements_and_caches_runs_like_the_library():
 
     wf = _workflow()
     text = WORKFLOW.read_text()
-    assert "pip install" not in text, "installs go through make, from requirements.txt and constraints.txt"
+    assert "pip install" not in text, (
+        "installs go through make, from requirements.txt and constraints.txt"
+    )
     assert "cpu" in wf["env"]["PIP_EXTRA_INDEX_URL"], "torch==2.13.0 must resolve to the CPU build"
     for name, job in wf["jobs"].items():
         if not any(r.startswith("make ") for r in _runs(job)):

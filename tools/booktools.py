@@ -58,15 +58,17 @@ def badge_source(notebook: Path, root: Path = ROOT) -> str:
 
 def install_source(root: Path = ROOT) -> str:
     url, _, branch = repository(root)
-    return "\n".join([
-        SETUP_MARK,
-        "# In Colab, install monosem_lib from the book's repository. Its dependencies are",
-        "# unpinned, so Colab's own torch is kept. Elsewhere this cell does nothing.",
-        "import sys",
-        "",
-        'if "google.colab" in sys.modules:',
-        f'    %pip install --quiet "monosem_lib @ git+{url}@{branch}"',
-    ])
+    return "\n".join(
+        [
+            SETUP_MARK,
+            "# In Colab, install monosem_lib from the book's repository. Its dependencies are",
+            "# unpinned, so Colab's own torch is kept. Elsewhere this cell does nothing.",
+            "import sys",
+            "",
+            'if "google.colab" in sys.modules:',
+            f'    %pip install --quiet "monosem_lib @ git+{url}@{branch}"',
+        ]
+    )
 
 
 def _lines(text: str) -> list[str]:
@@ -84,9 +86,18 @@ def sync(notebook: Path, root: Path = ROOT) -> bool:
     before = notebook.read_text()
     nb = json.loads(before)
     cells = nb["cells"]
-    badge = {"cell_type": "markdown", "metadata": {"id": "colab-badge"}, "source": _lines(badge_source(notebook, root))}
-    setup = {"cell_type": "code", "execution_count": None, "metadata": {"id": "colab-setup", "tags": ["hide-cell"]},
-             "outputs": [], "source": _lines(install_source(root))}
+    badge = {
+        "cell_type": "markdown",
+        "metadata": {"id": "colab-badge"},
+        "source": _lines(badge_source(notebook, root)),
+    }
+    setup = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"id": "colab-setup", "tags": ["hide-cell"]},
+        "outputs": [],
+        "source": _lines(install_source(root)),
+    }
     if cells and "colab-badge.svg" in _source(cells[0]):
         cells.pop(0)
     if cells and SETUP_MARK in _source(cells[0]):
@@ -101,7 +112,11 @@ def sync(notebook: Path, root: Path = ROOT) -> bool:
         cell["id"] = cid
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
-    nb["metadata"]["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb["metadata"]["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     nb["metadata"].setdefault("language_info", {"name": "python"})
     nb["metadata"]["colab"] = {"provenance": [], "toc_visible": True}
     nb["nbformat"], nb["nbformat_minor"] = 4, 5
@@ -119,7 +134,9 @@ def check(notebook: Path, root: Path = ROOT) -> list[str]:
     cells = nb["cells"]
     name = notebook.relative_to(root).as_posix()
     if len(cells) < 2 or _source(cells[0]).strip() != badge_source(notebook, root):
-        problems.append(f"{name}: first cell must be the Colab badge for {colab_url(notebook, root)}")
+        problems.append(
+            f"{name}: first cell must be the Colab badge for {colab_url(notebook, root)}"
+        )
     if len(cells) < 2 or _source(cells[1]).strip() != install_source(root):
         problems.append(f"{name}: second cell must be the generated Colab install cell")
     if any(c.get("outputs") for c in cells if c["cell_type"] == "code"):
