@@ -4,6 +4,7 @@ Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the d
 config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
 """
 
+from .cache import RunCache, load_or_train
 from .config import PRESETS, Config, ConfigError, preset, scale
 from .data import feature_probabilities, make_projection, make_world, zero_loss
 from .interpretation import (
@@ -31,7 +32,7 @@ from .metrics import (
     training_curves,
 )
 from .model import ToyModel
-from .storage import RunCache, load_or_train, load_run, load_summary, save_run, save_summary
+from .storage import load_run, load_summary, save_run, save_summary
 from .sweeps import (
     BOOK_RULES,
     ENGINEERED,

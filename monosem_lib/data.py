@@ -25,6 +25,7 @@ __all__ = [
     "make_world",
     "chunk_steps",
     "zero_loss",
+    "resolve_device",
 ]
 
 POWER_LAW_EXPONENT = 1.1
@@ -192,7 +193,8 @@ class World:
         return f @ (self._Qt if f.dim() == 2 else self.Q.T)
 
 
-def _resolve_device(device: str) -> torch.device:
+def resolve_device(device: str) -> torch.device:
+    """The torch device a config's ``device`` names (``auto``: CUDA when available)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -205,7 +207,7 @@ def _resolve_device(device: str) -> torch.device:
 def make_world(config: Config, stream: str = "data") -> World:
     """The world of ``config``'s seed. ``stream`` names an independent sample stream
     (``"data"`` for training, ``"eval"`` for evaluation)."""
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     dtype = getattr(torch, config.dtype)
     P = make_projection(config.N, config.m, config.seed).to(device, dtype)
     Q = None

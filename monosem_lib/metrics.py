@@ -19,6 +19,7 @@ round-off) counts as dead, never as monosemantic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -31,6 +32,7 @@ __all__ = [
     "MONO_THRESHOLD",
     "single_feature_activations",
     "monosemanticity",
+    "Classification",
     "NeuronStats",
     "neuron_stats",
     "stats_from_sfa",
@@ -78,9 +80,18 @@ def single_feature_activations(model: ToyModel, P: Tensor, signed: bool = False)
     return model.hidden(x).transpose(1, 2)
 
 
+class Classification(NamedTuple):
+    """Per-neuron classification from single-feature activations, each [..., k]."""
+
+    share: Tensor  # the top feature's share of the neuron's summed activation (0 if dead)
+    top_feature: Tensor  # the index of that feature
+    mono: Tensor  # share above the threshold and not dead
+    dead: Tensor  # no feature alone lifts the neuron above DEAD_TOL
+
+
 def monosemanticity(
     sfa: Tensor, threshold: float = MONO_THRESHOLD, clamp: bool = False
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> Classification:
     """Classify neurons from single-feature activations.
 
     Args:
@@ -89,9 +100,7 @@ def monosemanticity(
         clamp: clip activations at 0 first (the book's variant for GeLU and SoLU); the
             default is the authors' raw ``max / (1e-10 + sum)``.
     Returns:
-        Four tensors of shape [..., k], in order the top feature's share, its index, whether
-        the neuron is monosemantic, and whether it is dead (no feature alone lifts it above
-        ``DEAD_TOL``; a dead neuron's share is reported as 0).
+        A ``Classification`` of [..., k] tensors: ``share``, ``top_feature``, ``mono``, ``dead``.
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold!r} is not allowed: must be in (0, 1)")
@@ -100,7 +109,7 @@ def monosemanticity(
     dead = top <= DEAD_TOL
     share = torch.where(dead, torch.zeros_like(top), top / (1e-10 + acts.sum(-1)))
     mono = (share > threshold) & ~dead
-    return share, top_feature, mono, dead
+    return Classification(share, top_feature, mono, dead)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Runs on disk: save, load, and a result cache keyed by config and library version.
+"""Runs and sweep summaries on disk: file formats only (the cache is ``cache.py``).
 
 A saved run is a directory with
 
@@ -16,12 +16,10 @@ an existing non-empty directory is never overwritten unless asked.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,19 +30,12 @@ import torch
 from .config import Config
 from .metrics import summarize
 from .model import ToyModel
-from .training import Run, as_instances, train
-from .version import RESULTS_VERSION, __version__
+from .training import Run
+from .version import RESULTS_VERSION, SOURCE_DIGEST, __version__
 
 __all__ = [
     "save_run",
     "load_run",
-    "RunCache",
-    "load_or_train",
-    "default_cache_dir",
-    "SOURCE_DIGEST",
-    "RESULT_SOURCES",
-    "source_digest",
-    "run_key",
     "save_summary",
     "load_summary",
     "Summary",
@@ -53,33 +44,6 @@ __all__ = [
 FORMAT = "monosem-run"
 FORMAT_VERSION = 1
 HISTORY_WINDOW = 16
-
-# Modules whose code decides a stored result: what training produces (config, data, model,
-# optim, training), how it is measured (metrics) and which configs a batch holds (sweeps).
-# A change to any of them changes the digest, which invalidates cached runs and marks
-# stored summaries as stale.
-RESULT_SOURCES = (
-    "config.py",
-    "data.py",
-    "model.py",
-    "optim.py",
-    "training.py",
-    "metrics.py",
-    "sweeps.py",
-)
-
-
-def source_digest(package_dir: str | os.PathLike | None = None) -> str:
-    """A 16-hex-digit digest of the ``RESULT_SOURCES`` in ``package_dir`` (default: this
-    package's own directory)."""
-    here = Path(__file__).parent if package_dir is None else Path(package_dir)
-    h = hashlib.sha256()
-    for name in RESULT_SOURCES:
-        h.update(name.encode() + b"\0" + (here / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-SOURCE_DIGEST = source_digest()
 
 
 def _history_windows(history: torch.Tensor) -> list[list[float]]:
@@ -224,83 +188,6 @@ def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
         float(meta.get("train_seconds", 0.0)),
         meta.get("stopped_at"),
     )
-
-
-def run_key(configs: Iterable[Config]) -> str:
-    """The cache key of a batch: its instance configs, library version and training code."""
-    payload = json.dumps(
-        {
-            "configs": [c.to_dict() for c in as_instances(configs)],
-            "version": __version__,
-            "source": SOURCE_DIGEST,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def default_cache_dir() -> Path:
-    """``$MONOSEM_CACHE_DIR``, else ``~/.cache/monosem_lib``."""
-    env = os.environ.get("MONOSEM_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "monosem_lib"
-
-
-class RunCache:
-    """Trained runs stored under ``root/<key>``, the key covering every instance config,
-    the library version and its training code. A whole batch is one entry: in float32 an
-    instance's trajectory depends (slightly) on the batch it trained in."""
-
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else default_cache_dir()
-
-    def path(self, configs) -> Path:
-        return self.root / run_key(configs)
-
-    def get(self, configs) -> Run | None:
-        """The cached run, or None. A damaged entry is removed with a warning."""
-        path = self.path(configs)
-        if not path.exists():
-            return None
-        try:
-            return load_run(path)
-        except ValueError as err:
-            warnings.warn(
-                f"cached run {path.name} is damaged ({err}); training it again", stacklevel=2
-            )
-            shutil.rmtree(path, ignore_errors=True)
-            return None
-
-    def put(self, configs, run: Run) -> None:
-        path = self.path(configs)
-        try:
-            # Metrics are recomputed from the weights on load; skipping them keeps caching cheap.
-            save_run(run, path, overwrite=True, metrics=[])
-        except OSError as err:  # a full disk or read-only cache must not lose the run itself
-            warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
-
-    def load_or_train(self, configs, **train_kwargs) -> Run:
-        run = self.get(configs)
-        if run is None:
-            run = train(configs, **train_kwargs)
-            self.put(configs, run)
-        return run
-
-
-def load_or_train(
-    configs: Config | Iterable[Config],
-    cache: str | os.PathLike | bool | None = None,
-    **train_kwargs,
-) -> Run:
-    """Train ``configs`` in one pass, or load the identical batch from the result cache.
-
-    Args:
-        cache: a directory; None for ``default_cache_dir()``; False to always train.
-        train_kwargs: passed to ``train`` (progress, checkpoints...).
-    """
-    if cache is False:
-        return train(configs, **train_kwargs)
-    configs = as_instances(configs)
-    return RunCache(None if cache in (None, True) else cache).load_or_train(configs, **train_kwargs)
 
 
 # -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------

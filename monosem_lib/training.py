@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
-from .data import World, _resolve_device, derive_seed, make_world
+from .data import World, derive_seed, make_world, resolve_device
 from .model import ToyModel, activation, activation_grad, init_params
 from .optim import make_optimizer, schedule_multipliers
 
@@ -294,7 +294,7 @@ def train(
     insts = as_instances(configs)
     _check_same_structure(insts)
     first = insts[0]
-    device = _resolve_device(first.device)
+    device = resolve_device(first.device)
     dtype = getattr(torch, first.dtype)
     I, B, steps = len(insts), first.batch, first.steps
 

@@ -709,14 +709,14 @@ class BiasExplorer:
         """The untrained model of a setting, shown the moment its retrain starts."""
         import torch
 
-        from .data import _resolve_device
+        from .data import resolve_device
         from .training import _init_model
 
         cfg = self.config(values)
         return (
             "training",
             0,
-            _init_model([cfg], _resolve_device(cfg.device), getattr(torch, cfg.dtype)),
+            _init_model([cfg], resolve_device(cfg.device), getattr(torch, cfg.dtype)),
             None,
             None,
         )

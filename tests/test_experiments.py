@@ -3,8 +3,8 @@
 import pytest
 
 from monosem_lib import experiments as ex
+from monosem_lib.cache import run_key
 from monosem_lib.config import preset
-from monosem_lib.storage import run_key
 from monosem_lib.sweeps import total_shrink
 from monosem_lib.training import as_instances, group_by_structure
 

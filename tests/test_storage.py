@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from monosem_lib.cache import RunCache, load_or_train, run_key
 from monosem_lib.config import preset
 from monosem_lib.metrics import summarize
-from monosem_lib.storage import RunCache, load_or_train, load_run, run_key, save_run
+from monosem_lib.storage import load_run, save_run
 from monosem_lib.training import train
 
 
@@ -137,7 +138,7 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
     from pathlib import Path
 
     import monosem_lib
-    from monosem_lib.storage import RESULT_SOURCES, SOURCE_DIGEST, source_digest
+    from monosem_lib.version import RESULT_SOURCES, SOURCE_DIGEST, source_digest
 
     assert set(RESULT_SOURCES) >= {
         "config.py",
@@ -157,3 +158,28 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
         (tmp_path / name).write_text(original + "\n# an edit\n")
         assert source_digest(tmp_path) != SOURCE_DIGEST, f"editing {name} must change the digest"
         (tmp_path / name).write_text(original)
+
+
+def test_cache_hit_returns_the_run_on_the_configs_device(tmp_path, monkeypatch):
+    """A hit is loaded onto the device the config asks for, as a miss trains there. CI has no
+    GPU, so the device mapping is faked: 'cuda' resolves to torch's meta device."""
+    import monosem_lib.cache as cache_mod
+
+    cfg = preset("tiny", steps=5)
+    cache = RunCache(tmp_path)
+    cache.load_or_train(cfg, progress=False)
+    seen = []
+
+    def fake(device: str) -> torch.device:
+        seen.append(device)
+        return torch.device("meta") if device == "cuda" else torch.device("cpu")
+
+    monkeypatch.setattr(cache_mod, "resolve_device", fake)
+    # File the cpu-trained entry under the cuda config's key, as if a GPU had trained it.
+    cuda_cfg = cfg.replace(device="cuda")
+    (tmp_path / run_key(cfg)).rename(tmp_path / run_key(cuda_cfg))
+    hit = cache.get(cuda_cfg)
+    assert seen == ["cuda"], f"the hit should resolve the config's device, resolved {seen}"
+    assert hit.model.flat.device.type == "meta" and hit.P.device.type == "meta", (
+        f"a cache hit for a cuda config came back on {hit.model.flat.device}"
+    )

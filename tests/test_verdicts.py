@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from monosem_lib.cache import load_or_train
 from monosem_lib.config import preset
 from monosem_lib.experiments import other_tasks
 from monosem_lib.interpretation import (
@@ -18,7 +19,6 @@ from monosem_lib.interpretation import (
     matrix_cosine,
     report_dict,
 )
-from monosem_lib.storage import load_or_train
 from monosem_lib.sweeps import ENGINEERED
 from monosem_lib.training import train
 

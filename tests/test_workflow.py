@@ -68,7 +68,7 @@ def test_workflow_runs_the_tests_with_debian_chromium_only_where_needed():
 
 
 def test_workflow_uses_pinned_requirements_and_caches_runs_like_the_library():
-    from monosem_lib import storage
+    from monosem_lib import version
 
     wf = _workflow()
     text = WORKFLOW.read_text()
@@ -83,5 +83,5 @@ def test_workflow_uses_pinned_requirements_and_caches_runs_like_the_library():
         runs = next((c for c in caches if c["path"] == "_build/monosem-cache"), None)
         assert runs is not None, f"job {name} does not cache _build/monosem-cache"
         key = runs["key"]
-        for source in storage.RESULT_SOURCES + ("__init__.py",):  # the code digest and the version
+        for source in version.RESULT_SOURCES + ("version.py",):  # the code digest and the version
             assert f"monosem_lib/{source}" in key, f"the cache key misses {source}: {key}"
