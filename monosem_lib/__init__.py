@@ -32,7 +32,8 @@ from .metrics import (
     training_curves,
 )
 from .model import ToyModel
-from .storage import load_run, load_summary, save_run, save_summary
+from .results import Results, load_results, merge_summaries, save_run, save_summary
+from .storage import load_run, load_summary
 from .sweeps import (
     BOOK_RULES,
     ENGINEERED,
@@ -58,6 +59,7 @@ def __getattr__(name: str):
         "bench",
         "reproduction",
         "responses",
+        "claims",
     ):
         import importlib
 
@@ -103,6 +105,9 @@ __all__ = [
     "linear_target",
     "report_dict",
     "RunCache",
+    "Results",
+    "load_results",
+    "merge_summaries",
     "load_or_train",
     "load_run",
     "save_run",

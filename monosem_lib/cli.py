@@ -84,6 +84,21 @@ def _value_list(text: str) -> tuple:
         ) from None
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N."""
+    try:
+        index, count = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: must be I/N, e.g. 0/4"
+        ) from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: needs 0 <= I < N (shards are numbered 0 .. N-1)"
+        )
+    return index, count
+
+
 def _finite(text: str) -> float:
     try:
         value = float(text)
@@ -152,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monosem_lib {__version__}")
     sub = parser.add_subparsers(
-        dest="command", parser_class=_Parser, metavar="{train,sweep,interpret,bench}"
+        dest="command", parser_class=_Parser, metavar="{train,sweep,merge,interpret,bench}"
     )
     sub.required = True
 
@@ -161,10 +176,28 @@ def build_parser() -> argparse.ArgumentParser:
     for field, (flag, opts) in _FIELDS.items():
         t.add_argument(flag, dest=field, **opts)
     _add_common(t)
+    _add_sweep_parser(sub)
 
-    s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
+    m = sub.add_parser("merge", help="combine the shards of a sweep into one summary")
+    m.add_argument("parts", nargs="+", metavar="PART", help="NAME.part-I-of-N.json files")
+    m.add_argument("--summary", metavar="DIR", required=True, help="write DIR/NAME.json + .npz")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing summary")
+
+    i = sub.add_parser("interpret", help="reverse-engineering report of a saved run")
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--instance", type=_seed, default=0, help="which instance (default 0)")
+    i.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="training throughput against a naive trainer")
+    b.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
+    b.add_argument("--json", action="store_true")
+    return parser
+
+
+def _add_sweep_parser(sub) -> None:
     from .sweeps import TABLE1
 
+    s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
     s.add_argument(
         "name", choices=tuple(TABLE1), metavar="NAME", help="one of " + ", ".join(TABLE1)
     )
@@ -181,16 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run these values of the batch's swept knob instead of the row's (e.g. 0.003,0.01)",
     )
     s.add_argument(
-        "--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 at paper)"
+        "--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 else)"
     )
-    s.add_argument(
-        "--steps", type=_positive_int, help="override the run length (decay is rescaled to it)"
-    )
-    s.add_argument(
-        "--summary",
-        metavar="DIR",
-        help="also store a compact summary DIR/NAME.json + .npz (chapter 7)",
-    )
+    s.add_argument("--steps", type=_positive_int, help="override the run length (decay rescaled)")
+    s.add_argument("--summary", metavar="DIR", help="also store a summary DIR/NAME.json + .npz")
     s.add_argument(
         "--representative",
         type=_seed,
@@ -202,8 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--resume",
         action="store_true",
-        help="with --summary: skip the batch if its summary exists with the same configs and code "
-        "digest, retrain it if stale",
+        help="with --summary: skip the batch if its summary holds the same configs from code "
+        "with the same RESULTS_VERSION; retrain it if stale",
+    )
+    s.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="train only part I (0-based) of N near-equal parts of the batch and write "
+        "NAME.part-I-of-N.json; combine the parts with `merge`",
     )
     s.add_argument(
         "--max-instances",
@@ -212,21 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(s)
 
-    i = sub.add_parser("interpret", help="reverse-engineering report of a saved run")
-    i.add_argument("dir", metavar="DIR")
-    i.add_argument("--instance", type=_seed, default=0, help="which instance (default 0)")
-    i.add_argument("--json", action="store_true")
-
-    b = sub.add_parser("bench", help="training throughput against a naive trainer")
-    b.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
-    b.add_argument("--json", action="store_true")
-    return parser
-
 
 def _config_error(err: ConfigError) -> CliError:
     flag = _FLAG_OF.get(err.field, err.field)
     return CliError(
-        f"python -m monosem_lib: error: argument {flag}: {err.value!r} is not allowed: {err.allowed}",
+        f"python -m monosem_lib: error: argument {flag}: {err.value!r} is not allowed: "
+        f"{err.allowed}",
         2,
     )
 
@@ -301,21 +326,53 @@ def _check_out(args) -> None:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
             raise CliError(
-                f"python -m monosem_lib: error: argument --out: {out} already exists and is not empty; "
-                "choose another directory or pass --overwrite",
+                f"python -m monosem_lib: error: argument --out: {out} already exists and is not "
+                "empty; choose another directory or pass --overwrite",
                 2,
             )
 
 
 def _cmd_sweep(args) -> dict:
-    from .metrics import summarize
-    from .storage import save_run
-    from .sweeps import TABLE1, sweep_configs
-    from .training import group_by_structure, train
+    from .sweeps import TABLE1
 
-    overrides = {}
-    if args.device:
-        overrides["device"] = args.device
+    configs, start = _sweep_instances(args)
+    _check_out(args)
+    spec = TABLE1[args.name]
+    target = _summary_target(args, configs)
+    if target is not None and args.resume and _summary_is_current(target, configs):
+        return {
+            "sweep": {"name": spec.name, "scale": args.preset},
+            "skipped": f"{target} is current",
+        }
+    runs, rows = _train_groups(args, configs, spec)
+    if args.summary:
+        from .results import save_summary
+
+        save_summary(
+            runs,
+            args.summary,
+            name=args.name,
+            scale=args.preset,
+            overwrite=args.overwrite or args.resume,
+            representative=_local_representatives(args, start, len(configs)),
+            shard=args.shard,
+            values=args.values,
+            steps=args.steps,
+        )
+    base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
+    sweep = {"name": spec.name, "description": spec.description, "var": spec.var}
+    sweep.update(swept=list(spec.swept), values=[getattr(c, spec.var) for c in configs])
+    sweep.update(scale=args.preset, shard=None if args.shard is None else list(args.shard))
+    seconds = sum(r.train_seconds for r in runs)
+    return {"config": base.to_dict(), "sweep": sweep, "train_seconds": seconds, "instances": rows}
+
+
+def _sweep_instances(args) -> tuple[list, int]:
+    """The batch's instance configs (one per seed and point), or the shard's block of them,
+    and the block's first index in the whole batch."""
+    from .sweeps import sweep_configs
+
+    overrides = {"device": args.device} if args.device else {}
     if args.steps:
         overrides["steps"] = args.steps
     try:
@@ -324,70 +381,67 @@ def _cmd_sweep(args) -> dict:
         )
     except ConfigError as err:
         raise _config_error(err) from None
-    _check_out(args)
-    spec = TABLE1[args.name]
-    if args.summary:
-        target = Path(args.summary) / f"{args.name}.json"
-        if args.resume and _summary_is_current(target, configs):
-            return {
-                "sweep": {"name": spec.name, "scale": args.preset},
-                "skipped": f"{target} is current",
-            }
-        if target.exists() and not (args.overwrite or args.resume):
-            raise CliError(
-                f"python -m monosem_lib: error: argument --summary: {target} already exists; "
-                "choose another directory or pass --overwrite (or --resume)",
-                2,
-            )
+    instances = [c for cfg in configs for c in cfg.expand()]
+    if args.shard is None:
+        return instances, 0
+    start, stop = _shard_bounds(len(instances), *args.shard)
+    return instances[start:stop], start
+
+
+def _shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
+    """Part ``index`` of ``count`` near-equal contiguous blocks of ``total`` instances."""
+    if count > total:
+        raise CliError(
+            f"python -m monosem_lib: error: argument --shard: {index}/{count} is not allowed: "
+            f"this batch has {total} instances, so at most {total} shards",
+            2,
+        )
+    return total * index // count, total * (index + 1) // count
+
+
+def _local_representatives(args, start: int, count: int) -> list[int]:
+    """--representative indices (over the whole batch) as indices into this shard."""
+    return [r - start for r in args.representative if start <= r < start + count]
+
+
+def _summary_target(args, configs) -> Path | None:
+    if not args.summary:
+        return None
+    from .results import shard_stem
+
+    stem = args.name if args.shard is None else shard_stem(args.name, *args.shard)
+    target = Path(args.summary) / f"{stem}.json"
+    if target.exists() and not (args.overwrite or args.resume):
+        raise CliError(
+            f"python -m monosem_lib: error: argument --summary: {target} already exists; "
+            "choose another directory or pass --overwrite (or --resume)",
+            2,
+        )
+    return target
+
+
+def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
+    """Train the instances one pass per structure (and --max-instances), saving --out."""
+    from .metrics import summarize
+    from .storage import save_run
+    from .training import group_by_structure, train
+
     groups = group_by_structure(configs)
     if args.max_instances:
-        groups = [
-            g[i : i + args.max_instances]
-            for g in groups
-            for i in range(0, len(g), args.max_instances)
-        ]
-    total, rows, runs = 0.0, [], []
+        step = args.max_instances
+        groups = [g[i : i + step] for g in groups for i in range(0, len(g), step)]
+    runs, rows = [], []
     for group in groups:
         run = train(group, progress=args.progress)
-        total += run.train_seconds
         summary = summarize(run)
         if args.out:
             part = f"{spec.var}={getattr(group[0], spec.var)}"
-            target = (
-                Path(args.out)
-                if len(groups) == 1
-                else Path(args.out) / (part if not args.max_instances else f"part-{len(runs):02d}")
-            )
+            many = f"part-{len(runs):02d}" if args.max_instances else part
+            target = Path(args.out) if len(groups) == 1 else Path(args.out) / many
             save_run(run, target, overwrite=args.overwrite, metrics=summary)
         rows += _instance_rows(run, summary)
         runs.append(run)
-    if args.summary:
-        from .storage import save_summary
-
-        save_summary(
-            runs,
-            args.summary,
-            name=args.name,
-            scale=args.preset,
-            overwrite=args.overwrite or args.resume,
-            representative=args.representative,
-        )
-    base = configs[0].replace(
-        **{v: getattr(preset(args.preset), v) for v in spec.swept}, instances=1
-    )
-    return {
-        "config": base.to_dict(),
-        "sweep": {
-            "name": spec.name,
-            "description": spec.description,
-            "var": spec.var,
-            "swept": list(spec.swept),
-            "values": [getattr(c, spec.var) for c in configs],
-            "scale": args.preset,
-        },
-        "train_seconds": total,
-        "instances": rows,
-    }
+    return runs, rows
 
 
 def _summary_is_current(target: Path, configs) -> bool:
@@ -401,8 +455,17 @@ def _summary_is_current(target: Path, configs) -> bool:
         stored = load_summary(target)
     except ValueError:
         return False
-    expanded = [c for cfg in configs for c in cfg.expand()]
-    return stored.meta.get("results_version") == RESULTS_VERSION and stored.configs == expanded
+    return stored.meta.get("results_version") == RESULTS_VERSION and stored.configs == configs
+
+
+def _cmd_merge(args) -> dict:
+    from .results import merge_summaries
+
+    try:
+        path = merge_summaries(args.parts, args.summary, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as err:
+        raise CliError(f"python -m monosem_lib: error: merge: {err}", 2) from None
+    return {"merged": [str(p) for p in args.parts], "summary": str(path)}
 
 
 def _cmd_interpret(args) -> dict:
@@ -430,6 +493,9 @@ def _cmd_bench(args) -> dict:
 
 
 def _emit(args, result: dict) -> None:
+    if args.command == "merge":
+        print(f"merged {len(result['merged'])} parts into {result['summary']}")
+        return
     if args.command == "interpret":
         print(json.dumps(result["dict"], allow_nan=False) if args.json else result["text"])
         return
@@ -460,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = {
                 "train": _cmd_train,
                 "sweep": _cmd_sweep,
+                "merge": _cmd_merge,
                 "interpret": _cmd_interpret,
                 "bench": _cmd_bench,
             }[args.command](args)

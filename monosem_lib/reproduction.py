@@ -1,7 +1,6 @@
-"""The paper's claims computed from stored sweep summaries, the same way at either scale.
-
-Chapter 7 reads ``data/book`` and ``data/paper`` (see ``storage.save_summary``) and puts the
-two scales side by side; these functions turn one summary into the numbers of one claim.
+"""Stored sweeps of Table 1: loading them by scale, checking they are current, and the views
+the appendix and chapter 7 draw (every batch against its knob, the departures from the
+paper, the budget study, the metric variants). The claims themselves are in ``claims``.
 """
 
 from __future__ import annotations
@@ -11,136 +10,86 @@ from pathlib import Path
 
 import numpy as np
 
-from .interpretation import interpret
-from .metrics import MONO_THRESHOLD, stats_from_sfa
-from .storage import Summary, load_summary
-from .sweeps import TABLE1, sweep_configs, total_shrink
+from .results import Results, load_results
+from .sweeps import SWEEP_SCALES, TABLE1, sweep_configs, total_shrink
 
 __all__ = [
     "load_data",
-    "by_value",
     "at_scale",
-    "claim1",
-    "claim2",
-    "claim3",
-    "claim4",
-    "claim5",
     "abs_pairs",
     "BATCHES",
     "CLAIM_BATCHES",
+    "STUDY_STEPS",
+    "load_budget_study",
     "SweepSeries",
     "sweep_series",
     "batch_sentence",
     "departures",
-    "stored_stats",
     "metric_variants",
     "is_current",
-    "MARGINS",
     "metric_variant_rows",
 ]
-
-# The margins the book's claims are asserted with, set once: tests/test_science.py, the
-# chapters' Checks cells and chapter 7 read them from here.
-MARGINS = {
-    "claim1_loss_spread": 0.10,  # converged rates reach losses within 10% of each other...
-    "claim1_mono_span": 0.3,  # ...while mono/N differs by more than 0.3
-}
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
 CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims read
 
 
-def load_data(root: str | Path) -> dict[str, dict[str, Summary]]:
-    """{"book": {name: Summary}, "paper": {...}} for the summaries present under ``root``."""
+# The budget study at the paper's shape on a CPU: LR1 and LR3 at two rates, trained for these
+# step counts at batch 1024 (2^20 .. 2^24 samples; 2^12 steps is the paper-cpu preset itself,
+# read from the main batches). See ``make data-paper-cpu``.
+STUDY_STEPS = (1024, 2048, 4096, 8192, 16384)
+STUDY_RATES = (0.003, 0.01)
+
+
+def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
+    """{scale: {batch name: Results}} for the summaries present under ``root/<scale>/``, for
+    every scale of ``sweeps.SWEEP_SCALES`` (an absent scale maps to {})."""
     root = Path(root)
-    out: dict[str, dict[str, Summary]] = {}
-    for scale in ("book", "paper"):
+    out: dict[str, dict[str, Results]] = {}
+    for scale in SWEEP_SCALES:
         out[scale] = {}
         for name in BATCHES:
             path = root / scale / f"{name}.json"
             if path.exists():
-                out[scale][name] = load_summary(path)
+                out[scale][name] = load_results(path)
     return out
 
 
-def by_value(summary: Summary, var: str, key: str, exclude=()) -> dict:
-    """{value of ``var``: [metric of every seed]}, in sweep order."""
-    table: dict = {}
-    for c, m in zip(summary.configs, summary.metrics):
-        value = getattr(c, var)
-        if value in exclude:
-            continue
-        table.setdefault(value, []).append(m[key])
-    return table
-
-
-def claim1(lr1: Summary, exclude_lrs=()) -> dict:
-    """Loss spread and monosemanticity span across learning rates (seed means)."""
-    loss = {
-        lr: float(np.mean(v)) for lr, v in by_value(lr1, "lr", "final_loss", exclude_lrs).items()
-    }
-    mono = {
-        lr: float(np.mean(v))
-        for lr, v in by_value(lr1, "lr", "mono_per_feature", exclude_lrs).items()
-    }
-    return {
-        "loss": loss,
-        "mono_per_feature": mono,
-        "loss_spread": max(loss.values()) / min(loss.values()) - 1,
-        "mono_span": max(mono.values()) - min(mono.values()),
-    }
-
-
-def claim2(lr1: Summary) -> dict:
-    """Mean bias of monosemantic and of polysemantic neurons at each learning rate."""
-
-    def mean(v):
-        v = [x for x in v if x is not None]
-        return float(np.mean(v)) if v else None
-
-    return {
-        "mono": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_mono").items()},
-        "poly": {lr: mean(v) for lr, v in by_value(lr1, "lr", "mean_bias_poly").items()},
-    }
-
-
-def claim3(lr1: Summary, lr3: Summary) -> dict:
-    """Monosemanticity and loss of the engineered sweep against the baseline, per rate: seed
-    means as (baseline, engineered) pairs, and under ``seeds`` every seed's mono/N."""
-    out = {}
-    for key in ("mono_per_feature", "final_loss"):
-        base, eng = by_value(lr1, "lr", key), by_value(lr3, "lr", key)
-        out[key] = {
-            lr: (float(np.mean(base[lr])), float(np.mean(eng[lr]))) for lr in base if lr in eng
+def load_budget_study(root: str | Path) -> dict[int, dict[str, Results]]:
+    """{steps: {"LR1": Results, "LR3": Results}} of the budget study under
+    ``root/paper-cpu``: the study's own files and, for the preset's steps, the main batches
+    restricted to the study's rates. Budgets not produced yet are left out."""
+    root = Path(root) / "paper-cpu"
+    out: dict[int, dict[str, Results]] = {}
+    for steps in STUDY_STEPS:
+        folder = (
+            root
+            if steps == sweep_configs("LR1", "paper-cpu")[0].steps
+            else root / "budget" / f"steps-{steps}"
+        )
+        found = {
+            n: load_results(folder / f"{n}.json")
+            for n in ("LR1", "LR3")
+            if (folder / f"{n}.json").exists()
         }
-    base, eng = by_value(lr1, "lr", "mono_per_feature"), by_value(lr3, "lr", "mono_per_feature")
-    out["seeds"] = {lr: (list(base[lr]), list(eng[lr])) for lr in base if lr in eng}
+        if len(found) == 2:
+            out[steps] = {
+                n: r.select(i for lr in STUDY_RATES for i in r.where(lr=lr))
+                for n, r in found.items()
+            }
     return out
 
 
-def claim4(k_sweep: Summary) -> dict:
-    """Features covered and monosemantic neurons per feature against width k."""
-    return {
-        key: {k: float(np.mean(v)) for k, v in by_value(k_sweep, "k", key).items()}
-        for key in ("features_covered", "mono_per_feature", "final_loss")
-    }
-
-
-def claim5(summary: Summary, instance: int) -> dict:
-    """The reverse-engineering report of a representative instance with stored weights."""
-    return interpret(summary.run(instance)).to_dict()
-
-
-def abs_pairs(lr5: Summary) -> list[dict]:
+def abs_pairs(lr5: Results) -> list[dict]:
     """For each abs-task instance: features with a monosemantic neuron for +f_j, for -f_j, both
     (the book's signed probe: the paper's +e_j alone cannot see a -f_j neuron)."""
     return [
-        {"lr": c.lr, "seed": c.seed, **stored_stats(lr5, i, "book").sign_pairs(0)}
+        {"lr": c.lr, "seed": c.seed, **lr5.stats(i, "book").sign_pairs(0)}
         for i, c in enumerate(lr5.configs)
     ]
 
 
-def at_scale(found: dict[str, Summary], names, claim, *args, **kwargs):
+def at_scale(found: dict[str, Results], names, claim, *args, **kwargs):
     """``claim(*summaries, *args)`` for the batches ``names`` of one scale, or None when any of
     them has not been produced yet (how chapter 7 leaves a column empty)."""
     names = [names] if isinstance(names, str) else list(names)
@@ -149,18 +98,28 @@ def at_scale(found: dict[str, Summary], names, claim, *args, **kwargs):
     return claim(*[found[n] for n in names], *args, **kwargs)
 
 
-def is_current(summary: Summary, seeds: int | None = None) -> bool:
-    """Whether a stored batch holds exactly the configs ``sweep_configs`` gives today (at its
-    scale, with as many seeds as it stored), so a change to Table 1 or to the book's rules
-    shows up as a stale file."""
-    configs = summary.configs
-    seeds = seeds or len({c.seed for c in configs})
-    want = [
-        c
-        for cfg in sweep_configs(summary.meta["name"], summary.meta["scale"], seeds=seeds)
-        for c in cfg.expand()
-    ]
-    return [c.replace(device="cpu") for c in configs] == [c.replace(device="cpu") for c in want]
+def is_current(results: Results) -> bool:
+    """Whether a stored batch holds exactly the configs ``sweep_configs`` gives today for its
+    name and scale, with the seeds, ``values`` and ``steps`` it records, and was made by
+    code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
+    the book's rules or to the numbers shows up as a stale file."""
+    from .version import RESULTS_VERSION
+
+    if results.meta.get("results_version") != RESULTS_VERSION:
+        return False
+    have = [c.replace(device="cpu") for c in results.configs]
+    values, steps = results.meta.get("values"), results.meta.get("steps")
+    try:
+        want = sweep_configs(
+            results.name,
+            results.scale,
+            seeds=len(results.seeds),
+            values=None if values is None else tuple(values),
+            **({} if steps is None else {"steps": steps}),
+        )
+    except ValueError:
+        return False
+    return have == [c.replace(device="cpu") for cfg in want for c in cfg.expand()]
 
 
 # -- every batch, the paper's way: metrics against the swept knob, seeds as bands ----------------
@@ -190,11 +149,11 @@ SERIES_METRICS = {
 }
 
 
-def sweep_series(summary: Summary) -> SweepSeries:
+def sweep_series(results: Results) -> SweepSeries:
     """Loss, mono/N and mono/k of every point of a stored batch (see ``SweepSeries``)."""
-    spec = TABLE1[summary.meta["name"]]
+    spec = TABLE1[results.name]
     outer = [v for v in spec.swept if v != spec.var]
-    configs, metrics = summary.configs, summary.metrics
+    configs, metrics = results.configs, results.metrics
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(configs):
         label = ", ".join(f"{v} {getattr(c, v):g}" for v in outer) or spec.name
@@ -238,11 +197,13 @@ def _span(values) -> str:
     return f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}-{hi:.3g}"
 
 
-def departures(name: str) -> dict[str, tuple[str, str]]:
-    """How batch ``name`` differs between the paper's scale and the book's: {quantity: (paper,
-    book)}, generated from ``sweep_configs`` (ranges where the batch sweeps a quantity)."""
+def departures(
+    name: str, scales: tuple[str, ...] = ("paper", "book")
+) -> dict[str, tuple[str, ...]]:
+    """How batch ``name`` differs between scales: {quantity: (value at each of ``scales``)},
+    generated from ``sweep_configs`` (ranges where the batch sweeps a quantity)."""
     rows = {}
-    for scale in ("paper", "book"):
+    for scale in scales:
         cs = sweep_configs(name, scale, seeds=1)
         quantities = {
             "N": [c.N for c in cs],
@@ -272,35 +233,19 @@ _SCHEDULES = {
 # -- the metric, the paper's way and the book's -------------------------------------------------
 
 
-def stored_stats(summary: Summary, instance: int, variant: str = "paper"):
-    """NeuronStats of one stored instance under a metric variant (see ``metrics``): the stored
-    single-feature activations hold both signs for the abs task, so either can be read back."""
-    import torch
-
-    c = summary.configs[instance]
-    sfa = torch.from_numpy(summary.array("sfa", instance).astype(np.float32))[None]
-    bias = torch.from_numpy(summary.array("bias", instance).astype(np.float32))[None]
-    if variant == "paper":
-        sfa = sfa[..., : c.N]
-    book = variant == "book"
-    return stats_from_sfa(sfa, bias, c.N, MONO_THRESHOLD, clamp=book and c.nonlinearity != "relu")
+def metric_variants(results: Results, instance: int) -> dict[str, float]:
+    """Monosemantic neurons per feature of one instance under the paper's metric and under
+    the book's variant."""
+    N = results.configs[instance].N
+    return {v: float(results.stats(instance, v).mono[0].sum()) / N for v in ("paper", "book")}
 
 
-def metric_variants(summary: Summary, instance: int) -> dict[str, float]:
-    """Monosemantic neurons per feature of one stored instance under the paper's metric and
-    under the book's variant."""
-    c = summary.configs[instance]
-    return {
-        v: float(stored_stats(summary, instance, v).mono[0].sum()) / c.N for v in ("paper", "book")
-    }
-
-
-def metric_variant_rows(summary: Summary, seed: int = 0) -> list[dict]:
+def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
     """For every instance of ``seed`` in a stored batch: its swept values and its mono/N under
     the paper's metric and under the book's variant."""
-    spec = TABLE1[summary.meta["name"]]
+    spec = TABLE1[results.name]
     rows = []
-    for i, c in enumerate(summary.configs):
+    for i, c in enumerate(results.configs):
         if c.seed == seed:
-            rows.append({**{v: getattr(c, v) for v in spec.swept}, **metric_variants(summary, i)})
+            rows.append({**{v: getattr(c, v) for v in spec.swept}, **metric_variants(results, i)})
     return rows

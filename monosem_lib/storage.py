@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import numpy as np
 import torch
 
 from .config import Config
-from .metrics import summarize
 from .model import ToyModel
 from .training import Run
 from .version import RESULTS_VERSION, SOURCE_DIGEST, __version__
@@ -36,7 +34,8 @@ from .version import RESULTS_VERSION, SOURCE_DIGEST, __version__
 __all__ = [
     "save_run",
     "load_run",
-    "save_summary",
+    "write_summary",
+    "provenance",
     "load_summary",
     "Summary",
 ]
@@ -93,12 +92,12 @@ def save_run(
     Args:
         checkpoints: also store the weights at every checkpoint (needed to redraw training
             curves after loading; costs one weight copy per checkpoint).
-        metrics: the summary rows to record; computed with ``summarize`` when None.
+        metrics: the summary rows to record (``metrics.summarize(run)``); none when None.
     Returns:
         The directory.
     """
     directory = Path(directory)
-    metrics = summarize(run) if metrics is None else metrics
+    metrics = [] if metrics is None else metrics
     W1, b, W2 = (t.detach().cpu().numpy() for t in run.model.split())
     arrays = {
         "W1": W1,
@@ -170,7 +169,8 @@ def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
     expected = (I, first.k, first.m)
     if tuple(W1.shape) != expected or tuple(W2.shape) != (I, first.out_dim, first.k):
         raise ValueError(
-            f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} disagree with the configs"
+            f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} "
+            "disagree with the configs"
         )
     model = ToyModel.from_weights(W1, b, W2, first.nonlinearity)
     ckpts = {}
@@ -192,89 +192,24 @@ def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
 
 # -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------
 SUMMARY_FORMAT = "monosem-summary"
-SUMMARY_POINTS = 256  # loss-history points kept per instance
 
 
-def save_summary(
-    runs,
-    path: str | os.PathLike,
-    *,
-    name: str,
-    scale: str,
-    overwrite: bool = False,
-    representative: Iterable[int] = (),
+def write_summary(
+    path: str | os.PathLike, name: str, meta: dict, arrays: dict, *, overwrite: bool = False
 ) -> Path:
-    """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
-
-    Keeps what the book reads, not the weights: the config, seed and summary metrics of every
-    instance, the metrics at every checkpoint, a loss history of at most 256 points, and the
-    single-feature activations and biases in float16 (signed for the abs task). Provenance:
-    library version and code digest, torch version, device, date and training time. Full
-    weights are stored only for the instances listed in ``representative`` (indices over
-    all runs, in order).
-    """
-    from .metrics import is_signed, neuron_stats, training_curves
-
-    runs = [runs] if isinstance(runs, Run) else list(runs)
+    """Write a sweep summary as ``path/<name>.json`` (``meta``) and ``path/<name>.npz``
+    (``arrays``), each landing by rename so a reader never sees half of one. The summary is
+    built by ``results.save_summary``; this only writes it. ``name`` is the file stem (a
+    shard's is ``<batch>.part-<i>-of-<n>``)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     json_path, npz_path = path / f"{name}.json", path / f"{name}.npz"
     if (json_path.exists() or npz_path.exists()) and not overwrite:
         raise FileExistsError(
-            f"{json_path} already exists; refusing to overwrite it (pass overwrite=True, CLI --overwrite)"
+            f"{json_path} already exists; refusing to overwrite it "
+            "(pass overwrite=True, CLI --overwrite)"
         )
-    keep = set(representative)
-    instances, arrays, index = [], {}, 0
-    train_seconds = 0.0
-    for run in runs:
-        rows = summarize(run)
-        curves = training_curves(run)
-        st = neuron_stats(
-            run.model, run.P, signed=is_signed(run.config)
-        )  # both signs: either metric can be read back
-        hist = run.loss_history.double()
-        stride = max(1, hist.shape[0] // SUMMARY_POINTS)
-        n = hist.shape[0] // stride
-        coarse = hist[: n * stride].view(n, stride, -1).mean(1)
-        W1, b, W2 = run.model.split()
-        train_seconds += run.train_seconds
-        for i, c in enumerate(run.configs):
-            arrays[f"sfa_{index:03d}"] = st.sfa[i].numpy().astype(np.float16)
-            arrays[f"bias_{index:03d}"] = st.bias[i].numpy().astype(np.float16)
-            if index in keep:
-                for key, t in (("W1", W1), ("b", b), ("W2", W2)):
-                    arrays[f"{key}_{index:03d}"] = t[i].detach().cpu().numpy()
-                arrays[f"P_{index:03d}"] = run.P[i].cpu().numpy()
-            instances.append(
-                {
-                    "config": c.to_dict(),
-                    "metrics": rows[i],
-                    "curves": {key: curves[key][:, i].tolist() for key in curves if key != "steps"},
-                    "curve_steps": curves["steps"].tolist(),
-                    "loss_history": {"every": stride, "loss": coarse[:, i].tolist()},
-                    "weights": index in keep,
-                }
-            )
-            index += 1
-    meta = {
-        "format": SUMMARY_FORMAT,
-        "format_version": 1,
-        "name": name,
-        "scale": scale,
-        "library_version": __version__,
-        "results_version": RESULTS_VERSION,
-        "source_digest": SOURCE_DIGEST,
-        "torch_version": torch.__version__,
-        "device": str(runs[0].model.flat.device),
-        "device_name": torch.cuda.get_device_name(runs[0].model.flat.device)
-        if runs[0].model.flat.is_cuda
-        else "cpu",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "train_seconds": train_seconds,
-        "instances": instances,
-    }
-
-    # Each file lands by rename, so a reader never sees half of one.
+    meta = {"format": SUMMARY_FORMAT, "format_version": 1, **meta}
     tmp_npz, tmp_json = path / f".{name}.npz.tmp", path / f".{name}.json.tmp"
     with open(tmp_npz, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -282,6 +217,17 @@ def save_summary(
     os.replace(tmp_npz, npz_path)
     os.replace(tmp_json, json_path)
     return json_path
+
+
+def provenance() -> dict:
+    """What a stored result records about the code and machine that made it."""
+    return {
+        "library_version": __version__,
+        "results_version": RESULTS_VERSION,
+        "source_digest": SOURCE_DIGEST,
+        "torch_version": torch.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 @dataclass
@@ -299,18 +245,6 @@ class Summary:
     def metrics(self) -> list[dict]:
         return [i["metrics"] for i in self.meta["instances"]]
 
-    def where(self, **values) -> list[int]:
-        return [
-            i
-            for i, c in enumerate(self.configs)
-            if all(
-                (abs(getattr(c, k) - v) <= 1e-9 * max(1.0, abs(v)))
-                if isinstance(v, float)
-                else getattr(c, k) == v
-                for k, v in values.items()
-            )
-        ]
-
     def array(self, key: str, instance: int) -> np.ndarray:
         with np.load(self.npz_path, allow_pickle=False) as data:
             return data[f"{key}_{instance:03d}"]
@@ -318,9 +252,10 @@ class Summary:
     def run(self, instance: int) -> Run:
         """The stored weights of a representative instance as a one-instance Run."""
         if not self.meta["instances"][instance]["weights"]:
+            kept = [i for i, x in enumerate(self.meta["instances"]) if x["weights"]]
             raise ValueError(
                 f"instance {instance} of {self.meta['name']} has no stored weights; "
-                f"instances with weights: {[i for i, x in enumerate(self.meta['instances']) if x['weights']]}"
+                f"instances with weights: {kept}"
             )
         t = {k: torch.from_numpy(self.array(k, instance)).float() for k in ("W1", "b", "W2", "P")}
         cfg = self.configs[instance].replace(device="cpu", dtype="float32")

@@ -279,3 +279,35 @@ def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
     )
     assert code == 0 and "skipped" not in json.loads(out)
     assert all(c.steps == 12 for c in load_summary(tmp_path / "data" / "K0.json").configs)
+
+
+def test_sweep_in_shards_merges_into_the_unsharded_summary(tmp_path):
+    """`sweep --shard i/n` trains disjoint parts; `merge` writes the same file an unsharded
+    run writes: identical configs, metrics and arrays (representative weights included)."""
+    import numpy as np
+
+    common = ["sweep", "LR3", "--steps", "300", "--seeds", "2", "--representative", "3"]
+    assert main([*common, "--summary", str(tmp_path / "full")]) == 0
+    for i in range(3):
+        assert main([*common, "--summary", str(tmp_path / "parts"), "--shard", f"{i}/3"]) == 0
+    parts = sorted(str(p) for p in (tmp_path / "parts").glob("LR3.part-*.json"))
+    assert len(parts) == 3
+    assert main(["merge", *parts, "--summary", str(tmp_path / "merged")]) == 0
+    full, merged = (json.loads((tmp_path / d / "LR3.json").read_text()) for d in ("full", "merged"))
+    assert "shard" not in merged
+    for a, b in zip(full["instances"], merged["instances"], strict=True):
+        assert a["config"] == b["config"] and a["weights"] == b["weights"]
+        assert a["metrics"] == b["metrics"], (a["config"]["lr"], a["metrics"], b["metrics"])
+    with np.load(tmp_path / "full" / "LR3.npz") as A, np.load(tmp_path / "merged" / "LR3.npz") as B:
+        assert sorted(A.files) == sorted(B.files)
+        for key in A.files:
+            np.testing.assert_array_equal(A[key], B[key], err_msg=key)
+
+
+def test_merge_names_missing_or_foreign_parts(tmp_path, capsys):
+    common = ["sweep", "LR1", "--steps", "20", "--seeds", "1", "--summary", str(tmp_path)]
+    assert main([*common, "--shard", "0/2"]) == 0
+    assert main(["merge", str(tmp_path / "LR1.part-0-of-2.json"), "--summary", str(tmp_path)]) == 2
+    assert "need shards 0/2 .. 1/2 exactly once each" in capsys.readouterr().err
+    assert main([*common, "--shard", "2/2"]) == 2
+    assert "needs 0 <= I < N" in capsys.readouterr().err

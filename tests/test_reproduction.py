@@ -1,13 +1,16 @@
-"""Claims computed from stored summaries (chapter 7), on tiny sweeps with known structure."""
+"""Stored summaries (chapter 7): loading by scale, staleness, the appendix's views, and the
+claims computed from them, on tiny sweeps with known structure."""
 
 import json
 from pathlib import Path
 
 import pytest
 
+from monosem_lib import claims
 from monosem_lib import reproduction as rp
 from monosem_lib.config import preset
-from monosem_lib.storage import save_summary
+from monosem_lib.interpretation import interpret
+from monosem_lib.results import save_summary
 from monosem_lib.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,26 +39,27 @@ def test_load_data_finds_what_exists(data):
 
 
 def test_claims_have_one_entry_per_swept_value(data):
-    c1 = rp.claim1(data["book"]["LR1"])
-    assert set(c1["loss"]) == {0.003, 0.03} and c1["loss_spread"] >= 0 and c1["mono_span"] >= 0
-    assert set(rp.claim1(data["book"]["LR1"], exclude_lrs=(0.003,))["loss"]) == {0.03}
-    c2 = rp.claim2(data["book"]["LR1"])
+    c1 = claims.claim1(data["book"]["LR1"])
+    n = c1.numbers
+    assert set(n["loss"]) == {0.003, 0.03} and n["loss_spread"] >= 0 and n["mono_span"] >= 0
+    assert set(claims.claim1(data["book"]["LR1"], exclude_lrs=(0.003,)).numbers["loss"]) == {0.03}
+    c2 = claims.claim2(data["book"]["LR1"]).numbers
     assert set(c2["mono"]) == set(c2["poly"]) == {0.003, 0.03}
-    c3 = rp.claim3(data["book"]["LR1"], data["book"]["LR3"])
+    c3 = claims.claim3(data["book"]["LR1"], data["book"]["LR3"]).numbers
     assert set(c3["mono_per_feature"]) == {0.003, 0.03}
-    assert set(rp.claim4(data["book"]["K1"])["features_covered"]) == {16, 32}
+    assert set(claims.claim4(data["book"]["K1"]).numbers["features_covered"]) == {16, 32}
     pairs = rp.abs_pairs(data["book"]["LR5"])
     assert len(pairs) == 1 and pairs[0]["pairs"] <= min(pairs[0]["positive"], pairs[0]["negative"])
 
 
 def test_claim5_interprets_stored_weights(data):
-    report = rp.claim5(data["book"]["LR3"], 0)
-    assert sum(report["counts"].values()) == 32
-    assert list(report["sets"]) == ["residual_block", "always_on"]
-    for s in report["sets"].values():
-        assert {"acts_linearly", "matches_target", "low_rank_identity"} <= set(s["verdicts"])
+    lr3 = data["book"]["LR3"]
+    report = interpret(lr3.run(0))
+    c5 = claims.claim5(report, "book")
+    assert list(c5.numbers) == ["residual_block", "always_on"]
+    assert c5.numbers["residual_block"]["neurons"] >= c5.numbers["always_on"]["neurons"]
     with pytest.raises(ValueError, match="no stored weights"):
-        rp.claim5(data["book"]["LR3"], 1)
+        lr3.run(1)
 
 
 def test_the_books_stored_data_have_provenance_and_stay_small():
@@ -77,22 +81,20 @@ def test_the_books_stored_data_have_provenance_and_stay_small():
 
 
 def test_at_scale_leaves_missing_batches_empty(data):
-    assert rp.at_scale(data["paper"], "LR1", rp.claim1) is None
-    assert rp.at_scale(data["book"], ("LR1", "LR3"), rp.claim3) == rp.claim3(
-        data["book"]["LR1"], data["book"]["LR3"]
-    )
-    assert rp.at_scale(data["book"], "LR1", rp.claim1, exclude_lrs=(0.003,))["loss"].keys() == {
-        0.03
-    }
+    assert rp.at_scale(data["paper"], "LR1", claims.claim1) is None
+    both = rp.at_scale(data["book"], ("LR1", "LR3"), claims.claim3)
+    assert both.numbers == claims.claim3(data["book"]["LR1"], data["book"]["LR3"]).numbers
+    c1 = rp.at_scale(data["book"], "LR1", claims.claim1, exclude_lrs=(0.003,))
+    assert c1.numbers["loss"].keys() == {0.03}
 
 
 def test_every_stored_book_batch_is_current():
     """A change to Table 1 or to the book's rules makes a stored batch stale (rerun make data)."""
-    from monosem_lib.storage import load_summary
+    from monosem_lib.results import load_results
 
     for path in sorted((ROOT / "data" / "book").glob("*.json")):
-        s = load_summary(path)
-        assert s.meta["name"] in rp.BATCHES, path.name
+        s = load_results(path)
+        assert s.name in rp.BATCHES, path.name
         assert rp.is_current(s), (
             f"{path.name} holds other configs than sweep_configs gives: run make data"
         )
@@ -104,9 +106,9 @@ def test_a_changed_config_makes_a_batch_stale(tmp_path):
     configs = sweep_configs("K0", "book", seeds=1, steps=8)
     run = train(configs[0:1], progress=False)
     save_summary(run, tmp_path, name="K0", scale="book")
-    from monosem_lib.storage import load_summary
+    from monosem_lib.results import load_results
 
-    assert not rp.is_current(load_summary(tmp_path / "K0.json")), (
+    assert not rp.is_current(load_results(tmp_path / "K0.json")), (
         "one width of six is not the batch"
     )
 
@@ -125,19 +127,16 @@ def test_sweep_series_sentence_and_departures(data):
 
 
 def test_metric_variants_differ_only_where_the_book_says(data):
-    import numpy as np
-    import torch
-
     from monosem_lib.metrics import monosemanticity
 
     lr5 = data["book"]["LR5"]
-    sfa = torch.from_numpy(lr5.array("sfa", 0).astype(np.float32))  # [k, 2N]: +e_j, then -e_j
+    sfa, _ = lr5._sfa(0)  # [k, 2N]: +e_j, then -e_j
     N = lr5.configs[0].N
     v = rp.metric_variants(lr5, 0)
-    assert v["paper"] == float(monosemanticity(sfa[:, :N])[2].sum()) / N, (
+    assert v["paper"] == float(monosemanticity(sfa[:, :N]).mono.sum()) / N, (
         "the paper probes +e_j only"
     )
-    assert v["book"] == float(monosemanticity(sfa)[2].sum()) / N, (
+    assert v["book"] == float(monosemanticity(sfa).mono.sum()) / N, (
         "the book's variant probes both signs"
     )
     rows = rp.metric_variant_rows(data["book"]["LR1"])

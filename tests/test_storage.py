@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+import monosem_lib.version
 from monosem_lib.cache import RunCache, load_or_train, run_key
 from monosem_lib.config import preset
 from monosem_lib.metrics import summarize
-from monosem_lib.storage import load_run, save_run
+from monosem_lib.results import save_run
+from monosem_lib.storage import load_run
 from monosem_lib.training import train
 
 
@@ -109,7 +111,8 @@ def test_cache_key_covers_every_instance(tmp_path):
 
 
 def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
-    from monosem_lib.storage import load_summary, save_summary
+    from monosem_lib.results import Results, save_summary
+    from monosem_lib.storage import load_summary
 
     path = save_summary([run], tmp_path, name="T", scale="book", representative=[1])
     s = load_summary(path)
@@ -125,7 +128,8 @@ def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
     with pytest.raises(KeyError):
         s.array("W1", 0)  # weights only for representative instances
     assert len(s.meta["instances"][0]["loss_history"]["loss"]) <= 256
-    assert s.where(lr=0.003) == [2, 3]
+    assert Results.from_summary(s).where(lr=0.003) == [2, 3]
+    assert s.meta["results_version"] == monosem_lib.version.RESULTS_VERSION
     with pytest.raises(FileExistsError):
         save_summary([run], tmp_path, name="T", scale="book")
     (tmp_path / "T.json").write_text("{")

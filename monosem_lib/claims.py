@@ -1,0 +1,298 @@
+"""The paper's five claims, each one function over :class:`~monosem_lib.results.Results`.
+
+Every function returns a :class:`Claim`: the paper's statement, the numbers it rests on, and
+the checks that decide it, each with its margin from ``MARGINS`` (the one place margins are
+set). ``Claim.check()`` raises an AssertionError naming every failed check and its numbers.
+The science tests, every chapter's Checks cell and chapter 7 call these same functions, on
+live runs at book scale or on stored data at any scale. Formatting lives in ``describe``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .results import FLOAT_TOL, Results
+
+__all__ = [
+    "MARGINS",
+    "STATEMENTS",
+    "Check",
+    "Claim",
+    "claim1",
+    "claim2",
+    "claim3",
+    "claim4",
+    "claim5",
+    "describe",
+]
+
+# Every margin a claim is decided with.
+MARGINS: dict[str, float] = {
+    "claim1_loss_spread": 0.10,  # converged rates reach losses within 10% of each other...
+    "claim1_mono_span": 0.3,  # ...while mono/N differs by more than 0.3
+    "claim2_mono_bias_low": -1.0,  # monosemantic neurons' mean bias is moderately negative:
+    "claim2_mono_bias_high": -0.1,  # between -1 and -0.1,
+    "claim2_gap": 0.05,  # and below the polysemantic neurons' by more than 0.05
+    "claim3_mono_ratio": 1.5,  # the recipe multiplies mono/N by at least 1.5...
+    "claim3_mono_gain": 0.2,  # ...adds at least 0.2 to it, every seed above every baseline seed...
+    "claim3_loss_ratio": 1.05,  # ...and costs at most 5% loss
+    "claim4_rise": 0.15,  # coverage rises by more than 0.15 from k = N to k = 4N
+    "claim5_min_neurons": 10,  # the always-on subset has at least this many neurons
+}
+
+STATEMENTS = {
+    1: "Runs with the same loss sit in different minima with very different monosemanticity.",
+    2: "Monosemantic neurons carry moderate negative biases; polysemantic ones small positive "
+    "ones.",
+    3: "A negative initial bias plus bias decay engineers highly monosemantic models at no loss "
+    "cost.",
+    4: "More neurons per layer make models more monosemantic, at a higher compute cost.",
+    5: "The residual polysemantic neurons act as a low-rank approximation of the identity that "
+    "applies a global correction to the output.",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition of a claim: what it asserts, whether it holds, the numbers behind it."""
+
+    what: str
+    holds: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper evaluated on some results.
+
+    Attributes:
+        number: 1 to 5.
+        statement: the paper's statement (``STATEMENTS``).
+        numbers: what the checks rest on, by name.
+        checks: the conditions, each with its margin.
+        scale: where the results come from (``book``, ``paper-cpu``...), when known.
+    """
+
+    number: int
+    numbers: dict[str, Any]
+    checks: tuple[Check, ...]
+    scale: str | None = None
+    statement: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "statement", STATEMENTS[self.number])
+
+    @property
+    def holds(self) -> bool:
+        return all(c.holds for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.holds]
+
+    def check(self) -> Claim:
+        """Self if every check holds, else an AssertionError naming each failed one."""
+        if not self.holds:
+            lines = [f"claim {self.number} ({self.scale or 'these results'}) does not hold:"]
+            lines += [f"  {c.what}: {c.detail}" for c in self.failed]
+            raise AssertionError("\n".join(lines))
+        return self
+
+
+def _check(what: str, holds: Any, detail: str) -> Check:
+    return Check(what, bool(holds), detail)
+
+
+def _round(values: dict) -> dict:
+    return {k: (None if v is None else round(float(v), 4)) for k, v in values.items()}
+
+
+# -- the claims --------------------------------------------------------------------------------
+
+
+def claim1(lr_sweep: Results, exclude_lrs: Sequence[float] = ()) -> Claim:
+    """Across learning rates (seed means): losses agree, mono/N does not. ``exclude_lrs``
+    drops rates that have not converged at this budget (the text says which)."""
+    loss = lr_sweep.mean_by("lr", "final_loss", exclude_lrs)
+    mono = lr_sweep.mean_by("lr", "mono_per_feature", exclude_lrs)
+    spread = max(loss.values()) / min(loss.values()) - 1
+    span = max(mono.values()) - min(mono.values())
+    lim, floor = MARGINS["claim1_loss_spread"], MARGINS["claim1_mono_span"]
+    checks = (
+        _check(f"losses agree within {lim:.0%}", spread < lim, f"spread {spread:.1%}"),
+        _check(f"mono/N spans more than {floor}", span > floor, f"span {span:.2f}"),
+    )
+    numbers = {"loss": _round(loss), "mono_per_feature": _round(mono)}
+    numbers.update(loss_spread=spread, mono_span=span, excluded=list(exclude_lrs))
+    return Claim(1, numbers, checks, lr_sweep.scale)
+
+
+def claim2(lr_sweep: Results) -> Claim:
+    """Mean bias of monosemantic and of polysemantic neurons at each rate (seed means)."""
+    mono = lr_sweep.mean_by("lr", "mean_bias_mono")
+    poly = lr_sweep.mean_by("lr", "mean_bias_poly")
+    low, high, gap = (MARGINS[f"claim2_{k}"] for k in ("mono_bias_low", "mono_bias_high", "gap"))
+    rates = [lr for lr, v in mono.items() if v is not None]
+    checks = [_check("some rate has monosemantic neurons", rates, f"mono biases {_round(mono)}")]
+    for lr in rates:
+        m, p = mono[lr], poly[lr]
+        checks.append(
+            _check(f"lr {lr:g}: mono bias in ({low}, {high})", low < m < high, f"{m:+.3f}")
+        )
+        if p is not None:
+            below = m < p - gap
+            checks.append(
+                _check(f"lr {lr:g}: mono below poly by {gap}", below, f"{m:+.3f} vs {p:+.3f}")
+            )
+    numbers = {"mono": _round(mono), "poly": _round(poly)}
+    return Claim(2, numbers, tuple(checks), lr_sweep.scale)
+
+
+def claim3(baseline: Results, engineered: Results, rates: Sequence[float] | None = None) -> Claim:
+    """The recipe against the baseline at each of ``rates`` (default: every rate both hold):
+    seed-mean mono/N multiplied by ``claim3_mono_ratio`` and raised by ``claim3_mono_gain``,
+    every engineered seed above every baseline seed, and a seed-mean loss at most
+    ``claim3_loss_ratio`` times the baseline's."""
+    base, eng = (r.by_value("lr", "mono_per_feature") for r in (baseline, engineered))
+    base_l, eng_l = (r.mean_by("lr", "final_loss") for r in (baseline, engineered))
+    shared = [lr for lr in base if any(_same(lr, x) for x in eng)]
+    rates = shared if rates is None else list(rates)
+    checks = []
+    for lr in rates:
+        checks += _claim3_checks(_at(base, lr), _at(eng, lr), _at(base_l, lr), _at(eng_l, lr), lr)
+    numbers = {
+        "mono_per_feature": {lr: (_mean(base[lr]), _mean(_at(eng, lr))) for lr in shared},
+        "final_loss": {lr: (base_l[lr], _at(eng_l, lr)) for lr in shared},
+        "seeds": {lr: (base[lr], _at(eng, lr)) for lr in shared},
+        "rates": rates,
+    }
+    return Claim(3, numbers, tuple(checks), engineered.scale)
+
+
+def _claim3_checks(base: list, eng: list, base_loss: float, eng_loss: float, lr: float) -> list:
+    ratio, gain, cost = (MARGINS[f"claim3_{k}"] for k in ("mono_ratio", "mono_gain", "loss_ratio"))
+    b, e = _mean(base), _mean(eng)
+    return [
+        _check(
+            f"lr {lr:g}: mono/N x{ratio:g} and +{gain}",
+            e >= max(ratio * b, b + gain),
+            f"mono/N {b:.2f} -> {e:.2f}",
+        ),
+        _check(
+            f"lr {lr:g}: every engineered seed above every baseline seed",
+            min(eng) > max(base),
+            f"baseline {[round(x, 2) for x in base]}, engineered {[round(x, 2) for x in eng]}",
+        ),
+        _check(
+            f"lr {lr:g}: loss within x{cost}",
+            eng_loss <= cost * base_loss,
+            f"loss {base_loss:.4f} -> {eng_loss:.4f}",
+        ),
+    ]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=FLOAT_TOL, abs_tol=1e-12)
+
+
+def _at(table: dict, lr: float):
+    for key, value in table.items():
+        if _same(key, lr):
+            return value
+    raise KeyError(f"lr {lr} is not among {list(table)}")
+
+
+def claim4(width_sweep: Results) -> Claim:
+    """Coverage and mono/N against width k (seed means): coverage rises at every doubling
+    from k = N to k = 4N, by more than ``claim4_rise`` in all; compute grows like k."""
+    N = width_sweep.configs[0].N
+    cov = dict(sorted(width_sweep.mean_by("k", "features_covered").items()))
+    mono = dict(sorted(width_sweep.mean_by("k", "mono_per_feature").items()))
+    loss = dict(sorted(width_sweep.mean_by("k", "final_loss").items()))
+    span = [k for k in cov if N <= k <= 4 * N]
+    rise = MARGINS["claim4_rise"]
+    checks = [_check("widths N, 2N and 4N are present", len(span) >= 3, f"widths {list(cov)}")]
+    if len(span) >= 2:
+        steps = [cov[b] - cov[a] for a, b in zip(span, span[1:])]
+        detail = ", ".join(f"k={k}: {cov[k]:.2f}" for k in span)
+        checks.append(_check("coverage rises at every doubling", min(steps) > 0, detail))
+        total = cov[span[-1]] - cov[span[0]]
+        checks.append(_check(f"coverage rises by more than {rise}", total > rise, f"+{total:.2f}"))
+    numbers = {
+        "features_covered": _round(cov),
+        "mono_per_feature": _round(mono),
+        "final_loss": _round(loss),
+        "compute_per_step": {k: k / min(cov) for k in cov},  # FLOPs ~ k: relative to narrowest
+        "N": N,
+    }
+    return Claim(4, numbers, tuple(checks), width_sweep.scale)
+
+
+def claim5(report: Any, scale: str | None = None) -> Claim:
+    """Claim 5 from an ``interpretation.interpret`` report: its always-on subset of the
+    residual block holds at least ``claim5_min_neurons`` neurons and applies a global,
+    low-rank correction (the report's verdict). The whole residual block is reported too."""
+    sets = {key: s for key, s in report.sets.items()}
+    numbers = {}
+    for key, s in sets.items():
+        sub = s.subspace
+        numbers[key] = {
+            "neurons": s.count,
+            "near_one": None if sub is None else sub.near_one,
+            "rank_bound": None if sub is None else sub.rank_bound,
+            "cosine_target": None if sub is None else round(sub.cosine_target, 3),
+            "acts_linearly": s.verdicts["acts_linearly"].holds,
+            "global_correction": s.verdicts["global_correction"].holds,
+        }
+    floor = int(MARGINS["claim5_min_neurons"])
+    on = numbers["always_on"]
+    checks = (
+        _check(
+            f"the always-on subset has at least {floor} neurons",
+            on["neurons"] >= floor,
+            f"{on['neurons']}",
+        ),
+        _check("it applies a global low-rank correction", on["global_correction"], f"{on}"),
+    )
+    return Claim(5, numbers, checks, scale)
+
+
+# -- formatting --------------------------------------------------------------------------------
+
+
+def describe(claim: Claim) -> str:
+    """One line: the numbers the claim rests on and whether it holds."""
+    n = claim.numbers
+    if claim.number == 1:
+        mono = n["mono_per_feature"].values()
+        text = f"loss spread {n['loss_spread']:.1%}, mono/N {min(mono):.2f} to {max(mono):.2f}"
+    elif claim.number == 2:
+        mono = [v for v in n["mono"].values() if v is not None]
+        poly = [v for v in n["poly"].values() if v is not None]
+        text = (
+            (
+                f"mono biases {min(mono):+.2f} to {max(mono):+.2f}; "
+                f"polysemantic {min(poly):+.2f} to {max(poly):+.2f}"
+            )
+            if mono and poly
+            else "no classes"
+        )
+    elif claim.number == 3:
+        parts = [f"lr {lr:g}: {b:.2f} -> {e:.2f}" for lr, (b, e) in n["mono_per_feature"].items()]
+        text = "mono/N " + "; ".join(parts)
+    elif claim.number == 4:
+        text = "coverage " + ", ".join(f"k={k}: {v:.2f}" for k, v in n["features_covered"].items())
+    else:
+        text = "; ".join(
+            f"{key}: {s['neurons']} neurons, {s['near_one']} singular values near 1, "
+            f"cosine {s['cosine_target']}"
+            for key, s in n.items()
+        )
+    return f"{text} ({'holds' if claim.holds else 'does not hold'})"
