@@ -94,7 +94,7 @@ def test_claim4_wants_coverage_rising_from_N_to_4N():
 
 
 def test_claims_read_their_margins_from_the_one_table(monkeypatch):
-    r = _lr_sweep({0.003: 0.1, 0.01: 0.35}, {0.003: 0.1, 0.01: 0.1})
+    r = _lr_sweep({0.003: 0.1, 0.01: 0.45}, {0.003: 0.1, 0.01: 0.1})
     assert claims.claim1(r).holds
     monkeypatch.setitem(claims.MARGINS, "claim1_mono_span", 0.3)
     assert claims.claim1(r).holds
