@@ -1,6 +1,6 @@
 # Engineering Monosemanticity: the book and its library.
 #   make book   build the rendered book into _build/html (creates .venv if missing)
-#   make test   run every test (creates .venv if missing)
+#   make test   lint, then run every test (creates .venv if missing)
 # Both need Debian's chromium for the browser test (.ci/run installs it).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast book build data data-paper data-paper-cpu bench constraints clean
+.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu bench constraints clean
 
 venv: $(STAMP)
 
@@ -27,11 +27,16 @@ RUN_ENV := MONOSEM_QUIET=1 MONOSEM_CACHE_DIR=$(CURDIR)/_build/monosem-cache
 
 # Unit and science tests, every chapter under nbval (timed), the strict build (which reuses
 # the cached runs), then the built site in a real browser.
-test: venv
+test: venv lint
 	$(RUN_ENV) $(PY) -m pytest tests -m "not browser"
 	$(RUN_ENV) $(PY) -m pytest --nbval-lax book -p no:cacheprovider
 	$(MAKE) --no-print-directory build
 	$(RUN_ENV) MONOSEM_REQUIRE_BUILD=1 $(PY) -m pytest tests -m browser
+
+# Lint and format check (rules in pyproject.toml; ruff is pinned in requirements.txt).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Everything but the minutes-long science tests and notebooks, for quick iterations.
 test-fast: venv
