@@ -168,7 +168,8 @@ def _specs() -> list[SweepSpec]:
             "LR3",
             "learning rate, initial bias -1 with bias decay",
             _row(lr=LRS, **neg),
-            source="authors' file names: ReLU_lr_sweep_negative_bias_equal (init_bias_-1.0_decay_0.03)",
+            source="authors' file names: ReLU_lr_sweep_negative_bias_equal "
+            "(init_bias_-1.0_decay_0.03)",
         ),
     ]
     for i, (eps, decay) in enumerate(
@@ -190,7 +191,8 @@ def _specs() -> list[SweepSpec]:
         ),
         SweepSpec(
             "G1",
-            "GeLU: learning rate and initial bias, with decay (the transcription labels this row 'B3')",
+            "GeLU: learning rate and initial bias, with decay "
+            "(the transcription labels this row 'B3')",
             _row(act="gelu", lr=GELU_LRS, decay=0.03, bias=BIASES),
             source=_TRANSCRIPTION + " (its second 'B3'); rates from its code, see GELU_LRS",
         ),

@@ -118,8 +118,8 @@ def main() -> None:
         )
         front.run(
             "import monosem_lib as ml\nfrom monosem_lib import widgets\n"
-            "ex = widgets.BiasExplorer(base=ml.preset('tiny', steps=600), every=100, init_biases=(-1.0, 0.0),\n"
-            "                          shrinks=(0.0, 5.0), lrs=(0.01,))\n"
+            "ex = widgets.BiasExplorer(base=ml.preset('tiny', steps=600), every=100,\n"
+            "                          init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))\n"
             "ex.view.wait(120)\nex"
         )
         out["versions"] = "".join(front.stdout).split()
@@ -173,7 +173,8 @@ def main() -> None:
         # The other live views, fresh: checkpoint explorer and neuron inspector.
         front.run(
             "run = ml.train(ml.preset('tiny', steps=64), progress=False)\n"
-            "cx = widgets.checkpoint_explorer(run)\nni = widgets.neuron_inspector(run, samples=512)\n"
+            "cx = widgets.checkpoint_explorer(run)\n"
+            "ni = widgets.neuron_inspector(run, samples=512)\n"
             "display(cx, ni)"
         )
         out["images_all"] = [

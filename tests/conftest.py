@@ -12,7 +12,8 @@ def browser():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
         pytest.fail(
-            "Debian's chromium is not installed (apt-get install -y chromium); never `playwright install`"
+            "Debian's chromium is not installed (apt-get install -y chromium); "
+            "never `playwright install`"
         )
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(

@@ -212,6 +212,10 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
     ]
     for r in data["rows"]:
         assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
+    assert 0 < data["paper_shape_peak"]["fraction"] < 1.5
+    assert data["paper_shape_peak"]["target"] == 0.75
+    scaling = data["instance_scaling"]
+    assert set(scaling["ms_per_instance_step"]) == {"1", "2", "4"} and scaling["growth"] > 0
     live = data["live_retrain"]  # the bias explorer's retrain, control to final image
     assert live["median_seconds"] > 0 and live["redraws"][0] >= 3 and live["target_seconds"] == 4.0
 

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "_build" / "colab-venv"
-# Colab's widget stack (what `pip list` shows in a Colab runtime), with this project's pins for the rest.
+# Colab's widget stack (what `pip list` shows in a Colab runtime), with this project's pins for
+# the rest.
 COLAB_PINS = ["ipywidgets==7.7.1", "ipykernel==6.17.1", "ipython==7.34.0"]
 
 

@@ -44,7 +44,8 @@ SHOTS = ROOT / "_build" / "screenshots"
 TIMES = ROOT / "_build" / "frontend-times.json"
 RETRAIN_TIMEOUT_MS = int(float(os.environ.get("MONOSEM_FRONTEND_RETRAIN_TIMEOUT", "180")) * 1000)
 RUN_TIMEOUT_MS = int(float(os.environ.get("MONOSEM_FRONTEND_RUN_TIMEOUT", "600")) * 1000)
-# The BiasExplorer's status line: "initial bias -0.75, shrink S 3 (decay 0.12), lr 0.01 | <state> | numbers".
+# The BiasExplorer's status line:
+#   "initial bias -0.75, shrink S 3 (decay 0.12), lr 0.01 | <state> | numbers".
 STATUS = re.compile(
     r"initial bias (?P<bias>[-+]\d+\.\d+), shrink S (?P<shrink>[\d.]+) \(decay [^)]*\), "
     r"lr (?P<lr>[\d.e-]+) \| (?P<state>[^|]+) \|"
@@ -75,7 +76,8 @@ def _stop(pid: int, sig=signal.SIGTERM) -> None:
 
 
 def _stop_kernel(pid: int, started: float) -> None:
-    """SIGKILL a kernel the server left behind, by its PID, unless that PID is now another process."""
+    """SIGKILL a kernel the server left behind, by its PID, unless that PID is now another
+    process."""
     try:
         import psutil
 
@@ -147,7 +149,8 @@ def lab(tmp_path_factory):
         while True:
             if proc.poll() is not None:
                 pytest.fail(
-                    f"JupyterLab exited with {proc.returncode}: {(home / 'lab.log').read_text()[-3000:]}"
+                    f"JupyterLab exited with {proc.returncode}: "
+                    f"{(home / 'lab.log').read_text()[-3000:]}"
                 )
             try:
                 with urllib.request.urlopen(
@@ -235,7 +238,8 @@ def _run_all(page) -> None:
     page.wait_for_function(
         """() => { const w = jupyterapp.shell.currentWidget;
         const cells = w.content.widgets.filter(c => c.model.type === 'code');
-        const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+        const failed = cells.some(
+            c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
         return w.sessionContext.session.kernel.status === 'idle'
             && (failed || cells.every(c => c.model.executionCount !== null)); }""",
         timeout=RUN_TIMEOUT_MS,
@@ -281,8 +285,10 @@ class Live:
             const status = root.querySelector('.monosem-live-status');
             const img = root.querySelector('img.monosem-live-image');
             new MutationObserver(() => window.__live.push({t: performance.now(), kind: 'status',
-                text: status.textContent})).observe(status, {subtree: true, childList: true, characterData: true});
-            new MutationObserver(() => window.__live.push({t: performance.now(), kind: 'img', src: img.src}))
+                text: status.textContent})).observe(status,
+                {subtree: true, childList: true, characterData: true});
+            new MutationObserver(
+                () => window.__live.push({t: performance.now(), kind: 'img', src: img.src}))
                 .observe(img, {attributes: true, attributeFilter: ['src']});
         }""")
 
@@ -431,7 +437,8 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         )
         _shot(page, "ch3-restarted", live.root)
 
-        # 4. Layout: every slider track at least 200 px from 800 to 1600 px wide (file browser open).
+        # 4. Layout: every slider track at least 200 px from 800 to 1600 px wide (file browser
+        # open).
         for width in (800, 1024, 1600):
             page.set_viewport_size({"width": width, "height": 1000})
             page.wait_for_timeout(400)

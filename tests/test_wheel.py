@@ -42,7 +42,8 @@ def test_wheel_installs_into_an_environment_with_torch_without_touching_it(tmp_p
     )  # stands in for Colab's preinstalled torch
     probe = (
         "import json, os, torch; "
-        "print(json.dumps([torch.__version__, torch.__file__, os.stat(torch.__file__).st_mtime_ns]))"
+        "print(json.dumps([torch.__version__, torch.__file__, "
+        "os.stat(torch.__file__).st_mtime_ns]))"
     )
     before = json.loads(_run([py, "-c", probe]))
     log = _run([py, "-m", "pip", "install", str(wheel)])
@@ -51,7 +52,8 @@ def test_wheel_installs_into_an_environment_with_torch_without_touching_it(tmp_p
     assert "Uninstalling torch" not in log and "Successfully installed" in log
     check = (
         "import monosem_lib as ml; run = ml.train(ml.preset('tiny', steps=100)); "
-        "row = ml.summarize(run)[0]; assert row['final_loss'] < row['zero_loss']; print(row['final_loss'])"
+        "row = ml.summarize(run)[0]; assert row['final_loss'] < row['zero_loss']; "
+        "print(row['final_loss'])"
     )
     _run([py, "-c", check])
     meta = _run([py, "-m", "pip", "show", "monosem_lib"])
