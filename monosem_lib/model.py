@@ -8,38 +8,94 @@ large kernels, and per-instance, per-tensor norms (for LAMB) are reductions over
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ToyModel", "activation", "activation_grad", "init_params"]
+__all__ = [
+    "ToyModel",
+    "Nonlinearity",
+    "NONLINEARITIES",
+    "get_nonlinearity",
+    "activation",
+    "activation_grad",
+    "init_params",
+]
 
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
+class _SoLU(nn.Module):
+    """x * exp(x), the paper code's SoLU without its normalisation."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _solu(x)
+
+
+def _relu_grad(pre: Tensor) -> Tensor:
+    return (pre > 0).to(pre.dtype)
+
+
+def _gelu_grad(pre: Tensor) -> Tensor:
+    cdf = 0.5 * (1 + torch.erf(pre * _SQRT_HALF))
+    return cdf + pre * torch.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
+
+
+def _solu(pre: Tensor) -> Tensor:
+    return pre * torch.exp(pre)
+
+
+def _solu_grad(pre: Tensor) -> Tensor:
+    return torch.exp(pre) * (1 + pre)
+
+
+@dataclass(frozen=True)
+class Nonlinearity:
+    """One activation function, defined once for every trainer.
+
+    Attributes:
+        name: ``relu``, ``gelu`` or ``solu``.
+        forward: act(pre), elementwise, any shape.
+        derivative: d act / d pre, elementwise (the hand-written backward uses it).
+        module: a fresh ``nn.Module`` computing ``forward`` (for ``nn.Sequential`` models).
+    """
+
+    name: str
+    forward: Callable[[Tensor], Tensor]
+    derivative: Callable[[Tensor], Tensor]
+    module: Callable[[], nn.Module]
+
+
+NONLINEARITIES: dict[str, Nonlinearity] = {
+    "relu": Nonlinearity("relu", torch.relu, _relu_grad, nn.ReLU),
+    # exact GeLU, the erf form
+    "gelu": Nonlinearity("gelu", torch.nn.functional.gelu, _gelu_grad, nn.GELU),
+    # x * exp(x), as in the paper's code
+    "solu": Nonlinearity("solu", _solu, _solu_grad, _SoLU),
+}
+
+
+def get_nonlinearity(name: str) -> Nonlinearity:
+    """The registered nonlinearity called ``name``; a ValueError names the allowed ones."""
+    try:
+        return NONLINEARITIES[name]
+    except KeyError:
+        allowed = ", ".join(NONLINEARITIES)
+        msg = f"nonlinearity={name!r} is not allowed: must be one of {allowed}"
+        raise ValueError(msg) from None
+
+
 def activation(pre: Tensor, nonlinearity: str) -> Tensor:
-    """act(pre) for ``relu``, ``gelu`` (exact, erf form) or ``solu`` (x * exp(x))."""
-    if nonlinearity == "relu":
-        return torch.relu(pre)
-    if nonlinearity == "gelu":
-        return torch.nn.functional.gelu(pre)
-    if nonlinearity == "solu":
-        return pre * torch.exp(pre)
-    raise ValueError(f"nonlinearity={nonlinearity!r} is not allowed: must be relu, gelu or solu")
+    """act(pre) for ``relu``, ``gelu`` (exact, erf form) or ``solu`` (x * exp(x)); any shape."""
+    return get_nonlinearity(nonlinearity).forward(pre)
 
 
 def activation_grad(pre: Tensor, nonlinearity: str) -> Tensor:
-    """d act / d pre, elementwise."""
-    if nonlinearity == "relu":
-        return (pre > 0).to(pre.dtype)
-    if nonlinearity == "gelu":
-        cdf = 0.5 * (1 + torch.erf(pre * _SQRT_HALF))
-        return cdf + pre * torch.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
-    if nonlinearity == "solu":
-        return torch.exp(pre) * (1 + pre)
-    raise ValueError(f"nonlinearity={nonlinearity!r} is not allowed: must be relu, gelu or solu")
+    """d act / d pre, elementwise; same shape as ``pre``."""
+    return get_nonlinearity(nonlinearity).derivative(pre)
 
 
 def init_params(
@@ -143,7 +199,7 @@ class ToyModel:
     def to_sequential(self, instance: int = 0) -> nn.Sequential:
         """One instance as a plain ``nn.Sequential`` (Linear, act, Linear without bias), the
         layout of the paper's code, for readers who want to poke at it with autograd."""
-        act = {"relu": nn.ReLU(), "gelu": nn.GELU()}.get(self.nonlinearity, _SoLU())
+        act = get_nonlinearity(self.nonlinearity).module()
         seq = nn.Sequential(nn.Linear(self.m, self.k), act, nn.Linear(self.k, self.out, bias=False))
         W1, b, W2 = self.split()
         with torch.no_grad():
@@ -151,8 +207,3 @@ class ToyModel:
             seq[0].bias.copy_(b[instance])
             seq[2].weight.copy_(W2[instance])
         return seq.to(self.flat.device, self.flat.dtype)
-
-
-class _SoLU(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x * torch.exp(x)
