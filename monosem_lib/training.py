@@ -199,12 +199,17 @@ def fused_backward() -> bool:
     return _fused["relu"]
 
 
+def _fused_relu_op() -> Callable[..., Tensor]:
+    """torch's fused ReLU backward (an internal aten op: it may move between versions)."""
+    return torch.ops.aten.threshold_backward.grad_input
+
+
 def _relu_backward_(DH: Tensor, h: Tensor) -> None:
     """DH <- DH where h > 0, else 0, in place (DH, h: [I, B, k]; h = relu(pre))."""
     if _fused["relu"]:
         try:
             # A boolean mask (masked_fill_) is ~10x slower on CPU than this fused op.
-            torch.ops.aten.threshold_backward.grad_input(DH, h, 0.0, grad_input=DH)
+            _fused_relu_op()(DH, h, 0.0, grad_input=DH)
             return
         except (AttributeError, RuntimeError, NotImplementedError, TypeError) as err:
             _fused["relu"] = False
