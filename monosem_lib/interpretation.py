@@ -9,6 +9,7 @@ classes the paper found and ``interpret`` writes the whole report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -34,6 +35,8 @@ __all__ = [
     "compare_sets",
     "decide",
     "feature_response",
+    "FeatureResponse",
+    "LinearTarget",
     "format_report",
     "format_verdict",
     "interference",
@@ -177,7 +180,15 @@ def matrix_cosine(A: Tensor, B: Tensor) -> float:
     return float((A * B).sum() / norms) if norms > 0 else 0.0
 
 
-def linear_target(run: Run, instance: int = 0) -> tuple[Tensor | None, str]:
+class LinearTarget(NamedTuple):
+    """A task's linear target (unpacks as ``matrix, name``): the map [out, N] (float64,
+    CPU), or None where no linear map is meaningful, and its name (or why there is none)."""
+
+    matrix: Tensor | None
+    name: str
+
+
+def linear_target(run: Run, instance: int = 0) -> LinearTarget:
     """The linear map from features to outputs that a set of neurons acting linearly should
     approach, and its name. Shape [out, N] (float64, CPU), or None where no linear map is
     meaningful.
@@ -192,11 +203,15 @@ def linear_target(run: Run, instance: int = 0) -> tuple[Tensor | None, str]:
     """
     task = run.configs[instance].task
     if task == "abs":
-        return None, "none (the abs target abs(f) is even in f, so its best linear estimate is 0)"
+        return LinearTarget(
+            None, "none (the abs target abs(f) is even in f, so its best linear estimate is 0)"
+        )
     proj = row_space_projector(run.P[instance])
     if task == "decoder":
-        return proj, "the projector onto P's row space"
-    return run.Q[instance].double().cpu() @ proj, "Q P+ P, the best linear map from x to Q f"
+        return LinearTarget(proj, "the projector onto P's row space")
+    return LinearTarget(
+        run.Q[instance].double().cpu() @ proj, "Q P+ P, the best linear map from x to Q f"
+    )
 
 
 @dataclass
@@ -279,10 +294,18 @@ def neuron_alignment(run: Run, instance: int = 0) -> dict[str, Tensor]:
     return {"feature": feature, "input_cosine": cos, "output_share": share}
 
 
+class FeatureResponse(NamedTuple):
+    """``feature_response``'s result (unpacks as ``values, contributions``): the feature
+    values [V] and each neuron's contribution to the output at each value [n, V]."""
+
+    values: Tensor
+    contributions: Tensor
+
+
 @torch.no_grad()
 def feature_response(
     run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+) -> FeatureResponse:
     """How neurons build output ``feature`` as that feature alone goes from 0 to 1.
 
     Returns (values [V], contributions [len(neurons), V]): neuron n adds
@@ -295,7 +318,7 @@ def feature_response(
     )
     h = model.hidden(x.unsqueeze(0))[0].double().cpu()  # [V, k]
     idx = torch.as_tensor(neurons, dtype=torch.long)
-    return values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T
+    return FeatureResponse(values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T)
 
 
 @dataclass
@@ -558,7 +581,7 @@ def _analyse_set(ctx: _Context, key: str, mask: Tensor, with_map: bool) -> Neuro
         lin = ablation_loss(ctx.run, None, ctx.instance, ctx.samples, linearize=mask)
         abl = ablation_loss(ctx.run, mask, ctx.instance, ctx.samples)
         rand = _random_monosemantic_loss(ctx, n) if with_map else None
-        if with_map and linear_target(ctx.run, ctx.instance)[0] is not None:
+        if with_map and linear_target(ctx.run, ctx.instance).matrix is not None:
             sub = subspace_analysis(ctx.run, mask, ctx.instance)
     s = NeuronSet(
         key,
@@ -756,7 +779,7 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
         ablations,
         counts,
         applicable,
-        linear_target(run, instance)[1],
+        linear_target(run, instance).name,
     )
 
 

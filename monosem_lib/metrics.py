@@ -34,6 +34,7 @@ __all__ = [
     "monosemanticity",
     "Classification",
     "NeuronStats",
+    "FeatureBest",
     "neuron_stats",
     "stats_from_sfa",
     "is_signed",
@@ -112,6 +113,14 @@ def monosemanticity(
     return Classification(share, top_feature, mono, dead)
 
 
+class FeatureBest(NamedTuple):
+    """Per feature [N]: the top share among the alive neurons preferring it (0 if none
+    does), and how many alive neurons prefer it."""
+
+    best: Tensor
+    count: Tensor
+
+
 @dataclass
 class NeuronStats:
     """Per-neuron view of one batch of instances ([I, k] each; sfa is [I, k, N], or
@@ -140,14 +149,14 @@ class NeuronStats:
         """Number of features with at least one monosemantic neuron."""
         return int(torch.unique(self.feature[instance][self.mono[instance]]).numel())
 
-    def best_per_feature(self, instance: int) -> tuple[Tensor, Tensor]:
+    def best_per_feature(self, instance: int) -> FeatureBest:
         """For every feature: the top share among the alive neurons that prefer it (0 if
         none does) and how many alive neurons prefer it. Two [N] tensors."""
         feature, alive = self.feature[instance], ~self.dead[instance]
         best = torch.zeros(self.N, dtype=self.share.dtype)
         count = torch.bincount(feature[alive], minlength=self.N)
         best.scatter_reduce_(0, feature[alive], self.share[instance][alive], reduce="amax")
-        return best, count
+        return FeatureBest(best, count)
 
     def sign_pairs(self, instance: int) -> dict[str, int]:
         """Signed features only: how many features have a monosemantic neuron for +f_j, for

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +23,8 @@ __all__ = [
     "activation",
     "activation_grad",
     "init_params",
+    "Weights",
+    "BlockSizes",
 ]
 
 _SQRT_HALF = 1 / math.sqrt(2)
@@ -98,16 +101,33 @@ def activation_grad(pre: Tensor, nonlinearity: str) -> Tensor:
     return get_nonlinearity(nonlinearity).derivative(pre)
 
 
+class Weights(NamedTuple):
+    """A model's three weight tensors (or gradients in the same layout): W1 [..., k, m],
+    b [..., k], W2 [..., out, k]; unpacks as ``W1, b, W2``."""
+
+    W1: Tensor
+    b: Tensor
+    W2: Tensor
+
+
+class BlockSizes(NamedTuple):
+    """How many numbers each block of the flat buffer holds: I*k*m, I*k, I*out*k."""
+
+    W1: int
+    b: int
+    W2: int
+
+
 def init_params(
     k: int, m: int, out: int, generator: torch.Generator, init_bias: float = 0.0
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> Weights:
     """One instance's initial (W1 [k, m], b [k], W2 [out, k]) in float64, as ``nn.Linear``
     initialises them (uniform in +-1/sqrt(fan_in)), with ``init_bias`` added to b."""
     a1, a2 = 1 / math.sqrt(m), 1 / math.sqrt(k)
     W1 = (torch.rand(k, m, generator=generator, dtype=torch.float64) * 2 - 1) * a1
     b = (torch.rand(k, generator=generator, dtype=torch.float64) * 2 - 1) * a1 + init_bias
     W2 = (torch.rand(out, k, generator=generator, dtype=torch.float64) * 2 - 1) * a2
-    return W1, b, W2
+    return Weights(W1, b, W2)
 
 
 @dataclass
@@ -130,8 +150,9 @@ class ToyModel:
     nonlinearity: str = "relu"
 
     @staticmethod
-    def sizes(I: int, k: int, m: int, out: int) -> tuple[int, int, int]:
-        return I * k * m, I * k, I * out * k
+    def sizes(I: int, k: int, m: int, out: int) -> BlockSizes:
+        """Numbers in the W1, b and W2 blocks of the flat buffer."""
+        return BlockSizes(I * k * m, I * k, I * out * k)
 
     @classmethod
     def from_weights(
@@ -149,14 +170,14 @@ class ToyModel:
         flat = torch.cat([W1.reshape(-1), b.reshape(-1), W2.reshape(-1)])
         return cls(flat, I, k, m, out, nonlinearity)
 
-    def split(self, flat: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def split(self, flat: Tensor | None = None) -> Weights:
         """Views (W1, b, W2) into ``flat`` (default: the weights; also used for gradients)."""
         flat = self.flat if flat is None else flat
         n1, nb, n2 = self.sizes(self.I, self.k, self.m, self.out)
         W1 = flat[:n1].view(self.I, self.k, self.m)
         b = flat[n1 : n1 + nb].view(self.I, self.k)
         W2 = flat[n1 + nb :].view(self.I, self.out, self.k)
-        return W1, b, W2
+        return Weights(W1, b, W2)
 
     @property
     def W1(self) -> Tensor:
