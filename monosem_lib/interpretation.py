@@ -173,7 +173,8 @@ def matrix_cosine(A: Tensor, B: Tensor) -> float:
     matrices equal up to a positive scale."""
     if A.shape != B.shape:
         raise ValueError(
-            f"matrix_cosine needs two matrices of one shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+            "matrix_cosine needs two matrices of one shape, got "
+            f"{tuple(A.shape)} and {tuple(B.shape)}"
         )
     A, B = A.double(), B.double()
     norms = A.norm() * B.norm()
@@ -541,8 +542,13 @@ class NeuronSet:
 
 SET_DESCRIPTIONS = {
     "residual_block": "the whole residual block: every alive neuron that is not monosemantic",
-    "always_on": f"the always-on subset: residual neurons active on at least {ALWAYS_ON_ACTIVITY:.0%} of inputs",
-    "near_monosemantic": "near-monosemantic neurons: 2 to 5 features carry their single-feature activations",
+    "always_on": (
+        "the always-on subset: residual neurons active on at least "
+        f"{ALWAYS_ON_ACTIVITY:.0%} of inputs"
+    ),
+    "near_monosemantic": (
+        "near-monosemantic neurons: 2 to 5 features carry their single-feature activations"
+    ),
     "polysemantic": "the other polysemantic neurons",
 }
 
@@ -858,7 +864,8 @@ def _set_section(s: NeuronSet) -> list[str]:
     if s.subspace is not None:
         top = ", ".join(f"{v:.2f}" for v in s.subspace.singular_values[:8].tolist())
         lines.append(
-            f"  map W2[:,S] W1[S,:] P: largest singular values {top}; rank at most m = {s.subspace.rank_bound}"
+            f"  map W2[:,S] W1[S,:] P: largest singular values {top}; "
+            f"rank at most m = {s.subspace.rank_bound}"
         )
     return lines + [format_verdict(v) for v in s.verdicts.values()]
 
@@ -877,9 +884,10 @@ def _cut_section(report: Report) -> list[str]:
             lines.append(f"  {s.key}: none")
             continue
         lines.append(
-            f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, active on {s.mean_activity:.1%} "
-            f"of inputs, {s.mean_features:.1f} features carry {MONO_THRESHOLD} of their single-feature "
-            f"activations, the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})"
+            f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, "
+            f"active on {s.mean_activity:.1%} of inputs, {s.mean_features:.1f} features carry "
+            f"{MONO_THRESHOLD} of their single-feature activations, "
+            f"the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})"
         )
         lines += ["  " + format_verdict(s.verdicts["acts_linearly"])]
     return lines
@@ -889,9 +897,9 @@ def _header(report: Report) -> list[str]:
     cfg, counts, mb = report.config, report.classes.counts(), report.classes.mean_bias()
     lines = [
         (
-            f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, lr={cfg.lr}, "
-            f"init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, l1={cfg.l1}; N={cfg.N}, m={cfg.m}, "
-            f"k={cfg.k}, task={cfg.task})"
+            f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, "
+            f"lr={cfg.lr}, init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, "
+            f"l1={cfg.l1}; N={cfg.N}, m={cfg.m}, k={cfg.k}, task={cfg.task})"
         ),
         f"loss {report.loss:.4f} (zero predictor {report.zero_loss:.4f})",
         format_verdict(report.fit),

@@ -662,8 +662,8 @@ class BiasExplorer:
         instant = self._instant_values()
         if not instant:
             return (
-                '<div style="line-height: 1.4"><small>Every setting retrains a model here (a few seconds); '
-                "each is cached once trained.</small></div>"
+                '<div style="line-height: 1.4"><small>Every setting retrains a model here '
+                "(a few seconds); each is cached once trained.</small></div>"
             )
         groups: dict[tuple, list[float]] = {}
         for v in instant:
@@ -677,8 +677,8 @@ class BiasExplorer:
             )
             parts.append(f"S {_fmt(s)}, lr {x:g}: {b}")
         return (
-            '<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: bias decay '
-            "pulls the biases in by about "
+            '<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: '
+            "bias decay pulls the biases in by about "
             "e<sup>-S</sup> over the first half of training. <b>Instant (precomputed):</b> "
             + _html.escape("; ".join(parts))
             + ". Other settings retrain live (a few seconds), then stay cached.</small></div>"
