@@ -8,8 +8,9 @@ classes the paper found and ``interpret`` writes the whole report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import torch
 from torch import Tensor
@@ -84,7 +85,11 @@ def _eval_batches(run: Run, instance: int, samples: int):
         n += chunk
 
 
-def _mask(k: int, neurons) -> Tensor:
+Neurons = Union[Tensor, Sequence[int], None]  # typing.Union: the package supports Python 3.9
+"""A set of neurons: indices, a [k] boolean mask, or None for none."""
+
+
+def _mask(k: int, neurons: Neurons) -> Tensor:
     m = torch.zeros(k, dtype=torch.bool)
     if neurons is not None:
         idx = torch.as_tensor(neurons)
@@ -111,7 +116,11 @@ def activity_fraction(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES) 
 
 @torch.no_grad()
 def ablation_loss(
-    run: Run, neurons=None, instance: int = 0, samples: int = EVAL_SAMPLES, linearize=None
+    run: Run,
+    neurons: Neurons = None,
+    instance: int = 0,
+    samples: int = EVAL_SAMPLES,
+    linearize: Neurons = None,
 ) -> float:
     """Loss on evaluation samples after zeroing ``neurons`` (indices or a [k] mask) and
     replacing the nonlinearity of ``linearize`` neurons by the identity."""
@@ -153,7 +162,7 @@ def interference(
     return torch.cat(out)
 
 
-def subset_map(run: Run, neurons, instance: int = 0) -> Tensor:
+def subset_map(run: Run, neurons: Neurons, instance: int = 0) -> Tensor:
     """W2[:, S] W1[S, :] P for the neuron subset S: the linear map from features to outputs
     that S applies when its neurons act linearly. Shape [out, N] (float64, CPU)."""
     model, P = _instance(run, instance)
@@ -169,8 +178,8 @@ def row_space_projector(P: Tensor) -> Tensor:
 
 
 def matrix_cosine(A: Tensor, B: Tensor) -> float:
-    """Cosine between matrices, <A, B> / (norm(A) norm(B)) with Frobenius norms: 1 for
-    matrices equal up to a positive scale."""
+    """Cosine between matrices A, B [r, c], <A, B> / (norm(A) norm(B)) with Frobenius norms:
+    1 for matrices equal up to a positive scale."""
     if A.shape != B.shape:
         raise ValueError(
             "matrix_cosine needs two matrices of one shape, got "
@@ -239,7 +248,7 @@ class SubspaceAnalysis:
 
 
 def subspace_analysis(
-    run: Run, neurons, instance: int = 0, band: tuple[float, float] | None = None
+    run: Run, neurons: Neurons, instance: int = 0, band: tuple[float, float] | None = None
 ) -> SubspaceAnalysis:
     """Singular values of ``subset_map`` (how many lie in ``band``, default
     ``NEAR_ONE_BAND``) and how close the map is to the task's ``linear_target``.
@@ -305,7 +314,11 @@ class FeatureResponse(NamedTuple):
 
 @torch.no_grad()
 def feature_response(
-    run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None
+    run: Run,
+    feature: int,
+    neurons: Tensor | Sequence[int],
+    instance: int = 0,
+    values: Tensor | None = None,
 ) -> FeatureResponse:
     """How neurons build output ``feature`` as that feature alone goes from 0 to 1.
 
@@ -334,6 +347,7 @@ class NeuronClasses:
     top_feature: Tensor
 
     def mask(self, label: str) -> Tensor:
+        """[k] bool: the neurons of class ``label`` (one of ``CLASSES``)."""
         if label not in CLASSES:
             raise ValueError(f"label={label!r} is not allowed: must be one of {', '.join(CLASSES)}")
         return torch.tensor([lab == label for lab in self.labels])

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .config import Config
 from .data import make_world, zero_loss
 from .model import ToyModel
 from .training import Run
@@ -137,12 +138,12 @@ class NeuronStats:
 
     @property
     def poly(self) -> Tensor:
-        """Alive neurons that are not monosemantic."""
+        """[I, k] bool: alive neurons that are not monosemantic."""
         return ~self.mono & ~self.dead
 
     @property
     def feature(self) -> Tensor:
-        """The feature each neuron responds to most, 0 .. N-1, whatever its sign."""
+        """[I, k]: the feature each neuron responds to most, 0 .. N-1, whatever its sign."""
         return self.top_feature % self.N
 
     def covered(self, instance: int) -> int:
@@ -183,7 +184,8 @@ def neuron_stats(
     signed: bool = False,
     clamp: bool = False,
 ) -> NeuronStats:
-    """Single-feature activations and the classification of every neuron of every instance.
+    """Single-feature activations and the classification of every neuron of every instance,
+    for a model of I instances with projections P [I, m, N].
 
     The defaults are the paper's metric; ``variant_options(config, "book")`` gives the
     book's ``signed`` and ``clamp``."""
@@ -192,12 +194,12 @@ def neuron_stats(
     )
 
 
-def is_signed(config) -> bool:
+def is_signed(config: Config) -> bool:
     """Whether a task's features are signed (abs), so neurons are probed with -e_j too."""
     return config.task == "abs"
 
 
-def variant_options(config, variant: str = "paper") -> dict[str, bool]:
+def variant_options(config: Config, variant: str = "paper") -> dict[str, bool]:
     """``signed`` and ``clamp`` for ``neuron_stats`` under a metric variant.
 
     ``paper``: the authors' definition (+e_j only, raw activations). ``book``: -e_j too for

@@ -92,12 +92,14 @@ def get_nonlinearity(name: str) -> Nonlinearity:
 
 
 def activation(pre: Tensor, nonlinearity: str) -> Tensor:
-    """act(pre) for ``relu``, ``gelu`` (exact, erf form) or ``solu`` (x * exp(x)); any shape."""
+    """act(pre) for ``relu``, ``gelu`` (exact, erf form) or ``solu`` (x * exp(x)).
+
+    ``pre`` has any shape (e.g. preactivations [I, B, k]); the result has the same."""
     return get_nonlinearity(nonlinearity).forward(pre)
 
 
 def activation_grad(pre: Tensor, nonlinearity: str) -> Tensor:
-    """d act / d pre, elementwise; same shape as ``pre``."""
+    """d act / d pre, elementwise: ``pre`` of any shape [...], the result of the same."""
     return get_nonlinearity(nonlinearity).derivative(pre)
 
 
@@ -171,7 +173,8 @@ class ToyModel:
         return cls(flat, I, k, m, out, nonlinearity)
 
     def split(self, flat: Tensor | None = None) -> Weights:
-        """Views (W1, b, W2) into ``flat`` (default: the weights; also used for gradients)."""
+        """Views W1 [I, k, m], b [I, k], W2 [I, out, k] into ``flat`` (default: the weights;
+        also used for gradients in the same layout)."""
         flat = self.flat if flat is None else flat
         n1, nb, n2 = self.sizes(self.I, self.k, self.m, self.out)
         W1 = flat[:n1].view(self.I, self.k, self.m)
@@ -181,14 +184,17 @@ class ToyModel:
 
     @property
     def W1(self) -> Tensor:
+        """[I, k, m], a view into ``flat``."""
         return self.split()[0]
 
     @property
     def b(self) -> Tensor:
+        """[I, k], a view into ``flat``."""
         return self.split()[1]
 
     @property
     def W2(self) -> Tensor:
+        """[I, out, k], a view into ``flat``."""
         return self.split()[2]
 
     def preactivations(self, x: Tensor) -> Tensor:
@@ -209,10 +215,11 @@ class ToyModel:
     __call__ = forward
 
     def clone(self) -> ToyModel:
+        """A copy with its own ``flat`` [I*k*m + I*k + I*out*k]."""
         return ToyModel(self.flat.clone(), self.I, self.k, self.m, self.out, self.nonlinearity)
 
     def select(self, instances: list[int] | int) -> ToyModel:
-        """A model holding only the given instances (copied)."""
+        """A model holding only the given instances (copied): weights [len(instances), ...]."""
         idx = [instances] if isinstance(instances, int) else list(instances)
         W1, b, W2 = self.split()
         return ToyModel.from_weights(W1[idx], b[idx], W2[idx], self.nonlinearity)

@@ -13,10 +13,11 @@ three take their nonlinearity from ``model.NONLINEARITIES``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .config import Config
 from .data import derive_seed, make_projection, make_world
@@ -30,11 +31,19 @@ class ReferenceLamb(torch.optim.Optimizer):
     """LAMB as torch-optimizer implements it: no bias correction, eps 1e-6, trust ratio
     ||w|| / ||adam_step|| with ||w|| clamped at ``clamp_value``, 1 when either norm is 0."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, clamp_value=10.0):
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-6,
+        clamp_value: float = 10.0,
+    ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, clamp_value=clamp_value))
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> None:
+        """One update of every parameter from its ``.grad`` (``closure`` is ignored)."""
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from torch import Tensor
 from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
 from .data import World, derive_seed, make_world, resolve_device
 from .model import ToyModel, get_nonlinearity, init_params
-from .optim import make_optimizer, schedule_multipliers
+from .optim import BatchedAdam, BatchedLamb, make_optimizer, schedule_multipliers
 
 __all__ = [
     "Run",
@@ -92,7 +92,8 @@ class Run:
         return self.loss_history.shape[0]
 
     def checkpoint_model(self, step: int) -> ToyModel:
-        """The weights after ``step`` steps (one of ``checkpoints``)."""
+        """The weights after ``step`` steps (one of ``checkpoints``), as a ToyModel of I
+        instances (W1 [I, k, m], b [I, k], W2 [I, out, k])."""
         if step not in self.checkpoints:
             raise KeyError(f"no checkpoint at step {step}; have {sorted(self.checkpoints)}")
         m = self.model
@@ -119,7 +120,7 @@ class Run:
             self.stopped_at,
         )
 
-    def where(self, **values) -> list[int]:
+    def where(self, **values: Any) -> list[int]:
         """Indices of the instances whose config matches all ``values`` (floats to 1e-12)."""
 
         def match(c):
@@ -414,7 +415,7 @@ class _State:
 
     model: ToyModel
     grad: Tensor
-    opt: object
+    opt: BatchedLamb | BatchedAdam
     b_view: Tensor
     history: Tensor
     ckpts: dict[int, Tensor] = field(default_factory=dict)
@@ -536,8 +537,9 @@ def train(
             Configs sharing their structural fields; they may differ in eps, feature_dist,
             lr, init_bias, bias_decay, l1 and seed.
         progress: draw a tqdm bar; None decides by itself (see ``show_progress``).
-        callback: called as ``callback(steps_done, model, loss_history_so_far)`` every
-            ``callback_every`` steps and at the end; returning False stops training early.
+        callback: called as ``callback(steps_done, model, loss_history_so_far)`` (the history
+            [steps_done, I]) every ``callback_every`` steps and at the end; returning False
+            stops training early.
         checkpoints: keep weights after 1, 2, 4, ... steps.
     Returns:
         A :class:`Run`.
@@ -570,6 +572,6 @@ def train(
     return run
 
 
-def train_many(configs: Config | Iterable[Config], **kwargs) -> list[Run]:
+def train_many(configs: Config | Iterable[Config], **kwargs: Any) -> list[Run]:
     """Train configs that may differ in structure (k, task...): one pass per structure."""
     return [train(group, **kwargs) for group in group_by_structure(configs)]

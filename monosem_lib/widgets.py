@@ -67,7 +67,11 @@ class StaticSlider:
 
 
 def static_slider(
-    draw: Callable[[Figure, Any], None], values: Sequence, *, figsize=(8, 4), interval: int = 700
+    draw: Callable[[Figure, Any], None],
+    values: Sequence,
+    *,
+    figsize: tuple[float, float] = (8, 4),
+    interval: int = 700,
 ) -> StaticSlider:
     """One frame per value, drawn by ``draw(fig, value)``, as a matplotlib JS animation with a
     slider (``to_jshtml``). Put the value in the figure's title: the slider shows frame numbers."""
@@ -179,7 +183,7 @@ class LiveView:
         controls: dict,
         compute: Callable,
         draw: Callable,
-        figsize=(8, 4),
+        figsize: tuple[float, float] = (8, 4),
         *,
         in_place: bool = False,
         background: bool = False,
@@ -490,7 +494,9 @@ def _live_view(slider_name: str, slider, draw: Callable, figsize) -> LiveView:
     )
 
 
-def checkpoint_explorer(run: Run, instance: int = 0, live: bool = True, figsize=(7, 4.2)):
+def checkpoint_explorer(
+    run: Run, instance: int = 0, live: bool = True, figsize: tuple[float, float] = (7, 4.2)
+) -> LiveView | StaticSlider:
     """Watch the heatmap form over training checkpoints (log2-spaced steps).
 
     Returns a ``LiveView`` (``live=True``) or a ``StaticSlider``.
@@ -547,7 +553,7 @@ class BiasExplorer:
         self,
         base: Config | None = None,
         every: int = 500,
-        figsize=(7, 4.2),
+        figsize: tuple[float, float] = (7, 4.2),
         init_biases: Sequence[float] = LIVE_BIASES,
         shrinks: Sequence[float] | None = None,
         lrs: Sequence[float] = (0.003, 0.01, 0.03),
@@ -796,8 +802,8 @@ def instance_slider(
     instances: Sequence[int],
     title: Callable[[Config], str],
     live: bool = False,
-    figsize=(7, 4.2),
-):
+    figsize: tuple[float, float] = (7, 4.2),
+) -> LiveView | StaticSlider:
     """A slider over some instances of one run: each frame is that instance's heatmap and
     numbers, titled by ``title(config)``. Static (JS) unless ``live``."""
     instances = list(instances)
@@ -821,7 +827,7 @@ def instance_slider(
     return _live_view("i", slider, draw, figsize)
 
 
-def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes) -> Run:
+def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes: Any) -> Run:
     """Train every initial bias (x seeds) as one instance batch."""
     return train(
         [base.replace(init_bias=float(b), instances=seeds, **changes) for b in init_biases],
@@ -829,7 +835,9 @@ def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **chan
     )
 
 
-def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> Figure:
+def bias_grid_figure(
+    run: Run, init_biases: Sequence[float], figsize: tuple[float, float] = (9, 3)
+) -> Figure:
     """mono/N, loss and dead neurons against the initial bias, seeds as points."""
     from .metrics import summarize
 
@@ -847,7 +855,12 @@ def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> 
     return fig
 
 
-def width_explorer(runs: dict[int, Run], instance: int = 0, live: bool = True, figsize=(7, 4.2)):
+def width_explorer(
+    runs: dict[int, Run],
+    instance: int = 0,
+    live: bool = True,
+    figsize: tuple[float, float] = (7, 4.2),
+) -> LiveView | StaticSlider:
     """Slide over precomputed widths k: the heatmap and numbers of each width's model."""
     ks = sorted(runs)
 
@@ -989,8 +1002,8 @@ def neuron_inspector(
     live: bool = True,
     neurons: Sequence[int] | None = None,
     samples: int = EVAL_SAMPLES,
-    figsize=(9, 5.2),
-):
+    figsize: tuple[float, float] = (9, 5.2),
+) -> LiveView | StaticSlider:
     """Pick a neuron: its single-feature activations, bias, class, input and output weights,
     and the loss change when it alone is ablated. ``neurons`` limits the static frames.
 
