@@ -157,7 +157,8 @@ class Config:
             raise ConfigError(
                 "bias_decay",
                 self.bias_decay,
-                f"bias_decay * lr must be below 1 (here lr={self.lr}), or the bias would flip sign each step",
+                f"bias_decay * lr must be below 1 (here lr={self.lr}), or the bias would flip "
+                "sign each step",
             )
         _check_choice("feature_dist", self.feature_dist, FEATURE_DISTS)
         _check_choice("task", self.task, TASKS)
@@ -255,7 +256,8 @@ PRESETS: dict[str, Config] = {
 
 
 def preset(name: str, **overrides: Any) -> Config:
-    """The named preset (``book``, ``paper``, ``paper-cpu``, ``live``, ``tiny``) with ``overrides`` applied."""
+    """The named preset (``book``, ``paper``, ``paper-cpu``, ``live``, ``tiny``) with
+    ``overrides`` applied."""
     if name not in PRESETS:
         raise ConfigError("preset", name, "must be one of " + ", ".join(PRESETS))
     return PRESETS[name].replace(**overrides)

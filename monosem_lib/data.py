@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -22,6 +23,7 @@ __all__ = [
     "feature_probabilities",
     "SparseFeatureSampler",
     "World",
+    "Batch",
     "make_world",
     "chunk_steps",
     "zero_loss",
@@ -139,6 +141,14 @@ def chunk_steps(batch: int, N: int) -> int:
     return max(1, min(CHUNK_STEPS, CHUNK_ENTRIES // (batch * N)))
 
 
+class Batch(NamedTuple):
+    """Features f [..., B, N], inputs x = f P^T [..., B, m] and targets [..., B, out]."""
+
+    f: Tensor
+    x: Tensor
+    target: Tensor
+
+
 @dataclass
 class World:
     """The fixed data of one seed: projections, probabilities and a sample stream.
@@ -161,10 +171,10 @@ class World:
         self._Pt = self.P.T.contiguous()
         self._Qt = None if self.Q is None else self.Q.T.contiguous()
         self.chunk = chunk_steps(self.config.batch, self.config.N)
-        self._buffer: tuple[Tensor, Tensor, Tensor] | None = None
+        self._buffer: Batch | None = None
         self._next = 0
 
-    def sample_chunk(self) -> tuple[Tensor, Tensor, Tensor]:
+    def sample_chunk(self) -> Batch:
         """``chunk`` batches at once: f [chunk, B, N], x [chunk, B, m], target [chunk, B, out]."""
         n, B = self.chunk, self.config.batch
         if self.config.task == "abs":
@@ -173,15 +183,15 @@ class World:
             f = self._samplers[0].sample()
         x = f @ self._Pt
         target = self.target(f)
-        return f.view(n, B, -1), x.view(n, B, -1), target.view(n, B, -1)
+        return Batch(f.view(n, B, -1), x.view(n, B, -1), target.view(n, B, -1))
 
-    def sample(self) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self) -> Batch:
         """One batch: features f [B, N], inputs x = f P^T [B, m] and targets [B, out]."""
         if self._buffer is None or self._next == self.chunk:
             self._buffer, self._next = self.sample_chunk(), 0
         i = self._next
         self._next += 1
-        return tuple(t[i] for t in self._buffer)
+        return Batch(*(t[i] for t in self._buffer))
 
     def target(self, f: Tensor) -> Tensor:
         """What the model should output for features f [..., N]."""

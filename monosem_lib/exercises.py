@@ -135,7 +135,8 @@ def check_single_feature_activations(fn: Callable) -> bool:
         return _report(False, "close, but the bias is missing: the neuron sees W1 x + b")
     return _report(
         False,
-        "values differ from ReLU(W1 P + b): feature j alone gives the input x = P e_j, the j-th column of P",
+        "values differ from ReLU(W1 P + b): feature j alone gives the input x = P e_j, the j-th "
+        "column of P",
     )
 
 
@@ -174,7 +175,8 @@ def check_monosemantic(fn: Callable) -> bool:
     if not got[3]:
         return _report(
             False,
-            "a neuron whose top feature carries 99.95% of its activation failed the 0.999 criterion",
+            "a neuron whose top feature carries 99.95% of its activation failed the 0.999 "
+            "criterion",
         )
     if got[4]:
         return _report(False, "a neuron at 99.5% passed a 0.999 threshold: check the comparison")
@@ -195,7 +197,8 @@ def check_checkpoint_steps(fn: Callable) -> bool:
             if got and got[0] == 0:
                 return _report(
                     False,
-                    "0 is not a checkpoint: count completed steps, so the first one is after 1 step",
+                    "0 is not a checkpoint: count completed steps, so the first one is after 1 "
+                    "step",
                 )
             if steps not in got:
                 return _report(
@@ -251,7 +254,8 @@ def check_total_shrink(fn: Callable) -> bool:
                 )
             return _report(
                 False,
-                f"decay={args[0]}, lr={args[1]}, steps={args[2]}: expected {want:.4g}, got {got:.4g}",
+                f"decay={args[0]}, lr={args[1]}, steps={args[2]}: expected {want:.4g}, "
+                f"got {got:.4g}",
             )
     return _report(
         True, "B1's shrink is 5.9 (the paper's rows span about 0.2 to 59); the book recipe's is 12"
@@ -276,7 +280,8 @@ def check_interference(fn: Callable) -> bool:
     if got.numel() == f.shape[0]:
         return _report(
             False,
-            "keep only the samples where feature j is off: otherwise the neuron's own feature is mixed in",
+            "keep only the samples where feature j is off: otherwise the neuron's own feature is "
+            "mixed in",
         )
     if got.numel() != want.numel() or not torch.allclose(
         got.sort().values, want.sort().values, atol=1e-8

@@ -8,7 +8,9 @@ classes the paper found and ``interpret`` writes the whole report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, Union
 
 import torch
 from torch import Tensor
@@ -34,6 +36,8 @@ __all__ = [
     "compare_sets",
     "decide",
     "feature_response",
+    "FeatureResponse",
+    "LinearTarget",
     "format_report",
     "format_verdict",
     "interference",
@@ -81,7 +85,11 @@ def _eval_batches(run: Run, instance: int, samples: int):
         n += chunk
 
 
-def _mask(k: int, neurons) -> Tensor:
+Neurons = Union[Tensor, Sequence[int], None]  # typing.Union: the package supports Python 3.9
+"""A set of neurons: indices, a [k] boolean mask, or None for none."""
+
+
+def _mask(k: int, neurons: Neurons) -> Tensor:
     m = torch.zeros(k, dtype=torch.bool)
     if neurons is not None:
         idx = torch.as_tensor(neurons)
@@ -108,7 +116,11 @@ def activity_fraction(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES) 
 
 @torch.no_grad()
 def ablation_loss(
-    run: Run, neurons=None, instance: int = 0, samples: int = EVAL_SAMPLES, linearize=None
+    run: Run,
+    neurons: Neurons = None,
+    instance: int = 0,
+    samples: int = EVAL_SAMPLES,
+    linearize: Neurons = None,
 ) -> float:
     """Loss on evaluation samples after zeroing ``neurons`` (indices or a [k] mask) and
     replacing the nonlinearity of ``linearize`` neurons by the identity."""
@@ -150,7 +162,7 @@ def interference(
     return torch.cat(out)
 
 
-def subset_map(run: Run, neurons, instance: int = 0) -> Tensor:
+def subset_map(run: Run, neurons: Neurons, instance: int = 0) -> Tensor:
     """W2[:, S] W1[S, :] P for the neuron subset S: the linear map from features to outputs
     that S applies when its neurons act linearly. Shape [out, N] (float64, CPU)."""
     model, P = _instance(run, instance)
@@ -166,18 +178,27 @@ def row_space_projector(P: Tensor) -> Tensor:
 
 
 def matrix_cosine(A: Tensor, B: Tensor) -> float:
-    """Cosine between matrices, <A, B> / (norm(A) norm(B)) with Frobenius norms: 1 for
-    matrices equal up to a positive scale."""
+    """Cosine between matrices A, B [r, c], <A, B> / (norm(A) norm(B)) with Frobenius norms:
+    1 for matrices equal up to a positive scale."""
     if A.shape != B.shape:
         raise ValueError(
-            f"matrix_cosine needs two matrices of one shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+            "matrix_cosine needs two matrices of one shape, got "
+            f"{tuple(A.shape)} and {tuple(B.shape)}"
         )
     A, B = A.double(), B.double()
     norms = A.norm() * B.norm()
     return float((A * B).sum() / norms) if norms > 0 else 0.0
 
 
-def linear_target(run: Run, instance: int = 0) -> tuple[Tensor | None, str]:
+class LinearTarget(NamedTuple):
+    """A task's linear target (unpacks as ``matrix, name``): the map [out, N] (float64,
+    CPU), or None where no linear map is meaningful, and its name (or why there is none)."""
+
+    matrix: Tensor | None
+    name: str
+
+
+def linear_target(run: Run, instance: int = 0) -> LinearTarget:
     """The linear map from features to outputs that a set of neurons acting linearly should
     approach, and its name. Shape [out, N] (float64, CPU), or None where no linear map is
     meaningful.
@@ -192,11 +213,15 @@ def linear_target(run: Run, instance: int = 0) -> tuple[Tensor | None, str]:
     """
     task = run.configs[instance].task
     if task == "abs":
-        return None, "none (the abs target abs(f) is even in f, so its best linear estimate is 0)"
+        return LinearTarget(
+            None, "none (the abs target abs(f) is even in f, so its best linear estimate is 0)"
+        )
     proj = row_space_projector(run.P[instance])
     if task == "decoder":
-        return proj, "the projector onto P's row space"
-    return run.Q[instance].double().cpu() @ proj, "Q P+ P, the best linear map from x to Q f"
+        return LinearTarget(proj, "the projector onto P's row space")
+    return LinearTarget(
+        run.Q[instance].double().cpu() @ proj, "Q P+ P, the best linear map from x to Q f"
+    )
 
 
 @dataclass
@@ -223,7 +248,7 @@ class SubspaceAnalysis:
 
 
 def subspace_analysis(
-    run: Run, neurons, instance: int = 0, band: tuple[float, float] | None = None
+    run: Run, neurons: Neurons, instance: int = 0, band: tuple[float, float] | None = None
 ) -> SubspaceAnalysis:
     """Singular values of ``subset_map`` (how many lie in ``band``, default
     ``NEAR_ONE_BAND``) and how close the map is to the task's ``linear_target``.
@@ -279,10 +304,22 @@ def neuron_alignment(run: Run, instance: int = 0) -> dict[str, Tensor]:
     return {"feature": feature, "input_cosine": cos, "output_share": share}
 
 
+class FeatureResponse(NamedTuple):
+    """``feature_response``'s result (unpacks as ``values, contributions``): the feature
+    values [V] and each neuron's contribution to the output at each value [n, V]."""
+
+    values: Tensor
+    contributions: Tensor
+
+
 @torch.no_grad()
 def feature_response(
-    run: Run, feature: int, neurons, instance: int = 0, values: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+    run: Run,
+    feature: int,
+    neurons: Tensor | Sequence[int],
+    instance: int = 0,
+    values: Tensor | None = None,
+) -> FeatureResponse:
     """How neurons build output ``feature`` as that feature alone goes from 0 to 1.
 
     Returns (values [V], contributions [len(neurons), V]): neuron n adds
@@ -295,7 +332,7 @@ def feature_response(
     )
     h = model.hidden(x.unsqueeze(0))[0].double().cpu()  # [V, k]
     idx = torch.as_tensor(neurons, dtype=torch.long)
-    return values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T
+    return FeatureResponse(values, (h[:, idx] * model.W2[0, feature, idx].double().cpu()).T)
 
 
 @dataclass
@@ -310,6 +347,7 @@ class NeuronClasses:
     top_feature: Tensor
 
     def mask(self, label: str) -> Tensor:
+        """[k] bool: the neurons of class ``label`` (one of ``CLASSES``)."""
         if label not in CLASSES:
             raise ValueError(f"label={label!r} is not allowed: must be one of {', '.join(CLASSES)}")
         return torch.tensor([lab == label for lab in self.labels])
@@ -518,8 +556,13 @@ class NeuronSet:
 
 SET_DESCRIPTIONS = {
     "residual_block": "the whole residual block: every alive neuron that is not monosemantic",
-    "always_on": f"the always-on subset: residual neurons active on at least {ALWAYS_ON_ACTIVITY:.0%} of inputs",
-    "near_monosemantic": "near-monosemantic neurons: 2 to 5 features carry their single-feature activations",
+    "always_on": (
+        "the always-on subset: residual neurons active on at least "
+        f"{ALWAYS_ON_ACTIVITY:.0%} of inputs"
+    ),
+    "near_monosemantic": (
+        "near-monosemantic neurons: 2 to 5 features carry their single-feature activations"
+    ),
     "polysemantic": "the other polysemantic neurons",
 }
 
@@ -558,7 +601,7 @@ def _analyse_set(ctx: _Context, key: str, mask: Tensor, with_map: bool) -> Neuro
         lin = ablation_loss(ctx.run, None, ctx.instance, ctx.samples, linearize=mask)
         abl = ablation_loss(ctx.run, mask, ctx.instance, ctx.samples)
         rand = _random_monosemantic_loss(ctx, n) if with_map else None
-        if with_map and linear_target(ctx.run, ctx.instance)[0] is not None:
+        if with_map and linear_target(ctx.run, ctx.instance).matrix is not None:
             sub = subspace_analysis(ctx.run, mask, ctx.instance)
     s = NeuronSet(
         key,
@@ -756,7 +799,7 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
         ablations,
         counts,
         applicable,
-        linear_target(run, instance)[1],
+        linear_target(run, instance).name,
     )
 
 
@@ -835,7 +878,8 @@ def _set_section(s: NeuronSet) -> list[str]:
     if s.subspace is not None:
         top = ", ".join(f"{v:.2f}" for v in s.subspace.singular_values[:8].tolist())
         lines.append(
-            f"  map W2[:,S] W1[S,:] P: largest singular values {top}; rank at most m = {s.subspace.rank_bound}"
+            f"  map W2[:,S] W1[S,:] P: largest singular values {top}; "
+            f"rank at most m = {s.subspace.rank_bound}"
         )
     return lines + [format_verdict(v) for v in s.verdicts.values()]
 
@@ -854,9 +898,10 @@ def _cut_section(report: Report) -> list[str]:
             lines.append(f"  {s.key}: none")
             continue
         lines.append(
-            f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, active on {s.mean_activity:.1%} "
-            f"of inputs, {s.mean_features:.1f} features carry {MONO_THRESHOLD} of their single-feature "
-            f"activations, the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})"
+            f"  {s.key}: {s.count} neurons, mean bias {s.mean_bias:+.3f}, "
+            f"active on {s.mean_activity:.1%} of inputs, {s.mean_features:.1f} features carry "
+            f"{MONO_THRESHOLD} of their single-feature activations, "
+            f"the top one {s.mean_share:.3f} (monosemantic needs > {MONO_THRESHOLD})"
         )
         lines += ["  " + format_verdict(s.verdicts["acts_linearly"])]
     return lines
@@ -866,9 +911,9 @@ def _header(report: Report) -> list[str]:
     cfg, counts, mb = report.config, report.classes.counts(), report.classes.mean_bias()
     lines = [
         (
-            f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, lr={cfg.lr}, "
-            f"init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, l1={cfg.l1}; N={cfg.N}, m={cfg.m}, "
-            f"k={cfg.k}, task={cfg.task})"
+            f"Reverse-engineering report: instance {report.instance} (seed={cfg.seed}, "
+            f"lr={cfg.lr}, init_bias={cfg.init_bias}, bias_decay={cfg.bias_decay:.4g}, "
+            f"l1={cfg.l1}; N={cfg.N}, m={cfg.m}, k={cfg.k}, task={cfg.task})"
         ),
         f"loss {report.loss:.4f} (zero predictor {report.zero_loss:.4f})",
         format_verdict(report.fit),

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .config import Config
 from .data import make_world, zero_loss
 from .model import ToyModel
 from .training import Run
@@ -34,6 +35,7 @@ __all__ = [
     "monosemanticity",
     "Classification",
     "NeuronStats",
+    "FeatureBest",
     "neuron_stats",
     "stats_from_sfa",
     "is_signed",
@@ -112,6 +114,14 @@ def monosemanticity(
     return Classification(share, top_feature, mono, dead)
 
 
+class FeatureBest(NamedTuple):
+    """Per feature [N]: the top share among the alive neurons preferring it (0 if none
+    does), and how many alive neurons prefer it."""
+
+    best: Tensor
+    count: Tensor
+
+
 @dataclass
 class NeuronStats:
     """Per-neuron view of one batch of instances ([I, k] each; sfa is [I, k, N], or
@@ -128,26 +138,26 @@ class NeuronStats:
 
     @property
     def poly(self) -> Tensor:
-        """Alive neurons that are not monosemantic."""
+        """[I, k] bool: alive neurons that are not monosemantic."""
         return ~self.mono & ~self.dead
 
     @property
     def feature(self) -> Tensor:
-        """The feature each neuron responds to most, 0 .. N-1, whatever its sign."""
+        """[I, k]: the feature each neuron responds to most, 0 .. N-1, whatever its sign."""
         return self.top_feature % self.N
 
     def covered(self, instance: int) -> int:
         """Number of features with at least one monosemantic neuron."""
         return int(torch.unique(self.feature[instance][self.mono[instance]]).numel())
 
-    def best_per_feature(self, instance: int) -> tuple[Tensor, Tensor]:
+    def best_per_feature(self, instance: int) -> FeatureBest:
         """For every feature: the top share among the alive neurons that prefer it (0 if
         none does) and how many alive neurons prefer it. Two [N] tensors."""
         feature, alive = self.feature[instance], ~self.dead[instance]
         best = torch.zeros(self.N, dtype=self.share.dtype)
         count = torch.bincount(feature[alive], minlength=self.N)
         best.scatter_reduce_(0, feature[alive], self.share[instance][alive], reduce="amax")
-        return best, count
+        return FeatureBest(best, count)
 
     def sign_pairs(self, instance: int) -> dict[str, int]:
         """Signed features only: how many features have a monosemantic neuron for +f_j, for
@@ -174,7 +184,8 @@ def neuron_stats(
     signed: bool = False,
     clamp: bool = False,
 ) -> NeuronStats:
-    """Single-feature activations and the classification of every neuron of every instance.
+    """Single-feature activations and the classification of every neuron of every instance,
+    for a model of I instances with projections P [I, m, N].
 
     The defaults are the paper's metric; ``variant_options(config, "book")`` gives the
     book's ``signed`` and ``clamp``."""
@@ -183,12 +194,12 @@ def neuron_stats(
     )
 
 
-def is_signed(config) -> bool:
+def is_signed(config: Config) -> bool:
     """Whether a task's features are signed (abs), so neurons are probed with -e_j too."""
     return config.task == "abs"
 
 
-def variant_options(config, variant: str = "paper") -> dict[str, bool]:
+def variant_options(config: Config, variant: str = "paper") -> dict[str, bool]:
     """``signed`` and ``clamp`` for ``neuron_stats`` under a metric variant.
 
     ``paper``: the authors' definition (+e_j only, raw activations). ``book``: -e_j too for

@@ -67,13 +67,22 @@ class _Batched:
 class BatchedLamb(_Batched):
     """LAMB with per-(instance, tensor) trust ratios. ``step(grad, lr)`` with lr of shape [I]."""
 
-    def __init__(self, flat, blocks, instances, betas=(0.9, 0.999), eps=1e-6, clamp_value=10.0):
+    def __init__(
+        self,
+        flat: Tensor,
+        blocks: Sequence[tuple[int, int]],
+        instances: int,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-6,
+        clamp_value: float = 10.0,
+    ):
         super().__init__(flat, blocks, instances)
         self.beta1, self.beta2 = betas
         self.eps, self.clamp_value = eps, clamp_value
 
     @torch.no_grad()
     def step(self, grad: Tensor, lr: Tensor) -> None:
+        """Update ``flat`` in place from ``grad`` (same layout) with learning rates lr [I]."""
         self.step_count += 1
         self._moments(grad, self.beta1, self.beta2)
         u = self._update
@@ -96,13 +105,21 @@ class BatchedLamb(_Batched):
 class BatchedAdam(_Batched):
     """Adam (with bias correction, eps 1e-8, as ``torch.optim.Adam``), lr of shape [I]."""
 
-    def __init__(self, flat, blocks, instances, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(
+        self,
+        flat: Tensor,
+        blocks: Sequence[tuple[int, int]],
+        instances: int,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         super().__init__(flat, blocks, instances)
         self.beta1, self.beta2 = betas
         self.eps = eps
 
     @torch.no_grad()
     def step(self, grad: Tensor, lr: Tensor) -> None:
+        """Update ``flat`` in place from ``grad`` (same layout) with learning rates lr [I]."""
         self.step_count += 1
         self._moments(grad, self.beta1, self.beta2)
         bc1 = 1 - self.beta1**self.step_count
@@ -116,8 +133,11 @@ class BatchedAdam(_Batched):
             w.addcmul_(upd, neg_lr)
 
 
-def make_optimizer(name: str, flat: Tensor, blocks, instances: int):
-    """The batched optimizer called ``name`` (``lamb`` or ``adam``) over ``flat``."""
+def make_optimizer(
+    name: str, flat: Tensor, blocks: Sequence[tuple[int, int]], instances: int
+) -> BatchedLamb | BatchedAdam:
+    """The batched optimizer called ``name`` (``lamb`` or ``adam``) over ``flat`` [P], whose
+    ``blocks`` are (offset, numel) of each [I, ...] tensor."""
     if name == "lamb":
         return BatchedLamb(flat, blocks, instances)
     if name == "adam":

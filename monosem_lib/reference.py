@@ -3,33 +3,47 @@
 ``ReferenceLamb`` is LAMB written the obvious way, one parameter at a time, with the
 semantics of torch-optimizer's ``Lamb`` (the optimizer the paper used). ``naive_train`` is an
 eager trainer in the style of the paper's code: ``nn.Sequential``, autograd, a dense
-Bernoulli mask every step, one model at a time. Tests check the library against the first;
-the benchmark times the library against the second.
+Bernoulli mask every step, one model at a time. ``plain_train`` is the library's recipe
+written plainly (``nn.Sequential``, autograd, ``ReferenceLamb``) on the library's own data and
+initial weights, so its weights must match ``training.train``'s. Tests check the library
+against the first and the last; the benchmark times the library against the second. All
+three take their nonlinearity from ``model.NONLINEARITIES``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .config import Config
-from .data import make_projection
+from .data import derive_seed, make_projection, make_world
+from .model import get_nonlinearity, init_params
 from .optim import schedule_multipliers
 
-__all__ = ["ReferenceLamb", "naive_train"]
+__all__ = ["ReferenceLamb", "naive_train", "NaiveResult", "plain_train"]
 
 
 class ReferenceLamb(torch.optim.Optimizer):
     """LAMB as torch-optimizer implements it: no bias correction, eps 1e-6, trust ratio
     ||w|| / ||adam_step|| with ||w|| clamped at ``clamp_value``, 1 when either norm is 0."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, clamp_value=10.0):
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-6,
+        clamp_value: float = 10.0,
+    ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, clamp_value=clamp_value))
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> None:
+        """One update of every parameter from its ``.grad`` (``closure`` is ignored)."""
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -51,9 +65,15 @@ class ReferenceLamb(torch.optim.Optimizer):
                 p.add_(adam_step, alpha=-group["lr"] * trust)
 
 
-def naive_train(
-    config: Config, steps: int | None = None, seed: int = 0
-) -> tuple[nn.Sequential, list[float], float]:
+class NaiveResult(NamedTuple):
+    """What ``naive_train`` returns (unpacks as ``model, losses, seconds``)."""
+
+    model: nn.Sequential
+    losses: list[float]
+    seconds: float
+
+
+def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> NaiveResult:
     """Train one decoder model the plain eager way. Returns (model, losses, seconds).
 
     Supports the decoder task with uniform features (what the benchmark needs); it is a
@@ -67,7 +87,7 @@ def naive_train(
     )
     torch.manual_seed(seed)
     P = make_projection(config.N, config.m, seed).float().to(device)
-    act = {"relu": nn.ReLU(), "gelu": nn.GELU()}[config.nonlinearity]
+    act = get_nonlinearity(config.nonlinearity).module()
     model = nn.Sequential(
         nn.Linear(config.m, config.k), act, nn.Linear(config.k, config.N, bias=False)
     ).to(device)
@@ -93,4 +113,52 @@ def naive_train(
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return model, [float(x) for x in losses], seconds
+    return NaiveResult(model, [float(x) for x in losses], seconds)
+
+
+def _plain_net(config: Config) -> nn.Sequential:
+    """nn.Sequential(Linear, act, Linear) in float64 with the library's initial weights."""
+    c = config
+    gen = torch.Generator().manual_seed(derive_seed(c.seed, "init"))
+    W1, b, W2 = init_params(c.k, c.m, c.out_dim, gen, c.init_bias)
+    net = nn.Sequential(
+        nn.Linear(c.m, c.k),
+        get_nonlinearity(c.nonlinearity).module(),
+        nn.Linear(c.k, c.out_dim, bias=False),
+    ).double()
+    with torch.no_grad():
+        net[0].weight.copy_(W1), net[0].bias.copy_(b), net[2].weight.copy_(W2)
+    return net
+
+
+def plain_train(config: Config) -> nn.Sequential:
+    """The library's recipe for one instance, written plainly: autograd through an
+    ``nn.Sequential`` (W1 [k, m] and b [k] in layer 0, W2 [out, k] in layer 2), the
+    optimizer applied per tensor (``ReferenceLamb`` or ``torch.optim.Adam``), bias decay in
+    the first half, the l1 penalty on the activations, on the same data stream and initial
+    weights as ``training.train``. Float64 throughout; use a float64 config to compare.
+    """
+    c = config
+    if c.instances != 1:
+        raise ValueError("plain_train trains one instance: pass a config with instances=1")
+    world = make_world(c)
+    net = _plain_net(c)
+    if c.optimizer == "lamb":
+        opt = ReferenceLamb(net.parameters(), lr=c.lr)
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    mult = schedule_multipliers(c.schedule, c.steps)
+    for t in range(c.steps):
+        for grp in opt.param_groups:
+            grp["lr"] = c.lr * float(mult[t])
+        _, x, target = world.sample()
+        x, target = x.double(), target.double()
+        h = net[1](net[0](x))
+        loss = ((net[2](h) - target) ** 2).sum() / c.batch + c.l1 * h.abs().sum() / c.batch
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if t < c.steps / 2:
+            with torch.no_grad():
+                net[0].bias.mul_(1 - c.bias_decay * c.lr)
+    return net

@@ -12,17 +12,18 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
 from .data import World, derive_seed, make_world, resolve_device
-from .model import ToyModel, activation, activation_grad, init_params
-from .optim import make_optimizer, schedule_multipliers
+from .model import ToyModel, get_nonlinearity, init_params
+from .optim import BatchedAdam, BatchedLamb, make_optimizer, schedule_multipliers
 
 __all__ = [
     "Run",
@@ -33,6 +34,8 @@ __all__ = [
     "group_by_structure",
     "loss_and_grad",
     "show_progress",
+    "set_fused_backward",
+    "fused_backward",
 ]
 
 CHECK_EVERY = 256  # steps between divergence checks (each one syncs a GPU)
@@ -89,7 +92,8 @@ class Run:
         return self.loss_history.shape[0]
 
     def checkpoint_model(self, step: int) -> ToyModel:
-        """The weights after ``step`` steps (one of ``checkpoints``)."""
+        """The weights after ``step`` steps (one of ``checkpoints``), as a ToyModel of I
+        instances (W1 [I, k, m], b [I, k], W2 [I, out, k])."""
         if step not in self.checkpoints:
             raise KeyError(f"no checkpoint at step {step}; have {sorted(self.checkpoints)}")
         m = self.model
@@ -116,7 +120,7 @@ class Run:
             self.stopped_at,
         )
 
-    def where(self, **values) -> list[int]:
+    def where(self, **values: Any) -> list[int]:
         """Indices of the instances whose config matches all ``values`` (floats to 1e-12)."""
 
         def match(c):
@@ -177,6 +181,66 @@ def show_progress(progress: bool | None) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+FUSED_BACKWARD_ENV = "MONOSEM_PORTABLE_BACKWARD"
+_fused = {"relu": os.environ.get(FUSED_BACKWARD_ENV, "") in ("", "0")}
+
+
+def set_fused_backward(enabled: bool) -> bool:
+    """Use torch's fused ReLU backward op (``aten.threshold_backward``) or, with False, the
+    portable ``masked_fill_`` fallback (same numbers, slower on CPU). Returns the previous
+    setting. Setting the environment variable ``MONOSEM_PORTABLE_BACKWARD=1`` before import
+    starts with the fallback; training switches to it by itself when this torch lacks the op."""
+    previous = _fused["relu"]
+    _fused["relu"] = bool(enabled)
+    return previous
+
+
+def fused_backward() -> bool:
+    """Whether the ReLU backward currently uses torch's fused op."""
+    return _fused["relu"]
+
+
+def _fused_relu_op() -> Callable[..., Tensor]:
+    """torch's fused ReLU backward (an internal aten op: it may move between versions)."""
+    return torch.ops.aten.threshold_backward.grad_input
+
+
+def _relu_backward_(DH: Tensor, h: Tensor) -> None:
+    """DH <- DH where h > 0, else 0, in place (DH, h: [I, B, k]; h = relu(pre))."""
+    if _fused["relu"]:
+        try:
+            # A boolean mask (masked_fill_) is ~10x slower on CPU than this fused op.
+            _fused_relu_op()(DH, h, 0.0, grad_input=DH)
+            return
+        except (AttributeError, RuntimeError, NotImplementedError, TypeError) as err:
+            _fused["relu"] = False
+            warnings.warn(
+                f"torch.ops.aten.threshold_backward failed ({err!r}); using the portable "
+                "ReLU backward from now on (same numbers, slower on CPU)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    DH.masked_fill_(~(h > 0), 0.0)
+
+
+def _scratch(model: ToyModel, x: Tensor, grad: Tensor, buf: dict) -> tuple:
+    """Weight and gradient views and the [I, B, k], [I, B, k], [I, B, out] scratch tensors
+    H, DH, Y, kept in ``buf`` between steps and rebuilt when a shape or buffer changes."""
+    I, B = x.shape[0], x.shape[1]
+    key = (model.flat.data_ptr(), grad.data_ptr())
+    if buf.get("views_of") != key:
+        buf["views_of"], buf["views"] = key, (model.split(), model.split(grad))
+    if buf.get("shape") != (I, B, model.k, model.out, x.dtype, x.device):
+        views_of, views = buf["views_of"], buf["views"]
+        buf.clear()
+        buf["views_of"], buf["views"] = views_of, views
+        buf["shape"] = (I, B, model.k, model.out, x.dtype, x.device)
+        buf["H"] = x.new_empty(I, B, model.k)
+        buf["DH"] = x.new_empty(I, B, model.k)
+        buf["Y"] = x.new_empty(I, B, model.out)
+    return buf["views"], buf["H"], buf["DH"], buf["Y"]
+
+
 def loss_and_grad(
     model: ToyModel,
     x: Tensor,
@@ -199,20 +263,12 @@ def loss_and_grad(
     Returns:
         The reconstruction loss (without the l1 term) per instance, [I].
     """
-    I, B = x.shape[0], x.shape[1]
-    buf = {} if buffers is None else buffers
-    key = (model.flat.data_ptr(), grad.data_ptr())
-    if buf.get("views_of") != key:
-        buf["views_of"], buf["views"] = key, (model.split(), model.split(grad))
-    (W1, b, W2), (gW1, gb, gW2) = buf["views"]
-    if buf.get("shape") != (I, B, model.k, model.out, x.dtype, x.device):
-        buf.clear()
-        buf["shape"] = (I, B, model.k, model.out, x.dtype, x.device)
-        buf["H"] = x.new_empty(I, B, model.k)
-        buf["DH"] = x.new_empty(I, B, model.k)
-        buf["Y"] = x.new_empty(I, B, model.out)
-    H, DH, Y = buf["H"], buf["DH"], buf["Y"]
+    B = x.shape[1]
+    ((W1, b, W2), (gW1, gb, gW2)), H, DH, Y = _scratch(
+        model, x, grad, {} if buffers is None else buffers
+    )
     relu = model.nonlinearity == "relu"
+    act = get_nonlinearity(model.nonlinearity)
 
     torch.baddbmm(b.unsqueeze(1), x, W1.transpose(1, 2), out=H)
     if relu:
@@ -220,7 +276,7 @@ def loss_and_grad(
         h = H
     else:
         pre = H
-        h = activation(pre, model.nonlinearity)
+        h = act.forward(pre)
     torch.bmm(h, W2.transpose(1, 2), out=Y)
     Y.sub_(target)
     loss = torch.linalg.vector_norm(Y, dim=(1, 2)).square_().div_(B)
@@ -230,12 +286,11 @@ def loss_and_grad(
     if relu:
         if l1 is not None:
             DH.add_(l1 / B)  # sign(h) = 1 wherever the mask below keeps the gradient
-        # Fused ReLU backward; a boolean mask (masked_fill_) is ~10x slower on CPU.
-        torch.ops.aten.threshold_backward.grad_input(DH, H, 0.0, grad_input=DH)
+        _relu_backward_(DH, H)
     else:
         if l1 is not None:
             DH.add_(torch.sign(h) * (l1 / B))
-        DH.mul_(activation_grad(pre, model.nonlinearity))
+        DH.mul_(act.derivative(pre))
     torch.bmm(DH.transpose(1, 2), x, out=gW1)
     torch.sum(DH, dim=1, out=gb)
     return loss
@@ -268,6 +323,205 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+@dataclass
+class _Data:
+    """The worlds one pass draws from: one per distinct (seed, eps, feature_dist), and the
+    world each instance reads (``inst_world``, [I])."""
+
+    worlds: list[World]
+    inst_world: list[int]
+    index: Tensor
+    batch: int
+    m: int
+
+    @classmethod
+    def build(cls, insts: list[Config], device: torch.device) -> _Data:
+        keys: list[tuple] = []
+        inst_world = []
+        for c in insts:
+            key = _world_key(c)
+            if key not in keys:
+                keys.append(key)
+            inst_world.append(keys.index(key))
+        worlds = [make_world(next(c for c in insts if _world_key(c) == key)) for key in keys]
+        index = torch.tensor(inst_world, device=device)
+        return cls(worlds, inst_world, index, insts[0].batch, insts[0].m)
+
+    @property
+    def chunk(self) -> int:
+        """Steps of data drawn at once (the same for every world: it depends on batch, N)."""
+        return self.worlds[0].chunk
+
+    def next_chunk(self) -> tuple[Tensor, Tensor]:
+        """Inputs [C, I, B, m] and targets [C, I or 1, B, out] for the next C steps."""
+        I = len(self.inst_world)
+        parts = [w.sample_chunk() for w in self.worlds]
+        if len(self.worlds) == 1:
+            x = parts[0][1].unsqueeze(1).expand(self.chunk, I, self.batch, self.m)
+            return x, parts[0][2].unsqueeze(1)
+        x = torch.stack([p[1] for p in parts], 1)
+        t = torch.stack([p[2] for p in parts], 1)
+        if self.inst_world != list(range(I)):
+            x, t = x.index_select(1, self.index), t.index_select(1, self.index)
+        return x, t
+
+    def projections(self, task: str) -> tuple[Tensor, Tensor | None]:
+        """Each instance's P [I, m, N] and, for the re-projector, Q [I, m, N]."""
+        P = torch.stack([self.worlds[w].P for w in self.inst_world])
+        if task != "reprojector":
+            return P, None
+        return P, torch.stack([self.worlds[w].Q for w in self.inst_world])
+
+
+@dataclass
+class _Hyper:
+    """Per-instance knobs as tensors: ``base_lr`` [I], the schedule's multiplier per step
+    ``mult`` [steps], ``decay_factor`` [I, 1] (None without bias decay), applied while
+    step < ``decay_until``, and ``l1`` [I, 1, 1] (None without a penalty)."""
+
+    base_lr: Tensor
+    mult: list[float]
+    decay_factor: Tensor | None
+    decay_until: float
+    l1: Tensor | None
+
+    @classmethod
+    def build(cls, insts: list[Config], dtype: torch.dtype, device: torch.device) -> _Hyper:
+        first, I = insts[0], len(insts)
+        decays = [c.bias_decay * c.lr for c in insts]
+        decay_factor = (
+            torch.tensor([1 - d for d in decays], dtype=dtype, device=device).unsqueeze(1)
+            if any(decays)
+            else None
+        )
+        l1 = (
+            torch.tensor([c.l1 for c in insts], dtype=dtype, device=device).view(I, 1, 1)
+            if any(c.l1 for c in insts)
+            else None
+        )
+        return cls(
+            torch.tensor([c.lr for c in insts], dtype=dtype, device=device),
+            schedule_multipliers(first.schedule, first.steps).tolist(),
+            decay_factor,
+            first.steps / 2,
+            l1,
+        )
+
+
+@dataclass
+class _State:
+    """What the step loop updates: weights, gradient buffer, optimizer, loss history [steps,
+    I], checkpoints and scratch buffers."""
+
+    model: ToyModel
+    grad: Tensor
+    opt: BatchedLamb | BatchedAdam
+    b_view: Tensor
+    history: Tensor
+    ckpts: dict[int, Tensor] = field(default_factory=dict)
+    buffers: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, insts: list[Config], dtype: torch.dtype, device: torch.device) -> _State:
+        first, I = insts[0], len(insts)
+        model = _init_model(insts, device, dtype)
+        n1, nb, n2 = ToyModel.sizes(I, model.k, model.m, model.out)
+        blocks = [(0, n1), (n1, nb), (n1 + nb, n2)]
+        opt = make_optimizer(first.optimizer, model.flat, blocks, I)
+        history = torch.empty(first.steps, I, dtype=dtype, device=device)
+        return cls(model, torch.zeros_like(model.flat), opt, model.split()[1], history)
+
+    def step(self, t: int, x: Tensor, target: Tensor, hyper: _Hyper) -> Tensor:
+        """One optimizer step (and bias decay in the first half); returns the loss [I]."""
+        loss = loss_and_grad(self.model, x, target, self.grad, hyper.l1, self.buffers)
+        self.opt.step(self.grad, hyper.base_lr * hyper.mult[t])
+        if hyper.decay_factor is not None and t < hyper.decay_until:
+            self.b_view.mul_(hyper.decay_factor)
+        self.history[t] = loss
+        return loss
+
+    def checkpoint(self, done: int) -> None:
+        self.ckpts[done] = self.model.flat.detach().to("cpu", copy=True)
+
+
+def _check_finite(history: Tensor, upto: int, since: int, insts: list[Config]) -> None:
+    """Raise TrainingDiverged at the first nan or inf in history[since:upto] ([steps, I])."""
+    window = history[since:upto]
+    if not bool(torch.isfinite(window).all()):
+        bad = (~torch.isfinite(window)).nonzero()[0].tolist()
+        step, inst = since + bad[0], bad[1]
+        raise TrainingDiverged(step, inst, insts[inst], float(window[bad[0], bad[1]]))
+
+
+def _progress_bar(progress: bool | None, steps: int, I: int):
+    """A tqdm bar over ``steps`` steps, or None when none should be drawn."""
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, unit="step", desc=f"training {I} model{'s' * (I > 1)}", leave=False)
+
+
+def _step_loop(
+    state: _State,
+    data: _Data,
+    hyper: _Hyper,
+    insts: list[Config],
+    bar,
+    callback: Callable[[int, ToyModel, Tensor], bool | None] | None,
+    callback_every: int,
+    checkpoints: bool,
+) -> int | None:
+    """Every training step, with checkpoints, divergence checks every CHECK_EVERY steps, the
+    progress bar and the callback. Returns the step a callback stopped at, else None."""
+    steps, chunk = len(hyper.mult), data.chunk
+    checked, stopped_at = 0, None
+    for t in range(steps):
+        if t % chunk == 0:
+            xs, ts = data.next_chunk()
+        loss = state.step(t, xs[t % chunk], ts[t % chunk], hyper)
+        done = t + 1
+        if checkpoints and _is_power_of_two(done):
+            state.checkpoint(done)
+        if done % CHECK_EVERY == 0:
+            _check_finite(state.history, done, checked, insts)
+            checked = done
+        if bar is not None and (done % 100 == 0 or done == steps):
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{float(loss.mean()):.4g}", refresh=False)
+        if callback is not None and done % callback_every == 0 and done < steps:
+            if callback(done, state.model, state.history[:done]) is False:
+                stopped_at = done
+                break
+    _check_finite(state.history, stopped_at or steps, checked, insts)
+    return stopped_at
+
+
+def _finish(
+    state: _State,
+    data: _Data,
+    insts: list[Config],
+    stopped_at: int | None,
+    seconds: float,
+    checkpoints: bool,
+) -> Run:
+    """The Run: a final checkpoint if none was kept at the last step, history on the CPU."""
+    end = stopped_at or insts[0].steps
+    if checkpoints and end not in state.ckpts:
+        state.checkpoint(end)
+    P, Q = data.projections(insts[0].task)
+    return Run(
+        tuple(insts),
+        state.model,
+        P,
+        Q,
+        state.history[:end].detach().to("cpu", copy=True),
+        state.ckpts,
+        seconds,
+        stopped_at,
+    )
+
+
 def train(
     configs: Config | Iterable[Config],
     *,
@@ -283,8 +537,9 @@ def train(
             Configs sharing their structural fields; they may differ in eps, feature_dist,
             lr, init_bias, bias_decay, l1 and seed.
         progress: draw a tqdm bar; None decides by itself (see ``show_progress``).
-        callback: called as ``callback(steps_done, model, loss_history_so_far)`` every
-            ``callback_every`` steps and at the end; returning False stops training early.
+        callback: called as ``callback(steps_done, model, loss_history_so_far)`` (the history
+            [steps_done, I]) every ``callback_every`` steps and at the end; returning False
+            stops training early.
         checkpoints: keep weights after 1, 2, 4, ... steps.
     Returns:
         A :class:`Run`.
@@ -293,131 +548,30 @@ def train(
     """
     insts = as_instances(configs)
     _check_same_structure(insts)
-    first = insts[0]
-    device = resolve_device(first.device)
-    dtype = getattr(torch, first.dtype)
-    I, B, steps = len(insts), first.batch, first.steps
+    device = resolve_device(insts[0].device)
+    dtype = getattr(torch, insts[0].dtype)
+    data = _Data.build(insts, device)
+    state = _State.build(insts, dtype, device)
+    hyper = _Hyper.build(insts, dtype, device)
 
-    # One world per distinct (seed, eps, feature_dist); instances index into them.
-    keys: list[tuple] = []
-    inst_world = []
-    for c in insts:
-        key = _world_key(c)
-        if key not in keys:
-            keys.append(key)
-        inst_world.append(keys.index(key))
-    worlds: list[World] = [
-        make_world(next(c for c in insts if _world_key(c) == key)) for key in keys
-    ]
-    W = len(worlds)
-    identity = inst_world == list(range(I))
-    index = torch.tensor(inst_world, device=device)
-
-    model = _init_model(insts, device, dtype)
-    grad = torch.zeros_like(model.flat)
-    n1, nb, n2 = ToyModel.sizes(I, model.k, model.m, model.out)
-    blocks = [(0, n1), (n1, nb), (n1 + nb, n2)]
-    opt = make_optimizer(first.optimizer, model.flat, blocks, I)
-    b_view = model.split()[1]
-
-    base_lr = torch.tensor([c.lr for c in insts], dtype=dtype, device=device)
-    mult = schedule_multipliers(first.schedule, steps).tolist()
-    decays = [c.bias_decay * c.lr for c in insts]
-    decay_factor = (
-        torch.tensor([1 - d for d in decays], dtype=dtype, device=device).unsqueeze(1)
-        if any(decays)
-        else None
-    )
-    decay_until = steps / 2
-    l1 = (
-        torch.tensor([c.l1 for c in insts], dtype=dtype, device=device).view(I, 1, 1)
-        if any(c.l1 for c in insts)
-        else None
-    )
-
-    history = torch.empty(steps, I, dtype=dtype, device=device)
-    ckpts: dict[int, Tensor] = {}
-    buffers: dict = {}
-    stopped_at = None
-    chunk = worlds[0].chunk  # the same for every world: it depends on batch and N only
-
-    def next_chunk() -> tuple[Tensor, Tensor]:
-        """Inputs [C, I, B, m] and targets [C, I or 1, B, out] for the next C steps."""
-        parts = [w.sample_chunk() for w in worlds]
-        if W == 1:
-            return parts[0][1].unsqueeze(1).expand(chunk, I, B, first.m), parts[0][2].unsqueeze(1)
-        x = torch.stack([p[1] for p in parts], 1)
-        t = torch.stack([p[2] for p in parts], 1)
-        if not identity:
-            x, t = x.index_select(1, index), t.index_select(1, index)
-        return x, t
-
-    bar = None
-    if show_progress(progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, unit="step", desc=f"training {I} model{'s' * (I > 1)}", leave=False)
-
-    def check(upto: int, since: int) -> None:
-        window = history[since:upto]
-        if not bool(torch.isfinite(window).all()):
-            bad = (~torch.isfinite(window)).nonzero()[0].tolist()
-            step, inst = since + bad[0], bad[1]
-            raise TrainingDiverged(step, inst, insts[inst], float(window[bad[0], bad[1]]))
-
+    bar = _progress_bar(progress, insts[0].steps, len(insts))
     start = time.perf_counter()
-    checked = 0
     try:
-        for t in range(steps):
-            if t % chunk == 0:
-                xs, ts = next_chunk()
-            x, target = xs[t % chunk], ts[t % chunk]
-            loss = loss_and_grad(model, x, target, grad, l1, buffers)
-            opt.step(grad, base_lr * mult[t])
-            if decay_factor is not None and t < decay_until:
-                b_view.mul_(decay_factor)
-            history[t] = loss
-            done = t + 1
-            if checkpoints and _is_power_of_two(done):
-                ckpts[done] = model.flat.detach().to("cpu", copy=True)
-            if done % CHECK_EVERY == 0:
-                check(done, checked)
-                checked = done
-            if bar is not None and (done % 100 == 0 or done == steps):
-                bar.update(done - bar.n)
-                bar.set_postfix(loss=f"{float(loss.mean()):.4g}", refresh=False)
-            if callback is not None and done % callback_every == 0 and done < steps:
-                if callback(done, model, history[:done]) is False:
-                    stopped_at = done
-                    break
-        end = stopped_at or steps
-        check(end, checked)
+        stopped_at = _step_loop(
+            state, data, hyper, insts, bar, callback, callback_every, checkpoints
+        )
     finally:
         if bar is not None:
             bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    end = stopped_at or steps
-    if checkpoints and end not in ckpts:
-        ckpts[end] = model.flat.detach().to("cpu", copy=True)
+    run = _finish(state, data, insts, stopped_at, seconds, checkpoints)
     if callback is not None and stopped_at is None:
-        callback(end, model, history[:end])
-
-    P = torch.stack([worlds[w].P for w in inst_world])
-    Q = torch.stack([worlds[w].Q for w in inst_world]) if first.task == "reprojector" else None
-    return Run(
-        tuple(insts),
-        model,
-        P,
-        Q,
-        history[:end].detach().to("cpu", copy=True),
-        ckpts,
-        seconds,
-        stopped_at,
-    )
+        callback(run.steps_done, state.model, state.history[: run.steps_done])
+    return run
 
 
-def train_many(configs: Config | Iterable[Config], **kwargs) -> list[Run]:
+def train_many(configs: Config | Iterable[Config], **kwargs: Any) -> list[Run]:
     """Train configs that may differ in structure (k, task...): one pass per structure."""
     return [train(group, **kwargs) for group in group_by_structure(configs)]

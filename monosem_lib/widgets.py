@@ -67,7 +67,11 @@ class StaticSlider:
 
 
 def static_slider(
-    draw: Callable[[Figure, Any], None], values: Sequence, *, figsize=(8, 4), interval: int = 700
+    draw: Callable[[Figure, Any], None],
+    values: Sequence,
+    *,
+    figsize: tuple[float, float] = (8, 4),
+    interval: int = 700,
 ) -> StaticSlider:
     """One frame per value, drawn by ``draw(fig, value)``, as a matplotlib JS animation with a
     slider (``to_jshtml``). Put the value in the figure's title: the slider shows frame numbers."""
@@ -179,7 +183,7 @@ class LiveView:
         controls: dict,
         compute: Callable,
         draw: Callable,
-        figsize=(8, 4),
+        figsize: tuple[float, float] = (8, 4),
         *,
         in_place: bool = False,
         background: bool = False,
@@ -187,8 +191,6 @@ class LiveView:
         lookup: Callable | None = None,
         note: str | None = None,
     ):
-        import ipywidgets as w
-
         self.controls = controls
         self.compute_fn, self.draw_fn, self.preview_fn, self.lookup_fn = (
             compute,
@@ -199,6 +201,16 @@ class LiveView:
         self.in_place, self.background = in_place, background
         self.figure = Figure(figsize=figsize)
         FigureCanvasAgg(self.figure)
+        self._build_widgets(figsize, note)
+        self._reset_counters()
+        for c in controls.values():
+            c.observe(lambda _change: self.update(), names="value")
+        self.update()
+
+    def _build_widgets(self, figsize, note: str | None) -> None:
+        """The image, status line, note and the row of controls, in ``self.widget``."""
+        import ipywidgets as w
+
         width_px = int(round(figsize[0] * self.figure.dpi))
         self.image = w.Image(
             format="png", layout=w.Layout(width="100%", max_width=f"{width_px}px", height="auto")
@@ -207,7 +219,7 @@ class LiveView:
         self.status = w.HTML(layout=w.Layout(width="100%"))
         self.status.add_class("monosem-live-status")
         self.note = w.HTML(note or "", layout=w.Layout(width="100%"))
-        for c in controls.values():
+        for c in self.controls.values():
             # Side by side when there is room, one per row when not; a short description
             # keeps the track >= 200 px even in a 370 px output area (800 px, file browser open).
             c.layout = w.Layout(
@@ -215,7 +227,7 @@ class LiveView:
             )
             c.style.description_width = "5.2em"
         row = w.Box(
-            list(controls.values()),
+            list(self.controls.values()),
             layout=w.Layout(
                 display="flex", flex_flow="row wrap", width="100%", align_items="center"
             ),
@@ -225,6 +237,9 @@ class LiveView:
             layout=w.Layout(width="100%"),
         )
         self.widget.add_class("monosem-live")
+
+    def _reset_counters(self) -> None:
+        """The cache, the counters and the background-job state, empty."""
         self.cache: dict[tuple, Any] = {}
         self.cache_hits = 0
         self.computes = 0
@@ -236,9 +251,6 @@ class LiveView:
         self._generation = 0
         self._job: _Job | None = None
         self._changed_at = time.perf_counter()
-        for c in controls.values():
-            c.observe(lambda _change: self.update(), names="value")
-        self.update()
 
     def values(self) -> dict:
         return {name: c.value for name, c in self.controls.items()}
@@ -482,7 +494,9 @@ def _live_view(slider_name: str, slider, draw: Callable, figsize) -> LiveView:
     )
 
 
-def checkpoint_explorer(run: Run, instance: int = 0, live: bool = True, figsize=(7, 4.2)):
+def checkpoint_explorer(
+    run: Run, instance: int = 0, live: bool = True, figsize: tuple[float, float] = (7, 4.2)
+) -> LiveView | StaticSlider:
     """Watch the heatmap form over training checkpoints (log2-spaced steps).
 
     Returns a ``LiveView`` (``live=True``) or a ``StaticSlider``.
@@ -539,7 +553,7 @@ class BiasExplorer:
         self,
         base: Config | None = None,
         every: int = 500,
-        figsize=(7, 4.2),
+        figsize: tuple[float, float] = (7, 4.2),
         init_biases: Sequence[float] = LIVE_BIASES,
         shrinks: Sequence[float] | None = None,
         lrs: Sequence[float] = (0.003, 0.01, 0.03),
@@ -549,8 +563,6 @@ class BiasExplorer:
         decays: Sequence[float] | None = None,
         eval_samples: int = 4096,
     ):
-        import ipywidgets as w
-
         from .sweeps import total_shrink
 
         self.base = preset("live") if base is None else base
@@ -566,48 +578,10 @@ class BiasExplorer:
         self.shrinks = [float(s) for s in shrinks]
         self.init_biases = [float(b) for b in init_biases]
         self.lrs = [float(x) for x in lrs]
-
         self._P: dict[tuple, Any] = {}
-        self._precomputed: dict[tuple, Run] = {}
-        if precomputed is not None:
-            for i, c in enumerate(precomputed.configs):
-                if (
-                    c.replace(
-                        init_bias=self.base.init_bias,
-                        bias_decay=self.base.bias_decay,
-                        lr=self.base.lr,
-                    )
-                    == self.base
-                ):
-                    self._precomputed[self._pkey(c.init_bias, total_shrink(c), c.lr)] = (
-                        precomputed.select([i])
-                    )
-        first = self._start(start)
-        shrink_labels = [
-            (f"{_fmt(s)} (B1)" if math.isclose(s, B1_SHRINK) else _fmt(s), s) for s in self.shrinks
-        ]
-        controls = {
-            "init_bias": w.SelectionSlider(
-                options=[(f"{b:+.2f}", b) for b in self.init_biases],
-                value=first["init_bias"],
-                description="initial bias",
-                continuous_update=False,
-            ),
-            "shrink": w.SelectionSlider(
-                options=shrink_labels,
-                value=first["shrink"],
-                description="shrink S",
-                continuous_update=False,
-            ),
-            "lr": w.SelectionSlider(
-                options=[(f"{x:g}", x) for x in self.lrs],
-                value=first["lr"],
-                description="lr",
-                continuous_update=False,
-            ),
-        }
+        self._precomputed = self._index_precomputed(precomputed)
         self.view = LiveView(
-            controls,
+            self._controls(self._start(start)),
             self._compute,
             self._draw,
             figsize,
@@ -617,6 +591,41 @@ class BiasExplorer:
             lookup=self._ready,
             note=self._note(),
         )
+
+    def _index_precomputed(self, precomputed: Run | None) -> dict[tuple, Run]:
+        """The instances of ``precomputed`` that differ from ``base`` only in initial bias,
+        bias decay and lr, one single-instance Run each, by (init_bias, shrink, lr)."""
+        from .sweeps import total_shrink
+
+        out: dict[tuple, Run] = {}
+        if precomputed is None:
+            return out
+        for i, c in enumerate(precomputed.configs):
+            same = c.replace(
+                init_bias=self.base.init_bias, bias_decay=self.base.bias_decay, lr=self.base.lr
+            )
+            if same == self.base:
+                out[self._pkey(c.init_bias, total_shrink(c), c.lr)] = precomputed.select([i])
+        return out
+
+    def _controls(self, first: dict) -> dict:
+        """The three sliders (initial bias, shrink S, lr), starting at ``first``."""
+        import ipywidgets as w
+
+        shrink_labels = [
+            (f"{_fmt(s)} (B1)" if math.isclose(s, B1_SHRINK) else _fmt(s), s) for s in self.shrinks
+        ]
+        options = {
+            "init_bias": ([(f"{b:+.2f}", b) for b in self.init_biases], "initial bias"),
+            "shrink": (shrink_labels, "shrink S"),
+            "lr": ([(f"{x:g}", x) for x in self.lrs], "lr"),
+        }
+        return {
+            name: w.SelectionSlider(
+                options=opts, value=first[name], description=desc, continuous_update=False
+            )
+            for name, (opts, desc) in options.items()
+        }
 
     # -- settings
     @staticmethod
@@ -659,8 +668,8 @@ class BiasExplorer:
         instant = self._instant_values()
         if not instant:
             return (
-                '<div style="line-height: 1.4"><small>Every setting retrains a model here (a few seconds); '
-                "each is cached once trained.</small></div>"
+                '<div style="line-height: 1.4"><small>Every setting retrains a model here '
+                "(a few seconds); each is cached once trained.</small></div>"
             )
         groups: dict[tuple, list[float]] = {}
         for v in instant:
@@ -674,8 +683,8 @@ class BiasExplorer:
             )
             parts.append(f"S {_fmt(s)}, lr {x:g}: {b}")
         return (
-            '<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: bias decay '
-            "pulls the biases in by about "
+            '<div style="line-height: 1.4"><small>Shrink S = decay &times; lr &times; steps / 2: '
+            "bias decay pulls the biases in by about "
             "e<sup>-S</sup> over the first half of training. <b>Instant (precomputed):</b> "
             + _html.escape("; ".join(parts))
             + ". Other settings retrain live (a few seconds), then stay cached.</small></div>"
@@ -793,8 +802,8 @@ def instance_slider(
     instances: Sequence[int],
     title: Callable[[Config], str],
     live: bool = False,
-    figsize=(7, 4.2),
-):
+    figsize: tuple[float, float] = (7, 4.2),
+) -> LiveView | StaticSlider:
     """A slider over some instances of one run: each frame is that instance's heatmap and
     numbers, titled by ``title(config)``. Static (JS) unless ``live``."""
     instances = list(instances)
@@ -818,7 +827,7 @@ def instance_slider(
     return _live_view("i", slider, draw, figsize)
 
 
-def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes) -> Run:
+def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes: Any) -> Run:
     """Train every initial bias (x seeds) as one instance batch."""
     return train(
         [base.replace(init_bias=float(b), instances=seeds, **changes) for b in init_biases],
@@ -826,7 +835,9 @@ def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **chan
     )
 
 
-def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> Figure:
+def bias_grid_figure(
+    run: Run, init_biases: Sequence[float], figsize: tuple[float, float] = (9, 3)
+) -> Figure:
     """mono/N, loss and dead neurons against the initial bias, seeds as points."""
     from .metrics import summarize
 
@@ -844,7 +855,12 @@ def bias_grid_figure(run: Run, init_biases: Sequence[float], figsize=(9, 3)) -> 
     return fig
 
 
-def width_explorer(runs: dict[int, Run], instance: int = 0, live: bool = True, figsize=(7, 4.2)):
+def width_explorer(
+    runs: dict[int, Run],
+    instance: int = 0,
+    live: bool = True,
+    figsize: tuple[float, float] = (7, 4.2),
+) -> LiveView | StaticSlider:
     """Slide over precomputed widths k: the heatmap and numbers of each width's model."""
     ks = sorted(runs)
 
@@ -920,70 +936,88 @@ class _Inspector:
             self.footer.set_text(text)
 
 
+class _NeuronPanel:
+    """One instance's neurons for the inspector: classes, single-feature activations [k, N]
+    (or [k, 2N] signed), W1 P [k, N], W2 [out, k], and ablation losses, computed on demand."""
+
+    def __init__(self, run: Run, instance: int, samples: int):
+        from .interpretation import ablation_loss
+
+        self.run, self.instance, self.samples = run, instance, samples
+        self.classes = classify_neurons(run, instance, samples=samples)
+        self.model = run.model.select(instance)
+        self.P = run.P[instance].double().cpu()
+        st = neuron_stats(
+            self.model, run.P[instance : instance + 1], signed=is_signed(run.configs[instance])
+        )
+        self.sfa = st.sfa[0].double().cpu()
+        self.W1, self.W2 = self.model.W1[0].double().cpu(), self.model.W2[0].double().cpu()
+        self.base = ablation_loss(run, None, instance, samples)
+        self.ablated: dict[int, float] = {}
+
+    def ablated_loss(self, n: int) -> float:
+        from .interpretation import ablation_loss
+
+        if n not in self.ablated:
+            self.ablated[n] = ablation_loss(self.run, [n], self.instance, self.samples)
+        return self.ablated[n]
+
+    def _panel(self, fig: Figure, footer: bool) -> _Inspector:
+        key = (self.sfa.shape[1], self.P.shape[1], self.W2.shape[0], footer)
+        panel = getattr(fig, "_monosem_inspector", None)
+        if panel is None or panel.ax1 not in fig.axes or panel.key != key:
+            fig.clear()
+            fig._monosem_blit = None
+            panel = fig._monosem_inspector = _Inspector(fig, *key)
+        return panel
+
+    def draw(self, fig: Figure, n, footer: bool = True) -> str:
+        """Draw neuron ``n`` into ``fig``; returns the status line."""
+        n = int(n)
+        loss, base, classes = self.ablated_loss(n), self.base, self.classes
+        label = classes.labels[n]
+        title = (
+            f"neuron {n}: {label}, bias {float(classes.bias[n]):+.3f}, active on "
+            f"{float(classes.activity[n]):.0%} of inputs"
+        )
+        text = (
+            f"loss {base:.4f} -> {loss:.4f} when neuron {n} is ablated "
+            f"({(loss - base) / base:+.1%})"
+        )
+        self._panel(fig, footer).show(
+            self.sfa[n].numpy(),
+            CLASS_COLORS[label],
+            title,
+            (self.W1[n] @ self.P).numpy(),
+            -float(classes.bias[n]),
+            self.W2[:, n].numpy(),
+            text,
+        )
+        return text if footer else f"neuron {n} ({label}): {text}"
+
+
 def neuron_inspector(
     run: Run,
     instance: int = 0,
     live: bool = True,
     neurons: Sequence[int] | None = None,
     samples: int = EVAL_SAMPLES,
-    figsize=(9, 5.2),
-):
+    figsize: tuple[float, float] = (9, 5.2),
+) -> LiveView | StaticSlider:
     """Pick a neuron: its single-feature activations, bias, class, input and output weights,
     and the loss change when it alone is ablated. ``neurons`` limits the static frames.
 
     Classes and losses use the same evaluation samples as ``interpret`` (its default
     ``samples``), so the intact model's loss here is the report's."""
-    from .interpretation import ablation_loss
-
-    classes = classify_neurons(run, instance, samples=samples)
-    model = run.model.select(instance)
-    P = run.P[instance].double().cpu()
-    st = neuron_stats(
-        model, run.P[instance : instance + 1], signed=is_signed(run.configs[instance])
-    )
-    sfa = st.sfa[0].double().cpu()
-    W1, W2 = model.W1[0].double().cpu(), model.W2[0].double().cpu()
-    base = ablation_loss(run, None, instance, samples)
-    ablated: dict[int, float] = {}
-
-    def draw(fig, n, footer=True):
-        n = int(n)
-        if n not in ablated:
-            ablated[n] = ablation_loss(run, [n], instance, samples)
-        label = classes.labels[n]
-        key = (sfa.shape[1], P.shape[1], W2.shape[0], footer)
-        panel = getattr(fig, "_monosem_inspector", None)
-        if panel is None or panel.ax1 not in fig.axes or panel.key != key:
-            fig.clear()
-            fig._monosem_blit = None
-            panel = fig._monosem_inspector = _Inspector(fig, *key)
-        title = (
-            f"neuron {n}: {label}, bias {float(classes.bias[n]):+.3f}, active on "
-            f"{float(classes.activity[n]):.0%} of inputs"
-        )
-        text = (
-            f"loss {base:.4f} -> {ablated[n]:.4f} when neuron {n} is ablated "
-            f"({(ablated[n] - base) / base:+.1%})"
-        )
-        panel.show(
-            sfa[n].numpy(),
-            CLASS_COLORS[label],
-            title,
-            (W1[n] @ P).numpy(),
-            -float(classes.bias[n]),
-            W2[:, n].numpy(),
-            text,
-        )
-        return text if footer else f"neuron {n} ({label}): {text}"
-
+    panel = _NeuronPanel(run, instance, samples)
     if not live:
         if neurons is None:
-            order = heatmap_order(sfa)[0]
+            order = heatmap_order(panel.sfa)[0]
             neurons = [int(order[i]) for i in np.linspace(0, len(order) - 1, 12).astype(int)]
-        return static_slider(draw, list(neurons), figsize=figsize)
+        return static_slider(panel.draw, list(neurons), figsize=figsize)
     import ipywidgets as w
 
-    options = [(f"{n}: {classes.labels[n]}", n) for n in range(model.k)]
+    options = [(f"{n}: {panel.classes.labels[n]}", n) for n in range(panel.model.k)]
     slider = w.SelectionSlider(
         options=options,
         value=int(neurons[0]) if neurons else 0,
@@ -993,7 +1027,7 @@ def neuron_inspector(
     return LiveView(
         {"neuron": slider},
         lambda v, progress: v["neuron"],
-        lambda fig, n, v: draw(fig, n, False),
+        lambda fig, n, v: panel.draw(fig, n, False),
         figsize,
         in_place=True,
     )

@@ -227,3 +227,15 @@ def test_feature_response_sums_to_the_models_output(run):
     x = values[:, None].float() * run.P[0, :, 3][None, :]
     y = model(x.unsqueeze(0))[0, :, 3].double()
     torch.testing.assert_close(contrib.sum(0), y, atol=1e-5, rtol=1e-5)
+
+
+def test_report_is_data_and_formatting_is_separate():
+    import dataclasses
+
+    from monosem_lib.interpretation import Report, format_report
+
+    fields = {f.name: f.type for f in dataclasses.fields(Report)}
+    text_fields = [name for name, kind in fields.items() if kind == "str"]
+    assert text_fields == ["target"], "interpret() stores data; format_report writes the text"
+    assert Report.text.fget.__doc__ and "format_report" in Report.text.fget.__doc__
+    assert callable(format_report)

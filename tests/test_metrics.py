@@ -63,7 +63,8 @@ def test_summary_counts_mono_dead_and_coverage():
     assert row["features_covered"] == 7 / 8 and row["mono_per_feature"] == 7 / 8
     assert row["mean_bias_poly"] is None, "no alive polysemantic neurons here"
     assert row["mean_bias_mono"] == 0.0
-    # The aligned model with W2 = I decodes isolated features exactly; loss stays below zero-predictor's.
+    # The aligned model with W2 = I decodes isolated features exactly; loss stays below the
+    # zero predictor's.
     assert row["final_loss"] < row["zero_loss"]
 
 

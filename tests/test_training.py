@@ -6,12 +6,19 @@ import pytest
 import torch
 from torch import nn
 
+from monosem_lib.config import NONLINEARITIES as CONFIG_NONLINEARITIES
 from monosem_lib.config import preset
-from monosem_lib.data import derive_seed, make_world
-from monosem_lib.model import ToyModel, init_params
+from monosem_lib.model import NONLINEARITIES, ToyModel, activation
 from monosem_lib.optim import BatchedAdam, BatchedLamb, schedule_multipliers
-from monosem_lib.reference import ReferenceLamb
-from monosem_lib.training import TrainingDiverged, loss_and_grad, train, train_many
+from monosem_lib.reference import ReferenceLamb, naive_train, plain_train
+from monosem_lib.training import (
+    TrainingDiverged,
+    fused_backward,
+    loss_and_grad,
+    set_fused_backward,
+    train,
+    train_many,
+)
 
 
 def _random_model(I, k, m, out, nl, seed=0):
@@ -134,33 +141,22 @@ def test_schedules():
     assert (schedule_multipliers("constant", 5) == 1).all()
 
 
-def _plain_train(c):
-    """The recipe written plainly: nn.Sequential, autograd, ReferenceLamb, same data."""
-    world = make_world(c)
-    W1, b, W2 = init_params(
-        c.k, c.m, c.out_dim, torch.Generator().manual_seed(derive_seed(c.seed, "init")), c.init_bias
-    )
-    net = nn.Sequential(
-        nn.Linear(c.m, c.k), nn.ReLU(), nn.Linear(c.k, c.out_dim, bias=False)
-    ).double()
-    with torch.no_grad():
-        net[0].weight.copy_(W1), net[0].bias.copy_(b), net[2].weight.copy_(W2)
-    opt = ReferenceLamb(net.parameters(), lr=c.lr)
-    mult = schedule_multipliers(c.schedule, c.steps)
-    for t in range(c.steps):
-        for grp in opt.param_groups:
-            grp["lr"] = c.lr * float(mult[t])
-        _, x, target = world.sample()
-        loss = ((net(x) - target) ** 2).sum() / c.batch + c.l1 * net[1](
-            net[0](x)
-        ).abs().sum() / c.batch
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if t < c.steps / 2:
-            with torch.no_grad():
-                net[0].bias.mul_(1 - c.bias_decay * c.lr)
-    return net
+def _assert_matches_plain_recipe(configs, label):
+    run = train(configs, progress=False)
+    W1, b, W2 = run.model.split()
+    for i, c in enumerate(configs):
+        net = plain_train(c)
+        torch.testing.assert_close(
+            W1[i],
+            net[0].weight.detach(),
+            msg=f"{label}: W1 of instance {i} differs from the plain recipe",
+        )
+        torch.testing.assert_close(
+            b[i], net[0].bias.detach(), msg=f"{label}: bias (decay?) differs from the plain recipe"
+        )
+        torch.testing.assert_close(
+            W2[i], net[2].weight.detach(), msg=f"{label}: W2 of instance {i} differs"
+        )
 
 
 @pytest.mark.parametrize("task", ["decoder", "reprojector", "abs"])
@@ -170,19 +166,87 @@ def test_train_matches_a_plain_implementation_of_the_recipe(task):
         base.replace(lr=0.01, init_bias=-0.5, bias_decay=3.0, seed=1),
         base.replace(lr=0.003, l1=0.01, seed=2),
     ]
-    run = train(configs, progress=False)
-    W1, b, W2 = run.model.split()
-    for i, c in enumerate(configs):
-        net = _plain_train(c)
-        torch.testing.assert_close(
-            W1[i],
-            net[0].weight.detach(),
-            msg=f"{task}: W1 of instance {i} differs from the plain recipe",
-        )
-        torch.testing.assert_close(
-            b[i], net[0].bias.detach(), msg=f"{task}: bias (decay?) differs from the plain recipe"
-        )
-        torch.testing.assert_close(W2[i], net[2].weight.detach())
+    _assert_matches_plain_recipe(configs, task)
+
+
+@pytest.mark.parametrize("nl", ["relu", "gelu", "solu"])
+def test_every_nonlinearity_trains_as_the_plain_reference_does(nl):
+    base = preset("tiny", steps=60, dtype="float64", nonlinearity=nl)
+    configs = [
+        base.replace(lr=0.01, init_bias=-0.5, bias_decay=3.0, seed=1),
+        base.replace(lr=0.003, l1=0.01, seed=2),
+    ]
+    _assert_matches_plain_recipe(configs, nl)
+
+
+def test_adam_trains_as_the_plain_reference_does():
+    base = preset("tiny", steps=40, dtype="float64", optimizer="adam", nonlinearity="gelu")
+    _assert_matches_plain_recipe([base.replace(seed=4, l1=0.01)], "adam")
+
+
+@pytest.mark.parametrize("nl", ["relu", "gelu", "solu"])
+def test_naive_trainer_runs_every_nonlinearity(nl):
+    model, losses, seconds = naive_train(preset("tiny", nonlinearity=nl), steps=5)
+    assert len(losses) == 5 and all(math.isfinite(v) for v in losses) and seconds >= 0
+    x = torch.rand(3, 8)
+    assert torch.equal(model[1](x), activation(x, nl)), "naive_train's act is not the registry's"
+
+
+def test_nonlinearity_registry_is_the_config_list():
+    assert tuple(NONLINEARITIES) == CONFIG_NONLINEARITIES
+    with pytest.raises(ValueError, match="must be one of relu, gelu, solu"):
+        activation(torch.zeros(1), "tanh")
+
+
+def _train_with_fused_backward(enabled, config):
+    previous = set_fused_backward(enabled)
+    try:
+        return train(config, progress=False)
+    finally:
+        set_fused_backward(previous)
+
+
+@pytest.mark.parametrize("l1", [0.0, 0.01])
+def test_portable_relu_backward_trains_the_same(l1):
+    c = preset("tiny", steps=120, instances=2, l1=l1, init_bias=-0.3)
+    fused = _train_with_fused_backward(True, c)
+    portable = _train_with_fused_backward(False, c)
+    # The fallback computes the same numbers, not just close ones.
+    torch.testing.assert_close(portable.model.flat, fused.model.flat, rtol=0, atol=0)
+    torch.testing.assert_close(portable.loss_history, fused.loss_history, rtol=0, atol=0)
+
+
+def test_environment_variable_starts_with_the_portable_backward():
+    import os
+    import subprocess
+    import sys
+
+    code = "from monosem_lib.training import fused_backward; print(fused_backward())"
+    env = {**os.environ, "MONOSEM_PORTABLE_BACKWARD": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_a_missing_fused_op_falls_back_by_itself(monkeypatch):
+    import monosem_lib.training as training
+
+    c = preset("tiny", steps=30)
+    want = _train_with_fused_backward(True, c)
+
+    def missing():
+        raise AttributeError("'_OpNamespace' 'aten' object has no attribute 'threshold_backward'")
+
+    previous = set_fused_backward(True)
+    monkeypatch.setattr(training, "_fused_relu_op", missing)
+    try:
+        with pytest.warns(RuntimeWarning, match="portable"):
+            got = train(c, progress=False)
+        assert not fused_backward(), "the fallback should stay on once the op failed"
+    finally:
+        set_fused_backward(previous)
+    torch.testing.assert_close(got.model.flat, want.model.flat, rtol=0, atol=1e-6)
 
 
 def test_an_instance_trains_the_same_alone_or_in_a_batch():
