@@ -267,6 +267,13 @@ def claim5(report: Any, scale: str | None = None) -> Claim:
 # -- formatting --------------------------------------------------------------------------------
 
 
+def _width(k: int, N: int) -> str:
+    """k as a multiple of N: 'N', '2N', 'N/4'."""
+    if k >= N:
+        return "N" if k == N else f"{k // N}N"
+    return f"N/{N // k}"
+
+
 def describe(claim: Claim) -> str:
     """One line: the numbers the claim rests on and whether it holds."""
     n = claim.numbers
@@ -285,10 +292,17 @@ def describe(claim: Claim) -> str:
             else "no classes"
         )
     elif claim.number == 3:
-        parts = [f"lr {lr:g}: {b:.2f} -> {e:.2f}" for lr, (b, e) in n["mono_per_feature"].items()]
+        rates = n["rates"] or list(n["mono_per_feature"])
+        parts = [
+            f"lr {lr:g}: {n['mono_per_feature'][lr][0]:.2f} -> {n['mono_per_feature'][lr][1]:.2f}"
+            for lr in rates
+            if lr in n["mono_per_feature"]
+        ]
         text = "mono/N " + "; ".join(parts)
     elif claim.number == 4:
-        text = "coverage " + ", ".join(f"k={k}: {v:.2f}" for k, v in n["features_covered"].items())
+        N = n["N"]
+        cov = ", ".join(f"{_width(k, N)}: {v:.2f}" for k, v in n["features_covered"].items())
+        text = f"coverage at k = {cov}"
     else:
         text = "; ".join(
             f"{key}: {s['neurons']} neurons, {s['near_one']} singular values near 1, "

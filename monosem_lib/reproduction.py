@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from . import claims
+from .claims import Claim
 from .results import Results, load_results
 from .sweeps import SWEEP_SCALES, TABLE1, sweep_configs, total_shrink
 
@@ -28,6 +31,12 @@ __all__ = [
     "metric_variants",
     "is_current",
     "metric_variant_rows",
+    "CLAIM_READING",
+    "scale_claims",
+    "claims_table",
+    "verdict_mismatches",
+    "budget_rows",
+    "budget_claims",
 ]
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
@@ -249,3 +258,102 @@ def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
         if c.seed == seed:
             rows.append({**{v: getattr(c, v) for v in spec.swept}, **metric_variants(results, i)})
     return rows
+
+
+# -- the claims at each scale (chapter 7) ---------------------------------------------------------
+
+# How each scale's stored batches are read for the five claims: rates left out of claim 1
+# because they have not converged at that budget, the rates claim 3 is judged at, the width
+# batch of claim 4 and the LR3 instance stored with weights for claim 5.
+CLAIM_READING: dict[str, dict[str, Any]] = {
+    "book": {"exclude_lrs": (0.001,), "claim3_rates": (0.01,), "width": "K0", "representative": 12},
+    "paper-cpu": {
+        "exclude_lrs": (0.001, 0.003),
+        "claim3_rates": (0.01,),
+        "width": "K0",
+        "representative": 4,
+    },
+}
+
+
+def scale_claims(found: dict[str, Results], scale: str) -> dict[int, Claim]:
+    """Claims 1-5 from one scale's stored batches, read as ``CLAIM_READING[scale]`` says."""
+    from .interpretation import interpret
+
+    how = CLAIM_READING[scale]
+    lr1, lr3 = found["LR1"], found["LR3"]
+    report = interpret(lr3.run(how["representative"]))
+    return {
+        1: claims.claim1(lr1, exclude_lrs=how["exclude_lrs"]),
+        2: claims.claim2(lr1),
+        3: claims.claim3(lr1, lr3, rates=how["claim3_rates"]),
+        4: claims.claim4(found[how["width"]]),
+        5: claims.claim5(report, scale),
+    }
+
+
+def claims_table(by_scale: dict[str, dict[int, Claim]]):
+    """A DataFrame, one row per claim: the paper's statement, then each scale's numbers and
+    verdict (``claims.describe``)."""
+    import pandas as pd
+
+    rows = []
+    for n, statement in claims.STATEMENTS.items():
+        row = {"claim": n, "the paper": statement}
+        row.update({scale: claims.describe(c[n]) for scale, c in by_scale.items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def verdict_mismatches(by_scale: dict[str, dict[int, Claim]], expected: dict) -> list[str]:
+    """Where the claims' verdicts differ from ``expected`` ({scale: {claim: holds}}), with the
+    failed checks or the numbers, so a regression names what moved."""
+    out = []
+    for scale, want in expected.items():
+        for n, holds in want.items():
+            c = by_scale[scale][n]
+            if c.holds != holds:
+                why = "; ".join(f"{x.what}: {x.detail}" for x in c.failed) or claims.describe(c)
+                out.append(f"{scale} claim {n}: expected holds={holds}, got {c.holds} ({why})")
+    return out
+
+
+# -- the budget study at the paper's shape ---------------------------------------------------------
+
+
+def budget_rows(study: dict[int, dict[str, Results]]) -> list[dict]:
+    """One row per budget, batch and rate (seed means): samples seen, fraction of the paper's
+    2^30, loss, mono/N, mono/k, features covered."""
+    rows = []
+    for steps, found in sorted(study.items()):
+        for name, r in found.items():
+            for lr in r.values("lr"):
+                idx = r.where(lr=lr)
+                batch = r.configs[idx[0]].batch
+                row = {"steps": steps, "samples": steps * batch, "batch": name, "lr": lr}
+                row["of paper"] = steps * batch / 2**30
+                for key in (
+                    "final_loss",
+                    "mono_per_feature",
+                    "mono_per_neuron",
+                    "features_covered",
+                ):
+                    row[key] = float(np.mean(r.metric(key)[idx]))
+                row["seeds"] = len(idx)
+                rows.append(row)
+    return rows
+
+
+def budget_claims(study: dict[int, dict[str, Results]]) -> dict[int, dict[int, Claim]]:
+    """Claims 1-3 at every budget of the study: claim 1 over its two rates, claim 2 on LR1,
+    claim 3 at each rate. (Claims 4 and 5 need the width sweep and stored weights, which the
+    study does not hold.)"""
+    out = {}
+    for steps, found in sorted(study.items()):
+        lr1, lr3 = found["LR1"], found["LR3"]
+        out[steps] = {
+            1: claims.claim1(lr1),
+            2: claims.claim2(lr1),
+            3: claims.claim3(lr1, lr3),
+        }
+    return out

@@ -8,7 +8,6 @@ Checkpoints are kept after 1, 2, 4, 8 ... steps (and the last step), as in the p
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -119,19 +118,6 @@ class Run:
             self.train_seconds,
             self.stopped_at,
         )
-
-    def where(self, **values: Any) -> list[int]:
-        """Indices of the instances whose config matches all ``values`` (floats to 1e-12)."""
-
-        def match(c):
-            return all(
-                math.isclose(getattr(c, k), v, rel_tol=1e-9, abs_tol=1e-12)
-                if isinstance(v, float)
-                else getattr(c, k) == v
-                for k, v in values.items()
-            )
-
-        return [i for i, c in enumerate(self.configs) if match(c)]
 
 
 def as_instances(configs: Config | Iterable[Config]) -> list[Config]:

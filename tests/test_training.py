@@ -11,6 +11,7 @@ from monosem_lib.config import preset
 from monosem_lib.model import NONLINEARITIES, ToyModel, activation
 from monosem_lib.optim import BatchedAdam, BatchedLamb, schedule_multipliers
 from monosem_lib.reference import ReferenceLamb, naive_train, plain_train
+from monosem_lib.results import Results
 from monosem_lib.training import (
     TrainingDiverged,
     fused_backward,
@@ -324,13 +325,13 @@ def test_bias_decay_pulls_bias_to_zero_in_first_half_only():
     assert mid < 0.5 * none, "bias decay should shrink biases during the first half"
 
 
-def test_where_and_select():
+def test_select():
     run = train(
         [preset("tiny", steps=5, lr=lr) for lr in (0.01, 0.02)]
         + [preset("tiny", steps=5, lr=0.01, seed=1)],
         progress=False,
     )
-    idx = run.where(lr=0.01)
+    idx = Results.from_run(run).where(lr=0.01)  # selection lives in the results layer
     assert idx == [0, 2]
     sub = run.select(idx)
     assert sub.instances == 2 and sub.loss_history.shape == (5, 2)

@@ -19,6 +19,7 @@ from monosem_lib.interpretation import (
     matrix_cosine,
     report_dict,
 )
+from monosem_lib.results import Results
 from monosem_lib.sweeps import ENGINEERED
 from monosem_lib.training import train
 
@@ -131,7 +132,7 @@ def test_a_baseline_at_lr_0_001_has_no_low_rank_identity():
 @pytest.mark.science
 def test_a_reprojector_is_compared_with_its_own_target():
     run = load_or_train(other_tasks("book")["reprojector"], progress=False)
-    i = run.where(init_bias=ENGINEERED["init_bias"])[0]
+    i = Results.from_run(run).where(init_bias=ENGINEERED["init_bias"])[0]
     report = interpret(run, i)
     target, _ = linear_target(run, i)
     P, Q = run.P[i].double(), run.Q[i].double()
