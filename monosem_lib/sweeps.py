@@ -149,7 +149,7 @@ def _row(
     return dict(zip(ROW_FIELDS, values))
 
 
-def _specs() -> list[SweepSpec]:
+def _lr_and_bias_specs() -> list[SweepSpec]:
     neg = {"decay": 0.03, "bias": -1.0}
     specs = [
         SweepSpec(
@@ -197,6 +197,12 @@ def _specs() -> list[SweepSpec]:
             source=_TRANSCRIPTION + " (its second 'B3'); rates from its code, see GELU_LRS",
         ),
     ]
+    return specs
+
+
+def _density_width_and_task_specs() -> list[SweepSpec]:
+    neg = {"decay": 0.03, "bias": -1.0}
+    specs = []
     for i, decay in enumerate((0.03, 0.01, 0.003, 0.001), start=1):
         specs.append(
             SweepSpec(
@@ -246,6 +252,11 @@ def _specs() -> list[SweepSpec]:
         ),
     ]
     return specs
+
+
+def _specs() -> list[SweepSpec]:
+    """Every row of Table 1, in the paper's order."""
+    return _lr_and_bias_specs() + _density_width_and_task_specs()
 
 
 TABLE1: dict[str, SweepSpec] = {s.name: s for s in _specs()}
