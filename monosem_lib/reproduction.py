@@ -5,6 +5,7 @@ paper, the budget study, the metric variants). The claims themselves are in ``cl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ __all__ = [
     "verdict_mismatches",
     "budget_rows",
     "budget_claims",
+    "budget_verdicts",
+    "provenance_frame",
+    "abs_frame",
 ]
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
@@ -357,3 +361,63 @@ def budget_claims(study: dict[int, dict[str, Results]]) -> dict[int, dict[int, C
             3: claims.claim3(lr1, lr3),
         }
     return out
+
+
+def budget_verdicts(by_budget: dict[int, dict[int, Claim]]):
+    """A DataFrame: one row per budget (samples seen), whether claims 1-3 hold there."""
+    import pandas as pd
+
+    rows = []
+    for steps, found in by_budget.items():
+        row = {"samples": f"2^{int(np.log2(steps * 1024))}", "steps": steps}
+        row.update({f"claim {n}": c.holds for n, c in found.items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("samples")
+
+
+def provenance_frame(data: dict[str, dict[str, Results]], names: Sequence[str] = CLAIM_BATCHES):
+    """A DataFrame of the stored batches ``names`` at every scale: models, training time and
+    provenance (library and results version, code digest, torch, device, date)."""
+    import pandas as pd
+
+    rows = []
+    for scale, found in data.items():
+        for name, r in found.items():
+            if name not in names:
+                continue
+            m = r.meta
+            rows.append(
+                {
+                    "batch": name,
+                    "scale": scale,
+                    "models": len(r),
+                    "train time (min)": round(m["train_seconds"] / 60, 1),
+                    "made by": f"monosem_lib {m['library_version']} "
+                    f"(results v{m.get('results_version')}, code {m['source_digest'][:8]}), "
+                    f"torch {m['torch_version']}",
+                    "on": f"{m['device_name']}, {m['created'][:10]}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def abs_frame(data: dict[str, dict[str, Results]]):
+    """A DataFrame of the abs task (LR5) at every scale that stored it: per rate, the seed-mean
+    loss and features with a monosemantic neuron for +f_j, for -f_j and for both (the
+    book's signed probe)."""
+    import pandas as pd
+
+    rows = []
+    for scale, found in data.items():
+        if "LR5" not in found:
+            continue
+        lr5 = found["LR5"]
+        pairs = abs_pairs(lr5)
+        for lr in lr5.values("lr"):
+            mine = [p for p in pairs if np.isclose(p["lr"], lr)]
+            row = {"scale": scale, "lr": lr, "loss": lr5.mean("final_loss", lr=lr)}
+            row.update(
+                {k: float(np.mean([p[k] for p in mine])) for k in ("positive", "negative", "pairs")}
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
