@@ -93,7 +93,7 @@ def _library_ms(configs, steps: int, warmup: int) -> float:
     return (per_step[marks[-1]] - per_step[marks[0]]) / (marks[-1] - marks[0]) * 1e3
 
 
-def time_per_step(configs, steps: int = 200, warmup: int = 20) -> float:
+def time_per_step(configs: Config | list[Config], steps: int = 200, warmup: int = 20) -> float:
     """Seconds per training step of ``configs`` trained together (warm-up steps not timed)."""
     from .training import as_instances
 
@@ -137,7 +137,9 @@ def _row(
     )
 
 
-def live_retrain(repeats: int = 3, init_biases=(-1.0, -0.5, 0.25)) -> dict | None:
+def live_retrain(
+    repeats: int = 3, init_biases: tuple[float, ...] = (-1.0, -0.5, 0.25)
+) -> dict | None:
     """Seconds from moving the bias explorer's initial-bias slider to its final image, for
     ``repeats`` settings that each need a retrain at the ``live`` preset (untrained preview,
     partial redraws every 500 steps, evaluation and final redraw included). Also the

@@ -54,10 +54,10 @@ class RunCache:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
-    def path(self, configs) -> Path:
+    def path(self, configs: Config | Iterable[Config]) -> Path:
         return self.root / run_key(configs)
 
-    def get(self, configs) -> Run | None:
+    def get(self, configs: Config | Iterable[Config]) -> Run | None:
         """The cached run, or None. A damaged entry is removed with a warning."""
         path = self.path(configs)
         if not path.exists():
@@ -72,7 +72,7 @@ class RunCache:
             shutil.rmtree(path, ignore_errors=True)
             return None
 
-    def put(self, configs, run: Run) -> None:
+    def put(self, configs: Config | Iterable[Config], run: Run) -> None:
         path = self.path(configs)
         try:
             # Metrics are recomputed from the weights on load; skipping them keeps caching cheap.
@@ -80,7 +80,7 @@ class RunCache:
         except OSError as err:  # a full disk or read-only cache must not lose the run itself
             warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
 
-    def load_or_train(self, configs, **train_kwargs) -> Run:
+    def load_or_train(self, configs: Config | Iterable[Config], **train_kwargs) -> Run:
         run = self.get(configs)
         if run is None:
             run = train(configs, **train_kwargs)

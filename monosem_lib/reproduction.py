@@ -5,10 +5,10 @@ paper, the budget study, the metric variants). The claims themselves are in ``cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ __all__ = [
     "provenance_frame",
     "abs_frame",
 ]
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
 CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims read
@@ -102,7 +105,13 @@ def abs_pairs(lr5: Results) -> list[dict]:
     ]
 
 
-def at_scale(found: dict[str, Results], names, claim, *args, **kwargs):
+def at_scale(
+    found: dict[str, Results],
+    names: str | Sequence[str],
+    claim: Callable,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
     """``claim(*summaries, *args)`` for the batches ``names`` of one scale, or None when any of
     them has not been produced yet (how chapter 7 leaves a column empty)."""
     names = [names] if isinstance(names, str) else list(names)
@@ -296,7 +305,7 @@ def scale_claims(found: dict[str, Results], scale: str) -> dict[int, Claim]:
     }
 
 
-def claims_table(by_scale: dict[str, dict[int, Claim]]):
+def claims_table(by_scale: dict[str, dict[int, Claim]]) -> pd.DataFrame:
     """A DataFrame, one row per claim: the paper's statement, then each scale's numbers and
     verdict (``claims.describe``)."""
     import pandas as pd
@@ -363,7 +372,7 @@ def budget_claims(study: dict[int, dict[str, Results]]) -> dict[int, dict[int, C
     return out
 
 
-def budget_verdicts(by_budget: dict[int, dict[int, Claim]]):
+def budget_verdicts(by_budget: dict[int, dict[int, Claim]]) -> pd.DataFrame:
     """A DataFrame: one row per budget (samples seen), whether claims 1-3 hold there."""
     import pandas as pd
 
@@ -375,7 +384,9 @@ def budget_verdicts(by_budget: dict[int, dict[int, Claim]]):
     return pd.DataFrame(rows).set_index("samples")
 
 
-def provenance_frame(data: dict[str, dict[str, Results]], names: Sequence[str] = CLAIM_BATCHES):
+def provenance_frame(
+    data: dict[str, dict[str, Results]], names: Sequence[str] = CLAIM_BATCHES
+) -> pd.DataFrame:
     """A DataFrame of the stored batches ``names`` at every scale: models, training time and
     provenance (library and results version, code digest, torch, device, date)."""
     import pandas as pd
@@ -401,7 +412,7 @@ def provenance_frame(data: dict[str, dict[str, Results]], names: Sequence[str] =
     return pd.DataFrame(rows)
 
 
-def abs_frame(data: dict[str, dict[str, Results]]):
+def abs_frame(data: dict[str, dict[str, Results]]) -> pd.DataFrame:
     """A DataFrame of the abs task (LR5) at every scale that stored it: per rate, the seed-mean
     loss and features with a monosemantic neuron for +f_j, for -f_j and for both (the
     book's signed probe)."""

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from .metrics import (
 )
 from .storage import Summary, load_summary
 from .training import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FLOAT_TOL",
@@ -256,10 +259,10 @@ class Results:
             raise ValueError("these results hold no weights")
         return self._run([instance])
 
-    def frame(self, *knobs: str):
+    def frame(self, *knobs: str) -> pd.DataFrame:
         """A pandas DataFrame: the given config knobs (default: those that vary) and every
         metric, one row per instance."""
-        import pandas as pd
+        import pandas as pd  # noqa: F811 - imported at call time: pandas is optional
 
         knobs = knobs or tuple(self._knobs()) or ("seed",)
         rows = [
