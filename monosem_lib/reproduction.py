@@ -372,13 +372,13 @@ def budget_claims(study: dict[int, dict[str, Results]]) -> dict[int, dict[int, C
     return out
 
 
-def budget_verdicts(by_budget: dict[int, dict[int, Claim]]) -> pd.DataFrame:
-    """A DataFrame: one row per budget (samples seen), whether claims 1-3 hold there."""
+def budget_verdicts(by_budget: dict[int, dict[int, Claim]], batch: int = 1024) -> pd.DataFrame:
+    """A DataFrame: one row per budget (steps of ``batch`` samples), whether claims 1-3 hold."""
     import pandas as pd
 
     rows = []
     for steps, found in by_budget.items():
-        row = {"samples": f"2^{int(np.log2(steps * 1024))}", "steps": steps}
+        row = {"samples": f"2^{np.log2(steps * batch):.3g}", "steps": steps}
         row.update({f"claim {n}": c.holds for n, c in found.items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("samples")

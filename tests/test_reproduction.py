@@ -88,16 +88,29 @@ def test_at_scale_leaves_missing_batches_empty(data):
     assert c1.numbers["loss"].keys() == {0.03}
 
 
-def test_every_stored_book_batch_is_current():
-    """A change to Table 1 or to the book's rules makes a stored batch stale (rerun make data)."""
+def test_every_stored_batch_is_current():
+    """A change to Table 1, to the scales' rules or to the numbers (RESULTS_VERSION) makes a
+    stored batch stale: rerun make data / make data-paper-cpu."""
     from monosem_lib.results import load_results
 
-    for path in sorted((ROOT / "data" / "book").glob("*.json")):
+    paths = sorted((ROOT / "data").rglob("*.json"))
+    assert len(paths) >= 21, "the book-scale batches are missing"
+    for path in paths:
         s = load_results(path)
         assert s.name in rp.BATCHES, path.name
-        assert rp.is_current(s), (
-            f"{path.name} holds other configs than sweep_configs gives: run make data"
-        )
+        assert rp.is_current(s), f"{path.relative_to(ROOT)} is stale: rerun its make target"
+
+
+def test_stored_data_show_what_the_book_states():
+    """Every scale's claims have the verdicts chapter 7 states (reproduction.EXPECTED_VERDICTS),
+    and the budget study's too: a damaged or regenerated file that changes a verdict fails."""
+    data = rp.load_data(ROOT / "data")
+    by_scale = {s: rp.scale_claims(data[s], s) for s in rp.EXPECTED_VERDICTS}
+    assert not rp.verdict_mismatches(by_scale, rp.EXPECTED_VERDICTS)
+    study = rp.load_budget_study(ROOT / "data")
+    assert sorted(study) == list(rp.STUDY_STEPS), "a budget of the study is missing"
+    budgets = rp.budget_claims(study)
+    assert not rp.verdict_mismatches(budgets, rp.EXPECTED_BUDGET_VERDICTS)
 
 
 def test_a_changed_config_makes_a_batch_stale(tmp_path):
@@ -141,3 +154,29 @@ def test_metric_variants_differ_only_where_the_book_says(data):
     )
     rows = rp.metric_variant_rows(data["book"]["LR1"])
     assert all(r["paper"] == r["book"] for r in rows), "for a ReLU decoder the two are identical"
+
+
+def test_budget_views_and_overlays(data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from monosem_lib import plots
+
+    study = {120: {"LR1": data["book"]["LR1"], "LR3": data["book"]["LR3"]}}
+    rows = rp.budget_rows(study)
+    assert {(r["batch"], r["lr"]) for r in rows} == {
+        (b, lr) for b in ("LR1", "LR3") for lr in (0.003, 0.03)
+    }
+    assert all(r["samples"] == 120 * 64 and r["seeds"] == 2 for r in rows)
+    verdicts = rp.budget_verdicts(rp.budget_claims(study), batch=64)
+    assert list(verdicts.columns) == ["steps", "claim 1", "claim 2", "claim 3"]
+    fig = plots.budget_figure(rows)
+    assert len(fig.axes) == 4 and all(len(ax.lines) == 4 for ax in fig.axes)
+    by_scale = {
+        "book": {
+            1: claims.claim1(data["book"]["LR1"]),
+            3: claims.claim3(data["book"]["LR1"], data["book"]["LR3"]),
+        }
+    }
+    for n in (1, 3):
+        assert all(ax.lines for ax in plots.claim_overlay(n, by_scale).axes[:2])
