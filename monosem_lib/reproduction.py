@@ -41,6 +41,7 @@ __all__ = [
     "budget_verdicts",
     "provenance_frame",
     "abs_frame",
+    "stale_files",
 ]
 
 if TYPE_CHECKING:
@@ -432,3 +433,13 @@ def abs_frame(data: dict[str, dict[str, Results]]) -> pd.DataFrame:
             )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stale_files(root: str | Path) -> list[str]:
+    """Every stored summary under ``root`` that is not current (``is_current``), by path."""
+    root = Path(root)
+    return [
+        str(p.relative_to(root))
+        for p in sorted(root.rglob("*.json"))
+        if not is_current(load_results(p))
+    ]
