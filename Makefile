@@ -62,9 +62,10 @@ data: venv
 
 # The paper's shape (N=512, m=64, k=1024, eps=1/64) at a CPU budget: the paper-cpu preset,
 # batch 1024 for 2^12 steps (1/256 of the paper's samples). About 80 min on 2 idle cores, one
-# file per batch, resumable like `data`: the main batches first, then the budget study, LR1
-# and LR3 at two rates for 2^20, 2^21 and 2^23 samples (2^22 is the main batches themselves).
-CPU_SWEEP = $(RUN_ENV) $(PY) -m monosem_lib sweep
+# file per batch (per-neuron tables, not activations: --compact), resumable like `data`: the
+# main batches first, then the budget study, LR1 and LR3 at two rates for 2^20, 2^21 and 2^23
+# samples (2^22 is the main batches themselves).
+CPU_SWEEP = $(RUN_ENV) $(PY) -m monosem_lib sweep --compact
 CPU_DIR := data/paper-cpu
 STUDY_RATES := 0.003,0.01
 data-paper-cpu: venv

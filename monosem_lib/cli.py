@@ -233,6 +233,12 @@ def _add_sweep_parser(sub) -> None:
         "with the same RESULTS_VERSION; retrain it if stale",
     )
     s.add_argument(
+        "--compact",
+        action="store_true",
+        help="with --summary: store per-neuron tables instead of single-feature activations "
+        "(about 1/100 of the size; what data/paper-cpu holds)",
+    )
+    s.add_argument(
         "--shard",
         type=_shard,
         metavar="I/N",
@@ -358,6 +364,7 @@ def _cmd_sweep(args) -> dict:
             shard=args.shard,
             values=args.values,
             steps=args.steps,
+            compact=args.compact,
         )
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
     sweep = {"name": spec.name, "description": spec.description, "var": spec.var}

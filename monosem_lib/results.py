@@ -50,6 +50,8 @@ __all__ = [
     "save_run",
     "merge_summaries",
     "shard_stem",
+    "neuron_tables",
+    "compact_summary",
 ]
 
 # Relative tolerance for matching config values such as lr 0.003 (absolute 1e-12 near 0).
@@ -108,6 +110,8 @@ class Results:
     meta: dict = field(default_factory=dict, repr=False)
     _sfa: _SfaSource | None = field(default=None, repr=False)
     _run: Callable[[int], Run] | None = field(default=None, repr=False)
+    # Compact summaries store per-neuron tables instead of activations: (i, variant) -> stats.
+    _tables: Callable[[int, str], NeuronStats] | None = field(default=None, repr=False)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -133,14 +137,16 @@ class Results:
             return load("sfa"), load("bias")
 
         meta = summary.meta
+        compact = meta.get("neurons") == "tables"
         return cls(
             tuple(summary.configs),
             tuple(summary.metrics),
             meta.get("name"),
             meta.get("scale"),
             meta,
-            sfa,
+            None if compact else sfa,
             lambda idx: _stored_run(summary, idx),
+            (lambda i, variant: _table_stats(summary, i, variant)) if compact else None,
         )
 
     @classmethod
@@ -157,6 +163,10 @@ class Results:
             part, local = locate(i)
             return part._sfa(local)
 
+        def tables(i: int, variant: str) -> NeuronStats:
+            part, local = locate(i)
+            return part.stats(local, variant)
+
         def run(idx: list[int]) -> Run:
             part, local = locate(idx[0]) if len(idx) == 1 else (None, None)
             if part is None:
@@ -166,7 +176,17 @@ class Results:
         configs = tuple(c for p in parts for c in p.configs)
         metrics = tuple(m for p in parts for m in p.metrics)
         first = parts[0]
-        return cls(configs, metrics, first.name, first.scale, first.meta, sfa, run)
+        compact = any(p._tables is not None for p in parts)
+        return cls(
+            configs,
+            metrics,
+            first.name,
+            first.scale,
+            first.meta,
+            None if compact else sfa,
+            run,
+            tables if compact else None,
+        )
 
     # -- selecting ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -181,9 +201,10 @@ class Results:
         idx = list(indices)
         sfa = None if self._sfa is None else (lambda i: self._sfa(idx[i]))
         run = None if self._run is None else (lambda j: self._run([idx[i] for i in j]))
+        tables = None if self._tables is None else (lambda i, v: self._tables(idx[i], v))
         configs = tuple(self.configs[i] for i in idx)
         metrics = tuple(self.metrics[i] for i in idx)
-        return Results(configs, metrics, self.name, self.scale, self.meta, sfa, run)
+        return Results(configs, metrics, self.name, self.scale, self.meta, sfa, run, tables)
 
     def filter(self, **values: Any) -> Results:
         """``select(where(**values))``."""
@@ -234,10 +255,12 @@ class Results:
     def stats(self, instance: int, variant: str = "paper") -> NeuronStats:
         """NeuronStats of one instance ([1, k] each) under a metric variant: ``paper`` (+e_j,
         raw) or ``book`` (-e_j too for abs, clipped at 0 for GeLU and SoLU)."""
-        if self._sfa is None:
-            raise ValueError("these results hold no single-feature activations")
         if variant not in ("paper", "book"):
             raise ValueError(f"variant={variant!r} is not allowed: must be paper or book")
+        if self._tables is not None:
+            return self._tables(instance, variant)
+        if self._sfa is None:
+            raise ValueError("these results hold no single-feature activations")
         c = self.configs[instance]
         sfa, bias = self._sfa(instance)
         if variant == "paper":
@@ -271,6 +294,65 @@ class Results:
         return pd.DataFrame(rows)
 
 
+# -- compact summaries: per-neuron tables instead of single-feature activations --------------
+
+VARIANT_NAMES = ("paper", "book")
+
+
+def neuron_tables(sfa: Tensor, config: Config) -> dict[str, np.ndarray]:
+    """Per-neuron classification of one instance under both metric variants, from its
+    single-feature activations [k, N or 2N]: the top share (float32), the top input
+    (int16, over 2N signed inputs for abs) and whether the neuron is dead, for each variant;
+    enough for every per-neuron and per-feature statistic at the paper's threshold, at about
+    1/100 of the activations' size."""
+    from .metrics import monosemanticity
+
+    out = {}
+    for variant in VARIANT_NAMES:
+        probe = sfa[..., : config.N] if variant == "paper" else sfa
+        clamp = variant == "book" and config.nonlinearity != "relu"
+        share, top, _, dead = monosemanticity(probe.float(), MONO_THRESHOLD, clamp)
+        out[f"share_{variant}"] = share.numpy().astype(np.float32)
+        out[f"top_{variant}"] = top.numpy().astype(np.int16)
+        out[f"dead_{variant}"] = dead.numpy()
+    return out
+
+
+def _table_stats(summary: Summary, i: int, variant: str) -> NeuronStats:
+    c = summary.configs[i]
+    load = lambda key: torch.from_numpy(summary.array(f"{key}_{variant}", i))
+    share, top, dead = load("share"), load("top").long(), load("dead")
+    bias = torch.from_numpy(summary.array("bias", i).astype(np.float32))
+    mono = (share > MONO_THRESHOLD) & ~dead
+    empty = torch.zeros(1, 0)
+    return NeuronStats(empty, share[None], top[None], mono[None], dead[None], bias[None], c.N)
+
+
+def compact_summary(path: str | Path) -> Path:
+    """Rewrite a stored summary with per-neuron tables (``neuron_tables``) in place of its
+    single-feature activations; configs, metrics, curves and representative weights are kept
+    as they are. The paper-cpu summaries are stored this way to keep data/ small."""
+    from .storage import write_summary
+
+    summary = load_summary(path)
+    if summary.meta.get("neurons") == "tables":
+        return Path(path)
+    arrays = {}
+    with np.load(summary.npz_path, allow_pickle=False) as data:
+        for key in data.files:
+            stem, index = key.rsplit("_", 1)
+            if stem == "sfa":
+                sfa = torch.from_numpy(data[key].astype(np.float32))
+                tables = neuron_tables(sfa, summary.configs[int(index)])
+                arrays.update({f"{k}_{index}": v for k, v in tables.items()})
+            else:
+                arrays[key] = data[key]
+    meta = {k: v for k, v in summary.meta.items() if k not in ("format", "format_version")}
+    meta["neurons"] = "tables"
+    stem = Path(summary.npz_path).stem
+    return write_summary(Path(summary.npz_path).parent, stem, meta, arrays, overwrite=True)
+
+
 def _stored_run(summary: Summary, idx: list[int]) -> Run:
     if len(idx) != 1:
         raise ValueError("stored weights are read one instance at a time")
@@ -298,6 +380,7 @@ def save_summary(
     shard: tuple[int, int] | None = None,
     values: Sequence | None = None,
     steps: int | None = None,
+    compact: bool = False,
 ) -> Path:
     """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
 
@@ -309,14 +392,15 @@ def save_summary(
     ``representative`` (indices over all runs, in order). ``shard=(i, n)`` marks the file as
     part i of n (see ``merge_summaries``). ``values`` and ``steps`` record the ``sweep_configs``
     arguments the batch was made with (None: the row's values, the scale's steps), so that
-    ``reproduction.is_current`` can rebuild exactly these configs.
+    ``reproduction.is_current`` can rebuild exactly these configs. ``compact`` stores
+    per-neuron tables (``neuron_tables``) instead of the activations, for large models.
     """
     from .storage import provenance, write_summary
 
     runs = [runs] if isinstance(runs, Run) else list(runs)
     keep, instances, arrays = set(representative), [], {}
     for run in runs:
-        _add_run(run, len(instances), keep, instances, arrays)
+        _add_run(run, len(instances), keep, instances, arrays, compact)
     device = runs[0].model.flat.device
     meta = {
         "name": name,
@@ -329,6 +413,8 @@ def save_summary(
         "steps": steps,
         "instances": instances,
     }
+    if compact:
+        meta["neurons"] = "tables"
     stem = name
     if shard is not None:
         meta["shard"] = list(shard)
@@ -341,7 +427,9 @@ def shard_stem(name: str, index: int, count: int) -> str:
     return f"{name}.part-{index}-of-{count}"
 
 
-def _add_run(run: Run, start: int, keep: set, instances: list, arrays: dict) -> None:
+def _add_run(
+    run: Run, start: int, keep: set, instances: list, arrays: dict, compact: bool = False
+) -> None:
     """Append ``run``'s instances (numbered from ``start``) to a summary being built."""
     from .metrics import training_curves
 
@@ -353,7 +441,11 @@ def _add_run(run: Run, start: int, keep: set, instances: list, arrays: dict) -> 
     W1, b, W2 = (t.detach().cpu() for t in run.model.split())
     for i, c in enumerate(run.configs):
         index = start + i
-        arrays[f"sfa_{index:03d}"] = sfa[i].numpy().astype(np.float16)
+        if compact:
+            tables = neuron_tables(sfa[i], c)
+            arrays.update({f"{k}_{index:03d}": v for k, v in tables.items()})
+        else:
+            arrays[f"sfa_{index:03d}"] = sfa[i].numpy().astype(np.float16)
         arrays[f"bias_{index:03d}"] = b[i].numpy().astype(np.float16)
         if index in keep:
             for key, t in (("W1", W1), ("b", b), ("W2", W2), ("P", run.P.cpu())):

@@ -141,7 +141,7 @@ def test_metric_variants_differ_only_where_the_book_says(data):
     from monosem_lib.metrics import monosemanticity
 
     lr5 = data["book"]["LR5"]
-    sfa, _ = lr5._sfa(0)  # [k, 2N]: +e_j, then -e_j
+    sfa = lr5.stats(0, "book").sfa[0]  # [k, 2N]: +e_j, then -e_j
     N = lr5.configs[0].N
     v = rp.metric_variants(lr5, 0)
     assert v["paper"] == float(monosemanticity(sfa[:, :N]).mono.sum()) / N, (
@@ -178,3 +178,28 @@ def test_budget_views_and_overlays(data):
     }
     for n in (1, 3):
         assert all(ax.lines for ax in plots.claim_overlay(n, by_scale).axes[:2])
+
+
+def test_compact_summaries_keep_every_per_neuron_statistic(tmp_path):
+    """Per-neuron tables instead of activations: the same stats under both metric variants,
+    the same abs pairs, at a fraction of the size."""
+    import shutil
+
+    from monosem_lib.results import compact_summary, load_results
+
+    run = train(preset("tiny", steps=60, task="abs", k=48, instances=2), progress=False)
+    save_summary(run, tmp_path / "full", name="LR5", scale="book", representative=[1])
+    shutil.copytree(tmp_path / "full", tmp_path / "compact")
+    compact_summary(tmp_path / "compact" / "LR5.json")
+    full, small = (load_results(tmp_path / d / "LR5.json") for d in ("full", "compact"))
+    assert small.meta["neurons"] == "tables" and small._sfa is None
+    for i in range(2):
+        for variant in ("paper", "book"):
+            a, b = full.stats(i, variant), small.stats(i, variant)
+            for key in ("share", "top_feature", "mono", "dead"):
+                assert (getattr(a, key) == getattr(b, key)).all(), (i, variant, key)
+            assert full.features(i, variant).covered == small.features(i, variant).covered
+    assert rp.abs_pairs(full) == rp.abs_pairs(small)
+    assert small.run(1).model.k == 48, "representative weights are kept"
+    sizes = [(tmp_path / d / "LR5.npz").stat().st_size for d in ("full", "compact")]
+    assert sizes[1] < sizes[0]
