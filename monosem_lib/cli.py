@@ -217,6 +217,11 @@ def _add_sweep_parser(sub) -> None:
         "--seeds", type=_positive_int, help="instances per value (default 3 at book, 1 else)"
     )
     s.add_argument("--steps", type=_positive_int, help="override the run length (decay rescaled)")
+    s.add_argument(
+        "--schedule",
+        choices=("paper", "cosine", "constant"),
+        help="override the learning-rate schedule (paper: periodic cosine, T_max 512)",
+    )
     s.add_argument("--summary", metavar="DIR", help="also store a summary DIR/NAME.json + .npz")
     s.add_argument(
         "--representative",
@@ -364,6 +369,7 @@ def _cmd_sweep(args) -> dict:
             shard=args.shard,
             values=args.values,
             steps=args.steps,
+            schedule=args.schedule,
             compact=args.compact,
         )
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
@@ -382,6 +388,8 @@ def _sweep_instances(args) -> tuple[list, int]:
     overrides = {"device": args.device} if args.device else {}
     if args.steps:
         overrides["steps"] = args.steps
+    if args.schedule:
+        overrides["schedule"] = args.schedule
     try:
         configs = sweep_configs(
             args.name, args.preset, seeds=args.seeds, values=args.values, **overrides

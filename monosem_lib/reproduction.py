@@ -123,7 +123,7 @@ def at_scale(
 
 def is_current(results: Results) -> bool:
     """Whether a stored batch holds exactly the configs ``sweep_configs`` gives today for its
-    name and scale, with the seeds, ``values`` and ``steps`` it records, and was made by
+    name and scale, with the seeds, ``values``, ``steps`` and ``schedule`` it records, made by
     code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
     the book's rules or to the numbers shows up as a stale file."""
     from .version import RESULTS_VERSION
@@ -131,14 +131,15 @@ def is_current(results: Results) -> bool:
     if results.meta.get("results_version") != RESULTS_VERSION:
         return False
     have = [c.replace(device="cpu") for c in results.configs]
-    values, steps = results.meta.get("values"), results.meta.get("steps")
+    values = results.meta.get("values")
+    overrides = {k: results.meta[k] for k in ("steps", "schedule") if results.meta.get(k)}
     try:
         want = sweep_configs(
             results.name,
             results.scale,
             seeds=len(results.seeds),
             values=None if values is None else tuple(values),
-            **({} if steps is None else {"steps": steps}),
+            **overrides,
         )
     except ValueError:
         return False

@@ -380,6 +380,7 @@ def save_summary(
     shard: tuple[int, int] | None = None,
     values: Sequence | None = None,
     steps: int | None = None,
+    schedule: str | None = None,
     compact: bool = False,
 ) -> Path:
     """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
@@ -390,8 +391,8 @@ def save_summary(
     metric variant can be read back). Provenance: library, results and torch versions, code
     digest, device, date and training time. Full weights only for the instances listed in
     ``representative`` (indices over all runs, in order). ``shard=(i, n)`` marks the file as
-    part i of n (see ``merge_summaries``). ``values`` and ``steps`` record the ``sweep_configs``
-    arguments the batch was made with (None: the row's values, the scale's steps), so that
+    part i of n (see ``merge_summaries``). ``values``, ``steps`` and ``schedule`` record the
+    ``sweep_configs`` arguments the batch was made with (None: the row's or the scale's), so that
     ``reproduction.is_current`` can rebuild exactly these configs. ``compact`` stores
     per-neuron tables (``neuron_tables``) instead of the activations, for large models.
     """
@@ -411,6 +412,7 @@ def save_summary(
         "train_seconds": sum(r.train_seconds for r in runs),
         "values": None if values is None else list(values),
         "steps": steps,
+        "schedule": schedule,
         "instances": instances,
     }
     if compact:
