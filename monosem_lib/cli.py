@@ -218,6 +218,13 @@ def _add_sweep_parser(sub) -> None:
     )
     s.add_argument("--steps", type=_positive_int, help="override the run length (decay rescaled)")
     s.add_argument(
+        "--bias-decay",
+        dest="sweep_bias_decay",
+        type=_finite,
+        metavar="D",
+        help="use this bias decay at every point as given (no rescaling to the row's shrink)",
+    )
+    s.add_argument(
         "--schedule",
         choices=("paper", "cosine", "constant"),
         help="override the learning-rate schedule (paper: periodic cosine, T_max 512)",
@@ -370,6 +377,7 @@ def _cmd_sweep(args) -> dict:
             values=args.values,
             steps=args.steps,
             schedule=args.schedule,
+            bias_decay=args.sweep_bias_decay,
             compact=args.compact,
         )
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
@@ -390,6 +398,8 @@ def _sweep_instances(args) -> tuple[list, int]:
         overrides["steps"] = args.steps
     if args.schedule:
         overrides["schedule"] = args.schedule
+    if args.sweep_bias_decay is not None:
+        overrides["bias_decay"] = args.sweep_bias_decay
     try:
         configs = sweep_configs(
             args.name, args.preset, seeds=args.seeds, values=args.values, **overrides

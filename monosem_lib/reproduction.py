@@ -123,7 +123,8 @@ def at_scale(
 
 def is_current(results: Results) -> bool:
     """Whether a stored batch holds exactly the configs ``sweep_configs`` gives today for its
-    name and scale, with the seeds, ``values``, ``steps`` and ``schedule`` it records, made by
+    name and scale, with the seeds, ``values`` and overrides (``steps``, ``schedule``,
+    ``bias_decay``) it records, made by
     code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
     the book's rules or to the numbers shows up as a stale file."""
     from .version import RESULTS_VERSION
@@ -132,7 +133,8 @@ def is_current(results: Results) -> bool:
         return False
     have = [c.replace(device="cpu") for c in results.configs]
     values = results.meta.get("values")
-    overrides = {k: results.meta[k] for k in ("steps", "schedule") if results.meta.get(k)}
+    keys = ("steps", "schedule", "bias_decay")
+    overrides = {k: results.meta[k] for k in keys if results.meta.get(k) is not None}
     try:
         want = sweep_configs(
             results.name,

@@ -381,6 +381,7 @@ def save_summary(
     values: Sequence | None = None,
     steps: int | None = None,
     schedule: str | None = None,
+    bias_decay: float | None = None,
     compact: bool = False,
 ) -> Path:
     """Store a sweep compactly as ``path/<name>.json`` and ``path/<name>.npz``.
@@ -391,7 +392,8 @@ def save_summary(
     metric variant can be read back). Provenance: library, results and torch versions, code
     digest, device, date and training time. Full weights only for the instances listed in
     ``representative`` (indices over all runs, in order). ``shard=(i, n)`` marks the file as
-    part i of n (see ``merge_summaries``). ``values``, ``steps`` and ``schedule`` record the
+    part i of n (see ``merge_summaries``). ``values``, ``steps``, ``schedule`` and ``bias_decay``
+    record the
     ``sweep_configs`` arguments the batch was made with (None: the row's or the scale's), so that
     ``reproduction.is_current`` can rebuild exactly these configs. ``compact`` stores
     per-neuron tables (``neuron_tables``) instead of the activations, for large models.
@@ -413,6 +415,7 @@ def save_summary(
         "values": None if values is None else list(values),
         "steps": steps,
         "schedule": schedule,
+        "bias_decay": bias_decay,
         "instances": instances,
     }
     if compact:

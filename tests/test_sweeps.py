@@ -109,3 +109,11 @@ def test_values_pick_points_of_the_swept_knob():
         sweep_configs("LR1", values=(0.01, 0.01))
     with pytest.raises(ConfigError, match="k"):
         sweep_configs("K1", values=(0,))
+
+
+def test_an_explicit_decay_is_kept_at_every_scale_with_a_budget():
+    """--bias-decay: the paper's own coefficient at the CPU budget, not rescaled."""
+    configs = sweep_configs("LR3", "paper-cpu", values=(0.01,), bias_decay=0.03)
+    assert [c.bias_decay for c in configs] == [0.03]
+    rescaled = sweep_configs("LR3", "paper-cpu", values=(0.01,))[0]
+    assert math.isclose(rescaled.bias_decay, 0.03 * 2**17 / 2**12)
