@@ -42,6 +42,9 @@ __all__ = [
     "provenance_frame",
     "abs_frame",
     "stale_files",
+    "DECAY_RATES",
+    "decay_runs",
+    "decay_frame",
 ]
 
 if TYPE_CHECKING:
@@ -285,8 +288,8 @@ def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
 CLAIM_READING: dict[str, dict[str, Any]] = {
     "book": {"exclude_lrs": (0.001,), "claim3_rates": (0.01,), "width": "K0", "representative": 12},
     "paper-cpu": {
-        "exclude_lrs": (0.001, 0.003),
-        "claim3_rates": (0.01,),
+        "exclude_lrs": (),
+        "claim3_rates": (0.01, 0.03),
         "width": "K0",
         "representative": 4,
     },
@@ -446,3 +449,47 @@ def stale_files(root: str | Path) -> list[str]:
         for p in sorted(root.rglob("*.json"))
         if not is_current(load_results(p))
     ]
+
+
+# -- the decay rule at a reduced budget ------------------------------------------------------------
+
+DECAY_RATES = (0.01, 0.03)  # the rates of data/paper-cpu/paper-decay
+
+
+def decay_runs(root: str | Path) -> dict[str, Results]:
+    """At the paper's shape on a CPU, rates ``DECAY_RATES``: LR1, LR3 with its decay rescaled
+    to keep the row's total shrink (the book's rule), and LR3 with the paper's own decay
+    coefficient (``paper-cpu/paper-decay``). Labels as keys."""
+    root = Path(root) / "paper-cpu"
+    lr1, lr3 = load_results(root / "LR1.json"), load_results(root / "LR3.json")
+    paper_decay = load_results(root / "paper-decay" / "LR3.json")
+
+    def at_rates(r: Results) -> Results:
+        return r.select(i for lr in DECAY_RATES for i in r.where(lr=lr))
+
+    return {
+        "LR1 (zero bias)": at_rates(lr1),
+        "LR3, shrink kept (decay x32)": at_rates(lr3),
+        "LR3, the paper's decay 0.03": paper_decay,
+    }
+
+
+def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
+    """One row per run of ``decay_runs``: its decay, loss, mono/N, coverage, dead neurons and
+    the mean biases of its two classes."""
+    import pandas as pd
+
+    keys = ("final_loss", "mono_per_feature", "features_covered", "dead_neurons")
+    keys += ("mean_bias_mono", "mean_bias_poly")
+    rows = []
+    for label, r in runs.items():
+        for c, m in zip(r.configs, r.metrics):
+            rows.append(
+                {
+                    "run": label,
+                    "lr": c.lr,
+                    "bias_decay": round(c.bias_decay, 4),
+                    **{k: m[k] for k in keys},
+                }
+            )
+    return pd.DataFrame(rows)
