@@ -76,7 +76,7 @@ data-paper-cpu: venv
 	$(CPU_SWEEP) K0 --preset paper-cpu --values 256,512,1024,2048 --summary $(CPU_DIR) --resume
 	$(CPU_SWEEP) LR5 --preset paper-cpu --values 0.003,0.01,0.03 --summary $(CPU_DIR) --resume
 	$(CPU_SWEEP) LR3 --preset paper-cpu --values 0.01,0.03 --bias-decay 0.03 \
-	  --summary $(CPU_DIR)/paper-decay --resume
+	  --summary $(CPU_DIR)/paper-decay --resume --representative 1
 	for s in 1024 2048; do for b in LR1 LR3; do \
 	  $(CPU_SWEEP) $$b --preset paper-cpu --steps $$s --seeds 2 --values $(STUDY_RATES) \
 	    --summary $(CPU_DIR)/budget/steps-$$s --resume || exit 1; done; done
