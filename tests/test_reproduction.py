@@ -103,7 +103,7 @@ def test_stored_data_show_what_the_book_states():
     """Every scale's claims have the verdicts chapter 7 states (reproduction.EXPECTED_VERDICTS),
     and the budget study's too: a damaged or regenerated file that changes a verdict fails."""
     data = rp.load_data(ROOT / "data")
-    by_scale = {s: rp.scale_claims(data[s], s) for s in rp.EXPECTED_VERDICTS}
+    by_scale = {s: rp.scale_claims(ROOT / "data", data, s) for s in rp.EXPECTED_VERDICTS}
     assert not rp.verdict_mismatches(by_scale, rp.EXPECTED_VERDICTS)
     study = rp.load_budget_study(ROOT / "data")
     assert sorted(study) == list(rp.STUDY_STEPS), "a budget of the study is missing"
