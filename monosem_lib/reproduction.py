@@ -45,6 +45,9 @@ __all__ = [
     "DECAY_RATES",
     "decay_runs",
     "decay_frame",
+    "EXPECTED_VERDICTS",
+    "EXPECTED_BUDGET_VERDICTS",
+    "EXPECTED_PAPER_DECAY",
 ]
 
 if TYPE_CHECKING:
@@ -505,3 +508,17 @@ def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+# -- what the stored data show, as chapter 7 states it ---------------------------------------------
+
+# The verdict of every claim at each scale (chapter 7's table), of claims 1-3 at every budget of
+# the study, and of claim 3 for LR3 with the paper's own decay. The book's checks and tests
+# assert the stored data still give these, so a damaged or regenerated file that moves a
+# verdict fails CI.
+EXPECTED_VERDICTS: dict[str, dict[int, bool]] = {
+    "book": {1: True, 2: True, 3: True, 4: True, 5: True},
+    "paper-cpu": {1: False, 2: True, 3: False, 4: False, 5: False},
+}
+EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {}
+EXPECTED_PAPER_DECAY = False
