@@ -62,6 +62,8 @@ __all__ = [
     "PairResponse",
     "pair_response",
     "verdict_rules",
+    "set_table",
+    "outweighs",
     "set_numbers",
     "left_out_table",
     "ablation_table",
@@ -75,6 +77,14 @@ __all__ = [
     "departures_table",
     "batch_caption",
     "folder_size",
+    "claim2_table",
+    "decay_pair",
+    "lever_numbers",
+    "nonlinearity_groups",
+    "abs_pair_table",
+    "metric_tables",
+    "book_batches",
+    "stays_ahead",
 ]
 
 LR_SUBSET = (0.003, 0.01, 0.03)  # three of the paper's six rates, at book scale
@@ -634,7 +644,7 @@ class MonoAnatomy:
 
         return pd.Series(
             {
-                "mean input cosine": float(self.align["input_cosine"][self.mono].mean()),
+                "mean input cosine": self.input_cosine,
                 "mean output share": float(self.align["output_share"][self.mono].mean()),
                 "largest output weight on own feature": self.largest_is_own,
                 "negative own weight": self.negative,
@@ -643,6 +653,11 @@ class MonoAnatomy:
                 "features with a monosemantic neuron": len(set(self.feature.tolist())),
             }
         )
+
+    @property
+    def input_cosine(self) -> float:
+        """Mean cosine between a monosemantic neuron's input weights and its feature's P_j."""
+        return float(self.align["input_cosine"][self.mono].mean())
 
     @property
     def negative(self) -> float:
@@ -698,6 +713,26 @@ def verdict_rules():
 
     rows = {n: f"{r.measure} {r.comparison} {r.threshold:g}" for n, r in VERDICT_RULES.items()}
     return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame()
+
+
+def set_table(report):
+    """``interpretation.compare_sets`` as a DataFrame, one column per set of claim 5."""
+    import pandas as pd
+
+    from .interpretation import compare_sets
+
+    names = {"residual_block": "whole residual block", "always_on": "always-on subset"}
+    return pd.DataFrame(compare_sets(report)).rename(columns=names)
+
+
+def outweighs(report):
+    """How much more zeroing the always-on neurons costs than zeroing as many random
+    monosemantic neurons (the ``outweighs_monosemantic`` verdict's value), beside the
+    probability eps that any one feature is active, as a pandas Series."""
+    import pandas as pd
+
+    ratio = report.sets["always_on"].verdicts["outweighs_monosemantic"].value
+    return pd.Series({"always-on / as many random monosemantic": ratio, "eps": report.config.eps})
 
 
 def set_numbers(report):
@@ -907,3 +942,94 @@ def folder_size(path) -> int:
     from pathlib import Path
 
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+# -- small views the chapters' checks and tables read --------------------------------------------
+
+
+def claim2_table(claim):
+    """A claim 2's seed-mean biases of monosemantic and polysemantic neurons, one row per
+    learning rate, as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(claim.numbers).rename_axis("lr")
+
+
+def decay_pair(factorial, scale: str = "book") -> list[int]:
+    """Indices into ``bias_factorial``'s Results of initial bias -1 without decay and of the
+    recipe's seed 0 (chapter 3's training curves)."""
+    eng = engineered_model(scale)
+    no_decay = factorial.where(init_bias=eng.init_bias, bias_decay=0.0)[0]
+    return [no_decay, factorial.where(init_bias=eng.init_bias, bias_decay=eng.bias_decay)[0]]
+
+
+def lever_numbers(live, views: dict):
+    """Chapter 3's two levers on the live grid, as a pandas Series: mono/N and loss with no
+    lever, the best of the bias grid and with the strongest L1 penalty."""
+    import pandas as pd
+
+    grid, start, l1 = live.select(views["grid"]), live.metrics[views["start"]], views["l1"][-1]
+    return pd.Series(
+        {
+            "mono/N, no lever": start["mono_per_feature"],
+            "mono/N, best initial bias": float(grid.metric("mono_per_feature").max()),
+            "mono/N, strongest L1": live.metrics[l1]["mono_per_feature"],
+            "loss, best initial bias": float(grid.metric("final_loss").min()),
+            "loss, strongest L1": live.metrics[l1]["final_loss"],
+        }
+    )
+
+
+def nonlinearity_groups(results: dict, relu: dict) -> dict:
+    """Chapter 6's comparison groups {(nonlinearity, recipe): Results}: the ReLU decoder's
+    (``recipe_groups``) beside GeLU and SoLU from ``other_tasks`` (``results``)."""
+    gelu = results["gelu"]
+    return {
+        ("relu", "baseline"): relu["baseline"],
+        ("relu", "recipe"): relu["engineered"],
+        ("gelu", "baseline"): gelu.filter(init_bias=0.0),
+        ("gelu", "recipe"): gelu.filter(init_bias=-1.0),
+        ("solu", "recipe"): results["solu"],
+    }
+
+
+def abs_pair_table(results):
+    """``reproduction.abs_pairs`` as a DataFrame: per abs instance, the features with a
+    monosemantic neuron for +f_j, for -f_j and for both."""
+    import pandas as pd
+
+    from .reproduction import abs_pairs
+
+    return pd.DataFrame(abs_pairs(results)).set_index(["lr", "seed"])
+
+
+def metric_tables(stored: dict, g1_lr: float = 0.01):
+    """Mono/N by the paper's metric and by the book's variant (seed 0) of the stored LR5 (by
+    rate) and G1 at ``g1_lr`` (by initial bias): two DataFrames."""
+    import pandas as pd
+
+    from .reproduction import metric_variant_rows
+
+    lr5 = pd.DataFrame(metric_variant_rows(stored["LR5"])).set_index("lr")
+    g1 = pd.DataFrame(metric_variant_rows(stored["G1"]))
+    g1 = g1[np.isclose(g1.lr, g1_lr)].set_index("init_bias").drop(columns="lr")
+    return lr5, g1
+
+
+def book_batches(scale: str = "book") -> tuple:
+    """Chapters 2 and 3's batches as Results, trained or loaded from the cache: the
+    learning-rate sweep (``lr_sweep``) and the recipe (``bias_factorial``)."""
+    from .cache import load_or_train
+    from .results import Results
+
+    return tuple(
+        Results.from_run(load_or_train(batch(scale)), scale=scale)
+        for batch in (lr_sweep, bias_factorial)
+    )
+
+
+def stays_ahead(counts, start: float) -> bool:
+    """Whether one column of ``threshold_counts`` (two models) is above the other at every
+    threshold from ``start`` up."""
+    lead = counts.loc[start:].diff(axis=1).iloc[:, 1]
+    return bool((lead > 0).all() or (lead < 0).all())

@@ -723,8 +723,13 @@ def ablation_figure(table) -> Figure:
     return fig
 
 
-def results_heatmaps(results, titles, *, variant="paper", vmax=1, xlabel=None) -> Figure:
-    """``heatmap_row`` of every instance of ``results`` under a metric ``variant``."""
+def results_heatmaps(results, titles=None, *, variant="paper", vmax=1, xlabel=None) -> Figure:
+    """``heatmap_row`` of every instance of ``results`` under a metric ``variant``, titled by
+    ``titles`` (default: ``experiments.describe_config`` of each instance)."""
+    if titles is None:
+        from .experiments import describe_config
+
+        titles = [describe_config(c) for c in results.configs]
     sfas = [results.stats(i, variant).sfa[0] for i in range(len(results))]
     return heatmap_row(sfas, titles, vmax=vmax, xlabel=xlabel)
 
@@ -754,3 +759,15 @@ def power_law_figure(view) -> Figure:
     ax2.set(xlabel="feature probability", ylabel="best neuron's share")
     ax2.set_title("how monosemantic each feature's best neuron is")
     return fig
+
+
+LOSS_MONO = {"loss": "final_loss", "mono neurons / feature": "mono_per_feature"}
+
+
+def live_grid_figure(live, views: dict) -> Figure:
+    """Chapter 3's live grid: mono/N, loss and dead neurons against the initial bias (with
+    B1's shrink), and the baseline without decay as a dotted line (``views`` from
+    ``experiments.live_views``)."""
+    grid = {"with bias decay": live.select(views["grid"])}
+    reference = {"initial bias 0, no decay": live.select([views["start"]])}
+    return results_sweep(grid, "init_bias", logx=False, reference=reference, figsize=(11, 3))
