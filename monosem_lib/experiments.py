@@ -706,13 +706,14 @@ def pair_response(run, anatomy: MonoAnatomy) -> PairResponse:
 
 
 def verdict_rules():
-    """The rule behind every verdict of ``interpret``, as a DataFrame."""
+    """The rule behind every verdict of ``interpret``: a DataFrame's Styler, which shows the
+    rules in full (a DataFrame would cut them at pandas' column width)."""
     import pandas as pd
 
     from .interpretation import VERDICT_RULES
 
     rows = {n: f"{r.measure} {r.comparison} {r.threshold:g}" for n, r in VERDICT_RULES.items()}
-    return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame()
+    return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame().style
 
 
 def set_table(report):
@@ -974,6 +975,7 @@ def lever_numbers(live, views: dict):
             "mono/N, no lever": start["mono_per_feature"],
             "mono/N, best initial bias": float(grid.metric("mono_per_feature").max()),
             "mono/N, strongest L1": live.metrics[l1]["mono_per_feature"],
+            "loss, no lever": start["final_loss"],
             "loss, best initial bias": float(grid.metric("final_loss").min()),
             "loss, strongest L1": live.metrics[l1]["final_loss"],
         }
