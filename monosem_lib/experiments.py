@@ -595,12 +595,19 @@ class Coverage:
                 "features covered": int(cov.sum()),
                 "features with duplicates": f.duplicated,
                 "uncovered": len(self.uncovered),
-                "uncovered: neurons preferring them": f.preferring[~cov].tolist(),
-                "uncovered: best share": [round(float(x), 3) for x in f.best_share[~cov]],
                 "largest overlap, covered": float(self.overlap[cov].mean()),
                 "largest overlap, uncovered": float(self.overlap[~cov].mean()),
             }
         )
+
+    def uncovered_table(self):
+        """Every uncovered feature: the alive neurons preferring it and the best one's share."""
+        import pandas as pd
+
+        f, idx = self.features, self.uncovered
+        rows = {"neurons preferring it": f.preferring[idx].tolist()}
+        rows["best share"] = f.best_share[idx].tolist()
+        return pd.DataFrame(rows, index=pd.Index(idx, name="uncovered feature"))
 
 
 def coverage(results, instance: int) -> Coverage:

@@ -618,6 +618,8 @@ def width_figure(widths: dict) -> Figure:
     N = next(iter(widths.values())).configs[0].N
     for ax in fig.axes:
         ax.axvline(N, color="k", ls=":", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("neurons k (dotted: k = N)")
     fig.axes[-1].set_yscale("log")
     fig.axes[0].legend(fontsize=8)
