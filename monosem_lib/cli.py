@@ -230,6 +230,12 @@ def _add_sweep_parser(sub) -> None:
         help="override the learning-rate schedule (paper: periodic cosine, T_max 512)",
     )
     s.add_argument("--summary", metavar="DIR", help="also store a summary DIR/NAME.json + .npz")
+    _add_summary_options(s)
+    _add_common(s)
+
+
+def _add_summary_options(s: argparse.ArgumentParser) -> None:
+    """The sweep's storage options: summaries, representatives, resuming, shards."""
     s.add_argument(
         "--representative",
         type=_seed,
@@ -262,7 +268,6 @@ def _add_sweep_parser(sub) -> None:
         type=_positive_int,
         help="train at most this many instances per pass (GPU memory)",
     )
-    _add_common(s)
 
 
 def _config_error(err: ConfigError) -> CliError:
