@@ -9,8 +9,9 @@ CPU cores; at paper scale they follow the paper's Table 1 more fully (see ``swee
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +19,21 @@ from torch import Tensor
 
 from .config import Config, preset
 from .sweeps import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+    from IPython.display import Markdown
+    from pandas.io.formats.style import Styler
+
+    from .claims import Claim
+    from .interpretation import Report
+    from .metrics import NeuronStats
+    from .reproduction import SweepSeries
+    from .responses import MultiFeatureResponse
+    from .results import Results
+    from .training import Run
 
 __all__ = [
     "LR_SUBSET",
@@ -243,7 +259,7 @@ def world_sample(config: Config) -> WorldSample:
     )
 
 
-def world_numbers(w: WorldSample):
+def world_numbers(w: WorldSample) -> pd.Series:
     """The numbers chapter 1 states about its world, as a pandas Series."""
     import pandas as pd
 
@@ -260,7 +276,7 @@ def world_numbers(w: WorldSample):
     )
 
 
-def example_neurons(stats) -> list[tuple[int, str, int | None]]:
+def example_neurons(stats: NeuronStats) -> list[tuple[int, str, int | None]]:
     """(instance, kind, neuron) of chapter 1's three examples: the most concentrated
     monosemantic and the least concentrated alive neuron of instance 0, and the first dead
     neuron of instance 1 (None where there is none). ``stats`` is ``metrics.NeuronStats``."""
@@ -275,7 +291,9 @@ def example_neurons(stats) -> list[tuple[int, str, int | None]]:
     ]
 
 
-def threshold_counts(stats, thresholds, labels):
+def threshold_counts(
+    stats: NeuronStats, thresholds: Sequence[float], labels: Sequence[str]
+) -> pd.DataFrame:
     """Monosemantic neurons of every instance at every threshold: a DataFrame indexed by
     threshold with one column per instance (``labels``)."""
     import pandas as pd
@@ -286,7 +304,9 @@ def threshold_counts(stats, thresholds, labels):
     return pd.DataFrame.from_dict(counts, orient="index", columns=list(labels))
 
 
-def additivity(run, stats, instance: int, active: int = 3):
+def additivity(
+    run: Run, stats: NeuronStats, instance: int, active: int = 3
+) -> tuple[MultiFeatureResponse, pd.Series]:
     """Chapter 1's multi-feature view of one instance: the ``MultiFeatureResponse`` and a
     Series of the monosemantic neurons' deviation from additivity with their own feature on,
     how often and how much they fire with it off, and the other alive neurons' deviation."""
@@ -301,7 +321,7 @@ def additivity(run, stats, instance: int, active: int = 3):
     return resp, pd.Series(view)
 
 
-def linear_maps(run, labels):
+def linear_maps(run: Run, labels: Sequence[str]) -> tuple[list[Tensor], pd.DataFrame]:
     """Every instance's map W2 W1 P and a DataFrame of its diagonal mean, off-diagonal RMS
     and their ratio (``responses.linear_map_stats``), one row per instance (``labels``)."""
     import pandas as pd
@@ -319,14 +339,18 @@ def linear_maps(run, labels):
 # -- tables over seeds ------------------------------------------------------------------------
 
 
-def seed_means(results, by, keys=("final_loss", "mono_per_feature", "dead_neurons")):
+def seed_means(
+    results: Results,
+    by: Sequence[str],
+    keys: Sequence[str] = ("final_loss", "mono_per_feature", "dead_neurons"),
+) -> pd.DataFrame:
     """A DataFrame of the seed mean and standard deviation of every metric in ``keys``, one
     row per combination of the config fields ``by`` (``results`` is a ``Results``)."""
     frame = results.frame(*by)
     return frame.groupby(list(by), sort=False)[list(keys)].agg(["mean", "std"])
 
 
-def frequency_quarters(results, instance: int) -> dict[str, int]:
+def frequency_quarters(results: Results, instance: int) -> dict[str, int]:
     """Monosemantic neurons on the most frequent and on the rarest quarter of the features
     (power-law features are numbered from the most frequent)."""
     owned = results.features(instance).mono
@@ -334,7 +358,7 @@ def frequency_quarters(results, instance: int) -> dict[str, int]:
     return {"frequent": int(owned[:quarter].sum()), "rare": int(owned[-quarter:].sum())}
 
 
-def data_dir():
+def data_dir() -> Path:
     """The book's stored summaries, ``data/``, from the repository root or from ``book/``."""
     from pathlib import Path
 
@@ -350,7 +374,7 @@ GROUP_NAMES = {
 }
 
 
-def recipe_groups(lr_sweep, factorial, scale: str = "book") -> dict:
+def recipe_groups(lr_sweep: Results, factorial: Results, scale: str = "book") -> dict[str, Results]:
     """Chapter 3's three groups at the scale's rate, as Results: ``baseline`` (chapter 2's
     uniform runs), ``no decay`` (initial bias -1 alone) and ``engineered`` (the recipe)."""
     eng = engineered_model(scale)
@@ -361,7 +385,7 @@ def recipe_groups(lr_sweep, factorial, scale: str = "book") -> dict:
     }
 
 
-def group_table(groups: dict):
+def group_table(groups: dict[str, Results]) -> pd.DataFrame:
     """Seed means of loss, mono/N, coverage and dead neurons, one row per group."""
     import pandas as pd
 
@@ -378,7 +402,7 @@ def _b1_decay() -> float:
     return decay_for_shrink(B1_SHRINK, live.lr, live.steps)
 
 
-def live_views(live) -> dict:
+def live_views(live: Results) -> dict:
     """Indices into the live grid's Results (``live_grid``): ``grid`` (the slider's frames,
     one per ``LIVE_BIASES``), ``start`` (no lever), ``l1`` (one per ``LIVE_L1S``), ``eps``
     ({density: index} at initial bias -1 with B1's shrink), ``shrink`` ({S: index})."""
@@ -420,7 +444,9 @@ class InterferenceView:
     above: float
 
 
-def neuron_interference(results, run, instance: int, count: int = 4, samples: int = 4096):
+def neuron_interference(
+    results: Results, run: Run, instance: int, count: int = 4, samples: int = 4096
+) -> list[InterferenceView]:
     """``InterferenceView`` of the first ``count`` monosemantic neurons of one instance
     (``results`` and ``run`` hold the same instances)."""
     from .interpretation import interference
@@ -434,7 +460,7 @@ def neuron_interference(results, run, instance: int, count: int = 4, samples: in
     return views
 
 
-def shrink_study(groups: dict, live, views: dict):
+def shrink_study(groups: dict[str, Results], live: Results, views: dict) -> pd.DataFrame:
     """Mono/N and the fraction of dead neurons against the total shrink S at initial bias -1:
     the book's runs (S = 0 and the recipe's) and the live grid's. A DataFrame, one row each."""
     import pandas as pd
@@ -458,7 +484,9 @@ def shrink_study(groups: dict, live, views: dict):
     )
 
 
-def density_study(live, run, views: dict, neurons: int = 6, samples: int = 2048) -> dict:
+def density_study(
+    live: Results, run: Run, views: dict, neurons: int = 6, samples: int = 2048
+) -> dict:
     """Chapter 3's sparsity experiment on the live grid: per density, the mean bias of the
     monosemantic neurons and the spread of the interference on up to ``neurons`` of them,
     with the exponents of log-log fits against the density (``slope_bias``, ``slope_noise``).
@@ -484,7 +512,7 @@ def density_study(live, run, views: dict, neurons: int = 6, samples: int = 2048)
     }
 
 
-def claim3_table(claim):
+def claim3_table(claim: Claim) -> pd.DataFrame:
     """A claim 3's numbers as a DataFrame: baseline and engineered seed-mean mono/N and loss,
     one row per learning rate."""
     import pandas as pd
@@ -505,7 +533,7 @@ def claim3_table(claim):
 # -- chapter 4: width ---------------------------------------------------------------------------
 
 
-def width_results(scale: str = "book") -> dict:
+def width_results(scale: str = "book") -> dict[str, Results]:
     """Chapter 4's sweep as {"baseline": Results, "engineered": Results} over every width,
     trained (or loaded from the cache) one pass per width. At book scale the preset's own
     width comes with three seeds from chapters 2 and 3 (``lr_sweep``, ``bias_factorial``)."""
@@ -529,7 +557,7 @@ def width_results(scale: str = "book") -> dict:
     return {"baseline": Results.concat(by_k(base)), "engineered": Results.concat(by_k(engineered))}
 
 
-def width_table(widths: dict):
+def width_table(widths: dict[str, Results]) -> pd.DataFrame:
     """Seed means of loss, mono/N and coverage per width and recipe: a DataFrame indexed by
     k, with k/N and one column per recipe and metric."""
     import pandas as pd
@@ -544,12 +572,12 @@ def width_table(widths: dict):
     return table
 
 
-def width_runs(results, seed: int = 0) -> dict:
+def width_runs(results: Results, seed: int = 0) -> dict[int, Run]:
     """{k: one-instance Run} of ``seed`` at every width (for ``widgets.width_explorer``)."""
     return {k: results.run(results.where(k=k, seed=seed)[0]) for k in sorted(results.values("k"))}
 
 
-def width_price(engineered, repeats: int = 3, steps: int = 200):
+def width_price(engineered: Results, repeats: int = 3, steps: int = 200) -> pd.DataFrame:
     """Compute against coverage per width: training FLOPs per sample, the best of
     ``repeats`` timings of a step of one model, seed-mean coverage and the coverage gained per
     doubling of FLOPs from the previous width. A DataFrame indexed by k."""
@@ -584,7 +612,7 @@ class Coverage:
     overlap: Tensor
     uncovered: list
 
-    def summary(self):
+    def summary(self) -> pd.Series:
         """The numbers chapter 4 states, as a pandas Series."""
         import pandas as pd
 
@@ -600,7 +628,7 @@ class Coverage:
             }
         )
 
-    def uncovered_table(self):
+    def uncovered_table(self) -> pd.DataFrame:
         """Every uncovered feature: the alive neurons preferring it and the best one's share."""
         import pandas as pd
 
@@ -610,7 +638,7 @@ class Coverage:
         return pd.DataFrame(rows, index=pd.Index(idx, name="uncovered feature"))
 
 
-def coverage(results, instance: int) -> Coverage:
+def coverage(results: Results, instance: int) -> Coverage:
     """``Coverage`` of one instance of ``results`` (its weights must be reachable)."""
     features = results.features(instance)
     P = results.run(instance).P[0].double()
@@ -645,7 +673,7 @@ class MonoAnatomy:
     paired: list
     negative_features: int
 
-    def summary(self):
+    def summary(self) -> pd.Series:
         """The numbers chapter 5 states about them, as a pandas Series."""
         import pandas as pd
 
@@ -672,7 +700,7 @@ class MonoAnatomy:
         return float((self.own < 0).double().mean())
 
 
-def mono_anatomy(run, report) -> MonoAnatomy:
+def mono_anatomy(run: Run, report: Report) -> MonoAnatomy:
     """``MonoAnatomy`` of a one-instance ``run`` classified by ``report`` (``interpret``)."""
     from .interpretation import neuron_alignment
 
@@ -700,7 +728,7 @@ class PairResponse:
     gap: float
 
 
-def pair_response(run, anatomy: MonoAnatomy) -> PairResponse:
+def pair_response(run: Run, anatomy: MonoAnatomy) -> PairResponse:
     """``PairResponse`` of the first feature with a negative and a positive neuron."""
     from .interpretation import feature_response
 
@@ -712,7 +740,7 @@ def pair_response(run, anatomy: MonoAnatomy) -> PairResponse:
     return PairResponse(j, neurons, values, contrib, total, float((total - values).abs().max()))
 
 
-def verdict_rules():
+def verdict_rules() -> Styler:
     """The rule behind every verdict of ``interpret``: a DataFrame's Styler, which shows the
     rules in full (a DataFrame would cut them at pandas' column width)."""
     import pandas as pd
@@ -723,7 +751,7 @@ def verdict_rules():
     return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame().style
 
 
-def set_table(report):
+def set_table(report: Report) -> pd.DataFrame:
     """``interpretation.compare_sets`` as a DataFrame, one column per set of claim 5."""
     import pandas as pd
 
@@ -733,7 +761,7 @@ def set_table(report):
     return pd.DataFrame(compare_sets(report)).rename(columns=names)
 
 
-def outweighs(report):
+def outweighs(report: Report) -> pd.Series:
     """How much more zeroing the always-on neurons costs than zeroing as many random
     monosemantic neurons (the ``outweighs_monosemantic`` verdict's value), beside the
     probability eps that any one feature is active, as a pandas Series."""
@@ -743,7 +771,7 @@ def outweighs(report):
     return pd.Series({"always-on / as many random monosemantic": ratio, "eps": report.config.eps})
 
 
-def set_numbers(report):
+def set_numbers(report: Report) -> pd.DataFrame:
     """Per set of claim 5: loss factor with its nonlinearity removed and zeroed, singular
     values near 1 out of m, cosine with the target. A DataFrame, one row per set."""
     import pandas as pd
@@ -761,7 +789,7 @@ def set_numbers(report):
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def left_out_table(report):
+def left_out_table(report: Report) -> pd.DataFrame:
     """The classes the always-on cut leaves out beside the monosemantic neurons: size,
     activity, bias, features carrying 0.999, top share, loss factor when linearised."""
     import pandas as pd
@@ -787,7 +815,7 @@ def left_out_table(report):
     return pd.DataFrame(table)
 
 
-def ablation_table(report):
+def ablation_table(report: Report) -> pd.DataFrame:
     """Loss with each group zeroed (``report.ablations``), the neurons it zeroes and the
     factor over the intact model, one row per group that is not empty."""
     import pandas as pd
@@ -810,7 +838,7 @@ def describe_config(c: Config) -> str:
     return f"{c.task}, {c.nonlinearity}, k={c.k}, lr {c.lr}, {recipe}"
 
 
-def task_table(results: dict):
+def task_table(results: dict[str, Results]) -> pd.DataFrame:
     """Every run of ``results`` ({name: Results}): loss, zero predictor, mono/N by the paper's
     metric and by the book's variant, coverage and dead neurons. A DataFrame, one row each."""
     import pandas as pd
@@ -831,7 +859,7 @@ def task_table(results: dict):
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("run")
 
 
-def nonlinearity_table(groups: dict):
+def nonlinearity_table(groups: dict[tuple[str, str], Results]) -> pd.DataFrame:
     """Seed means of mono/N, loss and neurons silent on every single feature, all read with
     the book's variant (activations clipped at 0), for {(nonlinearity, recipe): Results}."""
     import pandas as pd
@@ -855,7 +883,7 @@ class PowerLawView:
     features: Any
     probs: Tensor
 
-    def summary(self):
+    def summary(self) -> pd.Series:
         """Neurons on the frequent and rare halves, best shares of the quarters, and how
         many features are always on (probability capped at 1), as a pandas Series."""
         import pandas as pd
@@ -879,7 +907,7 @@ class PowerLawView:
         return float(best[-quarter:].mean() - best[:quarter].mean())
 
 
-def power_law_view(results, instance: int) -> PowerLawView:
+def power_law_view(results: Results, instance: int) -> PowerLawView:
     """``PowerLawView`` of one instance with power-law features."""
     from .data import feature_probabilities
 
@@ -890,7 +918,7 @@ def power_law_view(results, instance: int) -> PowerLawView:
 # -- the appendix: every stored batch of Table 1 -----------------------------------------------
 
 
-def batch_table(stored: dict):
+def batch_table(stored: dict[str, Results]) -> pd.DataFrame:
     """Every stored batch ({name: Results}): what it sweeps, models, seeds, training time,
     code digest and whether it is current (``reproduction.is_current``). A DataFrame."""
     import pandas as pd
@@ -912,7 +940,7 @@ def batch_table(stored: dict):
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("batch")
 
 
-def rules_table():
+def rules_table() -> pd.DataFrame:
     """The book's rules for deriving a book-scale run from a paper-scale row, a DataFrame."""
     import pandas as pd
 
@@ -921,7 +949,7 @@ def rules_table():
     return pd.Series(BOOK_RULES, name="book scale").rename_axis("quantity").to_frame()
 
 
-def departures_table(scales=("paper", "book")):
+def departures_table(scales: tuple[str, ...] = ("paper", "book")) -> pd.DataFrame:
     """Every batch's departures between two scales (``reproduction.departures``): one row
     per batch, one column per quantity, each cell "paper -> book" where they differ."""
     import pandas as pd
@@ -934,7 +962,7 @@ def departures_table(scales=("paper", "book")):
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def batch_caption(name: str, series):
+def batch_caption(name: str, series: SweepSeries) -> Markdown:
     """The caption under a batch's sweep plot: its description and the sentence generated from
     its numbers (``reproduction.batch_sentence``), as IPython Markdown."""
     from IPython.display import Markdown
@@ -945,7 +973,7 @@ def batch_caption(name: str, series):
     return Markdown(f"*{TABLE1[name].description}.* " + batch_sentence(series))
 
 
-def folder_size(path) -> int:
+def folder_size(path: str | Path) -> int:
     """Bytes in the files under ``path``."""
     from pathlib import Path
 
@@ -955,7 +983,7 @@ def folder_size(path) -> int:
 # -- small views the chapters' checks and tables read --------------------------------------------
 
 
-def claim2_table(claim):
+def claim2_table(claim: Claim) -> pd.DataFrame:
     """A claim 2's seed-mean biases of monosemantic and polysemantic neurons, one row per
     learning rate, as a DataFrame."""
     import pandas as pd
@@ -963,7 +991,7 @@ def claim2_table(claim):
     return pd.DataFrame(claim.numbers).rename_axis("lr")
 
 
-def decay_pair(factorial, scale: str = "book") -> list[int]:
+def decay_pair(factorial: Results, scale: str = "book") -> list[int]:
     """Indices into ``bias_factorial``'s Results of initial bias -1 without decay and of the
     recipe's seed 0 (chapter 3's training curves)."""
     eng = engineered_model(scale)
@@ -971,7 +999,7 @@ def decay_pair(factorial, scale: str = "book") -> list[int]:
     return [no_decay, factorial.where(init_bias=eng.init_bias, bias_decay=eng.bias_decay)[0]]
 
 
-def lever_numbers(live, views: dict):
+def lever_numbers(live: Results, views: dict) -> pd.Series:
     """Chapter 3's two levers on the live grid, as a pandas Series: mono/N and loss with no
     lever, the best of the bias grid and with the strongest L1 penalty."""
     import pandas as pd
@@ -989,7 +1017,9 @@ def lever_numbers(live, views: dict):
     )
 
 
-def nonlinearity_groups(results: dict, relu: dict) -> dict:
+def nonlinearity_groups(
+    results: dict[str, Results], relu: dict[str, Results]
+) -> dict[tuple[str, str], Results]:
     """Chapter 6's comparison groups {(nonlinearity, recipe): Results}: the ReLU decoder's
     (``recipe_groups``) beside GeLU and SoLU from ``other_tasks`` (``results``)."""
     gelu = results["gelu"]
@@ -1002,7 +1032,7 @@ def nonlinearity_groups(results: dict, relu: dict) -> dict:
     }
 
 
-def abs_pair_table(results):
+def abs_pair_table(results: Results) -> pd.DataFrame:
     """``reproduction.abs_pairs`` as a DataFrame: per abs instance, the features with a
     monosemantic neuron for +f_j, for -f_j and for both."""
     import pandas as pd
@@ -1012,7 +1042,9 @@ def abs_pair_table(results):
     return pd.DataFrame(abs_pairs(results)).set_index(["lr", "seed"])
 
 
-def metric_tables(stored: dict, g1_lr: float = 0.01):
+def metric_tables(
+    stored: dict[str, Results], g1_lr: float = 0.01
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mono/N by the paper's metric and by the book's variant (seed 0) of the stored LR5 (by
     rate) and G1 at ``g1_lr`` (by initial bias): two DataFrames."""
     import pandas as pd
@@ -1025,7 +1057,7 @@ def metric_tables(stored: dict, g1_lr: float = 0.01):
     return lr5, g1
 
 
-def book_batches(scale: str = "book") -> tuple:
+def book_batches(scale: str = "book") -> tuple[Results, ...]:
     """Chapters 2 and 3's batches as Results, trained or loaded from the cache: the
     learning-rate sweep (``lr_sweep``) and the recipe (``bias_factorial``)."""
     from .cache import load_or_train
@@ -1037,7 +1069,7 @@ def book_batches(scale: str = "book") -> tuple:
     )
 
 
-def stays_ahead(counts, start: float) -> bool:
+def stays_ahead(counts: pd.DataFrame, start: float) -> bool:
     """Whether one column of ``threshold_counts`` (two models) is above the other at every
     threshold from ``start`` up."""
     lead = counts.loc[start:].diff(axis=1).iloc[:, 1]

@@ -10,6 +10,7 @@ figure is never drawn twice. Nothing here computes science: every number comes f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -18,6 +19,27 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.image import AxesImage
+    from matplotlib.lines import Line2D
+
+    from .claims import Claim
+    from .experiments import (
+        Coverage,
+        InterferenceView,
+        MonoAnatomy,
+        PairResponse,
+        PowerLawView,
+        WorldSample,
+    )
+    from .interpretation import NeuronClasses, Report
+    from .metrics import NeuronStats
+    from .reproduction import SweepSeries
+    from .responses import MultiFeatureResponse
+    from .results import Results
+    from .training import Run
 
 __all__ = [
     "style",
@@ -116,7 +138,7 @@ def _np(x) -> np.ndarray:
     )
 
 
-def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
+def heatmap_order(sfa: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column order of the paper's single-feature-activation plots.
 
     Neurons are sorted by how monosemantic they are (top feature's share, descending), then
@@ -139,15 +161,16 @@ def heatmap_order(sfa) -> tuple[np.ndarray, np.ndarray]:
 
 def sfa_heatmap(
     ax: Axes,
-    sfa,
+    sfa: torch.Tensor | np.ndarray,
     *,
     vmax: float | None = None,
     title: str | None = None,
     cmap: str = "viridis",
     colorbar: bool = False,
     order: tuple[np.ndarray, np.ndarray] | None = None,
-):
-    """Draw the sorted neurons x features heatmap of one instance's single-feature activations."""
+) -> AxesImage:
+    """Draw the sorted neurons x features heatmap of one instance's single-feature activations
+    ``sfa`` [k, N] (``order``: rows and columns from ``heatmap_order``)."""
     a = np.clip(_np(sfa), 0, None)
     rows, cols = heatmap_order(a) if order is None else order
     img = ax.imshow(
@@ -168,14 +191,15 @@ def sfa_heatmap(
 
 
 def training_curves_figure(
-    curves: dict,
+    curves: dict[str, torch.Tensor],
     labels: Sequence[str],
-    colors: Sequence | None = None,
+    colors: Sequence[str | tuple[float, ...]] | np.ndarray | None = None,
     title: str | None = None,
-    figsize=(7.5, 7),
+    figsize: tuple[float, float] = (7.5, 7),
 ) -> Figure:
     """Loss, monosemantic neurons per feature and mean bias against log2(steps), one line per
-    instance (the paper's training plots). ``curves`` comes from ``metrics.training_curves``."""
+    instance (the paper's training plots). ``curves`` comes from ``metrics.training_curves``
+    (``steps`` [C], the others [C, I])."""
     steps = np.log2(_np(curves["steps"]))
     fig, axes = _subplots(3, 1, sharex=True, figsize=figsize, constrained_layout=True)
     n = len(labels)
@@ -201,9 +225,16 @@ def training_curves_figure(
 
 
 def bias_profile(
-    ax: Axes, share, bias, *, label: str | None = None, color=None, N: int | None = None
-):
-    """Biases of the neurons of one instance, sorted from most to least monosemantic."""
+    ax: Axes,
+    share: torch.Tensor | np.ndarray,
+    bias: torch.Tensor | np.ndarray,
+    *,
+    label: str | None = None,
+    color: str | tuple[float, ...] | np.ndarray | None = None,
+    N: int | None = None,
+) -> None:
+    """Biases of the neurons of one instance, sorted from most to least monosemantic
+    (``share``, ``bias``: [k])."""
     share, bias = _np(share), _np(bias)
     order = np.argsort(-share, kind="stable")
     ax.plot(np.arange(len(order)), bias[order], label=label, color=color, lw=1.2)
@@ -214,7 +245,7 @@ def bias_profile(
     ax.set_ylabel("bias")
 
 
-def claim5_figure(report, figsize=(13, 3.4)) -> Figure:
+def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> Figure:
     """Claim 5's two sets side by side: the singular values of each set's map
     W2[:, S] W1[S, :] P against the band counted as "near 1" and the rank bound m, then each
     map as an image titled with its cosine with the task's linear target. ``report`` is an
@@ -265,14 +296,14 @@ def claim5_figure(report, figsize=(13, 3.4)) -> Figure:
 
 def seed_band(
     ax: Axes,
-    x,
-    values,
+    x: Sequence[float] | torch.Tensor | np.ndarray,
+    values: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
     *,
     label: str | None = None,
-    color=None,
+    color: str | tuple[float, ...] | np.ndarray | None = None,
     marker: str = "o",
     logx: bool = False,
-):
+) -> Line2D:
     """Mean over seeds as a line, each seed as a faint point. ``values`` is [len(x), seeds],
     or one sequence of seeds per x (their numbers may differ)."""
     x = _np(x)
@@ -287,12 +318,12 @@ def seed_band(
 
 
 def sweep_plot(
-    x,
-    series: dict[str, dict],
+    x: Sequence[float] | torch.Tensor | np.ndarray,
+    series: dict[str, dict[str, Sequence[Sequence[float] | np.ndarray] | np.ndarray]],
     *,
     xlabel: str,
     logx: bool = False,
-    figsize=(10, 3.2),
+    figsize: tuple[float, float] = (10, 3.2),
     title: str | None = None,
 ) -> Figure:
     """One panel per metric, one line per series, seeds as points.
@@ -319,7 +350,7 @@ def sweep_plot(
 _LINEAR_KNOBS = ("init_bias",)
 
 
-def sweep_series_figure(s, figsize=(10, 2.6)) -> Figure:
+def sweep_series_figure(s: SweepSeries, figsize: tuple[float, float] = (10, 2.6)) -> Figure:
     """The paper's sweep plot of one stored batch: loss, mono/N and mono/k against the swept
     knob, seeds as points around their mean. ``s`` is a ``reproduction.SweepSeries``."""
     fig = sweep_plot(
@@ -335,7 +366,12 @@ def sweep_series_figure(s, figsize=(10, 2.6)) -> Figure:
 
 
 def multi_feature_figure(
-    resp, mono, *, inputs: int = 24, title: str | None = None, figsize=(12, 3.4)
+    resp: MultiFeatureResponse,
+    mono: torch.Tensor | np.ndarray,
+    *,
+    inputs: int = 24,
+    title: str | None = None,
+    figsize: tuple[float, float] = (12, 3.4),
 ) -> Figure:
     """Actual activations on multi-feature inputs beside the additive prediction from single
     features, and each neuron's deviation by class.
@@ -371,7 +407,9 @@ def multi_feature_figure(
     return fig
 
 
-def linear_map_heatmap(ax: Axes, M, *, title: str | None = None, colorbar: bool = True):
+def linear_map_heatmap(
+    ax: Axes, M: torch.Tensor | np.ndarray, *, title: str | None = None, colorbar: bool = True
+) -> AxesImage:
     """Draw a decoder's end-to-end linear map W2 W1 P [N, N], centred at zero."""
     M = _np(M)
     lim = max(1e-6, float(np.abs(M).max()))
@@ -387,7 +425,14 @@ def linear_map_heatmap(ax: Axes, M, *, title: str | None = None, colorbar: bool 
 # -- chapter figures: each takes data or results and returns a Figure ---------------------------
 
 
-def heatmap_row(sfas, titles: Sequence[str], *, vmax=None, xlabel=None, figsize=None) -> Figure:
+def heatmap_row(
+    sfas: Sequence[torch.Tensor | np.ndarray],
+    titles: Sequence[str],
+    *,
+    vmax: float | None = None,
+    xlabel: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
     """Sorted single-feature-activation heatmaps side by side, one per entry of ``sfas``
     (each [k, N], or [k, 2N] for a signed probe); the last carries the colour bar."""
     n = len(titles)
@@ -399,7 +444,7 @@ def heatmap_row(sfas, titles: Sequence[str], *, vmax=None, xlabel=None, figsize=
     return fig
 
 
-def sparsity_figure(world) -> Figure:
+def sparsity_figure(world: WorldSample) -> Figure:
     """Chapter 1: 32 samples of f, and the active features per sample against the binomial.
     ``world`` is an ``experiments.WorldSample``."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(10, 3.2))
@@ -414,7 +459,7 @@ def sparsity_figure(world) -> Figure:
     return fig
 
 
-def interference_figure(world) -> Figure:
+def interference_figure(world: WorldSample) -> Figure:
     """Chapter 1: overlaps between feature directions (against random directions' mean), and
     what a reader of feature j sees with the feature on and off."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(10, 3.2))
@@ -434,7 +479,9 @@ def interference_figure(world) -> Figure:
     return fig
 
 
-def loss_curves(run, labels: Sequence[str], zero_loss: float | None = None, window=50) -> Figure:
+def loss_curves(
+    run: Run, labels: Sequence[str], zero_loss: float | None = None, window: int = 50
+) -> Figure:
     """Training loss of every instance of ``run`` (mean over ``window`` steps), log-log."""
     fig, ax = _subplots(figsize=(7, 3.2))
     for i, label in enumerate(labels):
@@ -448,7 +495,9 @@ def loss_curves(run, labels: Sequence[str], zero_loss: float | None = None, wind
     return fig
 
 
-def example_neurons_figure(stats, examples, labels: Sequence[str]) -> Figure:
+def example_neurons_figure(
+    stats: NeuronStats, examples: Sequence[tuple[int, str, int | None]], labels: Sequence[str]
+) -> Figure:
     """Single-feature activations of example neurons, one panel each. ``examples`` holds
     (instance, kind, neuron) from ``experiments.example_neurons``."""
     fig, axes = _subplots(1, len(examples), figsize=(11, 2.8), sharey=True)
@@ -462,7 +511,7 @@ def example_neurons_figure(stats, examples, labels: Sequence[str]) -> Figure:
     return fig
 
 
-def threshold_figure(stats, counts) -> Figure:
+def threshold_figure(stats: NeuronStats, counts: pd.DataFrame) -> Figure:
     """Monosemantic neurons per feature against the criterion's threshold, and each model's
     distribution of top-feature shares. ``counts`` is ``experiments.threshold_counts``."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(10, 3.2))
@@ -480,7 +529,7 @@ def threshold_figure(stats, counts) -> Figure:
     return fig
 
 
-def linear_maps_figure(maps, titles: Sequence[str]) -> Figure:
+def linear_maps_figure(maps: Sequence[torch.Tensor | np.ndarray], titles: Sequence[str]) -> Figure:
     """End-to-end linear maps W2 W1 P [N, N] side by side."""
     fig, axes = _subplots(1, len(maps), figsize=(5 * len(maps), 4), squeeze=False)
     for ax, M, title in zip(axes[0], maps, titles):
@@ -496,14 +545,14 @@ SWEEP_METRICS = {
 
 
 def results_sweep(
-    series: dict,
+    series: dict[str, Results],
     var: str,
     metrics: dict[str, str] = SWEEP_METRICS,
     *,
     logx: bool = True,
     title: str | None = None,
-    figsize=(10, 3.2),
-    reference: dict | None = None,
+    figsize: tuple[float, float] = (10, 3.2),
+    reference: dict[str, Results] | None = None,
 ) -> Figure:
     """``sweep_plot`` of Results: one panel per metric (``{label: metric key}``), one line per
     entry of ``series`` (``{label: Results}``) against config field ``var``, seeds as points;
@@ -523,7 +572,7 @@ def results_sweep(
     return fig
 
 
-def bias_figure(results, seed: int = 0) -> Figure:
+def bias_figure(results: Results, seed: int = 0) -> Figure:
     """Chapter 2: the bias profile of every rate's ``seed`` (line at k = N), and the bias of
     every alive neuron of every instance against its top feature's share, by class."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(11, 3.6))
@@ -548,7 +597,7 @@ def bias_figure(results, seed: int = 0) -> Figure:
     return fig
 
 
-def rank_figure(results) -> Figure:
+def rank_figure(results: Results) -> Figure:
     """Power-law features: cumulative monosemantic neurons by feature rank (1 = most
     frequent), one line per instance, against one per feature."""
     fig, ax = _subplots(figsize=(7, 3))
@@ -563,9 +612,11 @@ def rank_figure(results) -> Figure:
     return fig
 
 
-def decay_curves(curves, labels: Sequence[str], title: str = "initial bias -1") -> Figure:
+def decay_curves(
+    curves: dict[str, torch.Tensor], labels: Sequence[str], title: str = "initial bias -1"
+) -> Figure:
     """Mean bias and dead neurons against log2(steps), one line per instance of
-    ``metrics.training_curves``."""
+    ``metrics.training_curves`` (``steps`` [C], the others [C, I])."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(10, 3))
     steps = np.log2(_np(curves["steps"]))
     for j, label in enumerate(labels):
@@ -577,7 +628,7 @@ def decay_curves(curves, labels: Sequence[str], title: str = "initial bias -1") 
     return fig
 
 
-def interference_figure_neurons(views) -> Figure:
+def interference_figure_neurons(views: Sequence[InterferenceView]) -> Figure:
     """The interference each neuron receives with its feature off, against its threshold -b
     (``views`` from ``experiments.neuron_interference``)."""
     fig, axes = _subplots(1, len(views), figsize=(12, 2.8), sharey=True, squeeze=False)
@@ -589,7 +640,7 @@ def interference_figure_neurons(views) -> Figure:
     return fig
 
 
-def shrink_figure(study) -> Figure:
+def shrink_figure(study: pd.DataFrame) -> Figure:
     """Mono/N and the fraction of dead neurons against the total shrink, one line per run
     length (``study`` from ``experiments.shrink_study``)."""
     fig, axes = _subplots(1, 2, figsize=(10, 3))
@@ -618,7 +669,7 @@ def density_figure(study: dict) -> Figure:
     return fig
 
 
-def levers_figure(live, views: dict) -> Figure:
+def levers_figure(live: Results, views: dict) -> Figure:
     """Loss against mono/N for no lever, L1 penalties and the initial-bias grid with decay
     (``views`` from ``experiments.live_views``)."""
     fig, ax = _subplots(figsize=(6, 3.6))
@@ -641,7 +692,7 @@ WIDTH_METRICS = {
 }
 
 
-def width_figure(widths: dict) -> Figure:
+def width_figure(widths: dict[str, Results]) -> Figure:
     """Chapter 4: every recipe's metrics against the width k, seeds as points, with k = N
     dotted and the loss on a log scale (``widths`` is {recipe: Results})."""
     fig = results_sweep(widths, "k", WIDTH_METRICS, figsize=(14, 3.2))
@@ -656,7 +707,7 @@ def width_figure(widths: dict) -> Figure:
     return fig
 
 
-def price_figure(price) -> Figure:
+def price_figure(price: pd.DataFrame) -> Figure:
     """Features covered against training FLOPs per sample and against measured time per
     step, each width annotated (``price`` from ``experiments.width_price``)."""
     fig, axes = _subplots(1, 2, figsize=(11, 3.3), sharey=True)
@@ -670,7 +721,7 @@ def price_figure(price) -> Figure:
     return fig
 
 
-def duplicates_figure(cov) -> Figure:
+def duplicates_figure(cov: Coverage) -> Figure:
     """Monosemantic neurons per feature (sorted), how close the uncovered features came to
     the criterion, and the largest overlap of covered and uncovered features (``cov`` from
     ``experiments.coverage``)."""
@@ -692,7 +743,7 @@ def duplicates_figure(cov) -> Figure:
 _CLASSES = ("monosemantic", "near-monosemantic", "always-on", "polysemantic")
 
 
-def mono_anatomy_figure(anatomy, classes) -> Figure:
+def mono_anatomy_figure(anatomy: MonoAnatomy, classes: NeuronClasses) -> Figure:
     """Chapter 5: input cosine and output share by neuron class, and the monosemantic
     neurons' output weight on their own feature (``anatomy`` from
     ``experiments.mono_anatomy``, ``classes`` from the report)."""
@@ -713,7 +764,7 @@ def mono_anatomy_figure(anatomy, classes) -> Figure:
     return fig
 
 
-def pair_figure(pair, bias) -> Figure:
+def pair_figure(pair: PairResponse, bias: torch.Tensor | np.ndarray) -> Figure:
     """Output j against feature j's value: each of its monosemantic neurons' contribution
     (labelled with its bias from ``bias`` [k]), the sum over all neurons and the target."""
     fig, ax = _subplots(figsize=(7, 3.4))
@@ -728,7 +779,7 @@ def pair_figure(pair, bias) -> Figure:
     return fig
 
 
-def classes_figure(classes) -> Figure:
+def classes_figure(classes: NeuronClasses) -> Figure:
     """Every neuron's bias against how often it fires, by class."""
     fig, ax = _subplots(figsize=(7, 3.6))
     for label in _CLASSES:
@@ -744,7 +795,7 @@ def classes_figure(classes) -> Figure:
     return fig
 
 
-def ablation_figure(table) -> Figure:
+def ablation_figure(table: pd.DataFrame) -> Figure:
     """Loss after zeroing each group (``experiments.ablation_table``; its ``none`` row is the
     intact model, dotted), groups labelled with their size."""
     fig, ax = _subplots(figsize=(8, 3))
@@ -755,7 +806,14 @@ def ablation_figure(table) -> Figure:
     return fig
 
 
-def results_heatmaps(results, titles=None, *, variant="paper", vmax=1, xlabel=None) -> Figure:
+def results_heatmaps(
+    results: Results,
+    titles: Sequence[str] | None = None,
+    *,
+    variant: str = "paper",
+    vmax: float | None = 1,
+    xlabel: str | None = None,
+) -> Figure:
     """``heatmap_row`` of every instance of ``results`` under a metric ``variant``, titled by
     ``titles`` (default: ``experiments.describe_config`` of each instance)."""
     if titles is None:
@@ -766,7 +824,7 @@ def results_heatmaps(results, titles=None, *, variant="paper", vmax=1, xlabel=No
     return heatmap_row(sfas, titles, vmax=vmax, xlabel=xlabel)
 
 
-def nonlinearity_figure(table) -> Figure:
+def nonlinearity_figure(table: pd.DataFrame) -> Figure:
     """Bars of mono/N, loss and silent neurons per (nonlinearity, recipe) row of
     ``experiments.nonlinearity_table``, recipes in blue and baselines in orange."""
     fig, axes = _subplots(1, 3, figsize=(12, 3))
@@ -780,7 +838,7 @@ def nonlinearity_figure(table) -> Figure:
     return fig
 
 
-def power_law_figure(view) -> Figure:
+def power_law_figure(view: PowerLawView) -> Figure:
     """Monosemantic neurons by feature rank, and each feature's best share against its
     probability (``view`` from ``experiments.power_law_view``)."""
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(11, 3.2))
@@ -796,7 +854,7 @@ def power_law_figure(view) -> Figure:
 LOSS_MONO = {"loss": "final_loss", "mono neurons / feature": "mono_per_feature"}
 
 
-def live_grid_figure(live, views: dict) -> Figure:
+def live_grid_figure(live: Results, views: dict) -> Figure:
     """Chapter 3's live grid: mono/N, loss and dead neurons against the initial bias (with
     B1's shrink), and the baseline without decay as a dotted line (``views`` from
     ``experiments.live_views``)."""
@@ -816,7 +874,9 @@ def _by_lr(ax: Axes, table: dict, scale: str, **kw) -> None:
     ax.set_xscale("log")
 
 
-def claim_overlay(n: int, by_scale: dict, figsize=(10, 3)) -> Figure:
+def claim_overlay(
+    n: int, by_scale: dict[str, dict[int, Claim]], figsize: tuple[float, float] = (10, 3)
+) -> Figure:
     """Claim ``n`` at every scale in one figure, drawn from the claims' own numbers
     (``by_scale``: {scale: {claim number: claims.Claim}})."""
     fig, axes = _subplots(1, 2, figsize=figsize)
@@ -879,7 +939,7 @@ def _label_overlay(n: int, axes) -> None:
         ax.legend(fontsize=8)
 
 
-def budget_figure(rows: Sequence[dict], figsize=(12, 3)) -> Figure:
+def budget_figure(rows: Sequence[dict], figsize: tuple[float, float] = (12, 3)) -> Figure:
     """The budget study: loss, mono/N, mono/k and features covered against samples seen, one
     line per batch and rate (``reproduction.budget_rows``)."""
     keys = {
