@@ -520,5 +520,10 @@ EXPECTED_VERDICTS: dict[str, dict[int, bool]] = {
     "book": {1: True, 2: True, 3: True, 4: True, 5: True},
     "paper-cpu": {1: False, 2: True, 3: False, 4: False, 5: False},
 }
-EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {}
+EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {
+    1024: {1: False, 2: False, 3: False},
+    2048: {1: False, 2: True, 3: False},
+    4096: {1: False, 2: True, 3: False},
+    8192: {1: False, 2: True, 3: False},
+}
 EXPECTED_PAPER_DECAY = False
