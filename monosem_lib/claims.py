@@ -9,12 +9,11 @@ live runs at book scale or on stored data at any scale. Formatting lives in ``de
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .results import FLOAT_TOL, Results
+from .results import Results, same_value
 
 __all__ = [
     "MARGINS",
@@ -158,7 +157,7 @@ def claim3(baseline: Results, engineered: Results, rates: Sequence[float] | None
     ``claim3_loss_ratio`` times the baseline's."""
     base, eng = (r.by_value("lr", "mono_per_feature") for r in (baseline, engineered))
     base_l, eng_l = (r.mean_by("lr", "final_loss") for r in (baseline, engineered))
-    shared = [lr for lr in base if any(_same(lr, x) for x in eng)]
+    shared = [lr for lr in base if any(same_value(lr, x) for x in eng)]
     rates = shared if rates is None else list(rates)
     checks = []
     for lr in rates:
@@ -198,13 +197,9 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
-def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=FLOAT_TOL, abs_tol=1e-12)
-
-
 def _at(table: dict, lr: float):
     for key, value in table.items():
-        if _same(key, lr):
+        if same_value(key, lr):
             return value
     raise KeyError(f"lr {lr} is not among {list(table)}")
 

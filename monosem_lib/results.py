@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FLOAT_TOL",
     "matches",
+    "same_value",
     "Results",
     "FeatureStats",
     "load_results",
@@ -58,16 +59,16 @@ __all__ = [
 FLOAT_TOL = 1e-9
 
 
+def same_value(have: Any, want: Any) -> bool:
+    """Equal, floats to ``FLOAT_TOL`` (relative; 1e-12 absolute near 0)."""
+    if isinstance(want, float) or isinstance(have, float):
+        return math.isclose(have, want, rel_tol=FLOAT_TOL, abs_tol=1e-12)
+    return have == want
+
+
 def matches(config: Config, **values: Any) -> bool:
     """Whether ``config`` has all ``values`` (floats to ``FLOAT_TOL``)."""
-    for key, want in values.items():
-        have = getattr(config, key)
-        if isinstance(want, float) or isinstance(have, float):
-            if not math.isclose(have, want, rel_tol=FLOAT_TOL, abs_tol=1e-12):
-                return False
-        elif have != want:
-            return False
-    return True
+    return all(same_value(getattr(config, key), want) for key, want in values.items())
 
 
 class FeatureStats(NamedTuple):
