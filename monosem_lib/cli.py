@@ -189,7 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="training throughput against a naive trainer")
-    b.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
+    b.add_argument("--quick", action="store_true", help="fewer steps, one round (noisier)")
+    b.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=None,
+        help="alternating library/naive rounds, each side's best kept (default 3, 1 with --quick)",
+    )
     b.add_argument("--json", action="store_true")
     return parser
 
@@ -519,7 +525,7 @@ def _cmd_interpret(args) -> dict:
 def _cmd_bench(args) -> dict:
     from .bench import run_bench
 
-    return run_bench(quick=args.quick)
+    return run_bench(quick=args.quick, rounds=args.rounds)
 
 
 def _emit(args, result: dict) -> None:

@@ -73,8 +73,12 @@ class NaiveResult(NamedTuple):
     seconds: float
 
 
-def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> NaiveResult:
-    """Train one decoder model the plain eager way. Returns (model, losses, seconds).
+def naive_train(
+    config: Config, steps: int | None = None, seed: int = 0, warmup: int = 0
+) -> NaiveResult:
+    """Train one decoder model the plain eager way. Returns (model, losses, seconds), where
+    ``seconds`` is the wall time of the steps after the first ``warmup`` (all of them by
+    default), so a benchmark can leave out the allocator's and the BLAS's first calls.
 
     Supports the decoder task with uniform features (what the benchmark needs); it is a
     yardstick, not a second implementation of the library.
@@ -82,6 +86,8 @@ def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> Naiv
     if config.task != "decoder" or config.feature_dist != "uniform":
         raise ValueError("naive_train supports only the decoder task with uniform features")
     steps = config.steps if steps is None else steps
+    if not 0 <= warmup < max(steps, 1):
+        raise ValueError(f"warmup={warmup} must be at least 0 and below steps={steps}")
     device = torch.device(
         "cuda" if config.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
     )
@@ -99,6 +105,8 @@ def naive_train(config: Config, steps: int | None = None, seed: int = 0) -> Naiv
     losses = []
     start = time.perf_counter()
     for t in range(steps):
+        if t == warmup:
+            start = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = config.lr * mult[t]
         opt.zero_grad(set_to_none=True)

@@ -263,8 +263,8 @@ def loss_and_grad(
     else:
         pre = H
         h = act.forward(pre)
-    torch.bmm(h, W2.transpose(1, 2), out=Y)
-    Y.sub_(target)
+    # y - target in one product: Y <- h W2^T - target (beta=-1 scales the preloaded target).
+    torch.baddbmm(target, h, W2.transpose(1, 2), beta=-1, out=Y)
     loss = torch.linalg.vector_norm(Y, dim=(1, 2)).square_().div_(B)
     # d loss / d y = 2 (y - target) / B; the factor rides on the matmuls' alpha.
     torch.baddbmm(gW2, Y.transpose(1, 2), h, beta=0, alpha=2.0 / B, out=gW2)

@@ -214,6 +214,16 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
         assert r["speedup"] > 0 and 0 < r["fraction_of_peak"] < 1.5 and r["target"] is not None
     assert 0 < data["paper_shape_peak"]["fraction"] < 1.5
     assert data["paper_shape_peak"]["target"] == 0.75
+    assert data["rounds"] == 1, "--quick runs one round"
+    floor = data["paper_shape_floor"]
+    paper = data["rows"][0]
+    assert floor["gemm_ms_per_step"] > 0
+    assert floor["speedup_bound"] == pytest.approx(
+        paper["naive_ms_per_step"] / floor["gemm_ms_per_step"]
+    )
+    assert floor["target_needs_over_floor"] == pytest.approx(
+        floor["speedup_bound"] / paper["target"]
+    )
     scaling = data["instance_scaling"]
     assert set(scaling["ms_per_instance_step"]) == {"1", "2", "4"} and scaling["growth"] > 0
     live = data["live_retrain"]  # the bias explorer's retrain, control to final image

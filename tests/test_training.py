@@ -193,6 +193,28 @@ def test_naive_trainer_runs_every_nonlinearity(nl):
     assert torch.equal(model[1](x), activation(x, nl)), "naive_train's act is not the registry's"
 
 
+def test_naive_trainer_times_only_the_steps_after_warmup(monkeypatch):
+    import monosem_lib.reference as reference
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(reference.time, "perf_counter", lambda: float(next(ticks)))
+    calls = []
+    real_step = reference.ReferenceLamb.step
+
+    def counting_step(self, closure=None):
+        calls.append(next(ticks))  # each optimizer step advances the fake clock by one tick
+        return real_step(self, closure)
+
+    monkeypatch.setattr(reference.ReferenceLamb, "step", counting_step)
+    cfg = preset("tiny")
+    whole = naive_train(cfg, steps=6).seconds
+    after = naive_train(cfg, steps=6, warmup=4).seconds
+    assert whole - after == 4, f"warmup=4 should leave 4 steps' ticks out ({whole} vs {after})"
+    for bad in (-1, 6):
+        with pytest.raises(ValueError, match=f"warmup={bad}"):
+            naive_train(cfg, steps=6, warmup=bad)
+
+
 def test_nonlinearity_registry_is_the_config_list():
     assert tuple(NONLINEARITIES) == CONFIG_NONLINEARITIES
     with pytest.raises(ValueError, match="must be one of relu, gelu, solu"):
