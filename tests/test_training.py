@@ -111,6 +111,38 @@ def test_batched_optimizer_matches_plain_reference_step_by_step(kind):
                 )
 
 
+def test_lamb_trust_ratio_is_one_where_a_norm_is_zero():
+    # Block 0 starts at zero weights (||w|| = 0), block 1 never gets a gradient (||u|| = 0):
+    # both take trust 1, as torch-optimizer's Lamb does, for 2 instances side by side.
+    g = torch.Generator().manual_seed(1)
+    I, sizes = 2, (3, 4, 5)
+    parts = [torch.zeros(I, sizes[0], dtype=torch.float64)]
+    parts += [torch.randn(I, n, generator=g, dtype=torch.float64) for n in sizes[1:]]
+    flat = torch.cat([p.flatten() for p in parts])
+    blocks, offset = [], 0
+    for n in sizes:
+        blocks.append((offset, I * n))
+        offset += I * n
+    lrs = torch.tensor([0.1, 0.02], dtype=torch.float64)
+    opt = BatchedLamb(flat, blocks, I)
+    refs = [[nn.Parameter(p[i].clone()) for p in parts] for i in range(I)]
+    ref_opts = [ReferenceLamb(ps, lr=float(lrs[i])) for i, ps in enumerate(refs)]
+    for _ in range(4):
+        grads = [torch.randn(I, n, generator=g, dtype=torch.float64) for n in sizes]
+        grads[1].zero_()
+        opt.step(torch.cat([gr.flatten() for gr in grads]), lrs)
+        for i, (ps, ro) in enumerate(zip(refs, ref_opts)):
+            for p, gr in zip(ps, grads):
+                p.grad = gr[i].clone()
+            ro.step()
+    views = [flat[o : o + n].view(I, -1) for o, n in blocks]
+    for i in range(I):
+        for j, (mine, theirs) in enumerate(zip(views, refs[i])):
+            torch.testing.assert_close(
+                mine[i], theirs.detach(), msg=f"block {j} of instance {i} differs"
+            )
+
+
 def test_lamb_trust_ratio_clamps_weight_norm_at_10():
     # A tensor with norm 100 moves by lr * 10 (the clamp), not lr * 100.
     flat = torch.full((4,), 50.0, dtype=torch.float64)  # norm 100
