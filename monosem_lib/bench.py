@@ -24,7 +24,9 @@ included, the median of three settings (target: 4 s on an idle 2-core machine).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 
@@ -110,6 +112,7 @@ class BenchRow:
     gflops: float
     fraction_of_peak: float
     target: float | None
+    gemm_floor_ms: float | None = None
 
     @property
     def met(self) -> bool | None:
@@ -141,15 +144,14 @@ def _naive_ms(config: Config, steps: int, warmup: int) -> float:
     return naive_train(config, steps=warmup + steps, warmup=warmup).seconds / steps * 1e3
 
 
-def _best_of(rounds: int, configs, steps, warmup, naive_config=None) -> tuple[float, float | None]:
-    """Best ms per step of the library and of the naive trainer over ``rounds`` alternating
-    rounds (a noisy neighbour on a shared machine then slows neither side alone)."""
-    lib, naive = [], []
+def _best_of(rounds: int, timers: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """The best result of each timer over ``rounds`` rounds that run them in turn, so a
+    noisy neighbour on a shared machine slows no side alone."""
+    times: dict[str, list[float]] = {name: [] for name in timers}
     for _ in range(rounds):
-        lib.append(_library_ms(configs, steps, warmup))
-        if naive_config is not None:
-            naive.append(_naive_ms(naive_config, steps, warmup))
-    return min(lib), (min(naive) if naive else None)
+        for name, timer in timers.items():
+            times[name].append(timer())
+    return {name: min(t) for name, t in times.items()}
 
 
 def _row(
@@ -162,12 +164,20 @@ def _row(
     naive_models=1,
     target=None,
     rounds=1,
+    floor=False,
 ):
-    models = sum(c.instances for c in configs)
-    lib, naive = _best_of(rounds, configs, steps, warmup, naive_config)
+    """One shape's BenchRow: the library, the naive trainer (times ``naive_models``) and,
+    with ``floor``, the GEMM floor of one model, each the best of ``rounds`` rounds."""
+    timers = {"library": partial(_library_ms, configs, steps, warmup)}
+    if naive_config is not None:
+        timers["naive"] = partial(_naive_ms, naive_config, steps, warmup)
+    if floor:
+        timers["floor"] = partial(gemm_floor, configs[0], steps)
+    best = _best_of(rounds, timers)
+    lib, naive = best["library"], best.get("naive")
     if naive is not None:
         naive *= naive_models
-    c = configs[0]
+    c, models = configs[0], sum(c.instances for c in configs)
     flops = c.flops_per_sample * c.batch * models / (lib / 1e3) / 1e9
     return BenchRow(
         name,
@@ -179,6 +189,7 @@ def _row(
         flops,
         flops / peak,
         target,
+        best.get("floor"),
     )
 
 
@@ -245,6 +256,7 @@ def _rows(scale: float, peak: float, rounds: int) -> list[BenchRow]:
             3,
             naive_config=paper,
             target=TARGETS[name_paper],
+            floor=True,
             **common,
         ),
         _row(
@@ -287,13 +299,12 @@ def instance_scaling(counts: tuple[int, ...] = (1, 2, 4), steps: int = 12, round
     }
 
 
-def _floor(paper: BenchRow, rounds: int) -> dict:
-    """The paper shape's GEMM floor (best of ``rounds``) against the library and the naive
-    trainer. ``speedup_bound``: the most any exact trainer can gain over the naive one;
-    ``target_needs``: the step time the speedup target asks for, in units of the floor
-    (above 1 leaves room for overhead, below 1 is out of reach)."""
-    floor = min(gemm_floor(preset("paper", batch=1024, device="cpu")) for _ in range(rounds))
-    naive = paper.naive_ms_per_step
+def _floor(paper: BenchRow) -> dict:
+    """The paper row's GEMM floor against the library and the naive trainer.
+    ``speedup_bound``: the most any exact trainer can gain over the naive one;
+    ``target_needs_over_floor``: the step time the speedup target asks for, in units of the
+    floor (above 1 leaves room for overhead, below 1 is out of reach)."""
+    floor, naive = paper.gemm_floor_ms, paper.naive_ms_per_step
     return {
         "gemm_ms_per_step": floor,
         "library_over_floor": paper.library_ms_per_step / floor,
@@ -323,7 +334,7 @@ def run_bench(quick: bool = False, rounds: int | None = None) -> dict:
             "target": PEAK_TARGET,
             "met": paper.fraction_of_peak >= PEAK_TARGET,
         },
-        "paper_shape_floor": _floor(paper, rounds),
+        "paper_shape_floor": _floor(paper),
         "instance_scaling": instance_scaling(steps=4 if quick else 12, rounds=rounds),
     }
     live = live_retrain(1 if quick else 3)
