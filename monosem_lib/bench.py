@@ -283,13 +283,11 @@ def _rows(scale: float, peak: float, rounds: int) -> list[BenchRow]:
 
 def instance_scaling(counts: tuple[int, ...] = (1, 2, 4), steps: int = 12, rounds: int = 1) -> dict:
     """ms per instance-step at the paper's shape (batch 1024) for each number of instances
-    trained together, the best of ``rounds``: batching instances must not make each one
-    slower."""
+    trained together, the best of ``rounds`` alternating rounds: batching instances must not
+    make each one slower."""
     base = preset("paper", batch=1024, device="cpu")
-    per = {
-        n: min(_library_ms([base.replace(instances=n)], steps, 3) for _ in range(rounds)) / n
-        for n in counts
-    }
+    timers = {n: partial(_library_ms, [base.replace(instances=n)], steps, 3) for n in counts}
+    per = {n: ms / n for n, ms in _best_of(rounds, timers).items()}
     growth = per[counts[-1]] / per[counts[0]]
     return {
         "ms_per_instance_step": per,

@@ -103,10 +103,11 @@ class SparseFeatureSampler:
         # Cumulative segment ends within one sample's stretch of the line, normalised to 1.
         self.cum = (torch.cumsum(lam, 0) / max(self.lam_sum, 1e-300)).to(device, torch.float32)
 
-    def sample(self) -> Tensor:
-        """A batch of features, shape [batch, N]."""
+    def sample(self, out: Tensor | None = None) -> Tensor:
+        """A batch of features, shape [batch, N], written into ``out`` (contiguous, [batch,
+        N]) when given."""
         B, N, gen, dev = self.batch, self.N, self.gen, self.device
-        f = torch.zeros(B, N, dtype=self.dtype, device=dev)
+        f = torch.zeros(B, N, dtype=self.dtype, device=dev) if out is None else out.zero_()
         count = (
             int(torch.poisson(self.expected_points, generator=gen).item())
             if self.lam_sum > 0
@@ -174,15 +175,19 @@ class World:
         self._buffer: Batch | None = None
         self._next = 0
 
-    def sample_chunk(self) -> Batch:
-        """``chunk`` batches at once: f [chunk, B, N], x [chunk, B, m], target [chunk, B, out]."""
+    def sample_chunk(self, out: Batch | None = None) -> Batch:
+        """``chunk`` batches at once: f [chunk, B, N], x [chunk, B, m], target [chunk, B, out].
+
+        With ``out`` (contiguous f [chunk * B, N], x [chunk * B, m] and target [chunk * B,
+        out], where the decoder's target may be f itself) the chunk is written there, so a
+        batch of worlds can fill one stacked buffer without copying.
+        """
         n, B = self.chunk, self.config.batch
+        f = self._samplers[0].sample(None if out is None else out.f)
         if self.config.task == "abs":
-            f = self._samplers[0].sample() - self._samplers[1].sample()
-        else:
-            f = self._samplers[0].sample()
-        x = f @ self._Pt
-        target = self.target(f)
+            f.sub_(self._samplers[1].sample())
+        x = torch.mm(f, self._Pt, out=None if out is None else out.x)
+        target = self.target(f, None if out is None else out.target)
         return Batch(f.view(n, B, -1), x.view(n, B, -1), target.view(n, B, -1))
 
     def sample(self) -> Batch:
@@ -193,14 +198,15 @@ class World:
         self._next += 1
         return Batch(*(t[i] for t in self._buffer))
 
-    def target(self, f: Tensor) -> Tensor:
-        """What the model should output for features f [..., N]."""
+    def target(self, f: Tensor, out: Tensor | None = None) -> Tensor:
+        """What the model should output for features f [..., N] (written into ``out`` when
+        given, except the decoder's, which is f itself)."""
         task = self.config.task
         if task == "decoder":
             return f
         if task == "abs":
-            return f.abs()
-        return f @ (self._Qt if f.dim() == 2 else self.Q.T)
+            return torch.abs(f, out=out)
+        return torch.matmul(f, self._Qt if f.dim() == 2 else self.Q.T, out=out)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
-from .data import World, derive_seed, make_world, resolve_device
+from .data import Batch, World, derive_seed, make_world, resolve_device
 from .model import ToyModel, get_nonlinearity, init_params
 from .optim import BatchedAdam, BatchedLamb, make_optimizer, schedule_multipliers
 
@@ -319,6 +319,7 @@ class _Data:
     index: Tensor
     batch: int
     m: int
+    slots: Batch | None = None
 
     @classmethod
     def build(cls, insts: list[Config], device: torch.device) -> _Data:
@@ -340,16 +341,29 @@ class _Data:
 
     def next_chunk(self) -> tuple[Tensor, Tensor]:
         """Inputs [C, I, B, m] and targets [C, I or 1, B, out] for the next C steps."""
-        I = len(self.inst_world)
-        parts = [w.sample_chunk() for w in self.worlds]
+        I, C, B = len(self.inst_world), self.chunk, self.batch
         if len(self.worlds) == 1:
-            x = parts[0][1].unsqueeze(1).expand(self.chunk, I, self.batch, self.m)
-            return x, parts[0][2].unsqueeze(1)
-        x = torch.stack([p[1] for p in parts], 1)
-        t = torch.stack([p[2] for p in parts], 1)
+            _, x, t = self.worlds[0].sample_chunk()
+            return x.unsqueeze(1).expand(C, I, B, self.m), t.unsqueeze(1)
+        # Each world writes its chunk into its slot of one buffer: no stacking copy.
+        slots = self._slots()
+        for w, world in enumerate(self.worlds):
+            world.sample_chunk(Batch(*(s[w] for s in slots)))
+        x, t = (s.view(len(self.worlds), C, B, -1).transpose(0, 1) for s in slots[1:])
         if self.inst_world != list(range(I)):
             x, t = x.index_select(1, self.index), t.index_select(1, self.index)
         return x, t
+
+    def _slots(self) -> Batch:
+        """f [W, C*B, N], x [W, C*B, m] and target [W, C*B, out] (the decoder's is f),
+        allocated at the first chunk and refilled in place after."""
+        if self.slots is None:
+            cfg, P = self.worlds[0].config, self.worlds[0].P
+            rows = (len(self.worlds), self.chunk * self.batch)
+            f = P.new_empty(*rows, cfg.N)
+            target = f if cfg.task == "decoder" else P.new_empty(*rows, cfg.out_dim)
+            self.slots = Batch(f, P.new_empty(*rows, cfg.m), target)
+        return self.slots
 
     def projections(self, task: str) -> tuple[Tensor, Tensor | None]:
         """Each instance's P [I, m, N] and, for the re-projector, Q [I, m, N]."""

@@ -304,9 +304,13 @@ def test_a_missing_fused_op_falls_back_by_itself(monkeypatch):
     torch.testing.assert_close(got.model.flat, want.model.flat, rtol=0, atol=1e-6)
 
 
-def test_an_instance_trains_the_same_alone_or_in_a_batch():
-    c = preset("tiny", steps=80, dtype="float64")
+@pytest.mark.parametrize("task", ["decoder", "abs", "reprojector"])
+def test_an_instance_trains_the_same_alone_or_in_a_batch(task):
+    c = preset("tiny", steps=80, dtype="float64", task=task)
     alone = train(c.replace(seed=3), progress=False)
+    # Worlds in instance order (each world writes its own slot) and shared by two instances.
+    pair = train([c.replace(seed=1), c.replace(seed=3)], progress=False)
+    torch.testing.assert_close(pair.model.select(1).flat, alone.model.flat)
     batch = train(
         [c.replace(seed=1), c.replace(seed=3, lr=0.02), c.replace(seed=3)], progress=False
     )
