@@ -397,19 +397,15 @@ def group_table(groups: dict[str, Results]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _b1_decay() -> float:
-    live = preset("live")
-    return decay_for_shrink(B1_SHRINK, live.lr, live.steps)
-
-
 def live_views(live: Results) -> dict:
     """Indices into the live grid's Results (``live_grid``): ``grid`` (the slider's frames,
     one per ``LIVE_BIASES``), ``start`` (no lever), ``l1`` (one per ``LIVE_L1S``), ``eps``
     ({density: index} at initial bias -1 with B1's shrink), ``shrink`` ({S: index})."""
-    cfg, b1 = preset("live"), _b1_decay()
+    cfg = preset("live")
     one = lambda **values: live.where(**values)[0]
     shrinks = sorted(set(LIVE_SHRINKS) | {B1_SHRINK})
     decay = lambda S: decay_for_shrink(S, cfg.lr, cfg.steps)
+    b1 = decay(B1_SHRINK)
     return {
         "grid": [one(init_bias=b, bias_decay=b1, eps=cfg.eps) for b in LIVE_BIASES],
         "start": one(init_bias=0.0, bias_decay=0.0, eps=cfg.eps, l1=0.0),
@@ -491,15 +487,13 @@ def density_study(
     monosemantic neurons and the spread of the interference on up to ``neurons`` of them,
     with the exponents of log-log fits against the density (``slope_bias``, ``slope_noise``).
     """
-    from .interpretation import interference
-
     eps = np.array(list(views["eps"]), float)
     idx = list(views["eps"].values())
     bias = np.array([live.metrics[i]["mean_bias_mono"] for i in idx], dtype=float)  # None: nan
     noise = []
     for i in idx:
-        ns = live.stats(i).mono[0].nonzero().flatten()[:neurons].tolist()
-        spread = [float(interference(run, n, i, samples=samples).std()) for n in ns]
+        views_i = neuron_interference(live, run, i, neurons, samples)
+        spread = [float(v.values.std()) for v in views_i]
         noise.append(np.mean(spread) if spread else np.nan)
     noise = np.array(noise)
     ok = ~np.isnan(bias) & (bias < 0)
@@ -549,10 +543,9 @@ def width_results(scale: str = "book") -> dict[str, Results]:
     base = [p.filter(init_bias=0.0, feature_dist="uniform") for p in parts]
     engineered = [p.filter(init_bias=eng.init_bias, feature_dist="uniform") for p in parts]
     if scale == "book":
-        lr = Results.from_run(load_or_train(lr_sweep(scale)), scale=scale)
-        fac = Results.from_run(load_or_train(bias_factorial(scale)), scale=scale)
-        base.append(lr.filter(lr=eng.lr, feature_dist="uniform"))
-        engineered.append(fac.filter(lr=eng.lr, init_bias=eng.init_bias, bias_decay=eng.bias_decay))
+        groups = recipe_groups(*book_batches(scale), scale)
+        base.append(groups["baseline"])
+        engineered.append(groups["engineered"])
     by_k = lambda rs: sorted(rs, key=lambda r: r.configs[0].k)
     return {"baseline": Results.concat(by_k(base)), "engineered": Results.concat(by_k(engineered))}
 

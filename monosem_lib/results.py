@@ -28,6 +28,7 @@ from torch import Tensor
 from .config import Config
 from .metrics import (
     MONO_THRESHOLD,
+    VARIANTS,
     NeuronStats,
     is_signed,
     single_feature_activations,
@@ -256,7 +257,7 @@ class Results:
     def stats(self, instance: int, variant: str = "paper") -> NeuronStats:
         """NeuronStats of one instance ([1, k] each) under a metric variant: ``paper`` (+e_j,
         raw) or ``book`` (-e_j too for abs, clipped at 0 for GeLU and SoLU)."""
-        if variant not in ("paper", "book"):
+        if variant not in VARIANTS:
             raise ValueError(f"variant={variant!r} is not allowed: must be paper or book")
         if self._tables is not None:
             return self._tables(instance, variant)
@@ -264,10 +265,8 @@ class Results:
             raise ValueError("these results hold no single-feature activations")
         c = self.configs[instance]
         sfa, bias = self._sfa(instance)
-        if variant == "paper":
-            sfa = sfa[..., : c.N]
-        clamp = variant == "book" and c.nonlinearity != "relu"
-        return stats_from_sfa(sfa[None], bias[None], c.N, MONO_THRESHOLD, clamp=clamp)
+        probe, clamp = _variant_probe(sfa, c, variant)
+        return stats_from_sfa(probe[None], bias[None], c.N, MONO_THRESHOLD, clamp=clamp)
 
     def features(self, instance: int, variant: str = "paper") -> FeatureStats:
         """Per-feature statistics of one instance: best share, neurons preferring each
@@ -297,7 +296,13 @@ class Results:
 
 # -- compact summaries: per-neuron tables instead of single-feature activations --------------
 
-VARIANT_NAMES = ("paper", "book")
+
+def _variant_probe(sfa: Tensor, config: Config, variant: str) -> tuple[Tensor, bool]:
+    """What a metric variant reads of single-feature activations [..., N or 2N], and whether
+    it clips them at 0: ``paper`` the +e_j columns raw, ``book`` every column (-e_j too for
+    abs), clipped for GeLU and SoLU."""
+    probe = sfa[..., : config.N] if variant == "paper" else sfa
+    return probe, variant == "book" and config.nonlinearity != "relu"
 
 
 def neuron_tables(sfa: Tensor, config: Config) -> dict[str, np.ndarray]:
@@ -309,9 +314,8 @@ def neuron_tables(sfa: Tensor, config: Config) -> dict[str, np.ndarray]:
     from .metrics import monosemanticity
 
     out = {}
-    for variant in VARIANT_NAMES:
-        probe = sfa[..., : config.N] if variant == "paper" else sfa
-        clamp = variant == "book" and config.nonlinearity != "relu"
+    for variant in VARIANTS:
+        probe, clamp = _variant_probe(sfa, config, variant)
         share, top, _, dead = monosemanticity(probe.float(), MONO_THRESHOLD, clamp)
         out[f"share_{variant}"] = share.numpy().astype(np.float32)
         out[f"top_{variant}"] = top.numpy().astype(np.int16)

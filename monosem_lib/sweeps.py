@@ -306,16 +306,13 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
 SWEEP_SCALES = ("book", "paper", "paper-cpu")
 
 
-def reduced_budget(
-    paper: Config, steps: int | None = None, bias_decay: float | None = None
-) -> Config:
+def reduced_budget(paper: Config, steps: int | None = None) -> Config:
     """A paper-scale point at the ``paper-cpu`` preset's budget: its batch and steps (or
     ``steps``), everything else kept, and the decay rescaled to keep the row's total shrink
-    (or ``bias_decay`` as given)."""
+    (a ``bias_decay`` override in ``sweep_configs`` replaces it afterwards)."""
     cpu = preset("paper-cpu")
     steps = cpu.steps if steps is None else steps
-    if bias_decay is None:
-        bias_decay = decay_for_shrink(total_shrink(paper), paper.lr, steps)
+    bias_decay = decay_for_shrink(total_shrink(paper), paper.lr, steps)
     return paper.replace(batch=cpu.batch, steps=steps, bias_decay=bias_decay)
 
 
@@ -368,7 +365,7 @@ def sweep_configs(
                 **{f: v for f, v in point.items() if f in spec.book_values}
             )
         elif scale == "paper-cpu":
-            cfg = reduced_budget(cfg, overrides.get("steps"), overrides.get("bias_decay"))
+            cfg = reduced_budget(cfg, overrides.get("steps"))
         out.append(cfg.replace(instances=seeds, **overrides))
     return out
 

@@ -112,34 +112,28 @@ def test_batched_optimizer_matches_plain_reference_step_by_step(kind):
 
 
 def test_lamb_trust_ratio_is_one_where_a_norm_is_zero():
-    # Block 0 starts at zero weights (||w|| = 0), block 1 never gets a gradient (||u|| = 0):
-    # both take trust 1, as torch-optimizer's Lamb does, for 2 instances side by side.
-    g = torch.Generator().manual_seed(1)
-    I, sizes = 2, (3, 4, 5)
-    parts = [torch.zeros(I, sizes[0], dtype=torch.float64)]
-    parts += [torch.randn(I, n, generator=g, dtype=torch.float64) for n in sizes[1:]]
-    flat = torch.cat([p.flatten() for p in parts])
-    blocks, offset = [], 0
-    for n in sizes:
-        blocks.append((offset, I * n))
-        offset += I * n
+    # W1 starts at zero weights (||w|| = 0), b never gets a gradient (||u|| = 0): both take
+    # trust 1, as torch-optimizer's Lamb does, for 2 instances side by side.
+    I = 2
+    model = _random_model(I, 4, 3, 5, "relu", seed=1)
+    model.split()[0].zero_()
     lrs = torch.tensor([0.1, 0.02], dtype=torch.float64)
-    opt = BatchedLamb(flat, blocks, I)
-    refs = [[nn.Parameter(p[i].clone()) for p in parts] for i in range(I)]
+    opt = BatchedLamb(model.flat, _blocks(model), I)
+    refs = [_per_instance_params(model, i) for i in range(I)]
     ref_opts = [ReferenceLamb(ps, lr=float(lrs[i])) for i, ps in enumerate(refs)]
+    g = torch.Generator().manual_seed(1)
     for _ in range(4):
-        grads = [torch.randn(I, n, generator=g, dtype=torch.float64) for n in sizes]
-        grads[1].zero_()
-        opt.step(torch.cat([gr.flatten() for gr in grads]), lrs)
-        for i, (ps, ro) in enumerate(zip(refs, ref_opts)):
-            for p, gr in zip(ps, grads):
+        grad = torch.randn(model.flat.shape, generator=g, dtype=torch.float64)
+        model.split(grad)[1].zero_()
+        opt.step(grad, lrs)
+        for ps, ro, i in zip(refs, ref_opts, range(I)):
+            for p, gr in zip(ps, model.split(grad)):
                 p.grad = gr[i].clone()
             ro.step()
-    views = [flat[o : o + n].view(I, -1) for o, n in blocks]
     for i in range(I):
-        for j, (mine, theirs) in enumerate(zip(views, refs[i])):
+        for name, mine, theirs in zip(("W1", "b", "W2"), model.split(), refs[i]):
             torch.testing.assert_close(
-                mine[i], theirs.detach(), msg=f"block {j} of instance {i} differs"
+                mine[i], theirs.detach(), msg=f"{name} of instance {i} differs"
             )
 
 
@@ -230,11 +224,10 @@ def test_naive_trainer_times_only_the_steps_after_warmup(monkeypatch):
 
     ticks = iter(range(10**6))
     monkeypatch.setattr(reference.time, "perf_counter", lambda: float(next(ticks)))
-    calls = []
     real_step = reference.ReferenceLamb.step
 
     def counting_step(self, closure=None):
-        calls.append(next(ticks))  # each optimizer step advances the fake clock by one tick
+        next(ticks)  # each optimizer step advances the fake clock by one tick
         return real_step(self, closure)
 
     monkeypatch.setattr(reference.ReferenceLamb, "step", counting_step)
