@@ -4,10 +4,7 @@ Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the d
 config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
 """
 
-from .cache import RunCache, load_or_train
-from .config import PRESETS, Config, ConfigError, preset, scale
-from .data import feature_probabilities, make_projection, make_world, zero_loss
-from .interpretation import (
+from .analysis.interpretation import (
     ablation_loss,
     activity_fraction,
     classify_neurons,
@@ -22,7 +19,7 @@ from .interpretation import (
     subset_map,
     subspace_analysis,
 )
-from .metrics import (
+from .analysis.metrics import (
     MONO_THRESHOLD,
     evaluate_loss,
     monosemanticity,
@@ -31,10 +28,11 @@ from .metrics import (
     summarize,
     training_curves,
 )
-from .model import ToyModel
-from .results import Results, load_results, merge_summaries, save_run, save_summary
-from .storage import load_run, load_summary
-from .sweeps import (
+from .core.config import PRESETS, Config, ConfigError, preset, scale
+from .core.data import feature_probabilities, make_projection, make_world, zero_loss
+from .core.model import ToyModel
+from .core.training import Run, TrainingDiverged, train, train_many
+from .paper.table1 import (
     BOOK_RULES,
     ENGINEERED,
     TABLE1,
@@ -44,26 +42,31 @@ from .sweeps import (
     sweep_values,
     total_shrink,
 )
-from .training import Run, TrainingDiverged, train, train_many
+from .store.cache import RunCache, load_or_train
+from .store.files import load_run, load_summary
+from .store.results import Results, load_results, merge_summaries, save_run, save_summary
 from .version import RESULTS_VERSION, __version__
+
+# Modules reached as attributes (``ml.plots``, ``from monosem_lib import claims``): loaded on
+# first use, so that plain training and the CLI never import matplotlib, pandas or ipywidgets.
+_LAZY_MODULES = {
+    "plots": "book.plots",
+    "widgets": "book.widgets",
+    "exercises": "book.exercises",
+    "experiments": "book.experiments",
+    "bench": "apps.bench",
+    "reproduction": "paper.reproduction",
+    "responses": "analysis.responses",
+    "claims": "paper.claims",
+    "recipe": "paper.recipe",
+}
 
 
 def __getattr__(name: str):
-    # Figures and widgets pull in matplotlib (and ipywidgets); load them on first use so the
-    # CLI and plain training stay light.
-    if name in (
-        "plots",
-        "widgets",
-        "exercises",
-        "experiments",
-        "bench",
-        "reproduction",
-        "responses",
-        "claims",
-    ):
+    if name in _LAZY_MODULES:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     raise AttributeError(f"module 'monosem_lib' has no attribute {name!r}")
 
 

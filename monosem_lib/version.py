@@ -24,13 +24,13 @@ RESULTS_VERSION = 1
 # A change to any of them changes the digest, which invalidates cached runs; stored
 # summaries record it as provenance (their staleness is decided by RESULTS_VERSION).
 RESULT_SOURCES = (
-    "config.py",
-    "data.py",
-    "model.py",
-    "optim.py",
-    "training.py",
-    "metrics.py",
-    "sweeps.py",
+    "core/config.py",
+    "core/data.py",
+    "core/model.py",
+    "core/optim.py",
+    "core/training.py",
+    "analysis/metrics.py",
+    "paper/table1.py",
 )
 
 

@@ -12,9 +12,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from monosem_lib import experiments, plots  # noqa: E402
-from monosem_lib.config import preset  # noqa: E402
-from monosem_lib.results import Results  # noqa: E402
-from monosem_lib.training import train  # noqa: E402
+from monosem_lib.core.config import preset  # noqa: E402
+from monosem_lib.core.training import train  # noqa: E402
+from monosem_lib.store.results import Results  # noqa: E402
 
 TINY = preset("live", steps=300, batch=128)
 
@@ -65,7 +65,7 @@ def test_world_numbers_match_the_world():
 
 def test_threshold_counts_fall_as_the_threshold_tightens(pair):
     run, _ = pair
-    from monosem_lib.metrics import neuron_stats
+    from monosem_lib.analysis.metrics import neuron_stats
 
     stats = neuron_stats(run.model, run.P)
     counts = experiments.threshold_counts(stats, [0.5, 0.9, 0.999], ["a", "b"])
@@ -107,7 +107,7 @@ def test_claim_tables():
 
 
 def test_rules_and_departures_cover_every_batch():
-    from monosem_lib.sweeps import BOOK_RULES, TABLE1
+    from monosem_lib.paper.table1 import BOOK_RULES, TABLE1
 
     assert len(experiments.rules_table()) == len(BOOK_RULES)
     deps = experiments.departures_table()

@@ -4,8 +4,8 @@ claim holds where it should, fails where it should, and says why."""
 import pytest
 
 from monosem_lib import claims
-from monosem_lib.config import preset
-from monosem_lib.results import FLOAT_TOL, Results, matches
+from monosem_lib.core.config import preset
+from monosem_lib.store.results import FLOAT_TOL, Results, matches
 
 BASE = preset("tiny")
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from monosem_lib.cli import main
+from monosem_lib.apps.cli import main
 
 SUMMARY = {
     "final_loss",
@@ -231,7 +231,7 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
 
 
 def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
-    from monosem_lib.storage import load_summary
+    from monosem_lib.store.files import load_summary
 
     code, out, err = _run(
         [

@@ -4,7 +4,7 @@ import math
 import pytest
 
 import monosem_lib as ml
-from monosem_lib.config import PRESETS, Config, ConfigError, preset
+from monosem_lib.core.config import PRESETS, Config, ConfigError, preset
 
 
 def test_book_preset_matches_the_issue():

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from monosem_lib.config import preset
-from monosem_lib.data import (
+from monosem_lib.core.config import preset
+from monosem_lib.core.data import (
     SparseFeatureSampler,
     feature_probabilities,
     make_projection,

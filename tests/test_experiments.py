@@ -3,10 +3,10 @@
 import pytest
 
 from monosem_lib import experiments as ex
-from monosem_lib.cache import run_key
-from monosem_lib.config import preset
-from monosem_lib.sweeps import total_shrink
-from monosem_lib.training import as_instances, group_by_structure
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import as_instances, group_by_structure
+from monosem_lib.paper.table1 import total_shrink
+from monosem_lib.store.cache import run_key
 
 BUILDERS = [ex.lr_sweep, ex.bias_factorial, ex.width_sweep]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from monosem_lib.config import Config, preset
-from monosem_lib.metrics import neuron_stats, summarize, variant_options
-from monosem_lib.training import train
+from monosem_lib.analysis.metrics import neuron_stats, summarize, variant_options
+from monosem_lib.core.config import Config, preset
+from monosem_lib.core.training import train
 from monosem_lib.version import RESULTS_VERSION
 
 GOLDEN = Path(__file__).with_name("golden.json")

@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from monosem_lib.config import preset
-from monosem_lib.interpretation import (
+from monosem_lib.analysis.interpretation import (
     ABLATION_FACTOR,
     CLASSES,
     COSINE_THRESHOLD,
@@ -24,7 +23,8 @@ from monosem_lib.interpretation import (
     subset_map,
     subspace_analysis,
 )
-from monosem_lib.training import train
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import train
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_activity_fraction_is_a_fraction(run):
 
 
 def test_ablating_nothing_is_the_loss_and_everything_is_the_zero_predictor(run):
-    from monosem_lib.data import zero_loss
+    from monosem_lib.core.data import zero_loss
 
     base = ablation_loss(run, None, 0, samples=4096)
     everything = ablation_loss(run, torch.ones(run.config.k, dtype=torch.bool), 0, samples=4096)
@@ -196,7 +196,7 @@ def test_matrix_cosine_names_mismatched_shapes():
 
 
 def test_interference_excludes_the_neurons_own_feature(run):
-    from monosem_lib.interpretation import interference
+    from monosem_lib.analysis.interpretation import interference
 
     values = interference(run, 3, 0, feature=2, samples=512)
     # Each eval sample leaves feature 2 off with probability 1 - eps.
@@ -205,10 +205,10 @@ def test_interference_excludes_the_neurons_own_feature(run):
 
 
 def test_alignment_of_an_aligned_model_is_perfect():
-    from monosem_lib.data import make_projection
-    from monosem_lib.interpretation import neuron_alignment
-    from monosem_lib.model import ToyModel
-    from monosem_lib.training import Run
+    from monosem_lib.analysis.interpretation import neuron_alignment
+    from monosem_lib.core.data import make_projection
+    from monosem_lib.core.model import ToyModel
+    from monosem_lib.core.training import Run
 
     P = make_projection(8, 8, 0).float()
     model = ToyModel.from_weights(P.T.clone()[None], torch.zeros(1, 8), torch.eye(8)[None])
@@ -220,7 +220,7 @@ def test_alignment_of_an_aligned_model_is_perfect():
 
 
 def test_feature_response_sums_to_the_models_output(run):
-    from monosem_lib.interpretation import feature_response
+    from monosem_lib.analysis.interpretation import feature_response
 
     values, contrib = feature_response(run, 3, list(range(run.config.k)), 0)
     model = run.model.select(0)
@@ -232,7 +232,7 @@ def test_feature_response_sums_to_the_models_output(run):
 def test_report_is_data_and_formatting_is_separate():
     import dataclasses
 
-    from monosem_lib.interpretation import Report, format_report
+    from monosem_lib.analysis.interpretation import Report, format_report
 
     fields = {f.name: f.type for f in dataclasses.fields(Report)}
     text_fields = [name for name, kind in fields.items() if kind == "str"]

@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from monosem_lib.config import preset
-from monosem_lib.data import make_projection
-from monosem_lib.metrics import (
+from monosem_lib.analysis.metrics import (
     monosemanticity,
     single_feature_activations,
     summarize,
     training_curves,
 )
-from monosem_lib.model import ToyModel
-from monosem_lib.training import Run, train
+from monosem_lib.core.config import preset
+from monosem_lib.core.data import make_projection
+from monosem_lib.core.model import ToyModel
+from monosem_lib.core.training import Run, train
 
 
 def test_monosemanticity_on_a_handmade_activation_table():
@@ -79,7 +79,7 @@ def test_training_curves_have_one_row_per_checkpoint():
 
 def test_signed_features_probe_both_signs():
     """For the abs task a neuron detecting -f_j is monosemantic for feature j."""
-    from monosem_lib.metrics import neuron_stats
+    from monosem_lib.analysis.metrics import neuron_stats
 
     P = make_projection(8, 8, 0).float()
     W1 = torch.cat([P.T, -P.T])  # neurons 0..7 read +f_j, neurons 8..15 read -f_j
@@ -93,7 +93,7 @@ def test_signed_features_probe_both_signs():
 
 
 def test_best_per_feature_and_sign_pairs():
-    from monosem_lib.metrics import stats_from_sfa
+    from monosem_lib.analysis.metrics import stats_from_sfa
 
     # 2 features probed at +1 and -1: columns (+0, +1, -0, -1).
     sfa = torch.tensor(

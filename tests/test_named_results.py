@@ -3,12 +3,12 @@ still unpack and index as before."""
 
 import torch
 
-from monosem_lib.config import preset
-from monosem_lib.data import make_world
-from monosem_lib.interpretation import feature_response, linear_target
-from monosem_lib.metrics import monosemanticity, neuron_stats
-from monosem_lib.model import ToyModel, init_params
-from monosem_lib.training import train
+from monosem_lib.analysis.interpretation import feature_response, linear_target
+from monosem_lib.analysis.metrics import monosemanticity, neuron_stats
+from monosem_lib.core.config import preset
+from monosem_lib.core.data import make_world
+from monosem_lib.core.model import ToyModel, init_params
+from monosem_lib.core.training import train
 
 
 def test_model_weights_and_sizes_are_named():

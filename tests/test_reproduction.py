@@ -8,10 +8,10 @@ import pytest
 
 from monosem_lib import claims
 from monosem_lib import reproduction as rp
-from monosem_lib.config import preset
-from monosem_lib.interpretation import interpret
-from monosem_lib.results import save_summary
-from monosem_lib.training import train
+from monosem_lib.analysis.interpretation import interpret
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import train
+from monosem_lib.store.results import save_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def test_at_scale_leaves_missing_batches_empty(data):
 def test_every_stored_batch_is_current():
     """A change to Table 1, to the scales' rules or to the numbers (RESULTS_VERSION) makes a
     stored batch stale: rerun make data / make data-paper-cpu."""
-    from monosem_lib.results import load_results
+    from monosem_lib.store.results import load_results
 
     paths = sorted((ROOT / "data").rglob("*.json"))
     assert len(paths) >= 21, "the book-scale batches are missing"
@@ -112,12 +112,12 @@ def test_stored_data_show_what_the_book_states():
 
 
 def test_a_changed_config_makes_a_batch_stale(tmp_path):
-    from monosem_lib.sweeps import sweep_configs
+    from monosem_lib.paper.table1 import sweep_configs
 
     configs = sweep_configs("K0", "book", seeds=1, steps=8)
     run = train(configs[0:1], progress=False)
     save_summary(run, tmp_path, name="K0", scale="book")
-    from monosem_lib.results import load_results
+    from monosem_lib.store.results import load_results
 
     assert not rp.is_current(load_results(tmp_path / "K0.json")), (
         "one width of six is not the batch"
@@ -138,7 +138,7 @@ def test_sweep_series_sentence_and_departures(data):
 
 
 def test_metric_variants_differ_only_where_the_book_says(data):
-    from monosem_lib.metrics import monosemanticity
+    from monosem_lib.analysis.metrics import monosemanticity
 
     lr5 = data["book"]["LR5"]
     sfa = lr5.stats(0, "book").sfa[0]  # [k, 2N]: +e_j, then -e_j
@@ -185,7 +185,7 @@ def test_compact_summaries_keep_every_per_neuron_statistic(tmp_path):
     the same abs pairs, at a fraction of the size."""
     import shutil
 
-    from monosem_lib.results import compact_summary, load_results
+    from monosem_lib.store.results import compact_summary, load_results
 
     run = train(preset("tiny", steps=60, task="abs", k=48, instances=2), progress=False)
     save_summary(run, tmp_path / "full", name="LR5", scale="book", representative=[1])

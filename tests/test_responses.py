@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from monosem_lib.config import preset
-from monosem_lib.model import ToyModel
-from monosem_lib.responses import linear_map, linear_map_stats, multi_feature_response
-from monosem_lib.training import train
+from monosem_lib.analysis.responses import linear_map, linear_map_stats, multi_feature_response
+from monosem_lib.core.config import preset
+from monosem_lib.core.model import ToyModel
+from monosem_lib.core.training import train
 
 
 @pytest.fixture(scope="module")

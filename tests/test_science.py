@@ -8,11 +8,11 @@ Skip them while iterating with ``pytest -m "not science"``.
 import pytest
 
 from monosem_lib import claims
-from monosem_lib.config import preset
-from monosem_lib.metrics import summarize
-from monosem_lib.results import Results
-from monosem_lib.sweeps import ENGINEERED, sweep_configs
-from monosem_lib.training import train
+from monosem_lib.analysis.metrics import summarize
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import train
+from monosem_lib.paper.table1 import ENGINEERED, sweep_configs
+from monosem_lib.store.results import Results
 
 pytestmark = pytest.mark.science
 

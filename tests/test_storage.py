@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import monosem_lib.version
-from monosem_lib.cache import RunCache, load_or_train, run_key
-from monosem_lib.config import preset
-from monosem_lib.metrics import summarize
-from monosem_lib.results import save_run
-from monosem_lib.storage import load_run
-from monosem_lib.training import train
+from monosem_lib.analysis.metrics import summarize
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import train
+from monosem_lib.store.cache import RunCache, load_or_train, run_key
+from monosem_lib.store.files import load_run
+from monosem_lib.store.results import save_run
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +111,8 @@ def test_cache_key_covers_every_instance(tmp_path):
 
 
 def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
-    from monosem_lib.results import Results, save_summary
-    from monosem_lib.storage import load_summary
+    from monosem_lib.store.files import load_summary
+    from monosem_lib.store.results import Results, save_summary
 
     path = save_summary([run], tmp_path, name="T", scale="book", representative=[1])
     s = load_summary(path)
@@ -145,16 +145,17 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
     from monosem_lib.version import RESULT_SOURCES, SOURCE_DIGEST, source_digest
 
     assert set(RESULT_SOURCES) >= {
-        "config.py",
-        "data.py",
-        "model.py",
-        "optim.py",
-        "training.py",
-        "metrics.py",
-        "sweeps.py",
+        "core/config.py",
+        "core/data.py",
+        "core/model.py",
+        "core/optim.py",
+        "core/training.py",
+        "analysis/metrics.py",
+        "paper/table1.py",
     }
     src = Path(monosem_lib.__file__).parent
     for name in RESULT_SOURCES:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         shutil.copy(src / name, tmp_path / name)
     assert source_digest(tmp_path) == SOURCE_DIGEST
     for name in RESULT_SOURCES:
@@ -167,7 +168,7 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
 def test_cache_hit_returns_the_run_on_the_configs_device(tmp_path, monkeypatch):
     """A hit is loaded onto the device the config asks for, as a miss trains there. CI has no
     GPU, so the device mapping is faked: 'cuda' resolves to torch's meta device."""
-    import monosem_lib.cache as cache_mod
+    import monosem_lib.store.cache as cache_mod
 
     cfg = preset("tiny", steps=5)
     cache = RunCache(tmp_path)

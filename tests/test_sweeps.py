@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from monosem_lib.config import ConfigError, preset
-from monosem_lib.sweeps import (
+from monosem_lib.core.config import ConfigError, preset
+from monosem_lib.paper.table1 import (
     ENGINEERED,
     TABLE1,
     decay_for_shrink,

@@ -2,12 +2,12 @@
 
 The copy below restates ../shared/notes/paper-table1.md (Table 1 of arXiv:2211.09169 as
 publicly transcribed); "Variable" marks the swept knob. A changed value in
-``monosem_lib.sweeps`` fails here.
+``monosem_lib.paper.table1`` fails here.
 """
 
 import pytest
 
-from monosem_lib.sweeps import TABLE1, sweep_configs
+from monosem_lib.paper.table1 import TABLE1, sweep_configs
 
 PAPER_TABLE1 = """
 | LR1 | decoder | ReLU | uniform | 512 | 64 | 1024 | 1/64 | Variable | 0 | 0 | 0 |

@@ -6,13 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from monosem_lib.config import NONLINEARITIES as CONFIG_NONLINEARITIES
-from monosem_lib.config import preset
-from monosem_lib.model import NONLINEARITIES, ToyModel, activation
-from monosem_lib.optim import BatchedAdam, BatchedLamb, schedule_multipliers
-from monosem_lib.reference import ReferenceLamb, naive_train, plain_train
-from monosem_lib.results import Results
-from monosem_lib.training import (
+from monosem_lib.core.config import NONLINEARITIES as CONFIG_NONLINEARITIES
+from monosem_lib.core.config import preset
+from monosem_lib.core.model import NONLINEARITIES, ToyModel, activation
+from monosem_lib.core.optim import BatchedAdam, BatchedLamb, schedule_multipliers
+from monosem_lib.core.reference import ReferenceLamb, naive_train, plain_train
+from monosem_lib.core.training import (
     TrainingDiverged,
     fused_backward,
     loss_and_grad,
@@ -20,6 +19,7 @@ from monosem_lib.training import (
     train,
     train_many,
 )
+from monosem_lib.store.results import Results
 
 
 def _random_model(I, k, m, out, nl, seed=0):
@@ -220,7 +220,7 @@ def test_naive_trainer_runs_every_nonlinearity(nl):
 
 
 def test_naive_trainer_times_only_the_steps_after_warmup(monkeypatch):
-    import monosem_lib.reference as reference
+    import monosem_lib.core.reference as reference
 
     ticks = iter(range(10**6))
     monkeypatch.setattr(reference.time, "perf_counter", lambda: float(next(ticks)))
@@ -269,7 +269,7 @@ def test_environment_variable_starts_with_the_portable_backward():
     import subprocess
     import sys
 
-    code = "from monosem_lib.training import fused_backward; print(fused_backward())"
+    code = "from monosem_lib.core.training import fused_backward; print(fused_backward())"
     env = {**os.environ, "MONOSEM_PORTABLE_BACKWARD": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -278,7 +278,7 @@ def test_environment_variable_starts_with_the_portable_backward():
 
 
 def test_a_missing_fused_op_falls_back_by_itself(monkeypatch):
-    import monosem_lib.training as training
+    import monosem_lib.core.training as training
 
     c = preset("tiny", steps=30)
     want = _train_with_fused_backward(True, c)
@@ -340,7 +340,7 @@ def test_divergence_names_step_instance_and_config():
 
 
 def test_structure_must_match_in_one_pass_and_train_many_splits():
-    from monosem_lib.config import ConfigError
+    from monosem_lib.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="share k"):
         train([preset("tiny"), preset("tiny", k=64)], progress=False)

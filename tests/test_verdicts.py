@@ -10,18 +10,18 @@ import json
 import pytest
 import torch
 
-from monosem_lib.cache import load_or_train
-from monosem_lib.config import preset
-from monosem_lib.experiments import other_tasks
-from monosem_lib.interpretation import (
+from monosem_lib.analysis.interpretation import (
     interpret,
     linear_target,
     matrix_cosine,
     report_dict,
 )
-from monosem_lib.results import Results
-from monosem_lib.sweeps import ENGINEERED
-from monosem_lib.training import train
+from monosem_lib.book.experiments import other_tasks
+from monosem_lib.core.config import preset
+from monosem_lib.core.training import train
+from monosem_lib.paper.table1 import ENGINEERED
+from monosem_lib.store.cache import load_or_train
+from monosem_lib.store.results import Results
 
 SET_VERDICTS = (
     "acts_linearly",

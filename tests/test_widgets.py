@@ -7,10 +7,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from monosem_lib.config import preset  # noqa: E402
-from monosem_lib.interpretation import CLASSES  # noqa: E402
-from monosem_lib.training import train  # noqa: E402
-from monosem_lib.widgets import (  # noqa: E402
+from monosem_lib.analysis.interpretation import CLASSES  # noqa: E402
+from monosem_lib.book.widgets import (  # noqa: E402
     BiasExplorer,
     LiveView,
     bias_grid,
@@ -20,6 +18,8 @@ from monosem_lib.widgets import (  # noqa: E402
     static_slider,
     width_explorer,
 )
+from monosem_lib.core.config import preset  # noqa: E402
+from monosem_lib.core.training import train  # noqa: E402
 
 pytest.importorskip("ipywidgets")
 
@@ -91,7 +91,7 @@ def test_live_view_renders_without_ipython_or_pyplot_backend():
 
     code = (
         "import ipywidgets as w\n"
-        "from monosem_lib.widgets import LiveView\n"
+        "from monosem_lib.book.widgets import LiveView\n"
         "v = LiveView({'x': w.IntSlider(value=2)}, lambda v, p: v['x'], "
         "lambda fig, r, v: fig.add_subplot().plot([0, r]) and f'r {r}', figsize=(2, 2))\n"
         "assert bytes(v.image.value).startswith(b'\\x89PNG')\n"
@@ -239,7 +239,7 @@ def test_neuron_inspector_shows_class_and_ablation(run):
 
 
 def test_bias_explorer_serves_precomputed_settings_without_training():
-    from monosem_lib.widgets import instance_slider
+    from monosem_lib.book.widgets import instance_slider
 
     base = preset("tiny", steps=60)
     grid = train(
@@ -255,7 +255,7 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     )
     assert "precomputed" in view.status.value and "Instant" in view.note.value
     trained = []
-    import monosem_lib.widgets as wmod
+    import monosem_lib.book.widgets as wmod
 
     original = wmod.train
     wmod.train = lambda *a, **k: trained.append(a) or original(*a, **k)
@@ -279,7 +279,7 @@ def test_neuron_inspector_baseline_is_the_reports_loss(run):
     """Both use interpretation's evaluation samples by default, so the intact model's loss
     printed by the inspector is the one ``interpret`` reports (they once differed: 4096
     against 16384 samples)."""
-    from monosem_lib.interpretation import interpret
+    from monosem_lib.analysis.interpretation import interpret
 
     report = interpret(run, 0)
     view = neuron_inspector(run, 0)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import Config, preset
-from .sweeps import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
+from ..core.config import Config, preset
+from ..paper.table1 import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
     from IPython.display import Markdown
     from pandas.io.formats.style import Styler
 
-    from .claims import Claim
-    from .interpretation import Report
-    from .metrics import NeuronStats
-    from .reproduction import SweepSeries
-    from .responses import MultiFeatureResponse
-    from .results import Results
-    from .training import Run
+    from ..analysis.interpretation import Report
+    from ..analysis.metrics import NeuronStats
+    from ..analysis.responses import MultiFeatureResponse
+    from ..core.training import Run
+    from ..paper.claims import Claim
+    from ..paper.reproduction import SweepSeries
+    from ..store.results import Results
 
 __all__ = [
     "LR_SUBSET",
@@ -238,7 +238,7 @@ class WorldSample:
 
 def world_sample(config: Config) -> WorldSample:
     """Sample one batch of ``config``'s world (``data.make_world``) and read it."""
-    from .data import make_world
+    from ..core.data import make_world
 
     world = make_world(config)
     f, x, _ = world.sample()
@@ -298,7 +298,7 @@ def threshold_counts(
     threshold with one column per instance (``labels``)."""
     import pandas as pd
 
-    from .metrics import monosemanticity
+    from ..analysis.metrics import monosemanticity
 
     counts = {t: monosemanticity(stats.sfa, t)[2].sum(1).tolist() for t in thresholds}
     return pd.DataFrame.from_dict(counts, orient="index", columns=list(labels))
@@ -312,7 +312,7 @@ def additivity(
     how often and how much they fire with it off, and the other alive neurons' deviation."""
     import pandas as pd
 
-    from .responses import multi_feature_response
+    from ..analysis.responses import multi_feature_response
 
     resp = multi_feature_response(run.model, run.P, active=active, instance=instance)
     fired = resp.actual.max(0).values > 0
@@ -326,7 +326,7 @@ def linear_maps(run: Run, labels: Sequence[str]) -> tuple[list[Tensor], pd.DataF
     and their ratio (``responses.linear_map_stats``), one row per instance (``labels``)."""
     import pandas as pd
 
-    from .responses import linear_map, linear_map_stats
+    from ..analysis.responses import linear_map, linear_map_stats
 
     maps = [linear_map(run.model, run.P, i) for i in range(run.instances)]
     rows = {}
@@ -445,7 +445,7 @@ def neuron_interference(
 ) -> list[InterferenceView]:
     """``InterferenceView`` of the first ``count`` monosemantic neurons of one instance
     (``results`` and ``run`` hold the same instances)."""
-    from .interpretation import interference
+    from ..analysis.interpretation import interference
 
     st = results.stats(instance)
     views = []
@@ -461,7 +461,7 @@ def shrink_study(groups: dict[str, Results], live: Results, views: dict) -> pd.D
     the book's runs (S = 0 and the recipe's) and the live grid's. A DataFrame, one row each."""
     import pandas as pd
 
-    from .sweeps import total_shrink
+    from ..paper.table1 import total_shrink
 
     eng = groups["engineered"]
     book = [(0.0, groups["no decay"]), (total_shrink(eng.configs[0]), eng)]
@@ -531,9 +531,9 @@ def width_results(scale: str = "book") -> dict[str, Results]:
     """Chapter 4's sweep as {"baseline": Results, "engineered": Results} over every width,
     trained (or loaded from the cache) one pass per width. At book scale the preset's own
     width comes with three seeds from chapters 2 and 3 (``lr_sweep``, ``bias_factorial``)."""
-    from .cache import load_or_train
-    from .results import Results
-    from .training import group_by_structure
+    from ..core.training import group_by_structure
+    from ..store.cache import load_or_train
+    from ..store.results import Results
 
     eng = engineered_model(scale)
     parts = [
@@ -576,7 +576,7 @@ def width_price(engineered: Results, repeats: int = 3, steps: int = 200) -> pd.D
     doubling of FLOPs from the previous width. A DataFrame indexed by k."""
     import pandas as pd
 
-    from .bench import time_per_step
+    from ..apps.bench import time_per_step
 
     cov = engineered.mean_by("k", "features_covered")
     rows = {}
@@ -695,7 +695,7 @@ class MonoAnatomy:
 
 def mono_anatomy(run: Run, report: Report) -> MonoAnatomy:
     """``MonoAnatomy`` of a one-instance ``run`` classified by ``report`` (``interpret``)."""
-    from .interpretation import neuron_alignment
+    from ..analysis.interpretation import neuron_alignment
 
     align = neuron_alignment(run)
     mono = report.classes.mask("monosemantic")
@@ -723,7 +723,7 @@ class PairResponse:
 
 def pair_response(run: Run, anatomy: MonoAnatomy) -> PairResponse:
     """``PairResponse`` of the first feature with a negative and a positive neuron."""
-    from .interpretation import feature_response
+    from ..analysis.interpretation import feature_response
 
     j = anatomy.paired[0]
     neurons = [int(n) for n in anatomy.neurons[anatomy.feature == j]]
@@ -738,7 +738,7 @@ def verdict_rules() -> Styler:
     rules in full (a DataFrame would cut them at pandas' column width)."""
     import pandas as pd
 
-    from .interpretation import VERDICT_RULES
+    from ..analysis.interpretation import VERDICT_RULES
 
     rows = {n: f"{r.measure} {r.comparison} {r.threshold:g}" for n, r in VERDICT_RULES.items()}
     return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame().style
@@ -748,7 +748,7 @@ def set_table(report: Report) -> pd.DataFrame:
     """``interpretation.compare_sets`` as a DataFrame, one column per set of claim 5."""
     import pandas as pd
 
-    from .interpretation import compare_sets
+    from ..analysis.interpretation import compare_sets
 
     names = {"residual_block": "whole residual block", "always_on": "always-on subset"}
     return pd.DataFrame(compare_sets(report)).rename(columns=names)
@@ -836,7 +836,7 @@ def task_table(results: dict[str, Results]) -> pd.DataFrame:
     metric and by the book's variant, coverage and dead neurons. A DataFrame, one row each."""
     import pandas as pd
 
-    from .reproduction import metric_variants
+    from ..paper.reproduction import metric_variants
 
     rows = {}
     for r in results.values():
@@ -902,7 +902,7 @@ class PowerLawView:
 
 def power_law_view(results: Results, instance: int) -> PowerLawView:
     """``PowerLawView`` of one instance with power-law features."""
-    from .data import feature_probabilities
+    from ..core.data import feature_probabilities
 
     c = results.configs[instance]
     return PowerLawView(results.features(instance), feature_probabilities(c.N, c.eps, "power_law"))
@@ -916,8 +916,8 @@ def batch_table(stored: dict[str, Results]) -> pd.DataFrame:
     code digest and whether it is current (``reproduction.is_current``). A DataFrame."""
     import pandas as pd
 
-    from .reproduction import is_current
-    from .sweeps import TABLE1
+    from ..paper.reproduction import is_current
+    from ..paper.table1 import TABLE1
 
     rows = {
         name: {
@@ -937,7 +937,7 @@ def rules_table() -> pd.DataFrame:
     """The book's rules for deriving a book-scale run from a paper-scale row, a DataFrame."""
     import pandas as pd
 
-    from .sweeps import BOOK_RULES
+    from ..paper.table1 import BOOK_RULES
 
     return pd.Series(BOOK_RULES, name="book scale").rename_axis("quantity").to_frame()
 
@@ -947,8 +947,8 @@ def departures_table(scales: tuple[str, ...] = ("paper", "book")) -> pd.DataFram
     per batch, one column per quantity, each cell "paper -> book" where they differ."""
     import pandas as pd
 
-    from .reproduction import departures
-    from .sweeps import TABLE1
+    from ..paper.reproduction import departures
+    from ..paper.table1 import TABLE1
 
     cell = lambda p, b: p if p == b else f"{p} → {b}"
     rows = {name: {q: cell(*v) for q, v in departures(name, scales).items()} for name in TABLE1}
@@ -960,8 +960,8 @@ def batch_caption(name: str, series: SweepSeries) -> Markdown:
     its numbers (``reproduction.batch_sentence``), as IPython Markdown."""
     from IPython.display import Markdown
 
-    from .reproduction import batch_sentence
-    from .sweeps import TABLE1
+    from ..paper.reproduction import batch_sentence
+    from ..paper.table1 import TABLE1
 
     return Markdown(f"*{TABLE1[name].description}.* " + batch_sentence(series))
 
@@ -1030,7 +1030,7 @@ def abs_pair_table(results: Results) -> pd.DataFrame:
     monosemantic neuron for +f_j, for -f_j and for both."""
     import pandas as pd
 
-    from .reproduction import abs_pairs
+    from ..paper.reproduction import abs_pairs
 
     return pd.DataFrame(abs_pairs(results)).set_index(["lr", "seed"])
 
@@ -1042,7 +1042,7 @@ def metric_tables(
     rate) and G1 at ``g1_lr`` (by initial bias): two DataFrames."""
     import pandas as pd
 
-    from .reproduction import metric_variant_rows
+    from ..paper.reproduction import metric_variant_rows
 
     lr5 = pd.DataFrame(metric_variant_rows(stored["LR5"])).set_index("lr")
     g1 = pd.DataFrame(metric_variant_rows(stored["G1"]))
@@ -1053,8 +1053,8 @@ def metric_tables(
 def book_batches(scale: str = "book") -> tuple[Results, ...]:
     """Chapters 2 and 3's batches as Results, trained or loaded from the cache: the
     learning-rate sweep (``lr_sweep``) and the recipe (``bias_factorial``)."""
-    from .cache import load_or_train
-    from .results import Results
+    from ..store.cache import load_or_train
+    from ..store.results import Results
 
     return tuple(
         Results.from_run(load_or_train(batch(scale)), scale=scale)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .results import Results, same_value
+from ..store.results import Results, same_value
 
 __all__ = [
     "MARGINS",

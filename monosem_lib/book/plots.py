@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from matplotlib.image import AxesImage
     from matplotlib.lines import Line2D
 
-    from .claims import Claim
+    from ..analysis.interpretation import NeuronClasses, Report
+    from ..analysis.metrics import NeuronStats
+    from ..analysis.responses import MultiFeatureResponse
+    from ..core.training import Run
+    from ..paper.claims import Claim
+    from ..paper.reproduction import SweepSeries
+    from ..store.results import Results
     from .experiments import (
         Coverage,
         InterferenceView,
@@ -34,12 +40,6 @@ if TYPE_CHECKING:
         PowerLawView,
         WorldSample,
     )
-    from .interpretation import NeuronClasses, Report
-    from .metrics import NeuronStats
-    from .reproduction import SweepSeries
-    from .responses import MultiFeatureResponse
-    from .results import Results
-    from .training import Run
 
 __all__ = [
     "style",
@@ -250,7 +250,7 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
     W2[:, S] W1[S, :] P against the band counted as "near 1" and the rank bound m, then each
     map as an image titled with its cosine with the task's linear target. ``report`` is an
     ``interpretation.Report`` of a task with a linear target (not abs)."""
-    from .interpretation import NEAR_ONE_BAND
+    from ..analysis.interpretation import NEAR_ONE_BAND
 
     sets = [s for s in report.sets.values() if s.subspace is not None]
     if not sets:

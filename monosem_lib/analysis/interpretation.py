@@ -15,11 +15,11 @@ from typing import NamedTuple, Union
 import torch
 from torch import Tensor
 
-from .config import Config
-from .data import make_world
+from ..core.config import Config
+from ..core.data import make_world
+from ..core.model import ToyModel, activation
+from ..core.training import Run
 from .metrics import MONO_THRESHOLD, is_signed, neuron_stats
-from .model import ToyModel, activation
-from .training import Run
 
 __all__ = [
     "CLASSES",
@@ -761,7 +761,7 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
     neurons for the comparison ablation are drawn with ``seed``. Format the result with
     ``format_report`` or ``report_dict``.
     """
-    from .data import zero_loss
+    from ..core.data import zero_loss
 
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples={samples!r} is not allowed: must be a positive integer")

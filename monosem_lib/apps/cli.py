@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import (
+from ..core.config import (
     FEATURE_DISTS,
     NONLINEARITIES,
     OPTIMIZERS,
@@ -26,7 +26,7 @@ from .config import (
     ConfigError,
     preset,
 )
-from .version import RESULTS_VERSION, __version__
+from ..version import RESULTS_VERSION, __version__
 
 __all__ = ["main", "build_parser"]
 
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sweep_parser(sub) -> None:
-    from .sweeps import TABLE1
+    from ..paper.table1 import TABLE1
 
     s = sub.add_parser("sweep", help="run a batch of the paper's Table 1")
     s.add_argument(
@@ -286,7 +286,7 @@ def _config_error(err: ConfigError) -> CliError:
 
 
 def _instance_rows(run, rows) -> list[dict]:
-    from .metrics import SUMMARY_KEYS
+    from ..analysis.metrics import SUMMARY_KEYS
 
     out = []
     for c, r in zip(run.configs, rows):
@@ -327,9 +327,9 @@ def _print_table(rows: list[dict], out=sys.stdout) -> None:
 
 
 def _cmd_train(args) -> dict:
-    from .metrics import summarize
-    from .storage import save_run
-    from .training import train
+    from ..analysis.metrics import summarize
+    from ..core.training import train
+    from ..store.files import save_run
 
     fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
     if args.device:
@@ -362,7 +362,7 @@ def _check_out(args) -> None:
 
 
 def _cmd_sweep(args) -> dict:
-    from .sweeps import TABLE1
+    from ..paper.table1 import TABLE1
 
     configs, start = _sweep_instances(args)
     _check_out(args)
@@ -375,7 +375,7 @@ def _cmd_sweep(args) -> dict:
         }
     runs, rows = _train_groups(args, configs, spec)
     if args.summary:
-        from .results import save_summary
+        from ..store.results import save_summary
 
         save_summary(
             runs,
@@ -402,7 +402,7 @@ def _cmd_sweep(args) -> dict:
 def _sweep_instances(args) -> tuple[list, int]:
     """The batch's instance configs (one per seed and point), or the shard's block of them,
     and the block's first index in the whole batch."""
-    from .sweeps import sweep_configs
+    from ..paper.table1 import sweep_configs
 
     overrides = {"device": args.device} if args.device else {}
     if args.steps:
@@ -443,7 +443,7 @@ def _local_representatives(args, start: int, count: int) -> list[int]:
 def _summary_target(args, configs) -> Path | None:
     if not args.summary:
         return None
-    from .results import shard_stem
+    from ..store.results import shard_stem
 
     stem = args.name if args.shard is None else shard_stem(args.name, *args.shard)
     target = Path(args.summary) / f"{stem}.json"
@@ -458,9 +458,9 @@ def _summary_target(args, configs) -> Path | None:
 
 def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
     """Train the instances one pass per structure (and --max-instances), saving --out."""
-    from .metrics import summarize
-    from .storage import save_run
-    from .training import group_by_structure, train
+    from ..analysis.metrics import summarize
+    from ..core.training import group_by_structure, train
+    from ..store.files import save_run
 
     groups = group_by_structure(configs)
     if args.max_instances:
@@ -483,7 +483,7 @@ def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
 def _summary_is_current(target: Path, configs) -> bool:
     """Whether a stored summary holds exactly these configs, made by code that produces the
     same numbers (the same ``RESULTS_VERSION``)."""
-    from .storage import load_summary
+    from ..store.files import load_summary
 
     if not target.exists():
         return False
@@ -495,7 +495,7 @@ def _summary_is_current(target: Path, configs) -> bool:
 
 
 def _cmd_merge(args) -> dict:
-    from .results import merge_summaries
+    from ..store.results import merge_summaries
 
     try:
         path = merge_summaries(args.parts, args.summary, overwrite=args.overwrite)
@@ -505,8 +505,8 @@ def _cmd_merge(args) -> dict:
 
 
 def _cmd_interpret(args) -> dict:
-    from .interpretation import format_report, interpret, report_dict
-    from .storage import load_run
+    from ..analysis.interpretation import format_report, interpret, report_dict
+    from ..store.files import load_run
 
     try:
         run = load_run(args.dir)

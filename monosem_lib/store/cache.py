@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
-from .data import resolve_device
-from .storage import load_run, save_run
-from .training import Run, as_instances, train
-from .version import SOURCE_DIGEST, __version__
+from ..core.config import Config
+from ..core.data import resolve_device
+from ..core.training import Run, as_instances, train
+from ..version import SOURCE_DIGEST, __version__
+from .files import load_run, save_run
 
 __all__ = ["RunCache", "load_or_train", "default_cache_dir", "run_key"]
 

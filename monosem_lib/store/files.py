@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config
-from .model import ToyModel
-from .training import Run
-from .version import RESULTS_VERSION, SOURCE_DIGEST, __version__
+from ..core.config import Config
+from ..core.model import ToyModel
+from ..core.training import Run
+from ..version import RESULTS_VERSION, SOURCE_DIGEST, __version__
 
 __all__ = [
     "save_run",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import ToyModel, activation
+from ..core.model import ToyModel, activation
 
 __all__ = [
     "MultiFeatureResponse",

@@ -30,9 +30,9 @@ from functools import partial
 
 import torch
 
-from .config import Config, preset
-from .reference import naive_train
-from .training import train
+from ..core.config import Config, preset
+from ..core.reference import naive_train
+from ..core.training import train
 
 __all__ = [
     "matmul_peak",
@@ -135,7 +135,7 @@ def _library_ms(configs, steps: int, warmup: int) -> float:
 
 def time_per_step(configs: Config | list[Config], steps: int = 200, warmup: int = 20) -> float:
     """Seconds per training step of ``configs`` trained together (warm-up steps not timed)."""
-    from .training import as_instances
+    from ..core.training import as_instances
 
     return _library_ms(as_instances(configs), steps, warmup) / 1e3
 
@@ -207,7 +207,7 @@ def live_retrain(
         import ipywidgets  # noqa: F401
     except ImportError:
         return None
-    from .widgets import BiasExplorer
+    from ..book.widgets import BiasExplorer
 
     explorer = BiasExplorer(start={"init_bias": 0.0, "shrink": 0.0, "lr": preset("live").lr})
     view = explorer.view

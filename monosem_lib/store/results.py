@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import Config
-from .metrics import (
+from ..analysis.metrics import (
     MONO_THRESHOLD,
     VARIANTS,
     NeuronStats,
@@ -35,8 +34,9 @@ from .metrics import (
     stats_from_sfa,
     summarize,
 )
-from .storage import Summary, load_summary
-from .training import Run
+from ..core.config import Config
+from ..core.training import Run
+from .files import Summary, load_summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,7 +311,7 @@ def neuron_tables(sfa: Tensor, config: Config) -> dict[str, np.ndarray]:
     (int16, over 2N signed inputs for abs) and whether the neuron is dead, for each variant;
     enough for every per-neuron and per-feature statistic at the paper's threshold, at about
     1/100 of the activations' size."""
-    from .metrics import monosemanticity
+    from ..analysis.metrics import monosemanticity
 
     out = {}
     for variant in VARIANTS:
@@ -337,7 +337,7 @@ def compact_summary(path: str | Path) -> Path:
     """Rewrite a stored summary with per-neuron tables (``neuron_tables``) in place of its
     single-feature activations; configs, metrics, curves and representative weights are kept
     as they are. The paper-cpu summaries are stored this way to keep data/ small."""
-    from .storage import write_summary
+    from .files import write_summary
 
     summary = load_summary(path)
     if summary.meta.get("neurons") == "tables":
@@ -403,7 +403,7 @@ def save_summary(
     ``reproduction.is_current`` can rebuild exactly these configs. ``compact`` stores
     per-neuron tables (``neuron_tables``) instead of the activations, for large models.
     """
-    from .storage import provenance, write_summary
+    from .files import provenance, write_summary
 
     runs = [runs] if isinstance(runs, Run) else list(runs)
     keep, instances, arrays = set(representative), [], {}
@@ -441,7 +441,7 @@ def _add_run(
     run: Run, start: int, keep: set, instances: list, arrays: dict, compact: bool = False
 ) -> None:
     """Append ``run``'s instances (numbered from ``start``) to a summary being built."""
-    from .metrics import training_curves
+    from ..analysis.metrics import training_curves
 
     rows, curves = summarize(run), training_curves(run)
     sfa = single_feature_activations(run.model, run.P, is_signed(run.config)).cpu()
@@ -480,7 +480,7 @@ def merge_summaries(
 
     Raises ValueError naming the problem when a part is missing, repeated or of another batch.
     """
-    from .storage import write_summary
+    from .files import write_summary
 
     loaded = [load_summary(p) for p in parts]
     _check_shards(loaded, [str(p) for p in parts])
@@ -514,7 +514,7 @@ def _check_shards(loaded: list[Summary], names: list[str]) -> None:
 def save_run(run: Run, directory: str | Path, **kwargs: Any) -> Path:
     """``storage.save_run`` with the run's summary metrics recorded in ``run.json`` (unless
     ``metrics=`` is given), so the numbers can be read without torch."""
-    from .storage import save_run as write_run
+    from .files import save_run as write_run
 
     kwargs.setdefault("metrics", summarize(run))
     return write_run(run, directory, **kwargs)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..store.results import Results, load_results
 from . import claims
 from .claims import Claim
-from .results import Results, load_results
-from .sweeps import SWEEP_SCALES, TABLE1, sweep_configs, total_shrink
+from .table1 import SWEEP_SCALES, TABLE1, sweep_configs, total_shrink
 
 __all__ = [
     "load_data",
@@ -133,7 +133,7 @@ def is_current(results: Results) -> bool:
     ``bias_decay``) it records, made by
     code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
     the book's rules or to the numbers shows up as a stale file."""
-    from .version import RESULTS_VERSION
+    from ..version import RESULTS_VERSION
 
     if results.meta.get("results_version") != RESULTS_VERSION:
         return False
@@ -312,7 +312,7 @@ def scale_claims(
 ) -> dict[int, Claim]:
     """Claims 1-5 from one scale's stored batches (``load_data(root)``), read as
     ``CLAIM_READING[scale]`` says."""
-    from .interpretation import interpret
+    from ..analysis.interpretation import interpret
 
     how, found = CLAIM_READING[scale], data[scale]
     lr1, lr3 = found["LR1"], found["LR3"]

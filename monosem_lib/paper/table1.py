@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config, ConfigError, preset
+from ..core.config import Config, ConfigError, preset
 
 __all__ = [
     "SweepSpec",

@@ -31,13 +31,13 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .config import Config, preset
+from ..analysis.interpretation import EVAL_SAMPLES, classify_neurons
+from ..analysis.metrics import evaluate_loss, is_signed, neuron_stats
+from ..core.config import Config, preset
+from ..core.model import ToyModel
+from ..core.training import Run, train
 from .experiments import B1_SHRINK, LIVE_BIASES
-from .interpretation import EVAL_SAMPLES, classify_neurons
-from .metrics import evaluate_loss, is_signed, neuron_stats
-from .model import ToyModel
 from .plots import CLASS_COLORS, heatmap_order, seed_band, sfa_heatmap
-from .training import Run, train
 
 __all__ = [
     "StaticSlider",
@@ -563,7 +563,7 @@ class BiasExplorer:
         decays: Sequence[float] | None = None,
         eval_samples: int = 4096,
     ):
-        from .sweeps import total_shrink
+        from ..paper.table1 import total_shrink
 
         self.base = preset("live") if base is None else base
         self.every = every
@@ -595,7 +595,7 @@ class BiasExplorer:
     def _index_precomputed(self, precomputed: Run | None) -> dict[tuple, Run]:
         """The instances of ``precomputed`` that differ from ``base`` only in initial bias,
         bias decay and lr, one single-instance Run each, by (init_bias, shrink, lr)."""
-        from .sweeps import total_shrink
+        from ..paper.table1 import total_shrink
 
         out: dict[tuple, Run] = {}
         if precomputed is None:
@@ -691,7 +691,7 @@ class BiasExplorer:
         )
 
     def config(self, values: dict) -> Config:
-        from .sweeps import decay_for_shrink
+        from ..paper.table1 import decay_for_shrink
 
         lr = float(values["lr"])
         return self.base.replace(
@@ -718,8 +718,8 @@ class BiasExplorer:
         """The untrained model of a setting, shown the moment its retrain starts."""
         import torch
 
-        from .data import resolve_device
-        from .training import _init_model
+        from ..core.data import resolve_device
+        from ..core.training import _init_model
 
         cfg = self.config(values)
         return (
@@ -773,7 +773,7 @@ class BiasExplorer:
     def _projection(self, cfg: Config, dtype):
         key = (cfg.N, cfg.m, cfg.seed, dtype)
         if key not in self._P:
-            from .data import make_projection
+            from ..core.data import make_projection
 
             self._P[key] = make_projection(cfg.N, cfg.m, cfg.seed).to(dtype).unsqueeze(0)
         return self._P[key]
@@ -839,7 +839,7 @@ def bias_grid_figure(
     run: Run, init_biases: Sequence[float], figsize: tuple[float, float] = (9, 3)
 ) -> Figure:
     """mono/N, loss and dead neurons against the initial bias, seeds as points."""
-    from .metrics import summarize
+    from ..analysis.metrics import summarize
 
     rows = summarize(run, eval_samples=4096)
     seeds = run.instances // len(init_biases)
@@ -941,7 +941,7 @@ class _NeuronPanel:
     (or [k, 2N] signed), W1 P [k, N], W2 [out, k], and ablation losses, computed on demand."""
 
     def __init__(self, run: Run, instance: int, samples: int):
-        from .interpretation import ablation_loss
+        from ..analysis.interpretation import ablation_loss
 
         self.run, self.instance, self.samples = run, instance, samples
         self.classes = classify_neurons(run, instance, samples=samples)
@@ -956,7 +956,7 @@ class _NeuronPanel:
         self.ablated: dict[int, float] = {}
 
     def ablated_loss(self, n: int) -> float:
-        from .interpretation import ablation_loss
+        from ..analysis.interpretation import ablation_loss
 
         if n not in self.ablated:
             self.ablated[n] = ablation_loss(self.run, [n], self.instance, self.samples)

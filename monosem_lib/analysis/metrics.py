@@ -24,10 +24,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .config import Config
-from .data import make_world, zero_loss
-from .model import ToyModel
-from .training import Run
+from ..core.config import Config
+from ..core.data import make_world, zero_loss
+from ..core.model import ToyModel
+from ..core.training import Run
 
 __all__ = [
     "MONO_THRESHOLD",
