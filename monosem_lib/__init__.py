@@ -4,21 +4,7 @@ Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the d
 config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
 """
 
-from .analysis.interpretation import (
-    ablation_loss,
-    activity_fraction,
-    classify_neurons,
-    compare_sets,
-    feature_response,
-    format_report,
-    interference,
-    interpret,
-    linear_target,
-    neuron_alignment,
-    report_dict,
-    subset_map,
-    subspace_analysis,
-)
+from .analysis.classes import classify_neurons
 from .analysis.metrics import (
     MONO_THRESHOLD,
     evaluate_loss,
@@ -28,6 +14,18 @@ from .analysis.metrics import (
     summarize,
     training_curves,
 )
+from .analysis.probes import (
+    ablation_loss,
+    activity_fraction,
+    feature_response,
+    interference,
+    linear_target,
+    neuron_alignment,
+    subset_map,
+    subspace_analysis,
+)
+from .analysis.report import interpret
+from .analysis.report_text import compare_sets, format_report, report_dict
 from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel

@@ -3,25 +3,25 @@ import json
 import pytest
 import torch
 
-from monosem_lib.analysis.interpretation import (
+from monosem_lib.analysis.classes import CLASSES, classify_neurons
+from monosem_lib.analysis.probes import (
+    ablation_loss,
+    activity_fraction,
+    linear_target,
+    matrix_cosine,
+    row_space_projector,
+    subset_map,
+    subspace_analysis,
+)
+from monosem_lib.analysis.report import interpret
+from monosem_lib.analysis.report_text import format_verdict, report_dict
+from monosem_lib.analysis.verdicts import (
     ABLATION_FACTOR,
-    CLASSES,
     COSINE_THRESHOLD,
     FIT_RATIO,
     LINEAR_TOLERANCE,
     VERDICT_RULES,
-    ablation_loss,
-    activity_fraction,
-    classify_neurons,
     decide,
-    format_verdict,
-    interpret,
-    linear_target,
-    matrix_cosine,
-    report_dict,
-    row_space_projector,
-    subset_map,
-    subspace_analysis,
 )
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
@@ -196,7 +196,7 @@ def test_matrix_cosine_names_mismatched_shapes():
 
 
 def test_interference_excludes_the_neurons_own_feature(run):
-    from monosem_lib.analysis.interpretation import interference
+    from monosem_lib.analysis.probes import interference
 
     values = interference(run, 3, 0, feature=2, samples=512)
     # Each eval sample leaves feature 2 off with probability 1 - eps.
@@ -205,7 +205,7 @@ def test_interference_excludes_the_neurons_own_feature(run):
 
 
 def test_alignment_of_an_aligned_model_is_perfect():
-    from monosem_lib.analysis.interpretation import neuron_alignment
+    from monosem_lib.analysis.probes import neuron_alignment
     from monosem_lib.core.data import make_projection
     from monosem_lib.core.model import ToyModel
     from monosem_lib.core.training import Run
@@ -220,7 +220,7 @@ def test_alignment_of_an_aligned_model_is_perfect():
 
 
 def test_feature_response_sums_to_the_models_output(run):
-    from monosem_lib.analysis.interpretation import feature_response
+    from monosem_lib.analysis.probes import feature_response
 
     values, contrib = feature_response(run, 3, list(range(run.config.k)), 0)
     model = run.model.select(0)
@@ -232,7 +232,8 @@ def test_feature_response_sums_to_the_models_output(run):
 def test_report_is_data_and_formatting_is_separate():
     import dataclasses
 
-    from monosem_lib.analysis.interpretation import Report, format_report
+    from monosem_lib.analysis.report import Report
+    from monosem_lib.analysis.report_text import format_report
 
     fields = {f.name: f.type for f in dataclasses.fields(Report)}
     text_fields = [name for name, kind in fields.items() if kind == "str"]

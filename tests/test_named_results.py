@@ -3,8 +3,8 @@ still unpack and index as before."""
 
 import torch
 
-from monosem_lib.analysis.interpretation import feature_response, linear_target
 from monosem_lib.analysis.metrics import monosemanticity, neuron_stats
+from monosem_lib.analysis.probes import feature_response, linear_target
 from monosem_lib.core.config import preset
 from monosem_lib.core.data import make_world
 from monosem_lib.core.model import ToyModel, init_params

@@ -8,7 +8,7 @@ import pytest
 
 from monosem_lib import claims
 from monosem_lib import reproduction as rp
-from monosem_lib.analysis.interpretation import interpret
+from monosem_lib.analysis.report import interpret
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
 from monosem_lib.store.results import save_summary

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from monosem_lib.analysis.interpretation import CLASSES  # noqa: E402
+from monosem_lib.analysis.classes import CLASSES
 from monosem_lib.book.widgets import (  # noqa: E402
     BiasExplorer,
     LiveView,
@@ -279,7 +279,7 @@ def test_neuron_inspector_baseline_is_the_reports_loss(run):
     """Both use interpretation's evaluation samples by default, so the intact model's loss
     printed by the inspector is the one ``interpret`` reports (they once differed: 4096
     against 16384 samples)."""
-    from monosem_lib.analysis.interpretation import interpret
+    from monosem_lib.analysis.report import interpret
 
     report = interpret(run, 0)
     view = neuron_inspector(run, 0)

@@ -28,6 +28,7 @@ from ..core.config import Config
 from ..core.data import make_world, zero_loss
 from ..core.model import ToyModel
 from ..core.training import Run
+from .defaults import EVAL_SAMPLES, LOSS_WINDOW
 
 __all__ = [
     "MONO_THRESHOLD",
@@ -213,7 +214,7 @@ def variant_options(config: Config, variant: str = "paper") -> dict[str, bool]:
 
 
 @torch.no_grad()
-def evaluate_loss(run: Run, samples: int = 2**14, model: ToyModel | None = None) -> Tensor:
+def evaluate_loss(run: Run, samples: int = EVAL_SAMPLES, model: ToyModel | None = None) -> Tensor:
     """Loss per instance on ``samples`` fresh samples from an evaluation stream (not the
     training stream), averaged in chunks of the training batch size. Returns [I] (CPU)."""
     model = run.model if model is None else model
@@ -237,12 +238,16 @@ def evaluate_loss(run: Run, samples: int = 2**14, model: ToyModel | None = None)
     return out
 
 
-def _mean_or_none(values: Tensor, mask: Tensor) -> float | None:
-    return float(values[mask].mean()) if bool(mask.any()) else None
+def mean_or_none(values: Tensor, mask: Tensor) -> float | None:
+    """The mean of ``values`` over ``mask``, or None where the mask is empty."""
+    return float(values[mask].double().mean()) if bool(mask.any()) else None
 
 
 def summarize(
-    run: Run, threshold: float = MONO_THRESHOLD, eval_samples: int = 2**14, variant: str = "paper"
+    run: Run,
+    threshold: float = MONO_THRESHOLD,
+    eval_samples: int = EVAL_SAMPLES,
+    variant: str = "paper",
 ) -> list[dict]:
     """The headline numbers of every instance, as plain dicts (keys ``SUMMARY_KEYS``).
 
@@ -267,8 +272,8 @@ def summarize(
                 "mono_per_neuron": float(mono.sum()) / c.k,
                 "features_covered": covered / c.N,
                 "dead_neurons": int(dead.sum()),
-                "mean_bias_mono": _mean_or_none(b, mono),
-                "mean_bias_poly": _mean_or_none(b, ~mono & ~dead),
+                "mean_bias_mono": mean_or_none(b, mono),
+                "mean_bias_poly": mean_or_none(b, ~mono & ~dead),
             }
         )
     return rows
@@ -279,7 +284,7 @@ def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Te
 
     Returns a dict of ``steps`` [C] and [C, I] tensors ``mono_per_feature``,
     ``features_covered``, ``mean_bias``, ``dead_neurons`` and ``loss`` (the training loss
-    averaged over the 16 steps before each checkpoint).
+    averaged over the ``LOSS_WINDOW`` steps before each checkpoint).
     """
     steps = sorted(run.checkpoints)
     N = run.config.N
@@ -291,7 +296,7 @@ def training_curves(run: Run, threshold: float = MONO_THRESHOLD) -> dict[str, Te
         covered.append(torch.tensor([st.covered(i) / N for i in range(run.instances)]))
         bias.append(st.bias.double().mean(1))
         dead.append(st.dead.sum(1))
-        loss.append(hist[max(0, s - 16) : s].double().mean(0))
+        loss.append(hist[max(0, s - LOSS_WINDOW) : s].double().mean(0))
     return {
         "steps": torch.tensor(steps),
         "mono_per_feature": torch.stack(mono),

@@ -505,7 +505,8 @@ def _cmd_merge(args) -> dict:
 
 
 def _cmd_interpret(args) -> dict:
-    from ..analysis.interpretation import format_report, interpret, report_dict
+    from ..analysis.report import interpret
+    from ..analysis.report_text import format_report, report_dict
     from ..store.files import load_run
 
     try:

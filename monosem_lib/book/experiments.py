@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from IPython.display import Markdown
     from pandas.io.formats.style import Styler
 
-    from ..analysis.interpretation import Report
     from ..analysis.metrics import NeuronStats
+    from ..analysis.report import Report
     from ..analysis.responses import MultiFeatureResponse
     from ..core.training import Run
     from ..paper.claims import Claim
@@ -445,7 +445,7 @@ def neuron_interference(
 ) -> list[InterferenceView]:
     """``InterferenceView`` of the first ``count`` monosemantic neurons of one instance
     (``results`` and ``run`` hold the same instances)."""
-    from ..analysis.interpretation import interference
+    from ..analysis.probes import interference
 
     st = results.stats(instance)
     views = []
@@ -648,7 +648,7 @@ class MonoAnatomy:
     """How the monosemantic neurons of one instance line up with their features.
 
     Attributes:
-        align: ``interpretation.neuron_alignment`` ([k] each: feature, input_cosine,
+        align: ``probes.neuron_alignment`` ([k] each: feature, input_cosine,
             output_share); mono: [k] bool.
         neurons, feature, own: [n] the monosemantic neurons, their features and their output
             weight W2[j, n] on their own feature.
@@ -695,7 +695,7 @@ class MonoAnatomy:
 
 def mono_anatomy(run: Run, report: Report) -> MonoAnatomy:
     """``MonoAnatomy`` of a one-instance ``run`` classified by ``report`` (``interpret``)."""
-    from ..analysis.interpretation import neuron_alignment
+    from ..analysis.probes import neuron_alignment
 
     align = neuron_alignment(run)
     mono = report.classes.mask("monosemantic")
@@ -723,7 +723,7 @@ class PairResponse:
 
 def pair_response(run: Run, anatomy: MonoAnatomy) -> PairResponse:
     """``PairResponse`` of the first feature with a negative and a positive neuron."""
-    from ..analysis.interpretation import feature_response
+    from ..analysis.probes import feature_response
 
     j = anatomy.paired[0]
     neurons = [int(n) for n in anatomy.neurons[anatomy.feature == j]]
@@ -738,17 +738,17 @@ def verdict_rules() -> Styler:
     rules in full (a DataFrame would cut them at pandas' column width)."""
     import pandas as pd
 
-    from ..analysis.interpretation import VERDICT_RULES
+    from ..analysis.verdicts import VERDICT_RULES
 
     rows = {n: f"{r.measure} {r.comparison} {r.threshold:g}" for n, r in VERDICT_RULES.items()}
     return pd.Series(rows, name="holds when").rename_axis("verdict").to_frame().style
 
 
 def set_table(report: Report) -> pd.DataFrame:
-    """``interpretation.compare_sets`` as a DataFrame, one column per set of claim 5."""
+    """``report_text.compare_sets`` as a DataFrame, one column per set of claim 5."""
     import pandas as pd
 
-    from ..analysis.interpretation import compare_sets
+    from ..analysis.report_text import compare_sets
 
     names = {"residual_block": "whole residual block", "always_on": "always-on subset"}
     return pd.DataFrame(compare_sets(report)).rename(columns=names)

@@ -4,7 +4,7 @@ Functions draw into axes they are given (so widgets can redraw in place) or retu
 figure. Returned figures are not registered with pyplot: a chapter shows one by making it the
 cell's last expression or by ``display(fig)`` (``plt.show()`` does not show them), so a
 figure is never drawn twice. Nothing here computes science: every number comes from
-``metrics``, ``interpretation``, ``experiments`` or ``results``.
+``metrics``, ``report``, ``experiments`` or ``results``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from matplotlib.image import AxesImage
     from matplotlib.lines import Line2D
 
-    from ..analysis.interpretation import NeuronClasses, Report
+    from ..analysis.classes import NeuronClasses
     from ..analysis.metrics import NeuronStats
+    from ..analysis.report import Report
     from ..analysis.responses import MultiFeatureResponse
     from ..core.training import Run
     from ..paper.claims import Claim
@@ -249,8 +250,8 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
     """Claim 5's two sets side by side: the singular values of each set's map
     W2[:, S] W1[S, :] P against the band counted as "near 1" and the rank bound m, then each
     map as an image titled with its cosine with the task's linear target. ``report`` is an
-    ``interpretation.Report`` of a task with a linear target (not abs)."""
-    from ..analysis.interpretation import NEAR_ONE_BAND
+    ``report.Report`` of a task with a linear target (not abs)."""
+    from ..analysis.probes import NEAR_ONE_BAND
 
     sets = [s for s in report.sets.values() if s.subspace is not None]
     if not sets:

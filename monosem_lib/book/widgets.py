@@ -31,7 +31,8 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..analysis.interpretation import EVAL_SAMPLES, classify_neurons
+from ..analysis.classes import classify_neurons
+from ..analysis.defaults import EVAL_SAMPLES, LOSS_WINDOW
 from ..analysis.metrics import evaluate_loss, is_signed, neuron_stats
 from ..core.config import Config, preset
 from ..core.model import ToyModel
@@ -507,7 +508,7 @@ def checkpoint_explorer(
     hist = sub.loss_history[:, 0].double()
 
     def draw_step(fig, step, footer=True):
-        loss = float(hist[max(0, step - 16) : step].mean())
+        loss = float(hist[max(0, step - LOSS_WINDOW) : step].mean())
         title = f"after {step} steps (log2 = {np.log2(step):.0f})"
         text = _draw_state(fig, sub.checkpoint_model(step), sub.P, cfg, title, loss, footer)
         return text if footer else f"{title}: {text}"
@@ -561,7 +562,7 @@ class BiasExplorer:
         start: dict | None = None,
         threads: int | None = 1,
         decays: Sequence[float] | None = None,
-        eval_samples: int = 4096,
+        eval_samples: int = EVAL_SAMPLES,
     ):
         from ..paper.table1 import total_shrink
 
@@ -744,7 +745,7 @@ class BiasExplorer:
                 return False
             if step % self.every or step >= cfg.steps:  # the final image follows at once
                 return True
-            loss = float(losses[-min(16, len(losses)) :].double().mean())
+            loss = float(losses[-min(LOSS_WINDOW, len(losses)) :].double().mean())
             return progress(("training", step, model.clone(), None, loss))
 
         threads = torch.get_num_threads()
@@ -810,7 +811,7 @@ def instance_slider(
 
     def draw(fig, i, footer=True):
         r = run.select([i])
-        loss = float(evaluate_loss(r, samples=4096)[0])
+        loss = float(evaluate_loss(r)[0])
         text = _draw_state(fig, r.model, r.P, r.config, title(r.config), loss, footer)
         return text if footer else f"{title(r.config)}: {text}"
 
@@ -841,7 +842,7 @@ def bias_grid_figure(
     """mono/N, loss and dead neurons against the initial bias, seeds as points."""
     from ..analysis.metrics import summarize
 
-    rows = summarize(run, eval_samples=4096)
+    rows = summarize(run)
     seeds = run.instances // len(init_biases)
     table = {
         key: np.array([r[key] for r in rows]).reshape(len(init_biases), seeds)
@@ -873,7 +874,7 @@ def width_explorer(
             r.P,
             r.config,
             title,
-            float(r.loss_history[-64:, 0].double().mean()),
+            float(r.loss_history[-LOSS_WINDOW:, 0].double().mean()),
             footer,
         )
         return text if footer else f"{title}: {text}"
@@ -941,7 +942,7 @@ class _NeuronPanel:
     (or [k, 2N] signed), W1 P [k, N], W2 [out, k], and ablation losses, computed on demand."""
 
     def __init__(self, run: Run, instance: int, samples: int):
-        from ..analysis.interpretation import ablation_loss
+        from ..analysis.probes import ablation_loss
 
         self.run, self.instance, self.samples = run, instance, samples
         self.classes = classify_neurons(run, instance, samples=samples)
@@ -956,7 +957,7 @@ class _NeuronPanel:
         self.ablated: dict[int, float] = {}
 
     def ablated_loss(self, n: int) -> float:
-        from ..analysis.interpretation import ablation_loss
+        from ..analysis.probes import ablation_loss
 
         if n not in self.ablated:
             self.ablated[n] = ablation_loss(self.run, [n], self.instance, self.samples)

@@ -231,7 +231,7 @@ def claim4(width_sweep: Results) -> Claim:
 
 
 def claim5(report: Any, scale: str | None = None) -> Claim:
-    """Claim 5 from an ``interpretation.interpret`` report: its always-on subset of the
+    """Claim 5 from an ``report.interpret`` report: its always-on subset of the
     residual block holds at least ``claim5_min_neurons`` neurons and applies a global,
     low-rank correction (the report's verdict). The whole residual block is reported too."""
     sets = {key: s for key, s in report.sets.items()}

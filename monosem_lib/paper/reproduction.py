@@ -312,7 +312,7 @@ def scale_claims(
 ) -> dict[int, Claim]:
     """Claims 1-5 from one scale's stored batches (``load_data(root)``), read as
     ``CLAIM_READING[scale]`` says."""
-    from ..analysis.interpretation import interpret
+    from ..analysis.report import interpret
 
     how, found = CLAIM_READING[scale], data[scale]
     lr1, lr3 = found["LR1"], found["LR3"]
