@@ -48,10 +48,11 @@ from .version import RESULTS_VERSION, __version__
 # Modules reached as attributes (``ml.plots``, ``from monosem_lib import claims``): loaded on
 # first use, so that plain training and the CLI never import matplotlib, pandas or ipywidgets.
 _LAZY_MODULES = {
-    "plots": "book.plots",
-    "widgets": "book.widgets",
+    "book": "book",
+    "plots": "book",  # earlier names of parts of the book layer
+    "widgets": "book",
+    "experiments": "book",
     "exercises": "book.exercises",
-    "experiments": "book.experiments",
     "bench": "apps.bench",
     "reproduction": "paper.reproduction",
     "responses": "analysis.responses",

@@ -117,8 +117,8 @@ def main() -> None:
             "print(ipywidgets.__version__, ipykernel.__version__, IPython.__version__)"
         )
         front.run(
-            "import monosem_lib as ml\nfrom monosem_lib import widgets\n"
-            "ex = widgets.BiasExplorer(base=ml.preset('tiny', steps=600), every=100,\n"
+            "import monosem_lib as ml\nfrom monosem_lib import book\n"
+            "ex = book.BiasExplorer(base=ml.preset('tiny', steps=600), every=100,\n"
             "                          init_biases=(-1.0, 0.0), shrinks=(0.0, 5.0), lrs=(0.01,))\n"
             "ex.view.wait(120)\nex"
         )
@@ -173,8 +173,8 @@ def main() -> None:
         # The other live views, fresh: checkpoint explorer and neuron inspector.
         front.run(
             "run = ml.train(ml.preset('tiny', steps=64), progress=False)\n"
-            "cx = widgets.checkpoint_explorer(run)\n"
-            "ni = widgets.neuron_inspector(run, samples=512)\n"
+            "cx = book.checkpoint_explorer(run)\n"
+            "ni = book.neuron_inspector(run, samples=512)\n"
             "display(cx, ni)"
         )
         out["images_all"] = [

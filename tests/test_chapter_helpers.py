@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from monosem_lib import experiments, plots  # noqa: E402
+from monosem_lib import book  # noqa: E402
 from monosem_lib.core.config import preset  # noqa: E402
 from monosem_lib.core.training import train  # noqa: E402
 from monosem_lib.store.results import Results  # noqa: E402
@@ -27,36 +27,36 @@ def pair():
 
 
 def _is_png_figure(fig) -> bool:
-    return isinstance(fig, plots.BookFigure) and fig._repr_png_().startswith(b"\x89PNG")
+    return isinstance(fig, book.BookFigure) and fig._repr_png_().startswith(b"\x89PNG")
 
 
 def test_figures_show_as_png_and_stay_out_of_pyplot(pair):
     run, results = pair
     before = plt.get_fignums()
     labels = [f"lr {c.lr}" for c in run.configs]
-    world = experiments.world_sample(TINY)
+    world = book.world_sample(TINY)
     figs = [
-        plots.sparsity_figure(world),
-        plots.interference_figure(world),
-        plots.loss_curves(run, labels, zero_loss=1.0),
-        plots.heatmap_row([results.stats(i).sfa[0] for i in range(2)], labels),
-        plots.results_sweep({"tiny": results}, "lr"),
-        plots.bias_figure(results),
+        book.sparsity_figure(world),
+        book.interference_figure(world),
+        book.loss_curves(run, labels, zero_loss=1.0),
+        book.heatmap_row([results.stats(i).sfa[0] for i in range(2)], labels),
+        book.results_sweep({"tiny": results}, "lr"),
+        book.bias_figure(results),
     ]
     assert all(_is_png_figure(f) for f in figs)
     assert plt.get_fignums() == before  # nothing for plt.show() to draw a second time
 
 
 def test_seed_band_takes_ragged_seeds():
-    fig, ax = plots._subplots()
-    line = plots.seed_band(ax, [1, 2], [[0.1, 0.3], [0.5]])
+    fig, ax = book.subplots()
+    line = book.seed_band(ax, [1, 2], [[0.1, 0.3], [0.5]])
     assert np.allclose(line.get_ydata(), [0.2, 0.5])
     assert len(ax.collections[0].get_offsets()) == 3
 
 
 def test_world_numbers_match_the_world():
-    w = experiments.world_sample(TINY)
-    n = experiments.world_numbers(w)
+    w = book.world_sample(TINY)
+    n = book.world_numbers(w)
     assert w.overlap.shape == (TINY.N, TINY.N) and float(w.overlap.diagonal().abs().max()) == 0
     assert n.expected_active == TINY.N * TINY.eps
     assert abs(n.mean_active - n.expected_active) < 1.0
@@ -68,27 +68,27 @@ def test_threshold_counts_fall_as_the_threshold_tightens(pair):
     from monosem_lib.analysis.metrics import neuron_stats
 
     stats = neuron_stats(run.model, run.P)
-    counts = experiments.threshold_counts(stats, [0.5, 0.9, 0.999], ["a", "b"])
+    counts = book.threshold_counts(stats, [0.5, 0.9, 0.999], ["a", "b"])
     assert list(counts.columns) == ["a", "b"] and list(counts.index) == [0.5, 0.9, 0.999]
     assert (counts.diff().iloc[1:] <= 0).all().all()
-    kinds = [kind for _, kind, _ in experiments.example_neurons(stats)]
+    kinds = [kind for _, kind, _ in book.example_neurons(stats)]
     assert kinds == ["monosemantic", "polysemantic", "dead"]
 
 
 def test_stays_ahead():
     counts = pd.DataFrame({"a": [5, 4, 3], "b": [6, 5, 4]}, index=[0.5, 0.9, 0.99])
-    assert experiments.stays_ahead(counts, 0.5)
+    assert book.stays_ahead(counts, 0.5)
     counts.loc[0.99, "b"] = 2
     assert (
-        not experiments.stays_ahead(counts, 0.5) and experiments.stays_ahead(counts, 0.9) is False
+        not book.stays_ahead(counts, 0.5) and book.stays_ahead(counts, 0.9) is False
     )
 
 
 def test_seed_means_and_coverage(pair):
     _, results = pair
-    table = experiments.seed_means(results, ("lr",))
+    table = book.seed_means(results, ("lr",))
     assert table.shape == (2, 6)  # loss, mono/N, dead: mean and std
-    cov = experiments.coverage(results, 0)
+    cov = book.coverage(results, 0)
     f = cov.features
     assert len(cov.uncovered) == int((f.mono == 0).sum()) == len(cov.uncovered_table())
     assert cov.summary()["features covered"] == int((f.mono > 0).sum())
@@ -102,13 +102,13 @@ def test_claim_tables():
         {"mono_per_feature": {0.01: (0.3, 1.6)}, "final_loss": {0.01: (0.09, 0.08)}},
         (),
     )
-    table = experiments.claim3_table(claim)
+    table = book.claim3_table(claim)
     assert table.loc[0.01, "mono/N engineered"] == 1.6 and table.loc[0.01, "loss baseline"] == 0.09
 
 
 def test_rules_and_departures_cover_every_batch():
     from monosem_lib.paper.table1 import BOOK_RULES, TABLE1
 
-    assert len(experiments.rules_table()) == len(BOOK_RULES)
-    deps = experiments.departures_table()
+    assert len(book.rules_table()) == len(BOOK_RULES)
+    deps = book.departures_table()
     assert list(deps.index) == list(TABLE1) and "steps" in deps.columns

@@ -2,7 +2,7 @@
 
 import pytest
 
-from monosem_lib import experiments as ex
+from monosem_lib import book as ex
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import as_instances, group_by_structure
 from monosem_lib.paper.table1 import total_shrink

@@ -360,7 +360,7 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         _run_all(page)
         times["chapter 3 top-down (s)"] = round(time.perf_counter() - started, 1)
         assert not _errors(page), f"chapter 3 raised: {_errors(page)}"
-        explorer_cell = _cell_index(page, "widgets.BiasExplorer(")
+        explorer_cell = _cell_index(page, "book.BiasExplorer(")
         live = Live(page, explorer_cell)
         live.root.scroll_into_view_if_needed()
         live.assert_image()
@@ -488,7 +488,7 @@ def test_neuron_inspector_in_jupyterlab(lab, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
         _open(page, lab, "05_anatomy.ipynb")
-        cell = _cell_index(page, "widgets.neuron_inspector(run)")
+        cell = _cell_index(page, "book.neuron_inspector(run)")
         _run_cells(
             page,
             [

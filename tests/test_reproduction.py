@@ -158,7 +158,7 @@ def test_budget_views_and_overlays(data):
     import matplotlib
 
     matplotlib.use("Agg")
-    from monosem_lib import plots
+    from monosem_lib import book as plots
 
     study = {120: {"LR1": data["book"]["LR1"], "LR3": data["book"]["LR3"]}}
     rows = rp.budget_rows(study)

@@ -13,7 +13,7 @@ import torch
 from monosem_lib.analysis.probes import linear_target, matrix_cosine
 from monosem_lib.analysis.report import interpret
 from monosem_lib.analysis.report_text import report_dict
-from monosem_lib.book.experiments import other_tasks
+from monosem_lib.book.batches import other_tasks
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
 from monosem_lib.paper.table1 import ENGINEERED

@@ -8,16 +8,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from monosem_lib.analysis.classes import CLASSES
-from monosem_lib.book.widgets import (  # noqa: E402
-    BiasExplorer,
-    LiveView,
+from monosem_lib.book.bias_explorer import BiasExplorer
+from monosem_lib.book.explorers import (
     bias_grid,
     bias_grid_figure,
     checkpoint_explorer,
-    neuron_inspector,
-    static_slider,
     width_explorer,
 )
+from monosem_lib.book.inspector import neuron_inspector
+from monosem_lib.book.live import LiveView, static_slider
 from monosem_lib.core.config import preset  # noqa: E402
 from monosem_lib.core.training import train  # noqa: E402
 
@@ -91,7 +90,7 @@ def test_live_view_renders_without_ipython_or_pyplot_backend():
 
     code = (
         "import ipywidgets as w\n"
-        "from monosem_lib.book.widgets import LiveView\n"
+        "from monosem_lib.book.live import LiveView\n"
         "v = LiveView({'x': w.IntSlider(value=2)}, lambda v, p: v['x'], "
         "lambda fig, r, v: fig.add_subplot().plot([0, r]) and f'r {r}', figsize=(2, 2))\n"
         "assert bytes(v.image.value).startswith(b'\\x89PNG')\n"
@@ -239,7 +238,7 @@ def test_neuron_inspector_shows_class_and_ablation(run):
 
 
 def test_bias_explorer_serves_precomputed_settings_without_training():
-    from monosem_lib.book.widgets import instance_slider
+    from monosem_lib.book.explorers import instance_slider
 
     base = preset("tiny", steps=60)
     grid = train(
@@ -255,7 +254,7 @@ def test_bias_explorer_serves_precomputed_settings_without_training():
     )
     assert "precomputed" in view.status.value and "Instant" in view.note.value
     trained = []
-    import monosem_lib.book.widgets as wmod
+    import monosem_lib.book.bias_explorer as wmod
 
     original = wmod.train
     wmod.train = lambda *a, **k: trained.append(a) or original(*a, **k)

@@ -24,7 +24,6 @@ included, the median of three settings (target: 4 s on an idle 2-core machine).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -32,17 +31,14 @@ import torch
 
 from ..core.config import Config, preset
 from ..core.reference import naive_train
-from ..core.training import train
+from ..core.timing import best_of, gemm_floor, library_ms_per_step, matmul_peak
 
 __all__ = [
-    "matmul_peak",
     "BenchRow",
     "run_bench",
     "format_bench",
-    "time_per_step",
     "live_retrain",
     "instance_scaling",
-    "gemm_floor",
 ]
 
 TARGETS = {
@@ -53,52 +49,6 @@ TARGETS = {
 LIVE_RETRAIN_TARGET = 4.0  # seconds, control release to final image, median of 3
 PEAK_TARGET = 0.75  # the paper's shape, one model at batch 1024: fraction of the matmul peak
 SCALING_TARGET = 1.10  # ms per instance-step may grow at most 10% from 1 to 4 instances
-
-
-def matmul_peak(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
-    """Sustained float32 matmul throughput in GFLOP/s: ``repeats`` back-to-back ``size`` x
-    ``size`` matmuls, timed together (a training loop is sustained work too)."""
-    dev = torch.device(device)
-    a = torch.randn(size, size, device=dev)
-    b = torch.randn(size, size, device=dev)
-    c = a @ b
-    _sync(dev)
-    t = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b, out=c)
-    _sync(dev)
-    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
-
-
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
-def gemm_floor(config: Config, steps: int = 10) -> float:
-    """ms per step of the five matrix products a training step of one model of ``config``
-    needs, back to back and nothing else: forward x W1^T + b and h W2^T, backward Y^T h,
-    Y W2 and DH^T x (x [B, m], W1 [k, m], W2 [out, k], as nn.Linear holds them). Every
-    exact trainer computes these, so no trainer is faster than this floor."""
-    B, m, k, out = config.batch, config.m, config.k, config.out_dim
-    gen = torch.Generator().manual_seed(0)
-    x, W1 = torch.rand(B, m, generator=gen), torch.randn(k, m, generator=gen)
-    b, W2 = torch.randn(k, generator=gen), torch.randn(out, k, generator=gen)
-    H, Y, DH = torch.empty(B, k), torch.randn(B, out, generator=gen), torch.empty(B, k)
-    gW1, gW2 = torch.empty(k, m), torch.empty(out, k)
-
-    def step():
-        torch.addmm(b, x, W1.T, out=H)
-        torch.mm(H, W2.T, out=Y)
-        torch.mm(Y.T, H, out=gW2)
-        torch.mm(Y, W2, out=DH)
-        torch.mm(DH.T, x, out=gW1)
-
-    step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - t) / steps * 1e3
 
 
 @dataclass
@@ -119,39 +69,8 @@ class BenchRow:
         return None if self.target is None or self.speedup is None else self.speedup >= self.target
 
 
-def _library_ms(configs, steps: int, warmup: int) -> float:
-    """ms per step of the library, with the first ``warmup`` steps not timed."""
-    cfgs = [c.replace(steps=warmup + steps) for c in configs]
-    per_step = {}
-
-    def cb(done, model, losses):
-        per_step[done] = time.perf_counter()
-
-    train(cfgs, progress=False, checkpoints=False, callback=cb, callback_every=warmup)
-    # callback fires at `warmup`, 2*warmup, ... and at the end; time from the first to the end.
-    marks = sorted(per_step)
-    return (per_step[marks[-1]] - per_step[marks[0]]) / (marks[-1] - marks[0]) * 1e3
-
-
-def time_per_step(configs: Config | list[Config], steps: int = 200, warmup: int = 20) -> float:
-    """Seconds per training step of ``configs`` trained together (warm-up steps not timed)."""
-    from ..core.training import as_instances
-
-    return _library_ms(as_instances(configs), steps, warmup) / 1e3
-
-
 def _naive_ms(config: Config, steps: int, warmup: int) -> float:
     return naive_train(config, steps=warmup + steps, warmup=warmup).seconds / steps * 1e3
-
-
-def _best_of(rounds: int, timers: dict[str, Callable[[], float]]) -> dict[str, float]:
-    """The best result of each timer over ``rounds`` rounds that run them in turn, so a
-    noisy neighbour on a shared machine slows no side alone."""
-    times: dict[str, list[float]] = {name: [] for name in timers}
-    for _ in range(rounds):
-        for name, timer in timers.items():
-            times[name].append(timer())
-    return {name: min(t) for name, t in times.items()}
 
 
 def _row(
@@ -168,12 +87,12 @@ def _row(
 ):
     """One shape's BenchRow: the library, the naive trainer (times ``naive_models``) and,
     with ``floor``, the GEMM floor of one model, each the best of ``rounds`` rounds."""
-    timers = {"library": partial(_library_ms, configs, steps, warmup)}
+    timers = {"library": partial(library_ms_per_step, configs, steps, warmup)}
     if naive_config is not None:
         timers["naive"] = partial(_naive_ms, naive_config, steps, warmup)
     if floor:
         timers["floor"] = partial(gemm_floor, configs[0], steps)
-    best = _best_of(rounds, timers)
+    best = best_of(rounds, timers)
     lib, naive = best["library"], best.get("naive")
     if naive is not None:
         naive *= naive_models
@@ -207,7 +126,7 @@ def live_retrain(
         import ipywidgets  # noqa: F401
     except ImportError:
         return None
-    from ..book.widgets import BiasExplorer
+    from ..book.bias_explorer import BiasExplorer
 
     explorer = BiasExplorer(start={"init_bias": 0.0, "shrink": 0.0, "lr": preset("live").lr})
     view = explorer.view
@@ -286,8 +205,10 @@ def instance_scaling(counts: tuple[int, ...] = (1, 2, 4), steps: int = 12, round
     trained together, the best of ``rounds`` alternating rounds: batching instances must not
     make each one slower."""
     base = preset("paper", batch=1024, device="cpu")
-    timers = {n: partial(_library_ms, [base.replace(instances=n)], steps, 3) for n in counts}
-    per = {n: ms / n for n, ms in _best_of(rounds, timers).items()}
+    timers = {
+        n: partial(library_ms_per_step, [base.replace(instances=n)], steps, 3) for n in counts
+    }
+    per = {n: ms / n for n, ms in best_of(rounds, timers).items()}
     growth = per[counts[-1]] / per[counts[0]]
     return {
         "ms_per_instance_step": per,
@@ -346,7 +267,7 @@ def run_bench(quick: bool = False, rounds: int | None = None) -> dict:
 def _cuda_bench(quick: bool) -> dict:
     gpu_peak = matmul_peak(8192, device="cuda")
     cfg = preset("paper", device="cuda")
-    ms = _library_ms([cfg], 200 if not quick else 50, 20)
+    ms = library_ms_per_step([cfg], 200 if not quick else 50, 20)
     return {
         "device_name": torch.cuda.get_device_name(0),
         "matmul_peak_gflops": gpu_peak,

@@ -282,7 +282,7 @@ def loss_and_grad(
     return loss
 
 
-def _init_model(configs: list[Config], device: torch.device, dtype: torch.dtype) -> ToyModel:
+def init_model(configs: list[Config], device: torch.device, dtype: torch.dtype) -> ToyModel:
     first = configs[0]
     W1s, bs, W2s = [], [], []
     for c in configs:
@@ -424,7 +424,7 @@ class _State:
     @classmethod
     def build(cls, insts: list[Config], dtype: torch.dtype, device: torch.device) -> _State:
         first, I = insts[0], len(insts)
-        model = _init_model(insts, device, dtype)
+        model = init_model(insts, device, dtype)
         n1, nb, n2 = ToyModel.sizes(I, model.k, model.m, model.out)
         blocks = [(0, n1), (n1, nb), (n1 + nb, n2)]
         opt = make_optimizer(first.optimizer, model.flat, blocks, I)
