@@ -1,8 +1,21 @@
 """monosem_lib: the toy models of "Engineering Monosemanticity in Toy Models".
 
-Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The modules follow the data flow
-config -> data -> model -> training -> metrics -> (interpretation, storage, plots, widgets).
+Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The package is built in layers, each
+a subpackage that imports only from the layers before it (``tests/test_layers.py``):
+
+- ``core``: config and presets, data, model, optimizers, training, timing, references;
+- ``analysis``: metrics, probes, neuron classes, verdicts and the interpretation report;
+- ``store``: files (no pickles), the run cache, results and sweep summaries;
+- ``paper``: Table 1, the five claims, the decay recipe and the reproduction's stored data;
+- ``book``: the chapters' batches, views, tables, figures, sliders and exercises (needs the
+  ``[book]`` extra);
+- ``apps``: the command line and the benchmark.
+
+``import monosem_lib as ml`` gives this flat API over them, and needs only torch and numpy;
+``ml.book``, ``ml.claims`` and the other modules below load on first use.
 """
+
+import importlib
 
 from .analysis.classes import classify_neurons
 from .analysis.metrics import (
@@ -42,7 +55,8 @@ from .paper.table1 import (
 )
 from .store.cache import RunCache, load_or_train
 from .store.files import load_run, load_summary
-from .store.results import Results, load_results, merge_summaries, save_run, save_summary
+from .store.results import Results, load_results
+from .store.summaries import merge_summaries, save_run, save_summary
 from .version import RESULTS_VERSION, __version__
 
 # Modules reached as attributes (``ml.plots``, ``from monosem_lib import claims``): loaded on
@@ -63,8 +77,6 @@ _LAZY_MODULES = {
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
-        import importlib
-
         return importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     raise AttributeError(f"module 'monosem_lib' has no attribute {name!r}")
 

@@ -29,6 +29,7 @@ RESULT_SOURCES = (
     "core/model.py",
     "core/optim.py",
     "core/training.py",
+    "core/step.py",
     "analysis/metrics.py",
     "paper/table1.py",
 )

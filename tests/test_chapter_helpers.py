@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from monosem_lib import book  # noqa: E402
 from monosem_lib.core.config import preset  # noqa: E402
 from monosem_lib.core.training import train  # noqa: E402
-from monosem_lib.store.results import Results  # noqa: E402
+from monosem_lib.store.results import Results
 
 TINY = preset("live", steps=300, batch=128)
 
@@ -79,9 +79,7 @@ def test_stays_ahead():
     counts = pd.DataFrame({"a": [5, 4, 3], "b": [6, 5, 4]}, index=[0.5, 0.9, 0.99])
     assert book.stays_ahead(counts, 0.5)
     counts.loc[0.99, "b"] = 2
-    assert (
-        not book.stays_ahead(counts, 0.5) and book.stays_ahead(counts, 0.9) is False
-    )
+    assert not book.stays_ahead(counts, 0.5) and book.stays_ahead(counts, 0.9) is False
 
 
 def test_seed_means_and_coverage(pair):
@@ -97,8 +95,7 @@ def test_seed_means_and_coverage(pair):
 def test_claim_tables():
     from monosem_lib import claims
 
-    claim = claims.Claim(
-        3,
+    claim = claims.Claim3(
         {"mono_per_feature": {0.01: (0.3, 1.6)}, "final_loss": {0.01: (0.09, 0.08)}},
         (),
     )

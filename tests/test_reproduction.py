@@ -11,7 +11,8 @@ from monosem_lib import reproduction as rp
 from monosem_lib.analysis.report import interpret
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
-from monosem_lib.store.results import save_summary
+from monosem_lib.paper import budget, series
+from monosem_lib.store.summaries import save_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,10 +106,10 @@ def test_stored_data_show_what_the_book_states():
     data = rp.load_data(ROOT / "data")
     by_scale = {s: rp.scale_claims(ROOT / "data", data, s) for s in rp.EXPECTED_VERDICTS}
     assert not rp.verdict_mismatches(by_scale, rp.EXPECTED_VERDICTS)
-    study = rp.load_budget_study(ROOT / "data")
-    assert sorted(study) == list(rp.STUDY_STEPS), "a budget of the study is missing"
-    budgets = rp.budget_claims(study)
-    assert not rp.verdict_mismatches(budgets, rp.EXPECTED_BUDGET_VERDICTS)
+    study = budget.load_budget_study(ROOT / "data")
+    assert sorted(study) == list(budget.STUDY_STEPS), "a budget of the study is missing"
+    budgets = budget.budget_claims(study)
+    assert not rp.verdict_mismatches(budgets, budget.EXPECTED_BUDGET_VERDICTS)
 
 
 def test_a_changed_config_makes_a_batch_stale(tmp_path):
@@ -125,16 +126,16 @@ def test_a_changed_config_makes_a_batch_stale(tmp_path):
 
 
 def test_sweep_series_sentence_and_departures(data):
-    s = rp.sweep_series(data["book"]["LR1"])
+    s = series.sweep_series(data["book"]["LR1"])
     assert s.var == "lr" and s.x == [0.003, 0.03]
     m = s.series["LR1"]
     assert set(m) == {"loss", "mono / N", "mono / k"} and m["loss"].shape == (2, 2)
-    sentence = rp.batch_sentence(s)
+    sentence = series.batch_sentence(s)
     assert sentence.startswith("LR1: mono/N") and "lr 0.003" in sentence and "lr 0.03" in sentence
-    d = rp.departures("B3")
+    d = series.departures("B3")
     assert d["N"] == ("512", "64") and d["eps N"] == ("8", "4") and d["lr"] == ("0.003", "0.01")
     assert d["total shrink"][0] == d["total shrink"][1], "each row keeps its own total shrink"
-    assert rp.departures("LR3")["lr"] == ("0.001-0.03", "0.001-0.03")
+    assert series.departures("LR3")["lr"] == ("0.001-0.03", "0.001-0.03")
 
 
 def test_metric_variants_differ_only_where_the_book_says(data):
@@ -161,12 +162,12 @@ def test_budget_views_and_overlays(data):
     from monosem_lib import book as plots
 
     study = {120: {"LR1": data["book"]["LR1"], "LR3": data["book"]["LR3"]}}
-    rows = rp.budget_rows(study)
+    rows = budget.budget_rows(study)
     assert {(r["batch"], r["lr"]) for r in rows} == {
         (b, lr) for b in ("LR1", "LR3") for lr in (0.003, 0.03)
     }
     assert all(r["samples"] == 120 * 64 and r["seeds"] == 2 for r in rows)
-    verdicts = rp.budget_verdicts(rp.budget_claims(study), batch=64)
+    verdicts = budget.budget_verdicts(budget.budget_claims(study), batch=64)
     assert list(verdicts.columns) == ["steps", "claim 1", "claim 2", "claim 3"]
     fig = plots.budget_figure(rows)
     assert len(fig.axes) == 4 and all(len(ax.lines) == 4 for ax in fig.axes)
@@ -185,7 +186,8 @@ def test_compact_summaries_keep_every_per_neuron_statistic(tmp_path):
     the same abs pairs, at a fraction of the size."""
     import shutil
 
-    from monosem_lib.store.results import compact_summary, load_results
+    from monosem_lib.store.results import load_results
+    from monosem_lib.store.summaries import compact_summary
 
     run = train(preset("tiny", steps=60, task="abs", k=48, instances=2), progress=False)
     save_summary(run, tmp_path / "full", name="LR5", scale="book", representative=[1])

@@ -13,7 +13,7 @@ from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
 from monosem_lib.store.cache import RunCache, load_or_train, run_key
 from monosem_lib.store.files import load_run
-from monosem_lib.store.results import save_run
+from monosem_lib.store.summaries import save_run
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,8 @@ def test_cache_key_covers_every_instance(tmp_path):
 
 def test_summary_round_trip_is_compact_and_has_provenance(run, tmp_path):
     from monosem_lib.store.files import load_summary
-    from monosem_lib.store.results import Results, save_summary
+    from monosem_lib.store.results import Results
+    from monosem_lib.store.summaries import save_summary
 
     path = save_summary([run], tmp_path, name="T", scale="book", representative=[1])
     s = load_summary(path)
@@ -150,6 +151,7 @@ def test_digest_covers_every_module_that_changes_a_result(tmp_path):
         "core/model.py",
         "core/optim.py",
         "core/training.py",
+        "core/step.py",
         "analysis/metrics.py",
         "paper/table1.py",
     }

@@ -6,19 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from monosem_lib.core.config import NONLINEARITIES as CONFIG_NONLINEARITIES
-from monosem_lib.core.config import preset
-from monosem_lib.core.model import NONLINEARITIES, ToyModel, activation
+from monosem_lib.core.config import NONLINEARITIES, preset
+from monosem_lib.core.model import ACTIVATIONS, ToyModel, activation
 from monosem_lib.core.optim import BatchedAdam, BatchedLamb, schedule_multipliers
 from monosem_lib.core.reference import ReferenceLamb, naive_train, plain_train
-from monosem_lib.core.training import (
-    TrainingDiverged,
-    fused_backward,
-    loss_and_grad,
-    set_fused_backward,
-    train,
-    train_many,
-)
+from monosem_lib.core.step import fused_backward, loss_and_grad, set_fused_backward
+from monosem_lib.core.training import TrainingDiverged, train, train_many
 from monosem_lib.store.results import Results
 
 
@@ -241,7 +234,7 @@ def test_naive_trainer_times_only_the_steps_after_warmup(monkeypatch):
 
 
 def test_nonlinearity_registry_is_the_config_list():
-    assert tuple(NONLINEARITIES) == CONFIG_NONLINEARITIES
+    assert tuple(ACTIVATIONS) == NONLINEARITIES
     with pytest.raises(ValueError, match="must be one of relu, gelu, solu"):
         activation(torch.zeros(1), "tanh")
 
@@ -269,7 +262,7 @@ def test_environment_variable_starts_with_the_portable_backward():
     import subprocess
     import sys
 
-    code = "from monosem_lib.core.training import fused_backward; print(fused_backward())"
+    code = "from monosem_lib.core.step import fused_backward; print(fused_backward())"
     env = {**os.environ, "MONOSEM_PORTABLE_BACKWARD": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -278,7 +271,7 @@ def test_environment_variable_starts_with_the_portable_backward():
 
 
 def test_a_missing_fused_op_falls_back_by_itself(monkeypatch):
-    import monosem_lib.core.training as training
+    import monosem_lib.core.step as training
 
     c = preset("tiny", steps=30)
     want = _train_with_fused_backward(True, c)

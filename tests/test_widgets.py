@@ -10,8 +10,6 @@ import pytest  # noqa: E402
 from monosem_lib.analysis.classes import CLASSES
 from monosem_lib.book.bias_explorer import BiasExplorer
 from monosem_lib.book.explorers import (
-    bias_grid,
-    bias_grid_figure,
     checkpoint_explorer,
     width_explorer,
 )
@@ -209,14 +207,6 @@ def test_bias_explorer_retrain_restarts_when_a_control_moves():
         view.cancelled == 1
         and (("init_bias", -1.0), ("shrink", 0.0), ("lr", 0.01)) not in view.cache
     )
-
-
-def test_bias_grid_trains_one_batch_and_plots():
-    biases = (-1.0, 0.0)
-    grid = bias_grid(preset("tiny", steps=50), biases, seeds=2)
-    assert grid.instances == 4
-    fig = bias_grid_figure(grid, biases)
-    assert len(fig.axes) == 3
 
 
 def test_width_explorer(run):

@@ -18,12 +18,54 @@ from .metrics import (
 )
 from .probes import activity_fraction, instance_model
 
-__all__ = ["CLASSES", "NeuronClasses", "classify_neurons", "ALWAYS_ON_ACTIVITY"]
+__all__ = [
+    "CLASSES",
+    "LIVE_CLASSES",
+    "NEURON_CLASSES",
+    "NeuronClass",
+    "NeuronClasses",
+    "classify_neurons",
+    "ALWAYS_ON_ACTIVITY",
+    "NEAR_MAX_FEATURES",
+]
 
-CLASSES = ("monosemantic", "near-monosemantic", "always-on", "polysemantic", "dead")
-
-# Every conclusion the report draws is a ``Verdict`` decided by one of these thresholds.
 ALWAYS_ON_ACTIVITY = 0.9  # always-on: active on at least this fraction of real inputs
+NEAR_MAX_FEATURES = 5  # near-monosemantic: at most this many features carry the threshold
+
+
+@dataclass(frozen=True)
+class NeuronClass:
+    """One class of neurons: its name, the rule that puts a neuron in it (in the order
+    ``classify_neurons`` applies them) and its colour in every figure."""
+
+    name: str
+    rule: str
+    color: str
+
+
+# The classes of neurons, in the order the book lists them: the one place they are defined.
+NEURON_CLASSES: dict[str, NeuronClass] = {
+    c.name: c
+    for c in (
+        NeuronClass(
+            "monosemantic",
+            "one feature carries more than the threshold of its single-feature activations",
+            "#2a7ab9",
+        ),
+        NeuronClass(
+            "near-monosemantic",
+            f"2 to {NEAR_MAX_FEATURES} features carry the threshold of it",
+            "#7fb8e0",
+        ),
+        NeuronClass(
+            "always-on", f"active on at least {ALWAYS_ON_ACTIVITY:.0%} of real inputs", "#d9534f"
+        ),
+        NeuronClass("polysemantic", "every other live neuron", "#f0ad4e"),
+        NeuronClass("dead", "no feature alone activates it", "#9a9a9a"),
+    )
+}
+CLASSES = tuple(NEURON_CLASSES)
+LIVE_CLASSES = tuple(c for c in CLASSES if c != "dead")
 
 
 @dataclass
@@ -59,7 +101,7 @@ def classify_neurons(
     instance: int = 0,
     threshold: float = MONO_THRESHOLD,
     always_on: float = ALWAYS_ON_ACTIVITY,
-    near_max_features: int = 5,
+    near_max_features: int = NEAR_MAX_FEATURES,
     samples: int = EVAL_SAMPLES,
 ) -> NeuronClasses:
     """Sort the neurons of one instance into ``CLASSES``.

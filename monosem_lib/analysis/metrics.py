@@ -46,22 +46,42 @@ __all__ = [
     "summarize",
     "training_curves",
     "SUMMARY_KEYS",
+    "METRICS",
+    "Metric",
 ]
 
 MONO_THRESHOLD = 0.999
 DEAD_TOL = 1e-6  # float32 round-off leaves ~1e-7 where the exact value is 0
 VARIANTS = ("paper", "book")
-SUMMARY_KEYS = (
-    "final_loss",
-    "zero_loss",
-    "mono_neurons",
-    "mono_per_feature",
-    "mono_per_neuron",
-    "features_covered",
-    "dead_neurons",
-    "mean_bias_mono",
-    "mean_bias_poly",
-)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline number of a run: its key in ``summarize``'s rows, its axis label, its
+    short name (table columns, status lines) and its format spec."""
+
+    key: str
+    label: str
+    short: str
+    fmt: str
+
+
+# Every headline number, in the order summaries list them: the one place their names live.
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric("final_loss", "loss", "loss", ".3g"),
+        Metric("zero_loss", "zero-predictor loss", "zero loss", ".3g"),
+        Metric("mono_neurons", "monosemantic neurons", "mono", "d"),
+        Metric("mono_per_feature", "mono neurons / feature", "mono/N", ".2f"),
+        Metric("mono_per_neuron", "mono neurons / neuron", "mono/k", ".2f"),
+        Metric("features_covered", "features covered", "covered", ".2f"),
+        Metric("dead_neurons", "dead neurons", "dead", "d"),
+        Metric("mean_bias_mono", "mean bias, monosemantic neurons", "bias mono", ".2f"),
+        Metric("mean_bias_poly", "mean bias, other live neurons", "bias others", ".2f"),
+    )
+}
+SUMMARY_KEYS = tuple(METRICS)
 
 
 @torch.no_grad()

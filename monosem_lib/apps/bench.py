@@ -122,11 +122,12 @@ def live_retrain(
     tells what an idle one would take. None when ipywidgets is not installed."""
     import statistics
 
+    from ..book.bias_explorer import BiasExplorer  # the book layer needs the [book] extra
+
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
         return None
-    from ..book.bias_explorer import BiasExplorer
 
     explorer = BiasExplorer(start={"init_bias": 0.0, "shrink": 0.0, "lr": preset("live").lr})
     view = explorer.view

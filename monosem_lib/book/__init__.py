@@ -37,8 +37,6 @@ from .bias_explorer import (
 )
 from .explorers import (
     HeatmapPanel,
-    bias_grid,
-    bias_grid_figure,
     checkpoint_explorer,
     draw_state,
     instance_slider,
@@ -105,7 +103,6 @@ from .plots import (
     width_figure,
 )
 from .scale_plots import (
-    SCALE_COLORS,
     budget_figure,
     claim5_figure,
     claim_overlay,
@@ -273,7 +270,6 @@ __all__ = [
     "claim5_figure",
     "claim_overlay",
     "budget_figure",
-    "SCALE_COLORS",
     "StaticSlider",
     "static_slider",
     "LiveView",
@@ -281,8 +277,6 @@ __all__ = [
     "status_html",
     "checkpoint_explorer",
     "instance_slider",
-    "bias_grid",
-    "bias_grid_figure",
     "width_explorer",
     "HeatmapPanel",
     "draw_state",

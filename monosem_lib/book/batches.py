@@ -8,19 +8,13 @@ CPU cores; at paper scale they follow the paper's Table 1 more fully (``paper.ta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ..core.config import Config, preset
-from ..core.training import group_by_structure
+from ..core.training import Run, group_by_structure
 from ..paper.table1 import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
 from ..store.cache import load_or_train
 from ..store.results import Results
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from ..core.training import Run
-    from ..store.results import Results
 
 __all__ = [
     "LR_SUBSET",
@@ -155,8 +149,6 @@ def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
 
 def data_dir() -> Path:
     """The book's stored summaries, ``data/``, from the repository root or from ``book/``."""
-    from pathlib import Path
-
     return Path("../data") if Path("../data").exists() else Path("data")
 
 
@@ -209,8 +201,6 @@ def width_runs(results: Results, seed: int = 0) -> dict[int, Run]:
 
 def folder_size(path: str | Path) -> int:
     """Bytes in the files under ``path``."""
-    from pathlib import Path
-
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 

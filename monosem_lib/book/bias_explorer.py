@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from ..analysis.defaults import EVAL_SAMPLES, LOSS_WINDOW
 from ..analysis.metrics import evaluate_loss
 from ..core.config import Config, preset
@@ -209,8 +211,6 @@ class BiasExplorer:
 
     def _preview(self, values: dict):
         """The untrained model of a setting, shown the moment its retrain starts."""
-        import torch
-
         cfg = self.config(values)
         return (
             "training",
@@ -221,8 +221,6 @@ class BiasExplorer:
         )
 
     def _compute(self, values, progress):
-        import torch
-
         cfg = self.config(values)
 
         cancelled = getattr(progress, "cancelled", lambda: False)

@@ -6,25 +6,22 @@ the sorted single-feature-activation heatmap of one model with its numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..analysis.defaults import LOSS_WINDOW
-from ..analysis.metrics import evaluate_loss, is_signed, neuron_stats, summarize
+from ..analysis.metrics import METRICS, evaluate_loss, is_signed, neuron_stats
 from ..core.config import Config
 from ..core.model import ToyModel
-from ..core.training import Run, train
-from .figure_kit import heatmap_order, seed_band, sfa_heatmap
+from ..core.training import Run
+from .figure_kit import heatmap_order, sfa_heatmap
 from .live import LiveView, PanelSlot, StaticSlider, static_slider
 
 __all__ = [
     "checkpoint_explorer",
     "instance_slider",
-    "bias_grid",
-    "bias_grid_figure",
     "width_explorer",
     "HeatmapPanel",
     "draw_state",
@@ -39,7 +36,7 @@ def state_numbers(st, config: Config, loss: float | None) -> str:
     mono = int(st.mono[0].sum())
     covered = st.covered(0)
     parts = [
-        f"mono neurons / feature {mono / config.N:.2f}",
+        f"{METRICS['mono_per_feature'].label} {mono / config.N:.2f}",
         f"features covered {covered / config.N:.2f}",
         f"dead {int(st.dead[0].sum())}",
     ]
@@ -224,32 +221,6 @@ def instance_slider(
         continuous_update=False,
     )
     return slider_view("i", slider, draw, figsize, slot)
-
-
-def bias_grid(base: Config, init_biases: Sequence[float], seeds: int = 3, **changes: Any) -> Run:
-    """Train every initial bias (x seeds) as one instance batch."""
-    return train(
-        [base.replace(init_bias=float(b), instances=seeds, **changes) for b in init_biases],
-        progress=False,
-    )
-
-
-def bias_grid_figure(
-    run: Run, init_biases: Sequence[float], figsize: tuple[float, float] = (9, 3)
-) -> Figure:
-    """mono/N, loss and dead neurons against the initial bias, seeds as points."""
-    rows = summarize(run)
-    seeds = run.instances // len(init_biases)
-    table = {
-        key: np.array([r[key] for r in rows]).reshape(len(init_biases), seeds)
-        for key in ("mono_per_feature", "final_loss", "dead_neurons")
-    }
-    fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
-    for ax, key, label in zip(axes, table, ("mono neurons / feature", "loss", "dead neurons")):
-        seed_band(ax, init_biases, table[key])
-        ax.set_xlabel("initial bias")
-        ax.set_title(label)
-    return fig
 
 
 def width_explorer(

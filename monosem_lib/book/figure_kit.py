@@ -6,8 +6,8 @@ return a new figure. Nothing here computes science.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
 
-if TYPE_CHECKING:
-    from matplotlib.image import AxesImage
-    from matplotlib.lines import Line2D
-
-    from ..analysis.responses import MultiFeatureResponse
-    from ..paper.reproduction import SweepSeries
+from ..analysis.classes import NEURON_CLASSES
+from ..analysis.metrics import METRICS
+from ..analysis.responses import MultiFeatureResponse
+from ..paper.series import SweepSeries
 
 __all__ = [
     "style",
@@ -43,13 +43,7 @@ __all__ = [
     "pow2_label",
 ]
 
-CLASS_COLORS = {
-    "monosemantic": "#2a7ab9",
-    "near-monosemantic": "#7fb8e0",
-    "always-on": "#d9534f",
-    "polysemantic": "#f0ad4e",
-    "dead": "#9a9a9a",
-}
+CLASS_COLORS = {name: c.color for name, c in NEURON_CLASSES.items()}
 
 
 def style() -> None:
@@ -74,8 +68,6 @@ class BookFigure(Figure):
     Colab, nbval, the built book), with or without the inline backend."""
 
     def _repr_png_(self) -> bytes:
-        import io
-
         buf = io.BytesIO()
         self.savefig(buf, format="png", bbox_inches="tight")
         return buf.getvalue()
@@ -163,7 +155,7 @@ def training_curves_figure(
     colors = colors if colors is not None else plt.cm.viridis(np.linspace(0.1, 0.9, n))
     for key, ax, ylabel, logy in (
         ("loss", axes[0], "training loss", True),
-        ("mono_per_feature", axes[1], "mono neurons / feature", False),
+        ("mono_per_feature", axes[1], METRICS["mono_per_feature"].label, False),
         ("mean_bias", axes[2], "mean bias", False),
     ):
         values = as_numpy(curves[key])

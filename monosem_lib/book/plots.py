@@ -8,7 +8,6 @@ figures (the scales side by side) are in ``scale_plots``; primitives in ``figure
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.ticker
@@ -17,20 +16,10 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from ..analysis.classes import NeuronClasses
-    from ..analysis.metrics import NeuronStats
-    from ..core.training import Run
-    from ..store.results import Results
-    from .views import (
-        Coverage,
-        InterferenceView,
-        MonoAnatomy,
-        PairResponse,
-        PowerLawView,
-        WorldSample,
-    )
-
+from ..analysis.classes import LIVE_CLASSES, NeuronClasses
+from ..analysis.metrics import METRICS, NeuronStats
+from ..core.training import Run
+from ..store.results import Results
 from .figure_kit import (
     CLASS_COLORS,
     as_numpy,
@@ -41,6 +30,14 @@ from .figure_kit import (
     sweep_plot,
 )
 from .tables import describe_config
+from .views import (
+    Coverage,
+    InterferenceView,
+    MonoAnatomy,
+    PairResponse,
+    PowerLawView,
+    WorldSample,
+)
 
 __all__ = [
     "sparsity_figure",
@@ -164,35 +161,31 @@ def linear_maps_figure(maps: Sequence[torch.Tensor | np.ndarray], titles: Sequen
     return fig
 
 
-SWEEP_METRICS = {
-    "final loss": "final_loss",
-    "mono neurons / feature": "mono_per_feature",
-    "dead neurons": "dead_neurons",
-}
+SWEEP_METRICS = ("final_loss", "mono_per_feature", "dead_neurons")
 
 
 def results_sweep(
     series: dict[str, Results],
     var: str,
-    metrics: dict[str, str] = SWEEP_METRICS,
+    metrics: Sequence[str] = SWEEP_METRICS,
     *,
     logx: bool = True,
     title: str | None = None,
     figsize: tuple[float, float] = (10, 3.2),
     reference: dict[str, Results] | None = None,
 ) -> Figure:
-    """``sweep_plot`` of Results: one panel per metric (``{label: metric key}``), one line per
+    """``sweep_plot`` of Results: one panel per metric (keys of ``METRICS``), one line per
     entry of ``series`` (``{label: Results}``) against config field ``var``, seeds as points;
     each entry of ``reference`` (``{label: Results}``) as a dotted line at its mean."""
     first = next(iter(series.values()))
     x = sorted(first.values(var))
     data = {
-        name: {label: [r.by_value(var, key)[v] for v in x] for label, key in metrics.items()}
+        name: {METRICS[key].label: [r.by_value(var, key)[v] for v in x] for key in metrics}
         for name, r in series.items()
     }
     fig = sweep_plot(x, data, xlabel=var, logx=logx, figsize=figsize, title=title)
     for name, r in (reference or {}).items():
-        for ax, key in zip(fig.axes, metrics.values()):
+        for ax, key in zip(fig.axes, metrics):
             ax.axhline(r.mean(key), color="k", ls=":", label=name)
     if reference:
         fig.axes[0].legend(fontsize=8)
@@ -311,12 +304,7 @@ def levers_figure(live: Results, views: dict) -> Figure:
     return fig
 
 
-WIDTH_METRICS = {
-    "mono neurons / feature": "mono_per_feature",
-    "mono neurons / neuron": "mono_per_neuron",
-    "features covered": "features_covered",
-    "loss": "final_loss",
-}
+WIDTH_METRICS = ("mono_per_feature", "mono_per_neuron", "features_covered", "final_loss")
 
 
 def width_figure(widths: dict[str, Results]) -> Figure:
@@ -367,15 +355,12 @@ def duplicates_figure(cov: Coverage) -> Figure:
     return fig
 
 
-_CLASSES = ("monosemantic", "near-monosemantic", "always-on", "polysemantic")
-
-
 def mono_anatomy_figure(anatomy: MonoAnatomy, classes: NeuronClasses) -> Figure:
     """Chapter 5: input cosine and output share by neuron class, and the monosemantic
     neurons' output weight on their own feature (``anatomy`` from
     ``experiments.mono_anatomy``, ``classes`` from the report)."""
     fig, axes = subplots(1, 3, figsize=(13, 3.2))
-    for label in _CLASSES:
+    for label in LIVE_CLASSES:
         m = classes.mask(label)
         if bool(m.any()):
             kw = {"alpha": 0.6, "color": CLASS_COLORS[label], "label": label}
@@ -409,7 +394,7 @@ def pair_figure(pair: PairResponse, bias: torch.Tensor | np.ndarray) -> Figure:
 def classes_figure(classes: NeuronClasses) -> Figure:
     """Every neuron's bias against how often it fires, by class."""
     fig, ax = subplots(figsize=(7, 3.6))
-    for label in _CLASSES:
+    for label in LIVE_CLASSES:
         m = classes.mask(label)
         ax.scatter(
             as_numpy(classes.activity[m]), as_numpy(classes.bias[m]), s=12, alpha=0.7,
@@ -476,7 +461,7 @@ def power_law_figure(view: PowerLawView) -> Figure:
     return fig
 
 
-LOSS_MONO = {"loss": "final_loss", "mono neurons / feature": "mono_per_feature"}
+LOSS_MONO = ("final_loss", "mono_per_feature")
 
 
 def live_grid_figure(live: Results, views: dict) -> Figure:

@@ -6,40 +6,31 @@ DataFrame (or a Styler, or a Series of named numbers). Formatting lives here, co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
+from pandas.io.formats.style import Styler
 from torch import Tensor
 
-from ..core.config import Config
-
-if TYPE_CHECKING:
-    from IPython.display import Markdown
-    from pandas.io.formats.style import Styler
-
-    from ..analysis.metrics import NeuronStats
-    from ..analysis.report import Report
-    from ..analysis.responses import MultiFeatureResponse
-    from ..core.training import Run
-    from ..paper.claims import Claim
-    from ..paper.reproduction import SweepSeries
-    from ..store.results import Results
-
-from ..analysis.metrics import monosemanticity
+from ..analysis.metrics import NeuronStats, monosemanticity
+from ..analysis.report import Report
 from ..analysis.report_text import compare_sets
-from ..analysis.responses import linear_map, linear_map_stats, multi_feature_response
-from ..analysis.verdicts import VERDICT_RULES
-from ..core.timing import time_per_step
-from ..paper.reproduction import (
-    abs_pairs,
-    batch_sentence,
-    departures,
-    is_current,
-    metric_variant_rows,
-    metric_variants,
+from ..analysis.responses import (
+    MultiFeatureResponse,
+    linear_map,
+    linear_map_stats,
+    multi_feature_response,
 )
+from ..analysis.verdicts import VERDICT_RULES
+from ..core.config import Config
+from ..core.timing import time_per_step
+from ..core.training import Run
+from ..paper.claims import Claim
+from ..paper.reproduction import abs_pairs, is_current, metric_variant_rows, metric_variants
+from ..paper.series import SweepSeries, batch_sentence, departures
 from ..paper.table1 import BOOK_RULES, TABLE1, total_shrink
+from ..store.results import Results
 from .batches import B1_SHRINK, GROUP_NAMES
 from .views import WorldSample
 

@@ -7,24 +7,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from ..core.config import Config, preset
-from ..paper.table1 import decay_for_shrink
-
-if TYPE_CHECKING:
-    from ..analysis.metrics import NeuronStats
-    from ..analysis.report import Report
-    from ..core.training import Run
-    from ..store.results import Results
-
+from ..analysis.metrics import NeuronStats
 from ..analysis.probes import feature_response, interference, neuron_alignment
+from ..analysis.report import Report
+from ..core.config import Config, preset
 from ..core.data import feature_probabilities, make_world
+from ..core.training import Run
+from ..paper.table1 import decay_for_shrink
+from ..store.results import Results
 from .batches import B1_SHRINK, LIVE_BIASES, LIVE_EPSES, LIVE_L1S, LIVE_SHRINKS
 
 __all__ = [

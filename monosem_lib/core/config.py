@@ -35,6 +35,7 @@ __all__ = [
     "SCHEDULES",
     "DTYPES",
     "SCALES",
+    "Scale",
 ]
 
 FEATURE_DISTS = ("uniform", "power_law")
@@ -43,7 +44,30 @@ NONLINEARITIES = ("relu", "gelu", "solu")
 OPTIMIZERS = ("lamb", "adam")
 SCHEDULES = ("cosine", "paper", "constant")
 DTYPES = ("float32", "float64")
-SCALES = ("book", "paper")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A named scale of the book: its preset (same name), how the text names it, where it
+    runs, whether a chapter can run at it (``MONOSEM_SCALE``) and its colour in figures that
+    compare scales."""
+
+    name: str
+    label: str
+    device: str
+    chapters: bool
+    color: str
+
+
+# The scales, in the order the book compares them.
+SCALES: dict[str, Scale] = {
+    s.name: s
+    for s in (
+        Scale("book", "book scale", "CPU", True, "#f0ad4e"),
+        Scale("paper-cpu", "the paper's shape on a CPU", "CPU", False, "#2a7ab9"),
+        Scale("paper", "the paper's scale", "GPU", True, "#5cb85c"),
+    )
+}
 
 STRUCTURAL_FIELDS = (
     "N",
@@ -270,6 +294,7 @@ def scale() -> str:
     the paper's scale on a GPU.
     """
     value = os.environ.get("MONOSEM_SCALE", "book").strip() or "book"
-    if value not in SCALES:
-        raise ConfigError("MONOSEM_SCALE", value, "must be one of " + ", ".join(SCALES))
+    allowed = [name for name, sc in SCALES.items() if sc.chapters]
+    if value not in allowed:
+        raise ConfigError("MONOSEM_SCALE", value, "must be one of " + ", ".join(allowed))
     return value

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 __all__ = [
     "ToyModel",
     "Nonlinearity",
-    "NONLINEARITIES",
+    "ACTIVATIONS",
     "get_nonlinearity",
     "activation",
     "activation_grad",
@@ -72,7 +72,7 @@ class Nonlinearity:
     module: Callable[[], nn.Module]
 
 
-NONLINEARITIES: dict[str, Nonlinearity] = {
+ACTIVATIONS: dict[str, Nonlinearity] = {
     "relu": Nonlinearity("relu", torch.relu, _relu_grad, nn.ReLU),
     # exact GeLU, the erf form
     "gelu": Nonlinearity("gelu", torch.nn.functional.gelu, _gelu_grad, nn.GELU),
@@ -84,9 +84,9 @@ NONLINEARITIES: dict[str, Nonlinearity] = {
 def get_nonlinearity(name: str) -> Nonlinearity:
     """The registered nonlinearity called ``name``; a ValueError names the allowed ones."""
     try:
-        return NONLINEARITIES[name]
+        return ACTIVATIONS[name]
     except KeyError:
-        allowed = ", ".join(NONLINEARITIES)
+        allowed = ", ".join(ACTIVATIONS)
         msg = f"nonlinearity={name!r} is not allowed: must be one of {allowed}"
         raise ValueError(msg) from None
 

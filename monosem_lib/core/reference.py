@@ -7,7 +7,7 @@ Bernoulli mask every step, one model at a time. ``plain_train`` is the library's
 written plainly (``nn.Sequential``, autograd, ``ReferenceLamb``) on the library's own data and
 initial weights, so its weights must match ``training.train``'s. Tests check the library
 against the first and the last; the benchmark times the library against the second. All
-three take their nonlinearity from ``model.NONLINEARITIES``.
+three take their nonlinearity from ``model.ACTIVATIONS``.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ live runs at book scale or on stored data at any scale. Formatting lives in ``de
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from ..analysis.metrics import METRICS
 from ..store.results import Results, same_value
 
 __all__ = [
@@ -25,7 +26,14 @@ __all__ = [
     "claim3",
     "claim4",
     "claim5",
-    "describe",
+    "CLAIMS",
+    "Claim1",
+    "Claim2",
+    "Claim3",
+    "Claim4",
+    "Claim5",
+    "Panel",
+    "Series",
 ]
 
 # Every margin a claim is decided with.
@@ -42,17 +50,6 @@ MARGINS: dict[str, float] = {
     "claim5_min_neurons": 10,  # the always-on subset has at least this many neurons
 }
 
-STATEMENTS = {
-    1: "Runs with the same loss sit in different minima with very different monosemanticity.",
-    2: "Monosemantic neurons carry moderate negative biases; polysemantic ones small positive "
-    "ones.",
-    3: "A negative initial bias plus bias decay engineers highly monosemantic models at no loss "
-    "cost.",
-    4: "More neurons per layer make models more monosemantic, at a higher compute cost.",
-    5: "The residual polysemantic neurons act as a low-rank approximation of the identity that "
-    "applies a global correction to the output.",
-}
-
 
 @dataclass(frozen=True)
 class Check:
@@ -64,25 +61,43 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Series:
+    """One line (or set of bars) of a claim's figure: y by x, with a legend label."""
+
+    label: str
+    points: dict[Any, float]
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a claim's figure, as data: the book layer draws every claim's panels the
+    same way (``scale_plots.claim_overlay``). ``xscale`` is ``log``, ``log2`` or
+    ``categories`` (bars, one group per x)."""
+
+    xlabel: str
+    ylabel: str
+    series: tuple[Series, ...]
+    xscale: str = "log"
+
+
+@dataclass(frozen=True)
 class Claim:
-    """A claim of the paper evaluated on some results.
+    """A claim of the paper evaluated on some results; ``Claim1`` ... ``Claim5`` say how each
+    is described in a line (``describe``) and drawn (``panels``).
 
     Attributes:
-        number: 1 to 5.
-        statement: the paper's statement (``STATEMENTS``).
         numbers: what the checks rest on, by name.
         checks: the conditions, each with its margin.
         scale: where the results come from (``book``, ``paper-cpu``...), when known.
+        number: 1 to 5 (a class attribute); ``statement`` the paper's statement.
     """
 
-    number: int
     numbers: dict[str, Any]
     checks: tuple[Check, ...]
     scale: str | None = None
-    statement: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "statement", STATEMENTS[self.number])
+    number: ClassVar[int] = 0
+    statement: ClassVar[str] = ""
 
     @property
     def holds(self) -> bool:
@@ -99,6 +114,18 @@ class Claim:
             lines += [f"  {c.what}: {c.detail}" for c in self.failed]
             raise AssertionError("\n".join(lines))
         return self
+
+    def summary(self) -> str:
+        """The numbers the claim rests on, in a few words."""
+        raise NotImplementedError
+
+    def panels(self) -> tuple[Panel, Panel]:
+        """The claim's figure as data: two panels."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line: the numbers the claim rests on and whether it holds."""
+        return f"{self.summary()} ({'holds' if self.holds else 'does not hold'})"
 
 
 def _check(what: str, holds: Any, detail: str) -> Check:
@@ -126,7 +153,7 @@ def claim1(lr_sweep: Results, exclude_lrs: Sequence[float] = ()) -> Claim:
     )
     numbers = {"loss": _round(loss), "mono_per_feature": _round(mono)}
     numbers.update(loss_spread=spread, mono_span=span, excluded=list(exclude_lrs))
-    return Claim(1, numbers, checks, lr_sweep.scale)
+    return Claim1(numbers, checks, lr_sweep.scale)
 
 
 def claim2(lr_sweep: Results) -> Claim:
@@ -147,7 +174,7 @@ def claim2(lr_sweep: Results) -> Claim:
                 _check(f"lr {lr:g}: mono below poly by {gap}", below, f"{m:+.3f} vs {p:+.3f}")
             )
     numbers = {"mono": _round(mono), "poly": _round(poly)}
-    return Claim(2, numbers, tuple(checks), lr_sweep.scale)
+    return Claim2(numbers, tuple(checks), lr_sweep.scale)
 
 
 def claim3(baseline: Results, engineered: Results, rates: Sequence[float] | None = None) -> Claim:
@@ -168,7 +195,7 @@ def claim3(baseline: Results, engineered: Results, rates: Sequence[float] | None
         "seeds": {lr: (base[lr], _at(eng, lr)) for lr in shared},
         "rates": rates,
     }
-    return Claim(3, numbers, tuple(checks), engineered.scale)
+    return Claim3(numbers, tuple(checks), engineered.scale)
 
 
 def _claim3_checks(base: list, eng: list, base_loss: float, eng_loss: float, lr: float) -> list:
@@ -227,7 +254,7 @@ def claim4(width_sweep: Results) -> Claim:
         "compute_per_step": {k: k / min(cov) for k in cov},  # FLOPs ~ k: relative to narrowest
         "N": N,
     }
-    return Claim(4, numbers, tuple(checks), width_sweep.scale)
+    return Claim4(numbers, tuple(checks), width_sweep.scale)
 
 
 def claim5(report: Any, scale: str | None = None) -> Claim:
@@ -256,10 +283,13 @@ def claim5(report: Any, scale: str | None = None) -> Claim:
         ),
         _check("it applies a global low-rank correction", on["global_correction"], f"{on}"),
     )
-    return Claim(5, numbers, checks, scale)
+    return Claim5(numbers, checks, scale)
 
 
-# -- formatting --------------------------------------------------------------------------------
+# -- each claim: its statement, its one-line summary and its figure ----------------------------
+
+_LR = "learning rate"
+_MONO = METRICS["mono_per_feature"].label
 
 
 def _width(k: int, N: int) -> str:
@@ -269,39 +299,127 @@ def _width(k: int, N: int) -> str:
     return f"N/{N // k}"
 
 
-def describe(claim: Claim) -> str:
-    """One line: the numbers the claim rests on and whether it holds."""
-    n = claim.numbers
-    if claim.number == 1:
-        mono = n["mono_per_feature"].values()
-        text = f"loss spread {n['loss_spread']:.1%}, mono/N {min(mono):.2f} to {max(mono):.2f}"
-    elif claim.number == 2:
-        mono = [v for v in n["mono"].values() if v is not None]
-        poly = [v for v in n["poly"].values() if v is not None]
-        text = (
-            (
-                f"mono biases {min(mono):+.2f} to {max(mono):+.2f}; "
-                f"polysemantic {min(poly):+.2f} to {max(poly):+.2f}"
-            )
-            if mono and poly
-            else "no classes"
+def _known(table: dict) -> dict:
+    return {k: v for k, v in table.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Claim1(Claim):
+    number: ClassVar[int] = 1
+    statement: ClassVar[str] = (
+        "Runs with the same loss sit in different minima with very different monosemanticity."
+    )
+
+    def summary(self) -> str:
+        n, mono = self.numbers, self.numbers["mono_per_feature"].values()
+        return f"loss spread {n['loss_spread']:.1%}, mono/N {min(mono):.2f} to {max(mono):.2f}"
+
+    def panels(self) -> tuple[Panel, Panel]:
+        loss = self.numbers["loss"]
+        low = min(loss.values())
+        return (
+            Panel(_LR, "loss / lowest loss", (Series("", {k: v / low for k, v in loss.items()}),)),
+            Panel(_LR, _MONO, (Series("", self.numbers["mono_per_feature"]),)),
         )
-    elif claim.number == 3:
-        rates = n["rates"] or list(n["mono_per_feature"])
+
+
+@dataclass(frozen=True)
+class Claim2(Claim):
+    number: ClassVar[int] = 2
+    statement: ClassVar[str] = (
+        "Monosemantic neurons carry moderate negative biases; polysemantic ones small positive "
+        "ones."
+    )
+
+    def summary(self) -> str:
+        mono = list(_known(self.numbers["mono"]).values())
+        poly = list(_known(self.numbers["poly"]).values())
+        if not (mono and poly):
+            return "no classes"
+        return (
+            f"mono biases {min(mono):+.2f} to {max(mono):+.2f}; "
+            f"polysemantic {min(poly):+.2f} to {max(poly):+.2f}"
+        )
+
+    def panels(self) -> tuple[Panel, Panel]:
+        return (
+            Panel(_LR, "mean bias, monosemantic", (Series("", _known(self.numbers["mono"])),)),
+            Panel(_LR, "mean bias, polysemantic", (Series("", _known(self.numbers["poly"])),)),
+        )
+
+
+@dataclass(frozen=True)
+class Claim3(Claim):
+    number: ClassVar[int] = 3
+    statement: ClassVar[str] = (
+        "A negative initial bias plus bias decay engineers highly monosemantic models at no "
+        "loss cost."
+    )
+
+    def summary(self) -> str:
+        pairs = self.numbers["mono_per_feature"]
+        rates = self.numbers["rates"] or list(pairs)
         parts = [
-            f"lr {lr:g}: {n['mono_per_feature'][lr][0]:.2f} -> {n['mono_per_feature'][lr][1]:.2f}"
-            for lr in rates
-            if lr in n["mono_per_feature"]
+            f"lr {lr:g}: {pairs[lr][0]:.2f} -> {pairs[lr][1]:.2f}" for lr in rates if lr in pairs
         ]
-        text = "mono/N " + "; ".join(parts)
-    elif claim.number == 4:
-        N = n["N"]
-        cov = ", ".join(f"{_width(k, N)}: {v:.2f}" for k, v in n["features_covered"].items())
-        text = f"coverage at k = {cov}"
-    else:
-        text = "; ".join(
+        return "mono/N " + "; ".join(parts)
+
+    def panels(self) -> tuple[Panel, Panel]:
+        pairs = self.numbers["mono_per_feature"]
+        base = Series("LR1", {k: v[0] for k, v in pairs.items()}, dashed=True)
+        eng = Series("LR3", {k: v[1] for k, v in pairs.items()})
+        gain = Series("", {k: v[1] - v[0] for k, v in pairs.items()})
+        return Panel(_LR, _MONO, (base, eng)), Panel(_LR, "gain of LR3 over LR1", (gain,))
+
+
+@dataclass(frozen=True)
+class Claim4(Claim):
+    number: ClassVar[int] = 4
+    statement: ClassVar[str] = (
+        "More neurons per layer make models more monosemantic, at a higher compute cost."
+    )
+
+    def summary(self) -> str:
+        N, cov = self.numbers["N"], self.numbers["features_covered"]
+        return "coverage at k = " + ", ".join(f"{_width(k, N)}: {v:.2f}" for k, v in cov.items())
+
+    def panels(self) -> tuple[Panel, Panel]:
+        N = self.numbers["N"]
+
+        def by_ratio(key: str) -> tuple[Series, ...]:
+            return (Series("", {k / N: v for k, v in self.numbers[key].items()}),)
+
+        return (
+            Panel("neurons per feature, k / N", METRICS["features_covered"].label,
+                  by_ratio("features_covered"), "log2"),
+            Panel("k / N", _MONO, by_ratio("mono_per_feature"), "log2"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Claim5(Claim):
+    number: ClassVar[int] = 5
+    statement: ClassVar[str] = (
+        "The residual polysemantic neurons act as a low-rank approximation of the identity "
+        "that applies a global correction to the output."
+    )
+
+    def summary(self) -> str:
+        return "; ".join(
             f"{key}: {s['neurons']} neurons, {s['near_one']} singular values near 1, "
             f"cosine {s['cosine_target']}"
-            for key, s in n.items()
+            for key, s in self.numbers.items()
         )
-    return f"{text} ({'holds' if claim.holds else 'does not hold'})"
+
+    def panels(self) -> tuple[Panel, Panel]:
+        sets = {k.replace("_", " "): s for k, s in self.numbers.items()}
+        cos = {k: s["cosine_target"] or 0.0 for k, s in sets.items()}
+        near = {k: s["near_one"] / s["rank_bound"] for k, s in sets.items()}
+        return (
+            Panel("", "cosine with the linear target", (Series("", cos),), "categories"),
+            Panel("", "singular values near 1 / m", (Series("", near),), "categories"),
+        )
+
+
+CLAIMS: tuple[type[Claim], ...] = (Claim1, Claim2, Claim3, Claim4, Claim5)
+STATEMENTS: dict[int, str] = {c.number: c.statement for c in CLAIMS}

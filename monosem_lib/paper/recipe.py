@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.config import Config, ConfigError, preset
+from ..core.optim import schedule_multipliers
+from ..core.training import train
+from ..store.summaries import holds_configs, save_summary
 
 __all__ = [
     "DecayStudy",
@@ -110,8 +113,6 @@ def decay_at_shrink(shrink: float, lr: float, steps: int) -> float:
 
 def mean_multiplier(schedule: str, steps: int) -> float:
     """The mean learning-rate multiplier over the first half of a run (where decay acts)."""
-    from ..core.optim import schedule_multipliers
-
     return float(schedule_multipliers(schedule, steps)[: math.ceil(steps / 2)].mean())
 
 
@@ -166,22 +167,12 @@ def run_study(
 ) -> list[Path]:
     """Train and store every cell of study ``name`` under ``folder`` (one compact summary a
     cell), skipping cells whose stored file holds the same configs from the same code."""
-    from ..core.training import train
-    from ..store.files import load_summary
-    from ..store.results import save_summary
-    from ..version import RESULTS_VERSION
-
     written = []
     for cell, configs in study_cells(name):
         if only and cell.name not in only:
             continue
-        target = Path(folder) / f"{cell.name}.json"
-        if resume and target.exists():
-            stored = load_summary(target)
-            same = stored.meta.get("results_version") == RESULTS_VERSION
-            cpu = [c.replace(device="cpu") for c in configs]
-            if same and [c.replace(device="cpu") for c in stored.configs] == cpu:
-                continue
+        if resume and holds_configs(Path(folder) / f"{cell.name}.json", configs):
+            continue
         run = train(configs)
         written.append(
             save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)

@@ -1,21 +1,26 @@
-"""Stored sweeps of Table 1: loading them by scale, checking they are current, and the views
-the appendix and chapter 7 draw (every batch against its knob, the departures from the
-paper, the budget study, the metric variants). The claims themselves are in ``claims``.
+"""Stored sweeps of Table 1: loading them by scale, checking they are current, the claims at
+each scale with the verdicts the book states, provenance and the metric variants. The claims
+themselves are in ``claims``; every batch against its knob in ``series``; the budget study in
+``budget``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..analysis.report import interpret
 from ..store.results import Results, load_results
+from ..store.summaries import is_current_for
 from . import claims
 from .claims import Claim
-from .table1 import SWEEP_SCALES, TABLE1, sweep_configs, total_shrink
+from .table1 import SWEEP_SCALES, TABLE1, sweep_configs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "load_data",
@@ -23,12 +28,6 @@ __all__ = [
     "abs_pairs",
     "BATCHES",
     "CLAIM_BATCHES",
-    "STUDY_STEPS",
-    "load_budget_study",
-    "SweepSeries",
-    "sweep_series",
-    "batch_sentence",
-    "departures",
     "metric_variants",
     "is_current",
     "metric_variant_rows",
@@ -36,32 +35,14 @@ __all__ = [
     "scale_claims",
     "claims_table",
     "verdict_mismatches",
-    "budget_rows",
-    "budget_claims",
-    "budget_verdicts",
     "provenance_frame",
     "abs_frame",
     "stale_files",
-    "DECAY_RATES",
-    "decay_runs",
-    "decay_frame",
     "EXPECTED_VERDICTS",
-    "EXPECTED_BUDGET_VERDICTS",
-    "EXPECTED_PAPER_DECAY",
 ]
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
 CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims read
-
-
-# The budget study at the paper's shape on a CPU: LR1 and LR3 at two rates, trained for these
-# step counts at batch 1024 (2^20 .. 2^23 samples; 2^12 steps is the paper-cpu preset itself,
-# read from the main batches). See ``make data-paper-cpu``.
-STUDY_STEPS = (1024, 2048, 4096, 8192)
-STUDY_RATES = (0.003, 0.01)
 
 
 def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
@@ -75,31 +56,6 @@ def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
             path = root / scale / f"{name}.json"
             if path.exists():
                 out[scale][name] = load_results(path)
-    return out
-
-
-def load_budget_study(root: str | Path) -> dict[int, dict[str, Results]]:
-    """{steps: {"LR1": Results, "LR3": Results}} of the budget study under
-    ``root/paper-cpu``: the study's own files and, for the preset's steps, the main batches
-    restricted to the study's rates. Budgets not produced yet are left out."""
-    root = Path(root) / "paper-cpu"
-    out: dict[int, dict[str, Results]] = {}
-    for steps in STUDY_STEPS:
-        folder = (
-            root
-            if steps == sweep_configs("LR1", "paper-cpu")[0].steps
-            else root / "budget" / f"steps-{steps}"
-        )
-        found = {
-            n: load_results(folder / f"{n}.json")
-            for n in ("LR1", "LR3")
-            if (folder / f"{n}.json").exists()
-        }
-        if len(found) == 2:
-            out[steps] = {
-                n: r.select(i for lr in STUDY_RATES for i in r.where(lr=lr))
-                for n, r in found.items()
-            }
     return out
 
 
@@ -133,11 +89,6 @@ def is_current(results: Results) -> bool:
     ``bias_decay``) it records, made by
     code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
     the book's rules or to the numbers shows up as a stale file."""
-    from ..version import RESULTS_VERSION
-
-    if results.meta.get("results_version") != RESULTS_VERSION:
-        return False
-    have = [c.replace(device="cpu") for c in results.configs]
     values = results.meta.get("values")
     keys = ("steps", "schedule", "bias_decay")
     overrides = {k: results.meta[k] for k in keys if results.meta.get(k) is not None}
@@ -151,115 +102,7 @@ def is_current(results: Results) -> bool:
         )
     except ValueError:
         return False
-    return have == [c.replace(device="cpu") for cfg in want for c in cfg.expand()]
-
-
-# -- every batch, the paper's way: metrics against the swept knob, seeds as bands ----------------
-
-
-@dataclass
-class SweepSeries:
-    """One batch's metrics against its swept knob.
-
-    Attributes:
-        name: the batch.
-        var: the knob on the x axis; ``x`` its values.
-        series: {label: {metric: [len(x), seeds] array}}; one series, or one per learning rate
-            for G1 (which sweeps lr and initial bias).
-    """
-
-    name: str
-    var: str
-    x: list
-    series: dict[str, dict[str, np.ndarray]]
-
-
-SERIES_METRICS = {
-    "loss": "final_loss",
-    "mono / N": "mono_per_feature",
-    "mono / k": "mono_per_neuron",
-}
-
-
-def sweep_series(results: Results) -> SweepSeries:
-    """Loss, mono/N and mono/k of every point of a stored batch (see ``SweepSeries``)."""
-    spec = TABLE1[results.name]
-    outer = [v for v in spec.swept if v != spec.var]
-    configs, metrics = results.configs, results.metrics
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(configs):
-        label = ", ".join(f"{v} {getattr(c, v):g}" for v in outer) or spec.name
-        groups.setdefault(label, []).append(i)
-    x = sorted({getattr(configs[i], spec.var) for i in range(len(configs))})
-    series = {}
-    for label, idx in groups.items():
-        series[label] = {}
-        for title, key in SERIES_METRICS.items():
-            table = [
-                [metrics[i][key] for i in idx if getattr(configs[i], spec.var) == v] for v in x
-            ]
-            series[label][title] = np.array(table, dtype=float)
-    return SweepSeries(spec.name, spec.var, x, series)
-
-
-def batch_sentence(s: SweepSeries) -> str:
-    """One sentence, generated from the numbers, on what a stored batch shows."""
-    parts = []
-    for label, m in s.series.items():
-        mono, loss = m["mono / N"].mean(1), m["loss"].mean(1)
-        peak = int(np.argmax(mono))
-        trend = (
-            "rises"
-            if mono[-1] > mono[0] + 0.1
-            else "falls"
-            if mono[-1] < mono[0] - 0.1
-            else "stays level"
-        )
-        head = f"at {label}, " if len(s.series) > 1 else ""
-        parts.append(
-            f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
-            f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
-            f"while the loss spans {loss.min():.3f} to {loss.max():.3f}"
-        )
-    return f"{s.name}: " + "; ".join(parts) + "."
-
-
-def _span(values) -> str:
-    lo, hi = min(values), max(values)
-    return f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}-{hi:.3g}"
-
-
-def departures(
-    name: str, scales: tuple[str, ...] = ("paper", "book")
-) -> dict[str, tuple[str, ...]]:
-    """How batch ``name`` differs between scales: {quantity: (value at each of ``scales``)},
-    generated from ``sweep_configs`` (ranges where the batch sweeps a quantity)."""
-    rows = {}
-    for scale in scales:
-        cs = sweep_configs(name, scale, seeds=1)
-        quantities = {
-            "N": [c.N for c in cs],
-            "m": [c.m for c in cs],
-            "k/N": [c.k / c.N for c in cs],
-            "m/N": [c.m / c.N for c in cs],
-            "eps N": [c.eps * c.N for c in cs],
-            "lr": [c.lr for c in cs],
-            "batch": [c.batch for c in cs],
-            "steps": [c.steps for c in cs],
-            "samples": [c.batch * c.steps for c in cs],
-            "total shrink": [total_shrink(c) for c in cs],
-        }
-        for q, values in quantities.items():
-            rows.setdefault(q, []).append(_span(values))
-        rows.setdefault("schedule", []).append(_SCHEDULES[cs[0].schedule])
-    return {q: tuple(v) for q, v in rows.items()}
-
-
-_SCHEDULES = {
-    "paper": "periodic cosine (T_max 512)",
-    "cosine": "one half-cosine",
-    "constant": "constant",
-}
+    return is_current_for(results.meta, results.configs, [c for cfg in want for c in cfg.expand()])
 
 
 # -- the metric, the paper's way and the book's -------------------------------------------------
@@ -312,8 +155,6 @@ def scale_claims(
 ) -> dict[int, Claim]:
     """Claims 1-5 from one scale's stored batches (``load_data(root)``), read as
     ``CLAIM_READING[scale]`` says."""
-    from ..analysis.report import interpret
-
     how, found = CLAIM_READING[scale], data[scale]
     lr1, lr3 = found["LR1"], found["LR3"]
     path, instance = how["representative"]
@@ -335,7 +176,7 @@ def claims_table(by_scale: dict[str, dict[int, Claim]]) -> pd.DataFrame:
     rows = []
     for n, statement in claims.STATEMENTS.items():
         row = {"claim": n, "the paper": statement}
-        row.update({scale: claims.describe(c[n]) for scale, c in by_scale.items()})
+        row.update({scale: c[n].describe() for scale, c in by_scale.items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("claim")
 
@@ -348,62 +189,9 @@ def verdict_mismatches(by_scale: dict[str, dict[int, Claim]], expected: dict) ->
         for n, holds in want.items():
             c = by_scale[scale][n]
             if c.holds != holds:
-                why = "; ".join(f"{x.what}: {x.detail}" for x in c.failed) or claims.describe(c)
+                why = "; ".join(f"{x.what}: {x.detail}" for x in c.failed) or c.describe()
                 out.append(f"{scale} claim {n}: expected holds={holds}, got {c.holds} ({why})")
     return out
-
-
-# -- the budget study at the paper's shape ---------------------------------------------------------
-
-
-def budget_rows(study: dict[int, dict[str, Results]]) -> list[dict]:
-    """One row per budget, batch and rate (seed means): samples seen, fraction of the paper's
-    2^30, loss, mono/N, mono/k, features covered."""
-    rows = []
-    for steps, found in sorted(study.items()):
-        for name, r in found.items():
-            for lr in r.values("lr"):
-                idx = r.where(lr=lr)
-                batch = r.configs[idx[0]].batch
-                row = {"steps": steps, "samples": steps * batch, "batch": name, "lr": lr}
-                row["of paper"] = steps * batch / 2**30
-                for key in (
-                    "final_loss",
-                    "mono_per_feature",
-                    "mono_per_neuron",
-                    "features_covered",
-                ):
-                    row[key] = float(np.mean(r.metric(key)[idx]))
-                row["seeds"] = len(idx)
-                rows.append(row)
-    return rows
-
-
-def budget_claims(study: dict[int, dict[str, Results]]) -> dict[int, dict[int, Claim]]:
-    """Claims 1-3 at every budget of the study: claim 1 over its two rates, claim 2 on LR1,
-    claim 3 at each rate. (Claims 4 and 5 need the width sweep and stored weights, which the
-    study does not hold.)"""
-    out = {}
-    for steps, found in sorted(study.items()):
-        lr1, lr3 = found["LR1"], found["LR3"]
-        out[steps] = {
-            1: claims.claim1(lr1),
-            2: claims.claim2(lr1),
-            3: claims.claim3(lr1, lr3),
-        }
-    return out
-
-
-def budget_verdicts(by_budget: dict[int, dict[int, Claim]], batch: int = 1024) -> pd.DataFrame:
-    """A DataFrame: one row per budget (steps of ``batch`` samples), whether claims 1-3 hold."""
-    import pandas as pd
-
-    rows = []
-    for steps, found in by_budget.items():
-        row = {"samples": f"2^{np.log2(steps * batch):.3g}", "steps": steps}
-        row.update({f"claim {n}": c.holds for n, c in found.items()})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("samples")
 
 
 def provenance_frame(
@@ -466,50 +254,6 @@ def stale_files(root: str | Path) -> list[str]:
     ]
 
 
-# -- the decay rule at a reduced budget ------------------------------------------------------------
-
-DECAY_RATES = (0.01, 0.03)  # the rates of data/paper-cpu/paper-decay
-
-
-def decay_runs(root: str | Path) -> dict[str, Results]:
-    """At the paper's shape on a CPU, rates ``DECAY_RATES``: LR1, LR3 with its decay rescaled
-    to keep the row's total shrink (the book's rule), and LR3 with the paper's own decay
-    coefficient (``paper-cpu/paper-decay``). Labels as keys."""
-    root = Path(root) / "paper-cpu"
-    lr1, lr3 = load_results(root / "LR1.json"), load_results(root / "LR3.json")
-    paper_decay = load_results(root / "paper-decay" / "LR3.json")
-
-    def at_rates(r: Results) -> Results:
-        return r.select(i for lr in DECAY_RATES for i in r.where(lr=lr))
-
-    return {
-        "LR1 (zero bias)": at_rates(lr1),
-        "LR3, shrink kept (decay x32)": at_rates(lr3),
-        "LR3, the paper's decay 0.03": paper_decay,
-    }
-
-
-def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
-    """One row per run of ``decay_runs``: its decay, loss, mono/N, coverage, dead neurons and
-    the mean biases of its two classes."""
-    import pandas as pd
-
-    keys = ("final_loss", "mono_per_feature", "features_covered", "dead_neurons")
-    keys += ("mean_bias_mono", "mean_bias_poly")
-    rows = []
-    for label, r in runs.items():
-        for c, m in zip(r.configs, r.metrics):
-            rows.append(
-                {
-                    "run": label,
-                    "lr": c.lr,
-                    "bias_decay": round(c.bias_decay, 4),
-                    **{k: m[k] for k in keys},
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 # -- what the stored data show, as chapter 7 states it ---------------------------------------------
 
 # The verdict of every claim at each scale (chapter 7's table), of claims 1-3 at every budget of
@@ -520,10 +264,3 @@ EXPECTED_VERDICTS: dict[str, dict[int, bool]] = {
     "book": {1: True, 2: True, 3: True, 4: True, 5: True},
     "paper-cpu": {1: False, 2: True, 3: False, 4: False, 5: False},
 }
-EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {
-    1024: {1: False, 2: False, 3: False},
-    2048: {1: False, 2: True, 3: False},
-    4096: {1: False, 2: True, 3: False},
-    8192: {1: False, 2: True, 3: False},
-}
-EXPECTED_PAPER_DECAY = False

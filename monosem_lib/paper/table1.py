@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import Config, ConfigError, preset
+from ..core.config import SCALES, Config, ConfigError, preset
 
 __all__ = [
     "SweepSpec",
@@ -303,7 +303,7 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
 
 # Scales a Table 1 batch can run at: the paper's own, the book's (BOOK_RULES) and the paper's
 # shape with a CPU budget (``paper-cpu``: the preset's batch and steps, each row's shrink kept).
-SWEEP_SCALES = ("book", "paper", "paper-cpu")
+SWEEP_SCALES = tuple(SCALES)
 
 
 def reduced_budget(paper: Config, steps: int | None = None) -> Config:

@@ -1,7 +1,7 @@
 """The result cache: trained runs keyed by their configs and the code that trains them.
 
 A notebook that asks for the same batch twice (or two notebooks that share a batch) trains it
-once. Entries are saved runs (``storage.save_run``); the key covers every instance config, the
+once. Entries are saved runs (``files.write_run``); the key covers every instance config, the
 library version and the digest of the modules that decide a result (``version.SOURCE_DIGEST``),
 so any change to training code retrains.
 """
@@ -22,7 +22,7 @@ from ..core.config import Config
 from ..core.data import resolve_device
 from ..core.training import Run, as_instances, train
 from ..version import SOURCE_DIGEST, __version__
-from .files import load_run, save_run
+from .files import load_run, write_run
 
 __all__ = ["RunCache", "load_or_train", "default_cache_dir", "run_key"]
 
@@ -76,7 +76,7 @@ class RunCache:
         path = self.path(configs)
         try:
             # Metrics are recomputed from the weights on load; skipping them keeps caching cheap.
-            save_run(run, path, overwrite=True, metrics=[])
+            write_run(run, path, overwrite=True, metrics=[])
         except OSError as err:  # a full disk or read-only cache must not lose the run itself
             warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
 

@@ -32,7 +32,7 @@ from ..core.training import Run
 from ..version import RESULTS_VERSION, SOURCE_DIGEST, __version__
 
 __all__ = [
-    "save_run",
+    "write_run",
     "load_run",
     "write_summary",
     "provenance",
@@ -79,7 +79,7 @@ def _write_atomically(directory: Path, write, overwrite: bool) -> None:
         raise
 
 
-def save_run(
+def write_run(
     run: Run,
     directory: str | os.PathLike,
     *,
@@ -140,8 +140,8 @@ def save_run(
 
 
 def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
-    """Load a run saved by ``save_run``. Raises ValueError naming the problem if the files
-    are missing, truncated or inconsistent."""
+    """Load a run saved by ``write_run`` (or ``summaries.save_run``). Raises ValueError naming
+    the problem if the files are missing, truncated or inconsistent."""
     directory = Path(directory)
     meta_path, weights_path = directory / "run.json", directory / "weights.npz"
     if not meta_path.is_file() or not weights_path.is_file():
@@ -199,7 +199,7 @@ def write_summary(
 ) -> Path:
     """Write a sweep summary as ``path/<name>.json`` (``meta``) and ``path/<name>.npz``
     (``arrays``), each landing by rename so a reader never sees half of one. The summary is
-    built by ``results.save_summary``; this only writes it. ``name`` is the file stem (a
+    built by ``summaries.save_summary``; this only writes it. ``name`` is the file stem (a
     shard's is ``<batch>.part-<i>-of-<n>``)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

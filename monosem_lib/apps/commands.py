@@ -1,0 +1,261 @@
+"""What each command does: train, sweep, merge, interpret and bench, each returning a dict that
+``cli`` prints (as a table, as text or as one JSON object).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..analysis.metrics import SUMMARY_KEYS, summarize
+from ..analysis.report import interpret
+from ..analysis.report_text import format_report, report_dict
+from ..core.config import (
+    ConfigError,
+    preset,
+)
+from ..core.training import group_by_structure, train
+from ..paper.table1 import TABLE1, sweep_configs
+from ..store.files import load_run, write_run
+from ..store.summaries import holds_configs, merge_summaries, save_summary, shard_stem
+from .bench import format_bench, run_bench
+from .cli_args import FIELDS, FLAG_OF, CliError, config_error
+
+__all__ = [
+    "cmd_train",
+    "cmd_sweep",
+    "cmd_merge",
+    "cmd_interpret",
+    "cmd_bench",
+    "emit",
+    "print_table",
+]
+FLAG_OF.update(device="--device", preset="--preset", dtype="--dtype")
+
+
+def _instance_rows(run, rows) -> list[dict]:
+    out = []
+    for c, r in zip(run.configs, rows):
+        row = {key: r[key] for key in SUMMARY_KEYS}
+        row.update(
+            seed=c.seed,
+            lr=c.lr,
+            init_bias=c.init_bias,
+            bias_decay=c.bias_decay,
+            l1=c.l1,
+            eps=c.eps,
+            k=c.k,
+            feature_dist=c.feature_dist,
+        )
+        out.append(row)
+    return out
+
+
+def print_table(rows: list[dict], out=sys.stdout) -> None:
+    cols = (
+        "seed",
+        "lr",
+        "init_bias",
+        "bias_decay",
+        "k",
+        "final_loss",
+        "mono_per_feature",
+        "features_covered",
+        "dead_neurons",
+    )
+    print("  ".join(f"{c:>16}" for c in cols), file=out)
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(f"{v:>16.4g}" if isinstance(v, float) else f"{v!s:>16}")
+        print("  ".join(cells), file=out)
+
+
+def cmd_train(args) -> dict:
+    fields = {f: getattr(args, f) for f in FIELDS if getattr(args, f) is not None}
+    if args.device:
+        fields["device"] = args.device
+    try:
+        config = preset(args.preset, **fields)
+    except ConfigError as err:
+        raise config_error(err) from None
+    _check_out(args)
+    run = train(config, progress=args.progress)
+    rows = summarize(run)
+    if args.out:
+        write_run(run, args.out, overwrite=args.overwrite, metrics=rows)
+    return {
+        "config": config.to_dict(),
+        "train_seconds": run.train_seconds,
+        "instances": _instance_rows(run, rows),
+    }
+
+
+def _check_out(args) -> None:
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+            raise CliError(
+                f"python -m monosem_lib: error: argument --out: {out} already exists and is not "
+                "empty; choose another directory or pass --overwrite",
+                2,
+            )
+
+
+def cmd_sweep(args) -> dict:
+    configs, start = _sweep_instances(args)
+    _check_out(args)
+    spec = TABLE1[args.name]
+    target = _summary_target(args, configs)
+    if target is not None and args.resume and holds_configs(target, configs):
+        return {
+            "sweep": {"name": spec.name, "scale": args.preset},
+            "skipped": f"{target} is current",
+        }
+    runs, rows = _train_groups(args, configs, spec)
+    if args.summary:
+        save_summary(
+            runs,
+            args.summary,
+            name=args.name,
+            scale=args.preset,
+            overwrite=args.overwrite or args.resume,
+            representative=_local_representatives(args, start, len(configs)),
+            shard=args.shard,
+            values=args.values,
+            steps=args.steps,
+            schedule=args.schedule,
+            bias_decay=args.sweep_bias_decay,
+            compact=args.compact,
+        )
+    base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
+    sweep = {"name": spec.name, "description": spec.description, "var": spec.var}
+    sweep.update(swept=list(spec.swept), values=[getattr(c, spec.var) for c in configs])
+    sweep.update(scale=args.preset, shard=None if args.shard is None else list(args.shard))
+    seconds = sum(r.train_seconds for r in runs)
+    return {"config": base.to_dict(), "sweep": sweep, "train_seconds": seconds, "instances": rows}
+
+
+def _sweep_instances(args) -> tuple[list, int]:
+    """The batch's instance configs (one per seed and point), or the shard's block of them,
+    and the block's first index in the whole batch."""
+    overrides = {"device": args.device} if args.device else {}
+    if args.steps:
+        overrides["steps"] = args.steps
+    if args.schedule:
+        overrides["schedule"] = args.schedule
+    if args.sweep_bias_decay is not None:
+        overrides["bias_decay"] = args.sweep_bias_decay
+    try:
+        configs = sweep_configs(
+            args.name, args.preset, seeds=args.seeds, values=args.values, **overrides
+        )
+    except ConfigError as err:
+        raise config_error(err) from None
+    instances = [c for cfg in configs for c in cfg.expand()]
+    if args.shard is None:
+        return instances, 0
+    start, stop = _shard_bounds(len(instances), *args.shard)
+    return instances[start:stop], start
+
+
+def _shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
+    """Part ``index`` of ``count`` near-equal contiguous blocks of ``total`` instances."""
+    if count > total:
+        raise CliError(
+            f"python -m monosem_lib: error: argument --shard: {index}/{count} is not allowed: "
+            f"this batch has {total} instances, so at most {total} shards",
+            2,
+        )
+    return total * index // count, total * (index + 1) // count
+
+
+def _local_representatives(args, start: int, count: int) -> list[int]:
+    """--representative indices (over the whole batch) as indices into this shard."""
+    return [r - start for r in args.representative if start <= r < start + count]
+
+
+def _summary_target(args, configs) -> Path | None:
+    if not args.summary:
+        return None
+
+    stem = args.name if args.shard is None else shard_stem(args.name, *args.shard)
+    target = Path(args.summary) / f"{stem}.json"
+    if target.exists() and not (args.overwrite or args.resume):
+        raise CliError(
+            f"python -m monosem_lib: error: argument --summary: {target} already exists; "
+            "choose another directory or pass --overwrite (or --resume)",
+            2,
+        )
+    return target
+
+
+def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
+    """Train the instances one pass per structure (and --max-instances), saving --out."""
+    groups = group_by_structure(configs)
+    if args.max_instances:
+        step = args.max_instances
+        groups = [g[i : i + step] for g in groups for i in range(0, len(g), step)]
+    runs, rows = [], []
+    for group in groups:
+        run = train(group, progress=args.progress)
+        summary = summarize(run)
+        if args.out:
+            part = f"{spec.var}={getattr(group[0], spec.var)}"
+            many = f"part-{len(runs):02d}" if args.max_instances else part
+            target = Path(args.out) if len(groups) == 1 else Path(args.out) / many
+            write_run(run, target, overwrite=args.overwrite, metrics=summary)
+        rows += _instance_rows(run, summary)
+        runs.append(run)
+    return runs, rows
+
+
+def cmd_merge(args) -> dict:
+    try:
+        path = merge_summaries(args.parts, args.summary, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as err:
+        raise CliError(f"python -m monosem_lib: error: merge: {err}", 2) from None
+    return {"merged": [str(p) for p in args.parts], "summary": str(path)}
+
+
+def cmd_interpret(args) -> dict:
+    try:
+        run = load_run(args.dir)
+    except ValueError as err:
+        raise CliError(f"python -m monosem_lib: error: argument DIR: {err}", 2) from None
+    if args.instance >= run.instances:
+        raise CliError(
+            f"python -m monosem_lib: error: argument --instance: {args.instance} is out of range; "
+            f"the run has {run.instances} instance(s)",
+            2,
+        )
+    report = interpret(run, args.instance)
+    return {"text": format_report(report), "dict": report_dict(report)}
+
+
+def cmd_bench(args) -> dict:
+    return run_bench(quick=args.quick, rounds=args.rounds)
+
+
+def emit(args, result: dict) -> None:
+    if args.command == "merge":
+        print(f"merged {len(result['merged'])} parts into {result['summary']}")
+        return
+    if args.command == "interpret":
+        print(json.dumps(result["dict"], allow_nan=False) if args.json else result["text"])
+        return
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return
+    if args.command == "bench":
+        print(format_bench(result))
+        return
+    if "skipped" in result:
+        print(f"skipped: {result['skipped']}")
+        return
+    print(f"trained in {result['train_seconds']:.1f} s")
+    print_table(result["instances"])
+    if getattr(args, "out", None):
+        print(f"saved to {args.out}")

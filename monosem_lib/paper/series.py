@@ -1,0 +1,126 @@
+"""Every batch of Table 1 the paper's way: its metrics against the swept knob with seeds as
+bands, a generated sentence for each, and the book's departures from the paper's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..store.results import Results
+from .table1 import TABLE1, sweep_configs, total_shrink
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["SweepSeries", "sweep_series", "batch_sentence", "departures", "SERIES_METRICS"]
+
+
+# -- every batch, the paper's way: metrics against the swept knob, seeds as bands ----------------
+
+
+@dataclass
+class SweepSeries:
+    """One batch's metrics against its swept knob.
+
+    Attributes:
+        name: the batch.
+        var: the knob on the x axis; ``x`` its values.
+        series: {label: {metric: [len(x), seeds] array}}; one series, or one per learning rate
+            for G1 (which sweeps lr and initial bias).
+    """
+
+    name: str
+    var: str
+    x: list
+    series: dict[str, dict[str, np.ndarray]]
+
+
+SERIES_METRICS = {
+    "loss": "final_loss",
+    "mono / N": "mono_per_feature",
+    "mono / k": "mono_per_neuron",
+}
+
+
+def sweep_series(results: Results) -> SweepSeries:
+    """Loss, mono/N and mono/k of every point of a stored batch (see ``SweepSeries``)."""
+    spec = TABLE1[results.name]
+    outer = [v for v in spec.swept if v != spec.var]
+    configs, metrics = results.configs, results.metrics
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        label = ", ".join(f"{v} {getattr(c, v):g}" for v in outer) or spec.name
+        groups.setdefault(label, []).append(i)
+    x = sorted({getattr(configs[i], spec.var) for i in range(len(configs))})
+    series = {}
+    for label, idx in groups.items():
+        series[label] = {}
+        for title, key in SERIES_METRICS.items():
+            table = [
+                [metrics[i][key] for i in idx if getattr(configs[i], spec.var) == v] for v in x
+            ]
+            series[label][title] = np.array(table, dtype=float)
+    return SweepSeries(spec.name, spec.var, x, series)
+
+
+def batch_sentence(s: SweepSeries) -> str:
+    """One sentence, generated from the numbers, on what a stored batch shows."""
+    parts = []
+    for label, m in s.series.items():
+        mono, loss = m["mono / N"].mean(1), m["loss"].mean(1)
+        peak = int(np.argmax(mono))
+        trend = (
+            "rises"
+            if mono[-1] > mono[0] + 0.1
+            else "falls"
+            if mono[-1] < mono[0] - 0.1
+            else "stays level"
+        )
+        head = f"at {label}, " if len(s.series) > 1 else ""
+        parts.append(
+            f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
+            f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
+            f"while the loss spans {loss.min():.3f} to {loss.max():.3f}"
+        )
+    return f"{s.name}: " + "; ".join(parts) + "."
+
+
+def _span(values) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}-{hi:.3g}"
+
+
+def departures(
+    name: str, scales: tuple[str, ...] = ("paper", "book")
+) -> dict[str, tuple[str, ...]]:
+    """How batch ``name`` differs between scales: {quantity: (value at each of ``scales``)},
+    generated from ``sweep_configs`` (ranges where the batch sweeps a quantity)."""
+    rows = {}
+    for scale in scales:
+        cs = sweep_configs(name, scale, seeds=1)
+        quantities = {
+            "N": [c.N for c in cs],
+            "m": [c.m for c in cs],
+            "k/N": [c.k / c.N for c in cs],
+            "m/N": [c.m / c.N for c in cs],
+            "eps N": [c.eps * c.N for c in cs],
+            "lr": [c.lr for c in cs],
+            "batch": [c.batch for c in cs],
+            "steps": [c.steps for c in cs],
+            "samples": [c.batch * c.steps for c in cs],
+            "total shrink": [total_shrink(c) for c in cs],
+        }
+        for q, values in quantities.items():
+            rows.setdefault(q, []).append(_span(values))
+        rows.setdefault("schedule", []).append(_SCHEDULES[cs[0].schedule])
+    return {q: tuple(v) for q, v in rows.items()}
+
+
+_SCHEDULES = {
+    "paper": "periodic cosine (T_max 512)",
+    "cosine": "one half-cosine",
+    "constant": "constant",
+}
