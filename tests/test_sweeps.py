@@ -81,7 +81,7 @@ def test_overrides_and_bad_names():
     )
     with pytest.raises(ConfigError, match="LR1"):
         sweep_configs("LR9")
-    with pytest.raises(ConfigError, match="book, paper, paper-cpu"):
+    with pytest.raises(ConfigError, match="book, paper-cpu, paper"):
         sweep_configs("LR1", "huge")
 
 

@@ -82,12 +82,14 @@ class DecayStudy:
     init_bias: float = -1.0
 
     def cells(self) -> list[Cell]:
-        """The study's files, in the order they are trained."""
+        """The study's files, in the order they are trained: every grid point with the first
+        block of seeds, then again with the next block (so an interrupted study has every
+        point at least once)."""
         out = []
-        for steps, schedule, lr in self.grid:
-            for first in range(0, self.seeds, self.seeds_per_file):
-                seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
-                tag = "" if len(seeds) == self.seeds else f"-seeds{seeds[0]}-{seeds[-1]}"
+        for first in range(0, self.seeds, self.seeds_per_file):
+            seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
+            tag = "" if len(seeds) == self.seeds else f"-seeds{seeds[0]}-{seeds[-1]}"
+            for steps, schedule, lr in self.grid:
                 name = f"T{steps}-{schedule}-lr{lr:g}{tag}"
                 out.append(Cell(name, steps, schedule, lr, seeds))
         return out
