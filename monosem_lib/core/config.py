@@ -241,35 +241,27 @@ class Config:
         return cls().replace(**data)
 
 
+# The paper's own scale (Jermyn et al. 2022), for a GPU.
+_PAPER = Config(
+    N=512,
+    m=64,
+    k=1024,
+    eps=1 / 64,
+    batch=8192,
+    steps=2**17,
+    lr=0.003,
+    schedule="paper",
+    device="auto",
+)
+
 PRESETS: dict[str, Config] = {
     # CPU scale: every chapter runs in about a minute.
     "book": Config(),
-    # The paper's own scale (Jermyn et al. 2022), for a GPU.
-    "paper": Config(
-        N=512,
-        m=64,
-        k=1024,
-        eps=1 / 64,
-        batch=8192,
-        steps=2**17,
-        lr=0.003,
-        schedule="paper",
-        device="auto",
-    ),
+    "paper": _PAPER,
     # The paper's shape (N, m, k, eps, LAMB, periodic cosine) at 1/256 of its samples, for a
     # CPU: batch 1024 for 2^12 steps (2^22 samples), about 2 minutes a model on two cores.
     # Chapter 7's budget study (data/paper-cpu/budget) shows what the cut costs.
-    "paper-cpu": Config(
-        N=512,
-        m=64,
-        k=1024,
-        eps=1 / 64,
-        batch=1024,
-        steps=2**12,
-        lr=0.003,
-        schedule="paper",
-        device="auto",
-    ),
+    "paper-cpu": _PAPER.replace(batch=1024, steps=2**12),
     # Smaller than book, for sliders that retrain while the reader watches.
     # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)
     # and retrains in about 3.5 s on two CPU cores; the book preset takes about 8 s.
