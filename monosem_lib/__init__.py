@@ -43,15 +43,14 @@ from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel
 from .core.training import Run, TrainingDiverged, train, train_many
+from .paper.recipe import decay_for_shrink, total_shrink
 from .paper.table1 import (
     BOOK_RULES,
     ENGINEERED,
     TABLE1,
     book_config,
-    decay_for_shrink,
     sweep_configs,
     sweep_values,
-    total_shrink,
 )
 from .store.cache import RunCache, load_or_train
 from .store.files import load_run, load_summary
@@ -72,6 +71,7 @@ _LAZY_MODULES = {
     "responses": "analysis.responses",
     "claims": "paper.claims",
     "recipe": "paper.recipe",
+    "decay_study": "paper.decay_study",
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 from monosem_lib import book as ex
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import as_instances, group_by_structure
-from monosem_lib.paper.table1 import total_shrink
+from monosem_lib.paper.recipe import total_shrink
 from monosem_lib.store.cache import run_key
 
 BUILDERS = [ex.lr_sweep, ex.bias_factorial, ex.width_sweep]

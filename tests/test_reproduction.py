@@ -94,7 +94,7 @@ def test_every_stored_batch_is_current():
     stored batch stale: rerun make data / make data-paper-cpu."""
     from monosem_lib.store.results import load_results
 
-    paths = sorted((ROOT / "data").rglob("*.json"))
+    paths = rp.batch_files(ROOT / "data")
     assert len(paths) >= 21, "the book-scale batches are missing"
     assert all(load_results(p).name in rp.BATCHES for p in paths)
     assert rp.stale_files(ROOT / "data") == [], "stale data: rerun make data / data-paper-cpu"

@@ -3,13 +3,12 @@ import math
 import pytest
 
 from monosem_lib.core.config import ConfigError, preset
+from monosem_lib.paper.recipe import decay_for_shrink, total_shrink
 from monosem_lib.paper.table1 import (
     ENGINEERED,
     TABLE1,
-    decay_for_shrink,
     sweep_configs,
     sweep_values,
-    total_shrink,
 )
 
 ALL = [

@@ -18,6 +18,7 @@ from . import (
     live,
     plots,
     scale_plots,
+    study_plots,
     tables,
     views,
 )
@@ -29,6 +30,7 @@ from .inspector import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
+from .study_plots import *  # noqa: F403
 from .tables import *  # noqa: F403
 from .views import *  # noqa: F403
 
@@ -40,6 +42,7 @@ __all__ = [
     *figure_kit.__all__,
     *plots.__all__,
     *scale_plots.__all__,
+    *study_plots.__all__,
     *live.__all__,
     *explorers.__all__,
     *bias_explorer.__all__,

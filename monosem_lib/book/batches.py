@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..core.config import Config, preset
 from ..core.training import Run, group_by_structure
-from ..paper.table1 import ENGINEERED, decay_for_shrink, sweep_configs, sweep_values
+from ..paper.recipe import decay_for_shrink
+from ..paper.table1 import ENGINEERED, sweep_configs, sweep_values
 from ..store.cache import load_or_train
 from ..store.results import Results
 

@@ -16,7 +16,7 @@ from ..analysis.metrics import evaluate_loss
 from ..core.config import Config, preset
 from ..core.data import make_projection, resolve_device
 from ..core.training import Run, init_model, train
-from ..paper.table1 import decay_for_shrink, total_shrink
+from ..paper.recipe import decay_for_shrink, total_shrink
 from .batches import B1_SHRINK, LIVE_BIASES
 from .explorers import draw_state, short_number
 from .live import LiveView, PanelSlot

@@ -27,9 +27,10 @@ from ..core.config import Config
 from ..core.timing import time_per_step
 from ..core.training import Run
 from ..paper.claims import Claim
+from ..paper.recipe import total_shrink
 from ..paper.reproduction import abs_pairs, is_current, metric_variant_rows, metric_variants
 from ..paper.series import SweepSeries, batch_sentence, departures
-from ..paper.table1 import BOOK_RULES, TABLE1, total_shrink
+from ..paper.table1 import BOOK_RULES, TABLE1
 from ..store.results import Results
 from .batches import B1_SHRINK, GROUP_NAMES
 from .views import WorldSample

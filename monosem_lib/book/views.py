@@ -20,7 +20,7 @@ from ..analysis.report import Report
 from ..core.config import Config, preset
 from ..core.data import feature_probabilities, make_world
 from ..core.training import Run
-from ..paper.table1 import decay_for_shrink
+from ..paper.recipe import decay_for_shrink
 from ..store.results import Results
 from .batches import B1_SHRINK, LIVE_BIASES, LIVE_EPSES, LIVE_L1S, LIVE_SHRINKS
 

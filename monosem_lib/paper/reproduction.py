@@ -38,6 +38,7 @@ __all__ = [
     "provenance_frame",
     "abs_frame",
     "stale_files",
+    "batch_files",
     "EXPECTED_VERDICTS",
 ]
 
@@ -244,14 +245,17 @@ def abs_frame(data: dict[str, dict[str, Results]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stale_files(root: str | Path) -> list[str]:
-    """Every stored summary under ``root`` that is not current (``is_current``), by path."""
+def batch_files(root: str | Path) -> list[Path]:
+    """Every stored batch summary under ``root``: the scales' folders (``root/<scale>/``, with
+    their subfolders), not the studies beside them."""
     root = Path(root)
-    return [
-        str(p.relative_to(root))
-        for p in sorted(root.rglob("*.json"))
-        if not is_current(load_results(p))
-    ]
+    return [p for scale in SWEEP_SCALES for p in sorted((root / scale).rglob("*.json"))]
+
+
+def stale_files(root: str | Path) -> list[str]:
+    """Every stored batch summary under ``root`` that is not current (``is_current``)."""
+    root = Path(root)
+    return [str(p.relative_to(root)) for p in batch_files(root) if not is_current(load_results(p))]
 
 
 # -- what the stored data show, as chapter 7 states it ---------------------------------------------

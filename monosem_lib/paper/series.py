@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..store.results import Results
-from .table1 import TABLE1, sweep_configs, total_shrink
+from .recipe import total_shrink
+from .table1 import TABLE1, sweep_configs
 
 if TYPE_CHECKING:
     pass

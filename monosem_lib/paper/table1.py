@@ -16,11 +16,11 @@ applied by :func:`book_config` and nowhere else.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.config import SCALES, Config, ConfigError, preset
+from .recipe import decay_for_shrink, total_shrink
 
 __all__ = [
     "SweepSpec",
@@ -33,8 +33,6 @@ __all__ = [
     "SWEEP_SCALES",
     "reduced_budget",
     "sweep_values",
-    "total_shrink",
-    "decay_for_shrink",
 ]
 
 LRS = (0.001, 0.003, 0.005, 0.007, 0.01, 0.03)
@@ -260,17 +258,6 @@ def _specs() -> list[SweepSpec]:
 
 
 TABLE1: dict[str, SweepSpec] = {s.name: s for s in _specs()}
-
-
-def total_shrink(config: Config) -> float:
-    """decay * lr * (steps in the first half): how far bias decay pulls biases in total
-    (the product of the per-step factors is about exp(-shrink))."""
-    return config.bias_decay * config.lr * math.ceil(config.steps / 2)
-
-
-def decay_for_shrink(shrink: float, lr: float, steps: int) -> float:
-    """The bias_decay giving total ``shrink`` at this lr and run length."""
-    return shrink / (lr * math.ceil(steps / 2))
 
 
 def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] = ()) -> Config:

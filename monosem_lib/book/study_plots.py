@@ -1,0 +1,86 @@
+"""The decay study's figures: mono/N against the total shrink at every run length, and the
+best shrink against the run length beside what each candidate invariant would predict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.ticker
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..analysis.metrics import METRICS
+from ..paper.decay_study import Optimum
+from .figure_kit import subplots
+
+__all__ = ["shrink_curves_figure", "optimum_figure"]
+
+_SCHEDULE_NAMES = {
+    "cosine": "one half-cosine",
+    "paper": "the paper's periodic cosine",
+    "constant": "constant rate",
+}
+
+
+def _schedules(found: Sequence[Optimum]) -> list[str]:
+    return list(dict.fromkeys(o.schedule for o in found))
+
+
+def _curve(ax: Axes, o: Optimum, color) -> None:
+    """One grid point: mono/N against S, admissible points filled, the optimum starred."""
+    xs = [p.shrink for p in o.points]
+    ax.plot(xs, [p.mono for p in o.points], color=color, lw=1.2, label=f"T = {o.steps}")
+    ok = [p for p in o.points if o.admissible(p)]
+    bad = [p for p in o.points if not o.admissible(p)]
+    ax.scatter([p.shrink for p in ok], [p.mono for p in ok], color=color, s=14, zorder=3)
+    ax.scatter([p.shrink for p in bad], [p.mono for p in bad], s=14, zorder=3,
+               facecolors="white", edgecolors=color)  # fmt: skip
+    if o.best is not None:
+        ax.scatter([o.best.shrink], [o.best.mono], marker="*", s=140, color=color, zorder=4,
+                   edgecolors="k", linewidths=0.5)  # fmt: skip
+
+
+def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
+    """One panel per schedule at rate ``lr``: seed-mean mono/N against the total shrink S,
+    one line per run length T. Filled points cost at most the tolerance in loss, hollow ones
+    more; the star is the optimum."""
+    schedules = _schedules(found)
+    fig, axes = subplots(1, len(schedules), figsize=(4.2 * len(schedules), 3.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    steps = sorted({o.steps for o in found})
+    colors = dict(zip(steps, matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(steps)))))
+    for ax, schedule in zip(axes, schedules):
+        for o in found:
+            if o.schedule == schedule and o.lr == lr:
+                _curve(ax, o, colors[o.steps])
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set(title=_SCHEDULE_NAMES.get(schedule, schedule), xlabel="total shrink S")
+    axes[0].set_ylabel(METRICS["mono_per_feature"].label)
+    axes[-1].legend(fontsize=9, title=f"lr {lr:g}", title_fontsize=9)
+    return fig
+
+
+def optimum_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
+    """The best total shrink S* against the run length T (log-log), one line per schedule at
+    rate ``lr``, beside the two simple rules through the shortest run's optimum: S fixed
+    (the total shrink is the invariant) and S proportional to T (the per-step shrink d lr
+    is)."""
+    fig, ax = subplots(figsize=(6, 3.8))
+    for schedule in _schedules(found):
+        pts = sorted((o.steps, o.shrink) for o in found if o.schedule == schedule and o.lr == lr)
+        pts = [(t, s) for t, s in pts if s]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=_SCHEDULE_NAMES.get(schedule, schedule))
+    ts = sorted({o.steps for o in found})
+    first = [o.shrink for o in found if o.steps == ts[0] and o.lr == lr and o.shrink]
+    if first:
+        s0 = float(np.median(first))
+        ax.plot(ts, [s0] * len(ts), "k:", lw=1, label="S fixed")
+        ax.plot(ts, [s0 * t / ts[0] for t in ts], "k--", lw=1, label="d lr fixed (S ~ T)")
+    ax.set(xscale="log", yscale="log", xlabel="run length T (steps)", ylabel="best total shrink S*")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.legend(fontsize=9)
+    return fig

@@ -1,0 +1,300 @@
+"""The decay study: which quantity a good bias decay keeps fixed across run lengths, rates and
+schedules (the candidates are ``recipe.CANDIDATES``), measured.
+
+A :class:`DecayStudy` trains, for each run length, schedule and rate, the engineered recipe
+(initial bias -1) at a grid of total shrinks beside the baseline (initial bias 0, no decay),
+with the same seeds. :func:`optima` finds, per cell, the shrink that maximises monosemantic
+neurons per feature while keeping the loss within ``LOSS_TOLERANCE`` of the baseline's, and
+:func:`invariants` says how much each candidate quantity varies across run lengths at the
+optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.config import Config, ConfigError, preset
+from ..core.training import train
+from ..store.results import Results, load_results
+from ..store.summaries import holds_configs, save_summary
+from .recipe import CANDIDATES, candidates, decay_for_shrink, total_shrink
+
+__all__ = [
+    "DecayStudy",
+    "Cell",
+    "STUDIES",
+    "STUDY_FOLDERS",
+    "LOSS_TOLERANCE",
+    "study_cells",
+    "run_study",
+    "stale_cells",
+    "Point",
+    "Optimum",
+    "load_study",
+    "find_optimum",
+    "optima",
+    "spreads",
+    "shrink_exponent",
+]
+
+# The engineered model may cost at most this fraction of the baseline's loss.
+LOSS_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One stored file of a study: every shrink and the baseline, for one run length,
+    schedule, learning rate and block of seeds."""
+
+    name: str
+    steps: int
+    schedule: str
+    lr: float
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DecayStudy:
+    """A grid of run lengths, schedules, rates and total shrinks at one scale.
+
+    Attributes:
+        name: the study's name (``book`` or ``paper-cpu``); also its folder under ``data/``.
+        scale: the preset the models are built from.
+        shrinks: the total shrinks S tried with initial bias -1 (0 means no decay).
+        seeds: seeds per point; every shrink and the baseline share them.
+        grid: (steps, schedule, lr) triples; each is one cell.
+        seeds_per_file: seeds stored together in one file (a resumable unit of work).
+        init_bias: the engineered initial bias.
+    """
+
+    name: str
+    scale: str
+    shrinks: tuple[float, ...]
+    seeds: int
+    grid: tuple[tuple[int, str, float], ...]
+    seeds_per_file: int = 3
+    init_bias: float = -1.0
+
+    def cells(self) -> list[Cell]:
+        """The study's files, in the order they are trained: every grid point with the first
+        block of seeds, then again with the next block (so an interrupted study has every
+        point at least once)."""
+        out = []
+        for first in range(0, self.seeds, self.seeds_per_file):
+            seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
+            tag = "" if len(seeds) == self.seeds else f"-seeds{seeds[0]}-{seeds[-1]}"
+            for steps, schedule, lr in self.grid:
+                name = f"T{steps}-{schedule}-lr{lr:g}{tag}"
+                out.append(Cell(name, steps, schedule, lr, seeds))
+        return out
+
+    def configs(self, cell: Cell) -> list[Config]:
+        """The cell's instances: the baseline, then every shrink, each at every seed."""
+        base = preset(self.scale, steps=cell.steps, schedule=cell.schedule, lr=cell.lr)
+        out = [base.replace(seed=s) for s in cell.seeds]
+        for shrink in self.shrinks:
+            decay = decay_for_shrink(shrink, cell.lr, cell.steps)
+            out += [
+                base.replace(seed=s, init_bias=self.init_bias, bias_decay=decay) for s in cell.seeds
+            ]
+        return out
+
+
+_BOOK_STEPS = (1000, 2000, 4000, 8000, 16000)
+_SCHEDULES = ("cosine", "paper", "constant")
+
+STUDIES: dict[str, DecayStudy] = {
+    # Book scale: T over 16x, three schedules at lr 0.01; two more rates (half-cosine) at
+    # T = 4000, which tell d from d * lr.
+    "book": DecayStudy(
+        name="book",
+        scale="book",
+        shrinks=(0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0, 30.0),
+        seeds=3,
+        grid=tuple((t, s, 0.01) for t in _BOOK_STEPS for s in _SCHEDULES)
+        + tuple((4000, "cosine", lr) for lr in (0.003, 0.03)),
+    ),
+    # The paper's shape at the CPU budget (2^22 samples): both schedules, two rates.
+    "paper-cpu": DecayStudy(
+        name="paper-cpu",
+        scale="paper-cpu",
+        shrinks=(0.0, 3.0, 6.0, 12.0, 20.0),
+        seeds=2,
+        grid=tuple((2**12, s, lr) for lr in (0.01, 0.03) for s in ("cosine", "paper")),
+        seeds_per_file=1,
+    ),
+}
+
+# Where each study is stored, under the data folder.
+STUDY_FOLDERS = {name: f"decay-study/{name}" for name in STUDIES}
+
+
+def _study(name: str) -> DecayStudy:
+    if name not in STUDIES:
+        raise ConfigError("study", name, "must be one of " + ", ".join(STUDIES))
+    return STUDIES[name]
+
+
+def study_cells(name: str) -> Iterator[tuple[Cell, list[Config]]]:
+    """Every cell of study ``name`` with its configs."""
+    study = _study(name)
+    for cell in study.cells():
+        yield cell, study.configs(cell)
+
+
+def run_study(
+    name: str, folder: str | Path, *, resume: bool = True, only: Sequence[str] = ()
+) -> list[Path]:
+    """Train and store every cell of study ``name`` under ``folder`` (one compact summary a
+    cell), skipping cells whose stored file holds the same configs from the same code."""
+    written = []
+    for cell, configs in study_cells(name):
+        if only and cell.name not in only:
+            continue
+        if resume and holds_configs(Path(folder) / f"{cell.name}.json", configs):
+            continue
+        run = train(configs)
+        written.append(
+            save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)
+        )
+    return written
+
+
+def stale_cells(name: str, root: str | Path) -> list[str]:
+    """The stored cells of study ``name`` under the data folder ``root`` that are not current
+    (other configs, or made by code that gives other numbers), by file name."""
+    folder = Path(root) / STUDY_FOLDERS[name]
+    return [
+        cell.name
+        for cell, configs in study_cells(name)
+        if (folder / f"{cell.name}.json").exists()
+        and not holds_configs(folder / f"{cell.name}.json", configs)
+    ]
+
+
+# -- what the study shows ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    """Seed means at one setting of a cell: the baseline (``shrink`` None) or the recipe at a
+    total shrink."""
+
+    shrink: float | None
+    mono: float
+    loss: float
+    dead: float
+    seeds: int
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The best decay of one grid point (run length, schedule, rate): the shrink with the most
+    mono neurons per feature among those whose loss is within ``tolerance`` of the
+    baseline's (None when no shrink is), with every point it was chosen from."""
+
+    steps: int
+    schedule: str
+    lr: float
+    baseline: Point
+    points: tuple[Point, ...]
+    shrink: float | None
+    tolerance: float
+
+    @property
+    def best(self) -> Point | None:
+        return next((p for p in self.points if p.shrink == self.shrink), None)
+
+    def admissible(self, p: Point) -> bool:
+        """Whether a point costs at most ``tolerance`` of the baseline's loss."""
+        return p.loss <= (1 + self.tolerance) * self.baseline.loss
+
+    def candidates(self) -> dict[str, float] | None:
+        """The candidate invariants (``recipe.CANDIDATES``) at the optimum."""
+        if self.shrink is None:
+            return None
+        return candidates(self.shrink, self.lr, self.steps, self.schedule)
+
+
+def load_study(name: str, folder: str | Path) -> dict[tuple[int, str, float], Results]:
+    """The stored cells of study ``name`` under ``folder``, by grid point (seed blocks of one
+    point joined); points not stored yet are left out."""
+    out: dict[tuple[int, str, float], list[Results]] = {}
+    for cell in _study(name).cells():
+        path = Path(folder) / f"{cell.name}.json"
+        if path.exists():
+            out.setdefault((cell.steps, cell.schedule, cell.lr), []).append(load_results(path))
+    return {
+        key: parts[0] if len(parts) == 1 else Results.concat(parts) for key, parts in out.items()
+    }
+
+
+def _points(results: Results) -> tuple[Point, list[Point]]:
+    """The baseline and the recipe's points of one grid point, seed means."""
+    groups: dict[float | None, list[int]] = {}
+    for i, c in enumerate(results.configs):
+        key = None if c.init_bias == 0 and c.bias_decay == 0 else round(total_shrink(c), 6)
+        groups.setdefault(key, []).append(i)
+
+    def point(key: float | None, idx: list[int]) -> Point:
+        m = [results.metrics[i] for i in idx]
+        mean = lambda k: float(np.mean([x[k] for x in m]))
+        return Point(
+            key, mean("mono_per_feature"), mean("final_loss"), mean("dead_neurons"), len(m)
+        )
+
+    base = point(None, groups.pop(None))
+    return base, [point(k, idx) for k, idx in sorted(groups.items())]
+
+
+def find_optimum(
+    key: tuple[int, str, float], results: Results, tolerance: float = LOSS_TOLERANCE
+) -> Optimum:
+    """The best shrink of one grid point (``Optimum``)."""
+    base, points = _points(results)
+    opt = Optimum(*key, base, tuple(points), None, tolerance)
+    ok = [p for p in points if opt.admissible(p)]
+    if not ok:
+        return opt
+    best = max(ok, key=lambda p: p.mono)
+    return Optimum(*key, base, tuple(points), best.shrink, tolerance)
+
+
+def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> list[Optimum]:
+    """Every stored grid point's optimum, in the study's order."""
+    return [find_optimum(k, r, tolerance) for k, r in load_study(name, folder).items()]
+
+
+def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, float]:
+    """For one schedule and rate: how much each candidate invariant varies across run lengths
+    at the optimum, as max / min (1 means constant). Points without an optimum, or with the
+    optimum at no decay, are left out."""
+    rows = [
+        o.candidates()
+        for o in found
+        if o.schedule == schedule and o.lr == lr and o.shrink not in (None, 0.0)
+    ]
+    out = {}
+    for name in CANDIDATES:
+        values = [r[name] for r in rows if r is not None]
+        out[name] = max(values) / min(values) if len(values) >= 2 else float("nan")
+    return out
+
+
+def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float:
+    """The least-squares slope of log S* against log T for one schedule and rate: 0 when the
+    total shrink is the invariant, 1 when the per-step shrink d * lr is."""
+    pts = [
+        (math.log(o.steps), math.log(o.shrink))
+        for o in found
+        if o.schedule == schedule and o.lr == lr and o.shrink
+    ]
+    if len(pts) < 2:
+        return float("nan")
+    x, y = np.array(pts).T
+    return float(np.polyfit(x, y, 1)[0])
