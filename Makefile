@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu bench constraints clean
+.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu bench constraints clean
 
 venv: $(STAMP)
 
@@ -88,6 +88,12 @@ data-paper-cpu: venv
 data-paper: venv
 	for b in LR1 LR3 K1 LR5; do \
 	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 4 || exit 1; done
+
+# The paper's full budget (batch 8192 for 2^17 steps) on one data-center GPU: the models of LR1
+# and LR3 that fit in 8 minutes, planned from the device's measured step time (the plan is
+# stored in data/paper/gpu-plan.json and reused, so a rerun resumes). TF32 matmuls.
+data-paper-gpu: venv
+	$(RUN_ENV) $(PY) -m monosem_lib paper-gpu --device cuda --tf32 --budget-seconds 480 --summary data/paper
 
 bench: venv
 	$(PY) -m monosem_lib bench

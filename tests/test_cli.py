@@ -327,3 +327,37 @@ def test_merge_names_missing_or_foreign_parts(tmp_path, capsys):
     assert "need shards 0/2 .. 1/2 exactly once each" in capsys.readouterr().err
     assert main([*common, "--shard", "2/2"]) == 2
     assert "needs 0 <= I < N" in capsys.readouterr().err
+
+
+def test_paper_gpu_plans_trains_and_resumes_on_a_tiny_budget(tmp_path, capsys):
+    """The GPU command's whole path on the CPU: time the device, keep what fits (one model at
+    a budget of a second), store a compact summary that is current, and resume from the
+    stored plan without retraining."""
+    from monosem_lib.paper import reproduction as rp
+    from monosem_lib.store.results import load_results
+
+    args = ["paper-gpu", "--device", "cpu", "--steps", "2", "--per-pass", "1"]
+    args += ["--budget-seconds", "1", "--summary", str(tmp_path), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [tuple(m) for m in first["plan"]["models"]] == [("LR1", 0.003)]
+    assert (
+        first["batches"] == {"LR1": first["batches"]["LR1"]}
+        and "trained" in first["batches"]["LR1"]
+    )
+    stored = load_results(tmp_path / "LR1.json")
+    assert [c.lr for c in stored.configs] == [0.003] and stored.configs[0].batch == 8192
+    assert rp.is_current(stored), "the summary records what it was made with"
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["batches"] == {"LR1": "current"} and again["plan"] == first["plan"]
+
+
+def test_paper_gpu_without_a_gpu_is_one_clear_line(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert main(["paper-gpu", "--device", "cuda", "--summary", "/nonexistent"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device" in err and "no CUDA device" in err

@@ -1,4 +1,4 @@
-"""Command line: ``python -m monosem_lib {train, sweep, interpret, bench}``.
+"""Command line: ``python -m monosem_lib {train, sweep, merge, interpret, bench, paper-gpu}``.
 
 With ``--json`` a command prints exactly one JSON object on stdout (progress and warnings go
 to stderr). A bad flag value exits with status 2 and one line naming the flag and what is
@@ -12,7 +12,15 @@ import warnings
 from collections.abc import Sequence
 
 from .cli_args import CliError, build_parser
-from .commands import cmd_bench, cmd_interpret, cmd_merge, cmd_sweep, cmd_train, emit
+from .commands import (
+    cmd_bench,
+    cmd_interpret,
+    cmd_merge,
+    cmd_paper_gpu,
+    cmd_sweep,
+    cmd_train,
+    emit,
+)
 
 __all__ = ["main"]
 
@@ -30,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "merge": cmd_merge,
                 "interpret": cmd_interpret,
                 "bench": cmd_bench,
+                "paper-gpu": cmd_paper_gpu,
             }[args.command](args)
         emit(args, result)
         return 0

@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monosem_lib {__version__}")
     sub = parser.add_subparsers(
-        dest="command", parser_class=CliParser, metavar="{train,sweep,merge,interpret,bench}"
+        dest="command",
+        parser_class=CliParser,
+        metavar="{train,sweep,merge,interpret,bench,paper-gpu}",
     )
     sub.required = True
 
@@ -200,7 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="alternating library/naive rounds, each side's best kept (default 3, 1 with --quick)",
     )
     b.add_argument("--json", action="store_true")
+    add_paper_gpu_parser(sub)
     return parser
+
+
+def add_paper_gpu_parser(sub) -> None:
+    """``paper-gpu``: the paper's full budget on one GPU, as many models as a budget allows."""
+    g = sub.add_parser(
+        "paper-gpu",
+        help="LR1 and LR3 at the paper's full budget: the models that fit in a GPU time budget",
+    )
+    g.add_argument("--budget-seconds", type=finite, default=480.0, help="default 480 (8 min)")
+    g.add_argument("--summary", metavar="DIR", default="data/paper", help="default data/paper")
+    g.add_argument("--device", default="cuda", help="cuda (default), cuda:<n>, or cpu (tests)")
+    g.add_argument("--steps", type=positive_int, help="override the run length (tests only)")
+    g.add_argument("--per-pass", type=positive_int, default=2, help="models trained together")
+    g.add_argument("--tf32", action="store_true", help="TF32 matmuls on the GPU (the book says so)")
+    g.add_argument("--replan", action="store_true", help="time the device again, new plan")
+    g.add_argument("--json", action="store_true")
 
 
 def add_sweep_parser(sub) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from ..analysis.metrics import SUMMARY_KEYS, summarize
 from ..analysis.report import interpret
@@ -16,6 +19,7 @@ from ..core.config import (
     preset,
 )
 from ..core.training import group_by_structure, train
+from ..paper.gpu_plan import load_or_make_plan, plan_configs
 from ..paper.table1 import TABLE1, sweep_configs
 from ..store.files import load_run, write_run
 from ..store.summaries import holds_configs, merge_summaries, save_summary, shard_stem
@@ -252,6 +256,9 @@ def emit(args, result: dict) -> None:
     if args.command == "bench":
         print(format_bench(result))
         return
+    if args.command == "paper-gpu":
+        print(format_gpu_plan(result))
+        return
     if "skipped" in result:
         print(f"skipped: {result['skipped']}")
         return
@@ -259,3 +266,52 @@ def emit(args, result: dict) -> None:
     print_table(result["instances"])
     if getattr(args, "out", None):
         print(f"saved to {args.out}")
+
+
+def cmd_paper_gpu(args) -> dict:
+    """Plan (or reuse the stored plan), then train and store each planned batch that is not
+    current, one compact summary per batch."""
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CliError(
+            f"python -m monosem_lib: error: argument --device: {args.device} is not allowed "
+            "here: no CUDA device is visible (use a GPU machine, or --device cpu for a test)",
+            2,
+        )
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    plan = load_or_make_plan(
+        args.summary, args.replan, device=args.device, budget_seconds=args.budget_seconds,
+        steps=args.steps, per_pass=args.per_pass, tf32=args.tf32,
+    )  # fmt: skip
+    done = {}
+    for batch, configs in plan_configs(plan).items():
+        target = Path(args.summary) / f"{batch}.json"
+        if holds_configs(target, configs):
+            done[batch] = "current"
+            continue
+        runs = [
+            train(configs[i : i + plan.per_pass]) for i in range(0, len(configs), plan.per_pass)
+        ]
+        save_summary(
+            runs, args.summary, name=batch, scale="paper", overwrite=True, compact=True,
+            values=plan.rates(batch), steps=None if args.steps is None else plan.steps,
+        )  # fmt: skip
+        done[batch] = f"trained in {sum(r.train_seconds for r in runs):.0f} s"
+    return {"plan": asdict(plan), "batches": done, "summary": args.summary}
+
+
+def format_gpu_plan(result: dict) -> str:
+    """The plan and what became of each batch, in a few lines."""
+    p = result["plan"]
+    models = ", ".join(f"{b} lr {lr:g}" for b, lr in p["models"])
+    return "\n".join(
+        [
+            f"{p['device_name']} ({p['device']}{', TF32' if p['tf32'] else ''}): "
+            f"{p['per_pass']} models a pass take {p['ms_per_step']:.2f} ms a step "
+            f"({p['tflops']:.3g} TFLOP/s); {p['steps']} steps a model",
+            f"budget {p['budget_seconds']:.0f} s: {len(p['models'])} models ({models}), "
+            f"about {p['seconds']:.0f} s",
+            *(f"{batch}: {what}" for batch, what in result["batches"].items()),
+            f"summaries in {result['summary']}",
+        ]
+    )
