@@ -129,7 +129,7 @@ def test_sweep_series_sentence_and_departures(data):
     s = series.sweep_series(data["book"]["LR1"])
     assert s.var == "lr" and s.x == [0.003, 0.03]
     m = s.series["LR1"]
-    assert set(m) == {"loss", "mono / N", "mono / k"} and m["loss"].shape == (2, 2)
+    assert tuple(m) == series.SERIES_METRICS and m["final_loss"].shape == (2, 2)
     sentence = series.batch_sentence(s)
     assert sentence.startswith("LR1: mono/N") and "lr 0.003" in sentence and "lr 0.03" in sentence
     d = series.departures("B3")

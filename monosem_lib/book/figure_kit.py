@@ -253,14 +253,18 @@ _LINEAR_KNOBS = ("init_bias",)
 def sweep_series_figure(s: SweepSeries, figsize: tuple[float, float] = (10, 2.6)) -> Figure:
     """The paper's sweep plot of one stored batch: loss, mono/N and mono/k against the swept
     knob, seeds as points around their mean. ``s`` is a ``reproduction.SweepSeries``."""
+    data = {
+        label: {METRICS[key].label: table for key, table in m.items()}
+        for label, m in s.series.items()
+    }
     fig = sweep_plot(
-        s.x, s.series, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name
+        s.x, data, xlabel=s.var, logx=s.var not in _LINEAR_KNOBS, figsize=figsize, title=s.name
     )
-    for ax in fig.axes:
-        ax.xaxis.set_minor_formatter(
-            matplotlib.ticker.NullFormatter()
-        )  # minor labels collide on short log ranges
-        if ax.get_title() == "mono / N":
+    keys = list(next(iter(s.series.values())))
+    for ax, key in zip(fig.axes, keys):
+        # minor labels collide on short log ranges
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if key == "mono_per_feature":
             ax.axhline(1, color="k", ls=":", lw=0.6)  # one monosemantic neuron per feature
     return fig
 

@@ -145,7 +145,11 @@ def threshold_figure(stats: NeuronStats, counts: pd.DataFrame) -> Figure:
         share = as_numpy(stats.share[i][~stats.dead[i]])
         ax2.hist(share, bins=np.linspace(0, 1, 41), alpha=0.6, label=label)
     ax1.set_xticks(ticks, [str(t) for t in counts.index], rotation=30)
-    ax1.set(xlabel="threshold", ylabel="mono neurons / feature", title="counts against threshold")
+    ax1.set(
+        xlabel="threshold",
+        ylabel=METRICS["mono_per_feature"].label,
+        title="counts against threshold",
+    )
     ax2.set(xlabel="top feature's share of a neuron's activation", ylabel="neurons")
     ax2.set_title("how concentrated neurons are")
     ax1.legend()
@@ -268,7 +272,9 @@ def shrink_figure(study: pd.DataFrame) -> Figure:
         S = rows["total shrink S"]
         axes[0].plot(S, rows["mono_per_feature"], "o-", label=name)
         axes[1].plot(S, rows["dead fraction"], "o-", label=name)
-    axes[0].set(xlabel="total shrink S", ylabel="mono neurons / feature", title="initial bias -1")
+    axes[0].set(
+        xlabel="total shrink S", ylabel=METRICS["mono_per_feature"].label, title="initial bias -1"
+    )
     axes[1].set(xlabel="total shrink S", ylabel="fraction of neurons dead")
     axes[0].legend()
     return fig
@@ -299,7 +305,7 @@ def levers_figure(live: Results, views: dict) -> Figure:
     ax.plot(*point([views["start"]]), "k*", ms=12, label="no lever")
     ax.plot(*point(views["l1"]), "s-", label=f"L1 = {l1s}")
     ax.plot(*point(views["grid"]), "o", label="initial bias -2 .. 0.5 with decay")
-    ax.set(xlabel="mono neurons / feature", ylabel="loss", title="two levers, live scale")
+    ax.set(xlabel=METRICS["mono_per_feature"].label, ylabel="loss", title="two levers, live scale")
     ax.legend(fontsize=8)
     return fig
 
@@ -440,7 +446,7 @@ def nonlinearity_figure(table: pd.DataFrame) -> Figure:
     fig, axes = subplots(1, 3, figsize=(12, 3))
     labels = [f"{a}\n{b}" for a, b in table.index]
     colors = ["#2a7ab9" if b == "recipe" else "#f0ad4e" for _, b in table.index]
-    titles = ("mono neurons / feature", "loss", "neurons silent on every single feature")
+    titles = (METRICS["mono_per_feature"].label, "loss", "neurons silent on every single feature")
     for ax, column, title in zip(axes, table.columns, titles):
         ax.bar(range(len(table)), table[column], color=colors)
         ax.set_xticks(range(len(table)), labels, fontsize=8)

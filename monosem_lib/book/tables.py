@@ -13,7 +13,7 @@ from IPython.display import Markdown
 from pandas.io.formats.style import Styler
 from torch import Tensor
 
-from ..analysis.metrics import NeuronStats, monosemanticity
+from ..analysis.metrics import METRICS, NeuronStats, monosemanticity
 from ..analysis.report import Report
 from ..analysis.report_text import compare_sets
 from ..analysis.responses import (
@@ -184,7 +184,7 @@ def claim3_table(claim: Claim) -> pd.DataFrame:
 def width_table(widths: dict[str, Results]) -> pd.DataFrame:
     """Seed means of loss, mono/N and coverage per width and recipe: a DataFrame indexed by
     k, with k/N and one column per recipe and metric."""
-    keys = {"loss": "final_loss", "mono/N": "mono_per_feature", "covered": "features_covered"}
+    keys = {METRICS[k].short: k for k in ("final_loss", "mono_per_feature", "features_covered")}
     first = next(iter(widths.values()))
     table = pd.DataFrame(index=pd.Index(sorted(first.values("k")), name="k"))
     table["k/N"] = table.index / first.configs[0].N

@@ -39,11 +39,7 @@ class SweepSeries:
     series: dict[str, dict[str, np.ndarray]]
 
 
-SERIES_METRICS = {
-    "loss": "final_loss",
-    "mono / N": "mono_per_feature",
-    "mono / k": "mono_per_neuron",
-}
+SERIES_METRICS = ("final_loss", "mono_per_feature", "mono_per_neuron")
 
 
 def sweep_series(results: Results) -> SweepSeries:
@@ -59,11 +55,11 @@ def sweep_series(results: Results) -> SweepSeries:
     series = {}
     for label, idx in groups.items():
         series[label] = {}
-        for title, key in SERIES_METRICS.items():
+        for key in SERIES_METRICS:
             table = [
                 [metrics[i][key] for i in idx if getattr(configs[i], spec.var) == v] for v in x
             ]
-            series[label][title] = np.array(table, dtype=float)
+            series[label][key] = np.array(table, dtype=float)
     return SweepSeries(spec.name, spec.var, x, series)
 
 
@@ -71,7 +67,7 @@ def batch_sentence(s: SweepSeries) -> str:
     """One sentence, generated from the numbers, on what a stored batch shows."""
     parts = []
     for label, m in s.series.items():
-        mono, loss = m["mono / N"].mean(1), m["loss"].mean(1)
+        mono, loss = m["mono_per_feature"].mean(1), m["final_loss"].mean(1)
         peak = int(np.argmax(mono))
         trend = (
             "rises"
