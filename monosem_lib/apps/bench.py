@@ -225,6 +225,8 @@ def _floor(paper: BenchRow) -> dict:
     ``target_needs_over_floor``: the step time the speedup target asks for, in units of the
     floor (above 1 leaves room for overhead, below 1 is out of reach)."""
     floor, naive = paper.gemm_floor_ms, paper.naive_ms_per_step
+    if floor is None or naive is None or paper.target is None:
+        raise ValueError("the paper row is timed with its GEMM floor, the naive trainer, a target")
     return {
         "gemm_ms_per_step": floor,
         "library_over_floor": paper.library_ms_per_step / floor,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..analysis.metrics import SUMMARY_KEYS, summarize
 from ..analysis.report import interpret
@@ -15,7 +16,7 @@ from ..core.config import (
     ConfigError,
     preset,
 )
-from ..core.training import group_by_structure, train
+from ..core.training import Run, group_by_structure, train
 from ..paper.table1 import TABLE1, sweep_configs
 from ..store.files import load_run, write_run
 from ..store.summaries import holds_configs, merge_summaries, save_summary, shard_stem
@@ -131,7 +132,7 @@ def cmd_sweep(args) -> dict:
             compact=args.compact,
         )
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
-    sweep = {"name": spec.name, "description": spec.description, "var": spec.var}
+    sweep: dict[str, Any] = {"name": spec.name, "description": spec.description, "var": spec.var}
     sweep.update(swept=list(spec.swept), values=[getattr(c, spec.var) for c in configs])
     sweep.update(scale=args.preset, shard=None if args.shard is None else list(args.shard))
     seconds = sum(r.train_seconds for r in runs)
@@ -192,13 +193,14 @@ def _summary_target(args, configs) -> Path | None:
     return target
 
 
-def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
+def _train_groups(args, configs, spec) -> tuple[list[Run], list[dict]]:
     """Train the instances one pass per structure (and --max-instances), saving --out."""
     groups = group_by_structure(configs)
     if args.max_instances:
         step = args.max_instances
         groups = [g[i : i + step] for g in groups for i in range(0, len(g), step)]
-    runs, rows = [], []
+    runs: list[Run] = []
+    rows: list[dict] = []
     for group in groups:
         run = train(group, progress=args.progress)
         summary = summarize(run)
