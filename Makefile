@@ -1,6 +1,6 @@
 # Engineering Monosemanticity: the book and its library.
 #   make book   build the rendered book into _build/html (creates .venv if missing)
-#   make test   lint, then run every test (creates .venv if missing)
+#   make test   lint and type check, then run every test (creates .venv if missing)
 # Both need Debian's chromium for the browser test (.ci/run installs it).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -33,10 +33,12 @@ test: venv lint
 	$(MAKE) --no-print-directory build
 	$(RUN_ENV) MONOSEM_REQUIRE_BUILD=1 $(PY) -m pytest tests -m browser
 
-# Lint and format check (rules in pyproject.toml; ruff is pinned in requirements.txt).
+# Lint, format and type check (rules in pyproject.toml; ruff and mypy are pinned in
+# requirements.txt). mypy checks the library, the packages pyproject.toml names.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Everything but the minutes-long science tests and notebooks, for quick iterations.
 test-fast: venv

@@ -380,3 +380,16 @@ def test_select():
     sub = run.select(idx)
     assert sub.instances == 2 and sub.loss_history.shape == (5, 2)
     torch.testing.assert_close(sub.model.select(1).flat, run.model.select(2).flat)
+
+
+def test_results_read_weights_through_select_and_concat():
+    run = train([preset("tiny", steps=5, lr=lr) for lr in (0.01, 0.02, 0.03)], progress=False)
+    res = Results.from_run(run)
+    picked = res.select([2, 0])
+    torch.testing.assert_close(picked.run(0).model.flat, run.model.select(2).flat)
+    both = Results.concat([picked, res])
+    torch.testing.assert_close(both.run(1).model.flat, run.model.select(0).flat)
+    torch.testing.assert_close(both.run(3).model.flat, run.model.select(1).flat)
+    torch.testing.assert_close(both.stats(3).sfa, res.stats(1).sfa)
+    with pytest.raises(ValueError, match="no weights"):
+        Results(res.configs, res.metrics).run(0)

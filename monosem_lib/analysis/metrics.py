@@ -140,7 +140,8 @@ class FeatureBest(NamedTuple):
     does), and how many alive neurons prefer it."""
 
     best: Tensor
-    count: Tensor
+    # A NamedTuple field may shadow tuple.count at runtime; the name is API (best.count).
+    count: Tensor  # type: ignore[assignment]
 
 
 @dataclass

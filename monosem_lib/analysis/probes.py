@@ -194,6 +194,8 @@ def linear_target(run: Run, instance: int = 0) -> LinearTarget:
     proj = row_space_projector(run.P[instance])
     if task == "decoder":
         return LinearTarget(proj, "the projector onto P's row space")
+    if run.Q is None:
+        raise ValueError(f"the {task} task needs the run's second projection Q; this run has none")
     return LinearTarget(
         run.Q[instance].double().cpu() @ proj, "Q P+ P, the best linear map from x to Q f"
     )

@@ -147,19 +147,20 @@ def _set_verdicts(ctx: _Context, s: NeuronSet, with_map: bool) -> dict[str, Verd
             "low_rank_identity",
             "global_correction",
         ]
-    if not s.count:
+    lin, abl = s.linearized_loss, s.ablation_loss
+    if lin is None or abl is None:  # measured for every set but the empty one
         return {name: decide(name, None, note="the set is empty") for name in names}
     fit, base, sub = ctx.fit, max(ctx.loss, 1e-30), s.subspace
     v = {
-        "acts_linearly": decide("acts_linearly", s.linearized_loss / base - 1, fit),
-        "ablation_matters": decide("ablation_matters", s.ablation_loss / base, fit),
+        "acts_linearly": decide("acts_linearly", lin / base - 1, fit),
+        "ablation_matters": decide("ablation_matters", abl / base, fit),
     }
     if not with_map:
         return v
     rand = s.random_monosemantic_loss
     v["outweighs_monosemantic"] = decide(
         "outweighs_monosemantic",
-        None if rand is None else s.ablation_loss / rand,
+        None if rand is None else abl / rand,
         fit,
         note=None
         if rand is not None

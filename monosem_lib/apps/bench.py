@@ -243,6 +243,8 @@ def _floor(paper: BenchRow) -> dict:
     ``speedup_bound``: the most any exact trainer can gain over the naive one;
     ``library_over_floor`` against ``target``: the library's own overhead and its bound."""
     floor, naive = paper.gemm_floor_ms, paper.naive_ms_per_step
+    if floor is None or naive is None or paper.target is None:
+        raise ValueError("the paper row is timed with its GEMM floor, the naive trainer, a target")
     return {
         "gemm_ms_per_step": floor,
         "library_over_floor": paper.over_floor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, NoReturn
 
 from ..core.config import (
     FEATURE_DISTS,
@@ -46,7 +46,7 @@ class CliError(Exception):
 
 
 class CliParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
+    def error(self, message: str) -> NoReturn:  # one line, no usage block
         raise CliError(f"{self.prog}: error: {message}", 2)
 
 

@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ from ..core.config import (
     ConfigError,
     preset,
 )
-from ..core.training import group_by_structure, train
+from ..core.training import Run, group_by_structure, train
 from ..paper.gpu_plan import load_or_make_plan, plan_configs
 from ..paper.table1 import TABLE1, sweep_configs
 from ..store.files import load_run, write_run
@@ -135,7 +136,7 @@ def cmd_sweep(args) -> dict:
             compact=args.compact,
         )
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
-    sweep = {"name": spec.name, "description": spec.description, "var": spec.var}
+    sweep: dict[str, Any] = {"name": spec.name, "description": spec.description, "var": spec.var}
     sweep.update(swept=list(spec.swept), values=[getattr(c, spec.var) for c in configs])
     sweep.update(scale=args.preset, shard=None if args.shard is None else list(args.shard))
     seconds = sum(r.train_seconds for r in runs)
@@ -196,13 +197,14 @@ def _summary_target(args, configs) -> Path | None:
     return target
 
 
-def _train_groups(args, configs, spec) -> tuple[list, list[dict]]:
+def _train_groups(args, configs, spec) -> tuple[list[Run], list[dict]]:
     """Train the instances one pass per structure (and --max-instances), saving --out."""
     groups = group_by_structure(configs)
     if args.max_instances:
         step = args.max_instances
         groups = [g[i : i + step] for g in groups for i in range(0, len(g), step)]
-    runs, rows = [], []
+    runs: list[Run] = []
+    rows: list[dict] = []
     for group in groups:
         run = train(group, progress=args.progress)
         summary = summarize(run)

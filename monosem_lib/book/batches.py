@@ -228,10 +228,8 @@ def nonlinearity_groups(
     }
 
 
-def book_batches(scale: str = "book") -> tuple[Results, ...]:
+def book_batches(scale: str = "book") -> tuple[Results, Results]:
     """Chapters 2 and 3's batches as Results, trained or loaded from the cache: the
     learning-rate sweep (``lr_sweep``) and the recipe (``bias_factorial``)."""
-    return tuple(
-        Results.from_run(load_or_train(batch(scale)), scale=scale)
-        for batch in (lr_sweep, bias_factorial)
-    )
+    load = lambda batch: Results.from_run(load_or_train(batch(scale)), scale=scale)
+    return load(lr_sweep), load(bias_factorial)

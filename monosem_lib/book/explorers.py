@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..analysis.defaults import LOSS_WINDOW
@@ -73,9 +74,10 @@ class HeatmapPanel:
         """Restore the cached background, paint the heatmap's pixels straight into the
         canvas (nearest neighbour through the colormap, as imshow draws it) and draw the
         title. About 5 ms instead of a 100 ms full draw."""
-        if not self.live or self.ax not in self.fig.axes:
+        canvas, values = self.fig.canvas, self.img.get_array()
+        live = self.live and self.ax in self.fig.axes
+        if not live or not isinstance(canvas, FigureCanvasAgg) or values is None:
             return False
-        canvas = self.fig.canvas
         if self.background is None:
             canvas.draw()  # everything but the animated image and title
             self.background = canvas.copy_from_bbox(self.fig.bbox)
@@ -87,17 +89,9 @@ class HeatmapPanel:
         box = self.ax.bbox
         x0, x1 = int(round(box.x0)) + 1, int(round(box.x1))  # + 1: keep the left spine
         y0, y1 = height - int(round(box.y1)), height - int(round(box.y0))
-        data = np.ma.getdata(self.img.get_array()).astype(float)
+        data = np.ma.getdata(values).astype(float)
         rows, cols = data.shape
-        level = np.clip(
-            np.nan_to_num(
-                self.img.norm(data).filled(0)
-                if np.ma.isMaskedArray(self.img.norm(data))
-                else self.img.norm(data)
-            ),
-            0,
-            1,
-        )
+        level = np.clip(np.nan_to_num(np.ma.filled(self.img.norm(data), 0)), 0, 1)
         index = np.round(level * (len(self.lut) - 1)).astype(np.intp)
         r = (
             ((np.arange(y0, y1) - (height - box.y1) + 0.5) * rows / box.height)

@@ -7,7 +7,7 @@ return a new figure. Nothing here computes science.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -219,7 +219,7 @@ def seed_band(
 
 def sweep_plot(
     x: Sequence[float] | torch.Tensor | np.ndarray,
-    series: dict[str, dict[str, Sequence[Sequence[float] | np.ndarray] | np.ndarray]],
+    series: Mapping[str, Mapping[str, Sequence[Sequence[float] | np.ndarray] | np.ndarray]],
     *,
     xlabel: str,
     logx: bool = False,

@@ -44,7 +44,7 @@ class StaticSlider:
 
 
 def static_slider(
-    draw: Callable[[Figure, Any], None],
+    draw: Callable[[Figure, Any], object],  # what it returns is not used
     values: Sequence,
     *,
     figsize: tuple[float, float] = (8, 4),
@@ -110,15 +110,15 @@ def figure_png(fig: Figure, blit: Callable[[], bool] | None = None) -> bytes:
     """
     from PIL import Image as _PILImage
 
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
+    # A new Agg canvas attaches itself to the figure (fig.canvas is then this one).
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     if blit is None or not blit():
-        fig.canvas.draw()
-    width, height = fig.canvas.get_width_height()
+        canvas.draw()
+    width, height = canvas.get_width_height()
     buf = io.BytesIO()
     # Fast zlib level: a redraw is sent many times while a model trains.
     _PILImage.frombuffer(
-        "RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+        "RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
     ).convert("RGB").save(buf, format="png", compress_level=1)
     return buf.getvalue()
 

@@ -29,7 +29,7 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
     W2[:, S] W1[S, :] P against the band counted as "near 1" and the rank bound m, then each
     map as an image titled with its cosine with the task's linear target. ``report`` is an
     ``report.Report`` of a task with a linear target (not abs)."""
-    sets = [s for s in report.sets.values() if s.subspace is not None]
+    sets = [(s, s.subspace) for s in report.sets.values() if s.subspace is not None]
     if not sets:
         raise ValueError(
             f"task={report.config.task!r} has no linear map to draw; claim5_figure is allowed for "
@@ -41,8 +41,8 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
         "always_on": CLASS_COLORS["always-on"],
     }
     m = report.config.m
-    for s in sets:
-        sv = as_numpy(s.subspace.singular_values)
+    for s, sub in sets:
+        sv = as_numpy(sub.singular_values)
         axes[0].plot(
             np.arange(1, len(sv) + 1),
             sv,
@@ -59,12 +59,12 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
         xlabel="index", ylabel="singular value", title="singular values of W2[:,S] W1[S,:] P"
     )
     axes[0].legend(fontsize=8)
-    for ax, s in zip(axes[1:], sets):
-        M = as_numpy(s.subspace.map)
+    for ax, (s, sub) in zip(axes[1:], sets):
+        M = as_numpy(sub.map)
         lim = np.abs(M).max()
         ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
         ax.set(
-            title=f"{s.key}: cosine with target {s.subspace.cosine_target:.2f}",
+            title=f"{s.key}: cosine with target {sub.cosine_target:.2f}",
             xlabel="feature",
             ylabel="output",
         )

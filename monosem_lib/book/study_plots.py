@@ -29,15 +29,15 @@ def _schedules(found: Sequence[Optimum]) -> list[str]:
 
 def _curve(ax: Axes, o: Optimum, color) -> None:
     """One grid point: mono/N against S, admissible points filled, the optimum starred."""
-    xs = [p.shrink for p in o.points]
-    ax.plot(xs, [p.mono for p in o.points], color=color, lw=1.2, label=f"T = {o.steps}")
-    ok = [p for p in o.points if o.admissible(p)]
-    bad = [p for p in o.points if not o.admissible(p)]
-    ax.scatter([p.shrink for p in ok], [p.mono for p in ok], color=color, s=14, zorder=3)
-    ax.scatter([p.shrink for p in bad], [p.mono for p in bad], s=14, zorder=3,
-               facecolors="white", edgecolors=color)  # fmt: skip
-    if o.best is not None:
-        ax.scatter([o.best.shrink], [o.best.mono], marker="*", s=140, color=color, zorder=4,
+    pts = [(p.shrink, p.mono, o.admissible(p)) for p in o.points if p.shrink is not None]
+    ax.plot([s for s, _, _ in pts], [m for _, m, _ in pts], color=color, lw=1.2,
+            label=f"T = {o.steps}")  # fmt: skip
+    for admissible, face in ((True, color), (False, "white")):
+        xs = [x for x, _, ok in pts if ok == admissible]
+        ys = [y for _, y, ok in pts if ok == admissible]
+        ax.scatter(xs, ys, s=14, zorder=3, facecolors=face, edgecolors=color)
+    if o.shrink is not None and o.best is not None:
+        ax.scatter([o.shrink], [o.best.mono], marker="*", s=140, color=color, zorder=4,
                    edgecolors="k", linewidths=0.5)  # fmt: skip
 
 

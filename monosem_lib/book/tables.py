@@ -199,7 +199,7 @@ def width_price(engineered: Results, repeats: int = 3, steps: int = 200) -> pd.D
     ``repeats`` timings of a step of one model, seed-mean coverage and the coverage gained per
     doubling of FLOPs from the previous width. A DataFrame indexed by k."""
     cov = engineered.mean_by("k", "features_covered")
-    rows = {}
+    rows: dict[int, dict[str, float | None]] = {}
     for k in sorted(cov):
         cfg = engineered.configs[engineered.where(k=k)[0]].replace(instances=1)
         t = min(time_per_step(cfg, steps=steps, warmup=20) for _ in range(repeats))
@@ -237,9 +237,9 @@ def set_numbers(report: Report) -> pd.DataFrame:
     values near 1 out of m, cosine with the target. A DataFrame, one row per set."""
     rows = {}
     for key, s in report.sets.items():
-        v = s.verdicts
+        v, lin = s.verdicts, s.verdicts["acts_linearly"].value
         rows[key] = {
-            "loss x, nonlinearity removed": v["acts_linearly"].value + 1,
+            "loss x, nonlinearity removed": None if lin is None else lin + 1,
             "loss x, zeroed": v["ablation_matters"].value,
             "singular values near 1": None if s.subspace is None else s.subspace.near_one,
             "m": report.config.m,
@@ -275,7 +275,7 @@ def left_out_table(report: Report) -> pd.DataFrame:
 def ablation_table(report: Report) -> pd.DataFrame:
     """Loss with each group zeroed (``report.ablations``), the neurons it zeroes and the
     factor over the intact model, one row per group that is not empty."""
-    base = report.ablations["none"]
+    base = report.loss  # the intact model's loss, ablations["none"]
     rows = {
         key: {"neurons": report.ablation_counts[key], "loss": v, "x intact": v / base}
         for key, v in report.ablations.items()

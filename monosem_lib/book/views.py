@@ -177,12 +177,12 @@ def density_study(
     eps = np.array(list(views["eps"]), float)
     idx = list(views["eps"].values())
     bias = np.array([live.metrics[i]["mean_bias_mono"] for i in idx], dtype=float)  # None: nan
-    noise = []
+    spreads = []
     for i in idx:
         views_i = neuron_interference(live, run, i, neurons, samples)
         spread = [float(v.values.std()) for v in views_i]
-        noise.append(np.mean(spread) if spread else np.nan)
-    noise = np.array(noise)
+        spreads.append(np.mean(spread) if spread else np.nan)
+    noise = np.array(spreads)
     ok = ~np.isnan(bias) & (bias < 0)
     return {
         "eps": eps,

@@ -206,7 +206,10 @@ class World:
             return f
         if task == "abs":
             return torch.abs(f, out=out)
-        return torch.matmul(f, self._Qt if f.dim() == 2 else self.Q.T, out=out)
+        Q, Qt = self.Q, self._Qt
+        if Q is None or Qt is None:
+            raise ValueError(f"task {task!r} needs the second projection Q; this world has none")
+        return torch.matmul(f, Qt if f.dim() == 2 else Q.T, out=out)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -228,10 +228,11 @@ class ToyModel:
         """One instance as a plain ``nn.Sequential`` (Linear, act, Linear without bias), the
         layout of the paper's code, for readers who want to poke at it with autograd."""
         act = get_nonlinearity(self.nonlinearity).module()
-        seq = nn.Sequential(nn.Linear(self.m, self.k), act, nn.Linear(self.k, self.out, bias=False))
+        hidden = nn.Linear(self.m, self.k)
+        readout = nn.Linear(self.k, self.out, bias=False)
         W1, b, W2 = self.split()
         with torch.no_grad():
-            seq[0].weight.copy_(W1[instance])
-            seq[0].bias.copy_(b[instance])
-            seq[2].weight.copy_(W2[instance])
-        return seq.to(self.flat.device, self.flat.dtype)
+            hidden.weight.copy_(W1[instance])
+            hidden.bias.copy_(b[instance])
+            readout.weight.copy_(W2[instance])
+        return nn.Sequential(hidden, act, readout).to(self.flat.device, self.flat.dtype)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
@@ -41,9 +41,20 @@ class ReferenceLamb(torch.optim.Optimizer):
     ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, clamp_value=clamp_value))
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> None:
-        """One update of every parameter from its ``.grad`` (``closure`` is ignored)."""
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One update of every parameter from its ``.grad``. Like torch's optimizers, it first
+        calls ``closure`` (with gradients on) when given one and returns its loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -63,6 +74,7 @@ class ReferenceLamb(torch.optim.Optimizer):
                     1.0 if weight_norm == 0 or adam_norm == 0 else float(weight_norm / adam_norm)
                 )
                 p.add_(adam_step, alpha=-group["lr"] * trust)
+        return loss
 
 
 class NaiveResult(NamedTuple):
@@ -94,11 +106,10 @@ def naive_train(
     torch.manual_seed(seed)
     P = make_projection(config.N, config.m, seed).float().to(device)
     act = get_nonlinearity(config.nonlinearity).module()
-    model = nn.Sequential(
-        nn.Linear(config.m, config.k), act, nn.Linear(config.k, config.N, bias=False)
-    ).to(device)
+    hidden = nn.Linear(config.m, config.k)
+    model = nn.Sequential(hidden, act, nn.Linear(config.k, config.N, bias=False)).to(device)
     with torch.no_grad():
-        model[0].bias += config.init_bias
+        hidden.bias.add_(config.init_bias)
     opt = ReferenceLamb(model.parameters(), lr=config.lr)
     mult = schedule_multipliers(config.schedule, steps).tolist()
     probs = torch.full((config.batch, config.N), config.eps, device=device)
@@ -116,7 +127,7 @@ def naive_train(
         opt.step()
         if t < steps / 2 and config.bias_decay:
             with torch.no_grad():
-                model[0].bias.mul_(1 - config.bias_decay * config.lr)
+                hidden.bias.mul_(1 - config.bias_decay * config.lr)
         losses.append(loss.detach())
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -124,19 +135,17 @@ def naive_train(
     return NaiveResult(model, [float(x) for x in losses], seconds)
 
 
-def _plain_net(config: Config) -> nn.Sequential:
-    """nn.Sequential(Linear, act, Linear) in float64 with the library's initial weights."""
+def _plain_layers(config: Config) -> tuple[nn.Linear, nn.Module, nn.Linear]:
+    """Linear, act, Linear in float64 with the library's initial weights."""
     c = config
     gen = torch.Generator().manual_seed(derive_seed(c.seed, "init"))
     W1, b, W2 = init_params(c.k, c.m, c.out_dim, gen, c.init_bias)
-    net = nn.Sequential(
-        nn.Linear(c.m, c.k),
-        get_nonlinearity(c.nonlinearity).module(),
-        nn.Linear(c.k, c.out_dim, bias=False),
-    ).double()
+    hidden = nn.Linear(c.m, c.k).double()
+    act = get_nonlinearity(c.nonlinearity).module()
+    readout = nn.Linear(c.k, c.out_dim, bias=False).double()
     with torch.no_grad():
-        net[0].weight.copy_(W1), net[0].bias.copy_(b), net[2].weight.copy_(W2)
-    return net
+        hidden.weight.copy_(W1), hidden.bias.copy_(b), readout.weight.copy_(W2)
+    return hidden, act, readout
 
 
 def plain_train(config: Config) -> nn.Sequential:
@@ -150,7 +159,9 @@ def plain_train(config: Config) -> nn.Sequential:
     if c.instances != 1:
         raise ValueError("plain_train trains one instance: pass a config with instances=1")
     world = make_world(c)
-    net = _plain_net(c)
+    hidden, act, readout = _plain_layers(c)
+    net = nn.Sequential(hidden, act, readout)
+    opt: torch.optim.Optimizer
     if c.optimizer == "lamb":
         opt = ReferenceLamb(net.parameters(), lr=c.lr)
     else:
@@ -161,12 +172,12 @@ def plain_train(config: Config) -> nn.Sequential:
             grp["lr"] = c.lr * float(mult[t])
         _, x, target = world.sample()
         x, target = x.double(), target.double()
-        h = net[1](net[0](x))
-        loss = ((net[2](h) - target) ** 2).sum() / c.batch + c.l1 * h.abs().sum() / c.batch
+        h = act(hidden(x))
+        loss = ((readout(h) - target) ** 2).sum() / c.batch + c.l1 * h.abs().sum() / c.batch
         opt.zero_grad()
         loss.backward()
         opt.step()
         if t < c.steps / 2:
             with torch.no_grad():
-                net[0].bias.mul_(1 - c.bias_decay * c.lr)
+                hidden.bias.mul_(1 - c.bias_decay * c.lr)
     return net

@@ -6,7 +6,8 @@ does not bias. ``apps.bench`` builds its report from these; the chapters time wi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import torch
 
@@ -14,6 +15,8 @@ from .config import Config
 from .training import as_instances, train
 
 __all__ = ["matmul_peak", "sync", "gemm_floor", "library_ms_per_step", "time_per_step", "best_of"]
+
+K = TypeVar("K")  # best_of's timer keys
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
@@ -83,10 +86,11 @@ def time_per_step(configs: Config | list[Config], steps: int = 200, warmup: int 
     return library_ms_per_step(as_instances(configs), steps, warmup) / 1e3
 
 
-def best_of(rounds: int, timers: dict[str, Callable[[], float]]) -> dict[str, float]:
+def best_of(rounds: int, timers: Mapping[K, Callable[[], float]]) -> dict[K, float]:
     """The best result of each timer over ``rounds`` rounds that run them in turn, so a
-    noisy neighbour on a shared machine slows no side alone."""
-    times: dict[str, list[float]] = {name: [] for name in timers}
+    noisy neighbour on a shared machine slows no side alone. Timers are keyed by anything
+    (a name, a model count), and so are the results."""
+    times: dict[K, list[float]] = {name: [] for name in timers}
     for _ in range(rounds):
         for name, timer in timers.items():
             times[name].append(timer())

@@ -175,7 +175,9 @@ def init_model(configs: list[Config], device: torch.device, dtype: torch.dtype) 
             torch.Generator().manual_seed(derive_seed(c.seed, "init")),
             c.init_bias,
         )
-        W1s.append(W1), bs.append(b), W2s.append(W2)
+        W1s.append(W1)
+        bs.append(b)
+        W2s.append(W2)
     model = ToyModel.from_weights(
         torch.stack(W1s), torch.stack(bs), torch.stack(W2s), first.nonlinearity
     )
@@ -252,7 +254,11 @@ class _Data:
         P = torch.stack([self.worlds[w].P for w in self.inst_world])
         if task != "reprojector":
             return P, None
-        return P, torch.stack([self.worlds[w].Q for w in self.inst_world])
+        Qs = [self.worlds[w].Q for w in self.inst_world]
+        present = [Q for Q in Qs if Q is not None]
+        if len(present) != len(Qs):
+            raise ValueError("the re-projector task needs every world's second projection Q")
+        return P, torch.stack(present)
 
 
 @dataclass

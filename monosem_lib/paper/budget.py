@@ -145,8 +145,14 @@ def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
     the mean biases of its two classes."""
     import pandas as pd
 
-    keys = ("final_loss", "mono_per_feature", "features_covered", "dead_neurons")
-    keys += ("mean_bias_mono", "mean_bias_poly")
+    keys = (
+        "final_loss",
+        "mono_per_feature",
+        "features_covered",
+        "dead_neurons",
+        "mean_bias_mono",
+        "mean_bias_poly",
+    )
     rows = []
     for label, r in runs.items():
         for c, m in zip(r.configs, r.metrics):

@@ -180,14 +180,22 @@ def _round(values: dict) -> dict:
     return {k: (None if v is None else round(float(v), 4)) for k, v in values.items()}
 
 
+def _measured(table: dict[Any, float | None], key: str) -> dict[Any, float]:
+    """``table`` with every value a number; ValueError naming the values no seed measured."""
+    missing = [value for value, x in table.items() if x is None]
+    if missing:
+        raise ValueError(f"no instance has a {key} at {missing}")
+    return _known(table)
+
+
 # -- the claims --------------------------------------------------------------------------------
 
 
 def claim1(lr_sweep: Results, exclude_lrs: Sequence[float] = ()) -> Claim:
     """Across learning rates (seed means): losses agree, mono/N does not. ``exclude_lrs``
     drops rates that have not converged at this budget (the text says which)."""
-    loss = lr_sweep.mean_by("lr", "final_loss", exclude_lrs)
-    mono = lr_sweep.mean_by("lr", "mono_per_feature", exclude_lrs)
+    loss = _measured(lr_sweep.mean_by("lr", "final_loss", exclude_lrs), "final_loss")
+    mono = _measured(lr_sweep.mean_by("lr", "mono_per_feature", exclude_lrs), "mono_per_feature")
     spread = max(loss.values()) / min(loss.values()) - 1
     span = max(mono.values()) - min(mono.values())
     lim, floor = MARGINS["claim1_loss_spread"], MARGINS["claim1_mono_span"]
@@ -195,7 +203,7 @@ def claim1(lr_sweep: Results, exclude_lrs: Sequence[float] = ()) -> Claim:
         _check(f"losses agree within {lim:.0%}", spread < lim, f"spread {spread:.1%}"),
         _check(f"mono/N spans more than {floor}", span > floor, f"span {span:.2f}"),
     )
-    numbers = {"loss": _round(loss), "mono_per_feature": _round(mono)}
+    numbers: dict[str, Any] = {"loss": _round(loss), "mono_per_feature": _round(mono)}
     numbers.update(loss_spread=spread, mono_span=span, excluded=list(exclude_lrs))
     return Claim1(numbers, checks, lr_sweep.scale)
 
@@ -205,10 +213,10 @@ def claim2(lr_sweep: Results) -> Claim:
     mono = lr_sweep.mean_by("lr", "mean_bias_mono")
     poly = lr_sweep.mean_by("lr", "mean_bias_poly")
     low, high, gap = (MARGINS[f"claim2_{k}"] for k in ("mono_bias_low", "mono_bias_high", "gap"))
-    rates = [lr for lr, v in mono.items() if v is not None]
-    checks = [_check("some rate has monosemantic neurons", rates, f"mono biases {_round(mono)}")]
-    for lr in rates:
-        m, p = mono[lr], poly[lr]
+    known = _known(mono)
+    checks = [_check("some rate has monosemantic neurons", known, f"mono biases {_round(mono)}")]
+    for lr, m in known.items():
+        p = poly[lr]
         checks.append(
             _check(f"lr {lr:g}: mono bias in ({low}, {high})", low < m < high, f"{m:+.3f}")
         )
@@ -343,7 +351,7 @@ def _width(k: int, N: int) -> str:
     return f"N/{N // k}"
 
 
-def _known(table: dict) -> dict:
+def _known(table: dict[Any, float | None]) -> dict[Any, float]:
     return {k: v for k, v in table.items() if v is not None}
 
 

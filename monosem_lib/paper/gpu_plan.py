@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -108,7 +109,7 @@ def load_or_make_plan(folder: str | Path, replan: bool = False, **kwargs) -> Gpu
 
 def plan_configs(plan: GpuPlan) -> dict[str, list[Config]]:
     """The configs of each batch the plan trains, one instance each."""
-    overrides: dict[str, object] = {"device": plan.device}
+    overrides: dict[str, Any] = {"device": plan.device}
     if plan.steps != preset("paper").steps:
         overrides["steps"] = plan.steps
     out = {}

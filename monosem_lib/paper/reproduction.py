@@ -90,6 +90,8 @@ def is_current(results: Results) -> bool:
     ``bias_decay``) it records, made by
     code that produces today's numbers (``version.RESULTS_VERSION``). A change to Table 1, to
     the book's rules or to the numbers shows up as a stale file."""
+    if results.name is None or results.scale is None:  # not a stored batch of Table 1
+        return False
     values = results.meta.get("values")
     keys = ("steps", "schedule", "bias_decay")
     overrides = {k: results.meta[k] for k in keys if results.meta.get(k) is not None}
@@ -119,6 +121,8 @@ def metric_variants(results: Results, instance: int) -> dict[str, float]:
 def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
     """For every instance of ``seed`` in a stored batch: its swept values and its mono/N under
     the paper's metric and under the book's variant."""
+    if results.name not in TABLE1:
+        raise ValueError(f"results named {results.name!r} are not of a Table 1 batch")
     spec = TABLE1[results.name]
     rows = []
     for i, c in enumerate(results.configs):

@@ -44,6 +44,8 @@ SERIES_METRICS = ("final_loss", "mono_per_feature", "mono_per_neuron")
 
 def sweep_series(results: Results) -> SweepSeries:
     """Loss, mono/N and mono/k of every point of a stored batch (see ``SweepSeries``)."""
+    if results.name not in TABLE1:
+        raise ValueError(f"results named {results.name!r} are not of a Table 1 batch")
     spec = TABLE1[results.name]
     outer = [v for v in spec.swept if v != spec.var]
     configs, metrics = results.configs, results.metrics
@@ -52,7 +54,7 @@ def sweep_series(results: Results) -> SweepSeries:
         label = ", ".join(f"{v} {getattr(c, v):g}" for v in outer) or spec.name
         groups.setdefault(label, []).append(i)
     x = sorted({getattr(configs[i], spec.var) for i in range(len(configs))})
-    series = {}
+    series: dict[str, dict[str, np.ndarray]] = {}
     for label, idx in groups.items():
         series[label] = {}
         for key in SERIES_METRICS:
@@ -95,7 +97,7 @@ def departures(
 ) -> dict[str, tuple[str, ...]]:
     """How batch ``name`` differs between scales: {quantity: (value at each of ``scales``)},
     generated from ``sweep_configs`` (ranges where the batch sweeps a quantity)."""
-    rows = {}
+    rows: dict[str, list[str]] = {}
     for scale in scales:
         cs = sweep_configs(name, scale, seeds=1)
         quantities = {

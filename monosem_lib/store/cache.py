@@ -27,7 +27,7 @@ from .files import load_run, write_run
 __all__ = ["RunCache", "load_or_train", "default_cache_dir", "run_key"]
 
 
-def run_key(configs: Iterable[Config]) -> str:
+def run_key(configs: Config | Iterable[Config]) -> str:
     """The cache key of a batch: its instance configs, library version and training code."""
     payload = json.dumps(
         {
@@ -102,8 +102,9 @@ def load_or_train(
     if cache is False:
         return train(configs, **train_kwargs)
     configs = as_instances(configs)
-    return RunCache(None if cache in (None, True) else cache).load_or_train(configs, **train_kwargs)
+    root = None if cache is None or cache is True else cache
+    return RunCache(root).load_or_train(configs, **train_kwargs)
 
 
-def _device_of(configs) -> torch.device:
+def _device_of(configs: Config | Iterable[Config]) -> torch.device:
     return resolve_device(as_instances(configs)[0].device)

@@ -132,14 +132,14 @@ def write_run(
 
     def write(tmp: Path) -> None:
         with open(tmp / "weights.npz", "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, allow_pickle=False, **arrays)
         (tmp / "run.json").write_text(json.dumps(meta, indent=1, allow_nan=False))
 
     _write_atomically(directory, write, overwrite)
     return directory
 
 
-def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
+def load_run(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Run:
     """Load a run saved by ``write_run`` (or ``summaries.save_run``). Raises ValueError naming
     the problem if the files are missing, truncated or inconsistent."""
     directory = Path(directory)
@@ -212,7 +212,7 @@ def write_summary(
     meta = {"format": SUMMARY_FORMAT, "format_version": 1, **meta}
     tmp_npz, tmp_json = path / f".{name}.npz.tmp", path / f".{name}.json.tmp"
     with open(tmp_npz, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, allow_pickle=False, **arrays)
     tmp_json.write_text(json.dumps(meta, allow_nan=False))
     os.replace(tmp_npz, npz_path)
     os.replace(tmp_json, json_path)

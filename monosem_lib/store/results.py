@@ -79,8 +79,13 @@ class FeatureStats(NamedTuple):
         return int((self.mono > 1).sum())
 
 
-# sfa of instance i: ([k, N] or [k, 2N] signed for abs, [k] biases)
+# What a Results reads on demand, by its own instance index i:
+# sfa of instance i: ([k, N] or [k, 2N] signed for abs, [k] biases);
 _SfaSource = Callable[[int], "tuple[Tensor, Tensor]"]
+# instance i's weights as a one-instance Run;
+_RunSource = Callable[[int], Run]
+# compact summaries' per-neuron tables instead of activations: (i, variant) -> stats.
+_TableSource = Callable[[int, str], NeuronStats]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,9 +105,8 @@ class Results:
     scale: str | None = None
     meta: dict = field(default_factory=dict, repr=False)
     _sfa: _SfaSource | None = field(default=None, repr=False)
-    _run: Callable[[int], Run] | None = field(default=None, repr=False)
-    # Compact summaries store per-neuron tables instead of activations: (i, variant) -> stats.
-    _tables: Callable[[int, str], NeuronStats] | None = field(default=None, repr=False)
+    _run: _RunSource | None = field(default=None, repr=False)
+    _tables: _TableSource | None = field(default=None, repr=False)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -117,7 +121,10 @@ class Results:
         def sfa(i: int) -> tuple[Tensor, Tensor]:
             return all_sfa()[i], run.model.b[i].detach().cpu()
 
-        return cls(configs, tuple(summarize(run)), name, scale, {}, sfa, run.select)
+        def one(i: int) -> Run:
+            return run.select([i])
+
+        return cls(configs, tuple(summarize(run)), name, scale, {}, sfa, one)
 
     @classmethod
     def from_summary(cls, summary: Summary) -> Results:
@@ -136,7 +143,7 @@ class Results:
             meta.get("scale"),
             meta,
             None if compact else sfa,
-            lambda idx: _stored_run(summary, idx),
+            summary.run,
             (lambda i, variant: _table_stats(summary, i, variant)) if compact else None,
         )
 
@@ -152,16 +159,16 @@ class Results:
 
         def sfa(i: int) -> tuple[Tensor, Tensor]:
             part, local = locate(i)
+            if part._sfa is None:  # a part built without activations
+                raise ValueError("these results hold no single-feature activations")
             return part._sfa(local)
 
         def tables(i: int, variant: str) -> NeuronStats:
             part, local = locate(i)
             return part.stats(local, variant)
 
-        def run(idx: list[int]) -> Run:
-            part, local = locate(idx[0]) if len(idx) == 1 else (None, None)
-            if part is None:
-                raise ValueError("weights of concatenated results are read one instance at a time")
+        def run(i: int) -> Run:
+            part, local = locate(i)
             return part.run(local)
 
         configs = tuple(c for p in parts for c in p.configs)
@@ -190,9 +197,10 @@ class Results:
     def select(self, indices: Iterable[int]) -> Results:
         """The given instances only (their activations and weights stay reachable)."""
         idx = list(indices)
-        sfa = None if self._sfa is None else (lambda i: self._sfa(idx[i]))
-        run = None if self._run is None else (lambda j: self._run([idx[i] for i in j]))
-        tables = None if self._tables is None else (lambda i, v: self._tables(idx[i], v))
+        sfa_of, run_of, tables_of = self._sfa, self._run, self._tables
+        sfa = None if sfa_of is None else (lambda i: sfa_of(idx[i]))
+        run = None if run_of is None else (lambda i: run_of(idx[i]))
+        tables = None if tables_of is None else (lambda i, v: tables_of(idx[i], v))
         configs = tuple(self.configs[i] for i in idx)
         metrics = tuple(self.metrics[i] for i in idx)
         return Results(configs, metrics, self.name, self.scale, self.meta, sfa, run, tables)
@@ -269,7 +277,7 @@ class Results:
         """A one-instance Run with the instance's weights (live runs; stored representatives)."""
         if self._run is None:
             raise ValueError("these results hold no weights")
-        return self._run([instance])
+        return self._run(instance)
 
     def frame(self, *knobs: str) -> pd.DataFrame:
         """A pandas DataFrame: the given config knobs (default: those that vary) and every
@@ -291,12 +299,6 @@ def _table_stats(summary: Summary, i: int, variant: str) -> NeuronStats:
     mono = (share > MONO_THRESHOLD) & ~dead
     empty = torch.zeros(1, 0)
     return NeuronStats(empty, share[None], top[None], mono[None], dead[None], bias[None], c.N)
-
-
-def _stored_run(summary: Summary, idx: list[int]) -> Run:
-    if len(idx) != 1:
-        raise ValueError("stored weights are read one instance at a time")
-    return summary.run(idx[0])
 
 
 def load_results(path: str | Path) -> Results:

@@ -148,7 +148,9 @@ def save_summary(
     per-neuron tables (``neuron_tables``) instead of the activations, for large models.
     """
     runs = [runs] if isinstance(runs, Run) else list(runs)
-    keep, instances, arrays = set(representative), [], {}
+    keep = set(representative)
+    instances: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
     for run in runs:
         _add_run(run, len(instances), keep, instances, arrays, compact)
     device = runs[0].model.flat.device
@@ -180,7 +182,12 @@ def shard_stem(name: str, index: int, count: int) -> str:
 
 
 def _add_run(
-    run: Run, start: int, keep: set, instances: list, arrays: dict, compact: bool = False
+    run: Run,
+    start: int,
+    keep: set[int],
+    instances: list[dict[str, Any]],
+    arrays: dict[str, np.ndarray],
+    compact: bool = False,
 ) -> None:
     """Append ``run``'s instances (numbered from ``start``) to a summary being built."""
     rows, curves = summarize(run), training_curves(run)
@@ -223,7 +230,8 @@ def merge_summaries(
     loaded = [load_summary(p) for p in parts]
     _check_shards(loaded, [str(p) for p in parts])
     loaded.sort(key=lambda s: s.meta["shard"][0])
-    instances, arrays = [], {}
+    instances: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
     for s in loaded:
         with np.load(s.npz_path, allow_pickle=False) as data:
             for key in data.files:
@@ -237,9 +245,9 @@ def merge_summaries(
 
 
 def _check_shards(loaded: list[Summary], names: list[str]) -> None:
-    shards = [s.meta.get("shard") for s in loaded]
-    if any(sh is None for sh in shards):
+    if any(s.meta.get("shard") is None for s in loaded):
         raise ValueError(f"not every part is a shard (written with --shard i/n): {names}")
+    shards = [s.meta["shard"] for s in loaded]
     n = shards[0][1]
     if sorted(sh[0] for sh in shards) != list(range(n)) or any(sh[1] != n for sh in shards):
         have = sorted(f"{i}/{m}" for i, m in shards)
