@@ -56,6 +56,7 @@ class Cell:
     schedule: str
     lr: float
     seeds: tuple[int, ...]
+    shrinks: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class DecayStudy:
         grid: (steps, schedule, lr) triples; each is one cell.
         seeds_per_file: seeds stored together in one file (a resumable unit of work).
         init_bias: the engineered initial bias.
+        long: (from_steps, seeds, shrinks) for the longest runs, which cost the most: grid
+            points of at least ``from_steps`` steps run these fewer seeds and shrinks.
     """
 
     name: str
@@ -79,6 +82,13 @@ class DecayStudy:
     grid: tuple[tuple[int, str, float], ...]
     seeds_per_file: int = 3
     init_bias: float = -1.0
+    long: tuple[int, int, tuple[float, ...]] | None = None
+
+    def _setting(self, steps: int) -> tuple[int, tuple[float, ...]]:
+        """Seeds and shrinks of a grid point of ``steps`` steps."""
+        if self.long is not None and steps >= self.long[0]:
+            return self.long[1], self.long[2]
+        return self.seeds, self.shrinks
 
     def cells(self) -> list[Cell]:
         """The study's files, in the order they are trained: every grid point with the first
@@ -87,17 +97,21 @@ class DecayStudy:
         out = []
         for first in range(0, self.seeds, self.seeds_per_file):
             seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
-            tag = "" if len(seeds) == self.seeds else f"-seeds{seeds[0]}-{seeds[-1]}"
             for steps, schedule, lr in self.grid:
+                count, shrinks = self._setting(steps)
+                if first >= count:
+                    continue
+                block = tuple(s for s in seeds if s < count)
+                tag = "" if len(block) == count else f"-seeds{block[0]}-{block[-1]}"
                 name = f"T{steps}-{schedule}-lr{lr:g}{tag}"
-                out.append(Cell(name, steps, schedule, lr, seeds))
+                out.append(Cell(name, steps, schedule, lr, block, shrinks))
         return out
 
     def configs(self, cell: Cell) -> list[Config]:
         """The cell's instances: the baseline, then every shrink, each at every seed."""
         base = preset(self.scale, steps=cell.steps, schedule=cell.schedule, lr=cell.lr)
         out = [base.replace(seed=s) for s in cell.seeds]
-        for shrink in self.shrinks:
+        for shrink in cell.shrinks:
             decay = decay_for_shrink(shrink, cell.lr, cell.steps)
             out += [
                 base.replace(seed=s, init_bias=self.init_bias, bias_decay=decay) for s in cell.seeds
@@ -116,8 +130,12 @@ STUDIES: dict[str, DecayStudy] = {
         scale="book",
         shrinks=(0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0, 30.0),
         seeds=3,
-        grid=tuple((t, s, 0.01) for t in _BOOK_STEPS for s in _SCHEDULES)
-        + tuple((4000, "cosine", lr) for lr in (0.003, 0.03)),
+        grid=tuple((t, s, 0.01) for t in _BOOK_STEPS[:-1] for s in _SCHEDULES)
+        + tuple((4000, "cosine", lr) for lr in (0.003, 0.03))
+        + tuple((_BOOK_STEPS[-1], s, 0.01) for s in _SCHEDULES),
+        # 16000 steps: two seeds, and neither no decay (it leaves nearly every neuron dead
+        # at every shorter T) nor S = 30 (too strong at every shorter T).
+        long=(16000, 2, (1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0)),
     ),
     # The paper's shape at the CPU budget (2^22 samples): both schedules, two rates.
     "paper-cpu": DecayStudy(
