@@ -18,7 +18,16 @@ LAYERS = ("core", "analysis", "store", "paper", "book", "apps")
 MAX_LINES = 500
 # Third-party imports a function may make lazily: they belong to the [book] extra or are
 # only needed by one command, so that ``import monosem_lib`` needs only torch and numpy.
-LAZY_OK = ("pandas", "matplotlib", "ipywidgets", "IPython", "PIL", "tqdm", "statistics")
+LAZY_OK = (
+    "pandas",
+    "matplotlib",
+    "ipywidgets",
+    "IPython",
+    "PIL",
+    "tqdm",
+    "statistics",
+    "myst_nb",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -20,6 +20,7 @@ from . import (
     scale_plots,
     study_plots,
     tables,
+    text,
     views,
 )
 from .batches import *  # noqa: F403
@@ -32,6 +33,7 @@ from .plots import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
 from .study_plots import *  # noqa: F403
 from .tables import *  # noqa: F403
+from .text import *  # noqa: F403
 from .views import *  # noqa: F403
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     *plots.__all__,
     *scale_plots.__all__,
     *study_plots.__all__,
+    *text.__all__,
     *live.__all__,
     *explorers.__all__,
     *bias_explorer.__all__,

@@ -1,0 +1,29 @@
+"""Numbers into the chapters' sentences: MyST-NB's ``glue`` where the book is built, and a
+plain fallback where it is not (Colab, a bare Jupyter), so the same notebook runs anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["glue", "sig"]
+
+
+def sig(x: float, digits: int = 2) -> str:
+    """``x`` to ``digits`` significant figures as plain text (integers stay integers)."""
+    if isinstance(x, bool):
+        raise TypeError("sig needs a number, got a bool")
+    if isinstance(x, int) or float(x).is_integer() and abs(x) >= 10 ** (digits - 1):
+        return f"{int(round(x))}"
+    return f"{float(x):.{digits}g}"
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Make ``value`` available to the chapter's text as ``{glue:text}`name```. In the
+    built book this is MyST-NB's ``glue``; where MyST-NB is not installed (Colab) the text
+    shows the role as written, and the value is returned so the cell can still show it."""
+    try:
+        from myst_nb import glue as myst_glue  # the book build has it; Colab does not
+    except ImportError:
+        return value
+    myst_glue(name, value, display=display)
+    return value
