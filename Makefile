@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu bench constraints clean
+.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu data-decay-study bench constraints clean
 
 venv: $(STAMP)
 
@@ -90,6 +90,13 @@ data-paper-cpu: venv
 data-paper: venv
 	for b in LR1 LR3 K1 LR5; do \
 	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 4 || exit 1; done
+
+# The decay study (how to set bias decay for a run length, rate and schedule): the book-scale
+# grid (about 1.5 h on 2 idle cores) and the paper's shape at the CPU budget (about 30 min a
+# seed), one file per cell under data/decay-study, resumable.
+data-decay-study: venv
+	$(RUN_ENV) $(PY) -m monosem_lib decay-study book --data data
+	$(RUN_ENV) $(PY) -m monosem_lib decay-study paper-cpu --data data
 
 # The paper's full budget (batch 8192 for 2^17 steps) on one data-center GPU: the models of LR1
 # and LR3 that fit in 8 minutes, planned from the device's measured step time (the plan is

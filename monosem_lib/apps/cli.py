@@ -1,4 +1,5 @@
-"""Command line: ``python -m monosem_lib {train, sweep, merge, interpret, bench, paper-gpu}``.
+"""Command line: ``python -m monosem_lib {train, sweep, merge, interpret, bench, paper-gpu,
+decay-study}``.
 
 With ``--json`` a command prints exactly one JSON object on stdout (progress and warnings go
 to stderr). A bad flag value exits with status 2 and one line naming the flag and what is
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from .cli_args import CliError, build_parser
 from .commands import (
     cmd_bench,
+    cmd_decay_study,
     cmd_interpret,
     cmd_merge,
     cmd_paper_gpu,
@@ -39,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "interpret": cmd_interpret,
                 "bench": cmd_bench,
                 "paper-gpu": cmd_paper_gpu,
+                "decay-study": cmd_decay_study,
             }[args.command](args)
         emit(args, result)
         return 0

@@ -18,6 +18,7 @@ from ..core.config import (
     TASKS,
     ConfigError,
 )
+from ..paper.decay_study import STUDIES
 from ..paper.table1 import TABLE1
 from ..version import __version__
 
@@ -172,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         parser_class=CliParser,
-        metavar="{train,sweep,merge,interpret,bench,paper-gpu}",
+        metavar="{train,sweep,merge,interpret,bench,paper-gpu,decay-study}",
     )
     sub.required = True
 
@@ -203,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true")
     add_paper_gpu_parser(sub)
+    d = sub.add_parser("decay-study", help="the decay study: how to set bias decay (resumable)")
+    d.add_argument("name", choices=tuple(STUDIES), help="which study")
+    d.add_argument("--data", metavar="DIR", default="data", help="the data folder (default data)")
+    d.add_argument("--json", action="store_true")
     return parser
 
 

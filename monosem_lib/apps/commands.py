@@ -20,6 +20,7 @@ from ..core.config import (
     preset,
 )
 from ..core.training import Run, group_by_structure, train
+from ..paper.decay_study import STUDY_FOLDERS, run_study, study_cells
 from ..paper.gpu_plan import load_or_make_plan, plan_configs
 from ..paper.table1 import TABLE1, sweep_configs
 from ..store.files import load_run, write_run
@@ -258,6 +259,10 @@ def emit(args, result: dict) -> None:
     if args.command == "bench":
         print(format_bench(result))
         return
+    if args.command == "decay-study":
+        print("\n".join(f"{name}: {what}" for name, what in result["cells"].items()))
+        print(f"stored in {result['folder']}")
+        return
     if args.command == "paper-gpu":
         print(format_gpu_plan(result))
         return
@@ -317,3 +322,13 @@ def format_gpu_plan(result: dict) -> str:
             f"summaries in {result['summary']}",
         ]
     )
+
+
+def cmd_decay_study(args) -> dict:
+    """Train and store every cell of a decay study that is not current, one file a cell."""
+    folder = Path(args.data) / STUDY_FOLDERS[args.name]
+    cells = {}
+    for cell, _ in study_cells(args.name):
+        written = run_study(args.name, folder, only=[cell.name])
+        cells[cell.name] = "trained" if written else "current"
+    return {"study": args.name, "folder": str(folder), "cells": cells}

@@ -36,6 +36,7 @@ __all__ = [
     "Point",
     "Optimum",
     "load_study",
+    "choose",
     "find_optimum",
     "optima",
     "spreads",
@@ -229,7 +230,7 @@ class Optimum:
         return next((p for p in self.points if p.shrink == self.shrink), None)
 
     def admissible(self, p: Point) -> bool:
-        """Whether a point costs at most ``tolerance`` of the baseline's loss."""
+        """Whether a point costs at most ``tolerance`` of the baseline's loss (``choose``)."""
         return p.loss <= (1 + self.tolerance) * self.baseline.loss
 
     def candidates(self) -> dict[str, float] | None:
@@ -270,17 +271,19 @@ def _points(results: Results) -> tuple[Point, list[Point]]:
     return base, [point(k, idx) for k, idx in sorted(groups.items())]
 
 
+def choose(baseline: Point, points: Sequence[Point], tolerance: float) -> float | None:
+    """The shrink with the most mono/N among ``points`` whose loss is at most ``1 +
+    tolerance`` times the baseline's; None when none is."""
+    ok = [p for p in points if p.loss <= (1 + tolerance) * baseline.loss]
+    return max(ok, key=lambda p: p.mono).shrink if ok else None
+
+
 def find_optimum(
     key: tuple[int, str, float], results: Results, tolerance: float = LOSS_TOLERANCE
 ) -> Optimum:
     """The best shrink of one grid point (``Optimum``)."""
     base, points = _points(results)
-    opt = Optimum(*key, base, tuple(points), None, tolerance)
-    ok = [p for p in points if opt.admissible(p)]
-    if not ok:
-        return opt
-    best = max(ok, key=lambda p: p.mono)
-    return Optimum(*key, base, tuple(points), best.shrink, tolerance)
+    return Optimum(*key, base, tuple(points), choose(base, points, tolerance), tolerance)
 
 
 def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> list[Optimum]:
