@@ -245,13 +245,17 @@ def abs_frame(data: dict[str, dict[str, Results]]) -> pd.DataFrame:
 
 
 def stale_files(root: str | Path) -> list[str]:
-    """Every stored summary under ``root`` that is not current (``is_current``), by path."""
+    """Every stored summary under ``root`` that is not current (``is_current``), by path;
+    one that fails to load (damaged, mismatched, non-finite, newer) is not current either."""
     root = Path(root)
-    return [
-        str(p.relative_to(root))
-        for p in sorted(root.rglob("*.json"))
-        if not is_current(load_results(p))
-    ]
+    return [str(p.relative_to(root)) for p in sorted(root.rglob("*.json")) if not _current(p)]
+
+
+def _current(path: Path) -> bool:
+    try:
+        return is_current(load_results(path))
+    except ValueError:
+        return False
 
 
 # -- what the stored data show, as chapter 7 states it ---------------------------------------------
