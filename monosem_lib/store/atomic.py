@@ -61,14 +61,15 @@ class NewerVersionError(StoredFileError):
 
 class WriteFailed(OSError):
     """Writing a result failed (a full or read-only disk...). ``target`` is where it was
-    going, ``kept`` where the result was saved instead (None if nowhere)."""
+    going, ``kept`` where the result was saved instead (None if nowhere), ``move`` how to put
+    it in place."""
 
-    def __init__(self, target: Path, error: OSError, kept: Path | None, what: str = "result"):
+    def __init__(self, target: Path, error: OSError, kept: Path | None, what: str, move: str = ""):
         self.target, self.kept, self.error = target, kept, error
         reason = error.strerror or str(error)
         tried = ", ".join(map(str, rescue_dirs()))
         where = (
-            f"the {what} is kept in {kept}; move it there when the problem is fixed"
+            f"the {what} is kept in {kept}; {move or f'move it to {target}'} once that works"
             if kept is not None
             else f"the {what} could not be kept anywhere (tried {tried})"
         )
@@ -169,72 +170,69 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _aside(directory: Path, stem: str, ext: str) -> Path:
+    return directory / f".{stem}.{ext}.aside"
+
+
 def commit_pair(
     directory: Path, stem: str, write_data: Callable[[BinaryIO], None], meta: dict
 ) -> Path:
     """Write ``STEM.npz`` (by ``write_data``) and ``STEM.json`` (``meta`` sealed with the
-    npz's digest) in ``directory``; the caller holds the lock. The old JSON is moved aside
-    first, so at every instant the directory holds the old pair, no JSON (no summary) or the
-    new pair; a JSON never describes a data file it was not written with."""
+    npz's digest) in ``directory``; the caller holds the lock. The old pair is moved aside
+    first (JSON first: it marks a pair as whole) and removed only once the new JSON has
+    landed, so at every instant the directory holds the old pair, or the new pair, or a pair
+    being replaced that ``recover_pair`` turns back into the old one."""
     json_path, npz_path = directory / f"{stem}.json", directory / f"{stem}.npz"
-    aside = directory / f".{stem}.json.aside"
     recover_pair(directory, stem)
     temps: list[Path] = []
-    moved = False
     try:
-        tmp_npz = write_temp(directory, f"{stem}.npz", write_data)
-        temps.append(tmp_npz)
-        tmp_json = write_temp(directory, f"{stem}.json", _json_writer(seal(meta, {"npz": tmp_npz})))
-        temps.append(tmp_json)
-        if json_path.exists():
-            os.replace(json_path, aside)
-        os.replace(tmp_npz, npz_path)
-        moved = True
-        os.replace(tmp_json, json_path)
+        temps.append(write_temp(directory, f"{stem}.npz", write_data))
+        sealed = seal(meta, {"npz": temps[0]})
+        temps.append(write_temp(directory, f"{stem}.json", _json_writer(sealed)))
+        for ext, current in (("json", json_path), ("npz", npz_path)):
+            if current.exists():
+                os.replace(current, _aside(directory, stem, ext))
+        os.replace(temps[0], npz_path)
+        os.replace(temps[1], json_path)  # the commit
         _fsync_dir(directory)
     except BaseException:
         for t in temps:
             t.unlink(missing_ok=True)
-        if not moved and aside.exists() and not json_path.exists():
-            os.replace(aside, json_path)  # nothing replaced: the old pair stands
+        recover_pair(directory, stem)  # puts the old pair back unless the new one landed
         raise
-    aside.unlink(missing_ok=True)
+    recover_pair(directory, stem)  # removes the old pair
     return json_path
 
 
 def pair_leftovers(directory: Path, stem: str) -> list[Path]:
     """What writers of ``STEM`` killed mid-commit left in ``directory``: temporary files and
-    a JSON moved aside."""
+    the old pair moved aside."""
     pattern = os.path.join(glob.escape(str(directory)), f".{glob.escape(stem)}.*.tmp")
     found = [Path(p) for p in glob.glob(pattern)]
-    aside = directory / f".{stem}.json.aside"
-    return found + ([aside] if aside.exists() else [])
+    return found + [a for e in ("json", "npz") if (a := _aside(directory, stem, e)).exists()]
 
 
 def recover_pair(directory: Path, stem: str) -> None:
-    """Clean up after a writer of ``STEM`` killed mid-commit (the caller holds the lock):
-    temporary files go; a JSON moved aside comes back if it still matches the data file."""
-    aside, json_path = directory / f".{stem}.json.aside", directory / f"{stem}.json"
+    """Finish or undo an interrupted commit of ``STEM`` (the caller holds the lock):
+    temporary files go; the old pair moved aside goes if the new JSON landed, else it comes
+    back."""
+    json_path = directory / f"{stem}.json"
+    committed = json_path.exists()
     for path in pair_leftovers(directory, stem):
-        if path != aside:
+        if path.suffix == ".tmp" or committed:
             path.unlink(missing_ok=True)
-    if not aside.exists():
+    if committed:
         return
-    if not json_path.exists():
-        try:
-            meta = json.loads(aside.read_text())
-            if verify_seal(meta, aside, {"npz": directory / f"{stem}.npz"}):
-                os.replace(aside, json_path)
-                return
-        except (OSError, ValueError):
-            pass
-    aside.unlink(missing_ok=True)
+    for ext in ("npz", "json"):
+        aside = _aside(directory, stem, ext)
+        if aside.exists():
+            os.replace(aside, directory / f"{stem}.{ext}")
 
 
-def commit_dir(directory: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
+def commit_dir(directory: Path, write: Callable[[Path], None]) -> Path:
     """Fill a temporary directory with ``write(tmp)`` and rename it to ``directory`` (the
-    caller holds the lock). An existing directory is replaced only with ``overwrite``: it is
-    renamed to ``.NAME.old`` first and removed after, and ``recover_dir`` puts it back if the
+    caller holds the lock and has decided it may be replaced). An existing directory is
+    renamed to ``.NAME.old`` first and removed after; ``recover_dir`` puts it back if the
     writer is killed in between."""
     parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,7 @@ def write_run(
     try:
         with holding(directory):
             _check_target(directory, overwrite)
-            commit_dir(directory, write, overwrite)
+            commit_dir(directory, write)
     except OSError as err:
         if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
             raise
@@ -332,7 +332,8 @@ def write_summary(
         if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
             raise
         kept = rescue(name, write)
-        raise WriteFailed(json_path, err, kept, "summary") from err
+        move = f"move {name}.json and {name}.npz from there into {path}"
+        raise WriteFailed(json_path, err, kept, "summary", move) from err
 
 
 def provenance() -> dict:
