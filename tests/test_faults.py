@@ -26,6 +26,7 @@ from monosem_lib.apps.cli import main
 from monosem_lib.core.config import preset
 from monosem_lib.core.resources import InsufficientMemory
 from monosem_lib.core.training import train
+from monosem_lib.paper.reproduction import stale_files
 from monosem_lib.store import atomic, files, locks, preflight
 from monosem_lib.store.atomic import NewerVersionError, StoredFileError, WriteFailed
 from monosem_lib.store.cache import RunCache
@@ -166,6 +167,7 @@ import os, sys
 from pathlib import Path
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
+from monosem_lib.paper.reproduction import stale_files
 from monosem_lib.store.summaries import save_run, save_summary
 
 where, target = sys.argv[1], Path(sys.argv[2])
@@ -445,6 +447,13 @@ def test_values_float16_cannot_hold_are_stored_in_float32_and_nan_never(run, tmp
     with pytest.raises(ValueError, match="nan or inf"):
         write_summary(tmp_path, "N", {"instances": []}, {"bias_000": np.array([np.inf])})
     assert not (tmp_path / "N.json").exists()
+    # a file that older code wrote with an overflowed float16 bias is refused and stale
+    old = save_summary(run, tmp_path / "old", name="LR1", scale="book")
+    _rewrite_npz(old.with_suffix(".npz"), lambda a: a["bias_001"].__setitem__(0, np.inf))
+    _unseal(old)
+    with pytest.raises(StoredFileError, match="bias_001 holds 1 non-finite"):
+        load_summary(old)
+    assert stale_files(tmp_path / "old") == ["LR1.json"]
 
 
 def test_non_finite_weights_are_refused_by_load_interpret_and_the_cache(run, tmp_path, capsys):

@@ -164,13 +164,13 @@ def _report_failures(result: dict, failed: list[str]) -> None:
 def cmd_sweep(args) -> dict:
     configs, start = _sweep_instances(args)
     spec = TABLE1[args.name]
+    target = _summary_target(args)
+    if target is not None and args.resume and _is_current(args, target, configs):
+        skipped = f"{target} is current"
+        return {"sweep": {"name": spec.name, "scale": args.preset}, "skipped": skipped}
     with ExitStack() as held:
-        target = _claim_summary(args, configs, start, held)
-        if target is not None and args.resume and _is_current(args, target, configs):
-            return {
-                "sweep": {"name": spec.name, "scale": args.preset},
-                "skipped": f"{target} is current",
-            }
+        if target is not None:
+            _claim_summary(args, target, configs, start, held)
         groups = _groups(args, configs)
         _check_memory(groups)
         _claim_out(args, held, sum(run_bytes(g) for g in groups))
@@ -247,9 +247,8 @@ def _local_representatives(args, start: int, count: int) -> list[int]:
     return [r - start for r in args.representative if start <= r < start + count]
 
 
-def _claim_summary(args, configs, start: int, held: ExitStack) -> Path | None:
-    """Before training: the summary must be new (or --overwrite / --resume), writable, with
-    room for it; its lock is held (in ``held``) until it is written. Returns its JSON path."""
+def _summary_target(args) -> Path | None:
+    """The summary's JSON path; it must be new unless --overwrite or --resume."""
     if not args.summary:
         return None
     stem = args.name if args.shard is None else shard_stem(args.name, *args.shard)
@@ -260,10 +259,15 @@ def _claim_summary(args, configs, start: int, held: ExitStack) -> Path | None:
             "choose another directory or pass --overwrite (or --resume)",
             2,
         )
+    return target
+
+
+def _claim_summary(args, target: Path, configs, start: int, held: ExitStack) -> None:
+    """Before training: the summary's location must be writable, with room for it; its lock
+    is held (in ``held``) until it is written."""
     reps = _local_representatives(args, start, len(configs))
     check_output(target, summary_bytes(configs, reps, args.compact), "argument --summary")
-    held.enter_context(holding(Path(args.summary) / stem))
-    return target
+    held.enter_context(holding(target.with_suffix("")))
 
 
 def _is_current(args, target: Path, configs) -> bool:

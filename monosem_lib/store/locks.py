@@ -108,7 +108,7 @@ def holding(target: str | os.PathLike) -> Iterator[Path]:
     holder if another process (or thread) holds it. The target's directory is created."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    lock = lock_path(target).absolute()
+    lock = lock_path(target.parent.resolve() / target.name)  # one key per file, via any path
     me = threading.get_ident()
     with _GUARD:
         held = _HELD.get(lock)
