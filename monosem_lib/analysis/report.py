@@ -280,7 +280,12 @@ def interpret(run: Run, instance: int = 0, samples: int = EVAL_SAMPLES, seed: in
 
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples={samples!r} is not allowed: must be a positive integer")
-    instance_model(run, instance)  # names a bad instance before any work
+    model, P = instance_model(run, instance)  # names a bad instance before any work
+    if not (bool(torch.isfinite(model.flat).all()) and bool(torch.isfinite(P).all())):
+        raise ValueError(
+            f"instance {instance} has non-finite weights (nan or inf): it cannot be "
+            "interpreted; retrain it"
+        )
     cfg = run.configs[instance]
     classes = classify_neurons(run, instance, samples=samples)
     base = ablation_loss(run, None, instance, samples)

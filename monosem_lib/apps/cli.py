@@ -3,7 +3,11 @@ decay-study}``.
 
 With ``--json`` a command prints exactly one JSON object on stdout (progress and warnings go
 to stderr). A bad flag value exits with status 2 and one line naming the flag and what is
-allowed; a failure while running exits with status 1 and one line, never a traceback.
+allowed; so do a malformed, damaged or newer stored file, a locked output, an output that
+cannot be written or has no room, and a config too large for the machine's memory, all
+found before training. A failure while running exits with status 1 and one line, never a
+traceback; if the result was trained but could not be written, it is still printed and the
+line says where it was kept.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from .cli_args import CliError, build_parser
+from ..core.resources import InsufficientMemory
+from ..store.atomic import StoredFileError
+from ..store.locks import TargetLocked
+from ..store.preflight import PreflightError
+from .cli_args import CliError, NotSaved, build_parser
 from .commands import (
     cmd_bench,
     cmd_decay_study,
@@ -45,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             }[args.command](args)
         emit(args, result)
         return 0
+    except NotSaved as err:
+        emit(args, err.result)
+        print(str(err), file=sys.stderr)
+        return err.code
     except CliError as err:
         print(str(err), file=sys.stderr)
         return err.code
@@ -53,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
+    except (StoredFileError, TargetLocked, PreflightError, InsufficientMemory) as err:
+        print(f"python -m monosem_lib: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     except Exception as err:  # noqa: BLE001 - the CLI promises one line, never a traceback
         message = " ".join(str(err).split())
         print(f"python -m monosem_lib: error: {type(err).__name__}: {message}", file=sys.stderr)

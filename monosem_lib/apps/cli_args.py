@@ -25,6 +25,7 @@ from ..version import __version__
 __all__ = [
     "build_parser",
     "CliError",
+    "NotSaved",
     "CliParser",
     "int_at_least",
     "positive_int",
@@ -44,6 +45,15 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+class NotSaved(CliError):
+    """The command ran but a result could not be written where asked; ``result`` is still
+    printed, and the message names where each result was kept instead."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message, 1)
+        self.result = result
 
 
 class CliParser(argparse.ArgumentParser):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..analysis.health import flag_text, flags
 from ..analysis.metrics import SUMMARY_KEYS, summarize
 from ..analysis.report import interpret
 from ..analysis.report_text import format_report, report_dict
@@ -19,14 +22,20 @@ from ..core.config import (
     ConfigError,
     preset,
 )
+from ..core.data import resolve_device
+from ..core.resources import check_memory
 from ..core.training import Run, group_by_structure, train
 from ..paper.decay_study import STUDY_FOLDERS, run_study, study_cells
 from ..paper.gpu_plan import load_or_make_plan, plan_configs
 from ..paper.table1 import TABLE1, sweep_configs
-from ..store.files import load_run, write_run
+from ..store.atomic import NewerVersionError, WriteFailed
+from ..store.files import load_run, load_summary, write_run
+from ..store.locks import holding
+from ..store.preflight import check_output, run_bytes, summary_bytes
 from ..store.summaries import holds_configs, merge_summaries, save_summary, shard_stem
+from ..store.verify import finite_or_none
 from .bench import format_bench, run_bench
-from .cli_args import FIELDS, FLAG_OF, CliError, config_error
+from .cli_args import FIELDS, FLAG_OF, CliError, NotSaved, config_error
 
 __all__ = [
     "cmd_train",
@@ -43,7 +52,7 @@ FLAG_OF.update(device="--device", preset="--preset", dtype="--dtype")
 def _instance_rows(run, rows) -> list[dict]:
     out = []
     for c, r in zip(run.configs, rows):
-        row = {key: r[key] for key in SUMMARY_KEYS}
+        row: dict = {key: finite_or_none(r[key]) for key in SUMMARY_KEYS}
         row.update(
             seed=c.seed,
             lr=c.lr,
@@ -53,9 +62,23 @@ def _instance_rows(run, rows) -> list[dict]:
             eps=c.eps,
             k=c.k,
             feature_dist=c.feature_dist,
+            flags=flags(r, c),
         )
         out.append(row)
     return out
+
+
+def _warn_flagged(run, rows, first: int = 0) -> None:
+    """One warning line on stderr per instance ``health.flags`` flags (the exit status
+    stays 0: the result is saved, flagged)."""
+    for i, (c, r) in enumerate(zip(run.configs, rows)):
+        names = flags(r, c)
+        if names:
+            print(
+                f"python -m monosem_lib: warning: instance {first + i} (seed={c.seed}, "
+                f"lr={c.lr:g}, init_bias={c.init_bias:g}): {flag_text(r, c, names)}",
+                file=sys.stderr,
+            )
 
 
 def print_table(rows: list[dict], out=sys.stdout) -> None:
@@ -87,61 +110,108 @@ def cmd_train(args) -> dict:
         config = preset(args.preset, **fields)
     except ConfigError as err:
         raise config_error(err) from None
-    _check_out(args)
-    run = train(config, progress=args.progress)
-    rows = summarize(run)
-    if args.out:
-        write_run(run, args.out, overwrite=args.overwrite, metrics=rows)
-    return {
-        "config": config.to_dict(),
-        "train_seconds": run.train_seconds,
-        "instances": _instance_rows(run, rows),
-    }
+    _check_memory([config.expand()])
+    with ExitStack() as held:
+        _claim_out(args, held, run_bytes(config.expand()))
+        run = train(config, progress=args.progress)
+        rows = summarize(run)
+        _warn_flagged(run, rows)
+        result = {
+            "config": config.to_dict(),
+            "train_seconds": run.train_seconds,
+            "instances": _instance_rows(run, rows),
+        }
+        failed: list[str] = []
+        if args.out:
+            write = partial(write_run, run, args.out, overwrite=args.overwrite, metrics=rows)
+            _try_write(write, failed)
+        _report_failures(result, failed)
+    return result
 
 
-def _check_out(args) -> None:
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-            raise CliError(
-                f"python -m monosem_lib: error: argument --out: {out} already exists and is not "
-                "empty; choose another directory or pass --overwrite",
-                2,
-            )
+def _check_memory(groups) -> None:
+    """Refuse, before anything trains, a pass the machine's memory cannot hold."""
+    for group in groups:
+        check_memory(group, resolve_device(group[0].device))
+
+
+def _claim_out(args, held: ExitStack, need: int) -> None:
+    """Before training: --out must be new or empty (or --overwrite), writable, with room for
+    ``need`` bytes; its lock is held (in ``held``) until the run is written."""
+    if not args.out:
+        return
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise CliError(
+            f"python -m monosem_lib: error: argument --out: {out} already exists and is not "
+            "empty; choose another directory or pass --overwrite",
+            2,
+        )
+    check_output(out, need, "argument --out")
+    held.enter_context(holding(out))
+
+
+def _try_write(write, failed: list[str]) -> None:
+    """Run ``write``; a WriteFailed (which names where the result was kept instead) is
+    collected in ``failed`` so that the other writes still run."""
+    try:
+        write()
+    except WriteFailed as err:
+        failed.append(str(err))
+
+
+def _report_failures(result: dict, failed: list[str]) -> None:
+    """NotSaved, carrying the result (still printed) and every failed write, if any."""
+    if failed:
+        result["not_saved"] = failed
+        raise NotSaved("python -m monosem_lib: error: " + " | ".join(failed), result)
 
 
 def cmd_sweep(args) -> dict:
     configs, start = _sweep_instances(args)
-    _check_out(args)
     spec = TABLE1[args.name]
-    target = _summary_target(args, configs)
-    if target is not None and args.resume and holds_configs(target, configs):
-        return {
-            "sweep": {"name": spec.name, "scale": args.preset},
-            "skipped": f"{target} is current",
-        }
-    runs, rows = _train_groups(args, configs, spec)
-    if args.summary:
-        save_summary(
-            runs,
-            args.summary,
-            name=args.name,
-            scale=args.preset,
-            overwrite=args.overwrite or args.resume,
-            representative=_local_representatives(args, start, len(configs)),
-            shard=args.shard,
-            values=args.values,
-            steps=args.steps,
-            schedule=args.schedule,
-            bias_decay=args.sweep_bias_decay,
-            compact=args.compact,
-        )
+    target = _summary_target(args)
+    if target is not None and args.resume and _is_current(args, target, configs):
+        skipped = f"{target} is current"
+        return {"sweep": {"name": spec.name, "scale": args.preset}, "skipped": skipped}
+    with ExitStack() as held:
+        if target is not None:
+            _claim_summary(args, target, configs, start, held)
+        groups = _groups(args, configs)
+        _check_memory(groups)
+        _claim_out(args, held, sum(run_bytes(g) for g in groups))
+        runs, rows, failed = _train_groups(args, groups, spec, start)
+        result = _sweep_result(args, spec, configs, runs, rows)
+        if args.summary:
+            _try_write(lambda: _write_summary(args, runs, start, len(configs)), failed)
+        _report_failures(result, failed)
+    return result
+
+
+def _sweep_result(args, spec, configs, runs, rows) -> dict:
     base = configs[0].replace(**{v: getattr(preset(args.preset), v) for v in spec.swept})
     sweep: dict[str, Any] = {"name": spec.name, "description": spec.description, "var": spec.var}
     sweep.update(swept=list(spec.swept), values=[getattr(c, spec.var) for c in configs])
     sweep.update(scale=args.preset, shard=None if args.shard is None else list(args.shard))
     seconds = sum(r.train_seconds for r in runs)
     return {"config": base.to_dict(), "sweep": sweep, "train_seconds": seconds, "instances": rows}
+
+
+def _write_summary(args, runs, start: int, count: int) -> None:
+    save_summary(
+        runs,
+        args.summary,
+        name=args.name,
+        scale=args.preset,
+        overwrite=args.overwrite or args.resume,
+        representative=_local_representatives(args, start, count),
+        shard=args.shard,
+        values=args.values,
+        steps=args.steps,
+        schedule=args.schedule,
+        bias_decay=args.sweep_bias_decay,
+        compact=args.compact,
+    )
 
 
 def _sweep_instances(args) -> tuple[list, int]:
@@ -183,10 +253,10 @@ def _local_representatives(args, start: int, count: int) -> list[int]:
     return [r - start for r in args.representative if start <= r < start + count]
 
 
-def _summary_target(args, configs) -> Path | None:
+def _summary_target(args) -> Path | None:
+    """The summary's JSON path; it must be new unless --overwrite or --resume."""
     if not args.summary:
         return None
-
     stem = args.name if args.shard is None else shard_stem(args.name, *args.shard)
     target = Path(args.summary) / f"{stem}.json"
     if target.exists() and not (args.overwrite or args.resume):
@@ -198,31 +268,73 @@ def _summary_target(args, configs) -> Path | None:
     return target
 
 
-def _train_groups(args, configs, spec) -> tuple[list[Run], list[dict]]:
-    """Train the instances one pass per structure (and --max-instances), saving --out."""
+def _claim_summary(args, target: Path, configs, start: int, held: ExitStack) -> None:
+    """Before training: the summary's location must be writable, with room for it; its lock
+    is held (in ``held``) until it is written."""
+    reps = _local_representatives(args, start, len(configs))
+    check_output(target, summary_bytes(configs, reps, args.compact), "argument --summary")
+    held.enter_context(holding(target.with_suffix("")))
+
+
+def _is_current(args, target: Path, configs) -> bool:
+    """--resume: whether ``target`` holds these configs and passes verification. A file that
+    fails verification is retrained (said on stderr); one from a newer version is refused
+    unless --overwrite."""
+    try:
+        if holds_configs(target, configs):
+            return True
+    except NewerVersionError as err:
+        if not args.overwrite:
+            raise CliError(
+                f"python -m monosem_lib: error: argument --summary: {err}; refusing to retrain "
+                "over it (pass --overwrite to replace it)",
+                2,
+            ) from None
+        return False
+    if target.exists():
+        try:
+            load_summary(target)
+            reason = "it holds other configs or older numbers"
+        except ValueError as err:
+            reason = str(err)
+        print(f"python -m monosem_lib: retraining {target}: {reason}", file=sys.stderr)
+    return False
+
+
+def _groups(args, configs) -> list[list]:
+    """The passes: one per structure, each cut to --max-instances."""
     groups = group_by_structure(configs)
     if args.max_instances:
         step = args.max_instances
         groups = [g[i : i + step] for g in groups for i in range(0, len(g), step)]
+    return groups
+
+
+def _train_groups(args, groups, spec, start: int = 0) -> tuple[list[Run], list[dict], list[str]]:
+    """Train each pass, saving it to --out at once; the runs, the rows of every instance and
+    the writes that failed."""
     runs: list[Run] = []
     rows: list[dict] = []
+    failed: list[str] = []
     for group in groups:
         run = train(group, progress=args.progress)
         summary = summarize(run)
+        _warn_flagged(run, summary, start + len(rows))
         if args.out:
             part = f"{spec.var}={getattr(group[0], spec.var)}"
             many = f"part-{len(runs):02d}" if args.max_instances else part
             target = Path(args.out) if len(groups) == 1 else Path(args.out) / many
-            write_run(run, target, overwrite=args.overwrite, metrics=summary)
+            write = partial(write_run, run, target, overwrite=args.overwrite, metrics=summary)
+            _try_write(write, failed)
         rows += _instance_rows(run, summary)
         runs.append(run)
-    return runs, rows
+    return runs, rows, failed
 
 
 def cmd_merge(args) -> dict:
     try:
         path = merge_summaries(args.parts, args.summary, overwrite=args.overwrite)
-    except (ValueError, FileExistsError) as err:
+    except (ValueError, FileExistsError, TypeError) as err:
         raise CliError(f"python -m monosem_lib: error: merge: {err}", 2) from None
     return {"merged": [str(p) for p in args.parts], "summary": str(path)}
 
@@ -271,7 +383,7 @@ def emit(args, result: dict) -> None:
         return
     print(f"trained in {result['train_seconds']:.1f} s")
     print_table(result["instances"])
-    if getattr(args, "out", None):
+    if getattr(args, "out", None) and "not_saved" not in result:
         print(f"saved to {args.out}")
 
 

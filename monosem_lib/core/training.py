@@ -22,6 +22,7 @@ from .config import INSTANCE_FIELDS, STRUCTURAL_FIELDS, Config, ConfigError
 from .data import Batch, World, derive_seed, make_world, resolve_device
 from .model import ToyModel, init_params
 from .optim import BatchedAdam, BatchedLamb, make_optimizer, schedule_multipliers
+from .resources import check_memory
 from .step import loss_and_grad
 
 __all__ = [
@@ -433,10 +434,13 @@ def train(
         A :class:`Run`.
     Raises:
         TrainingDiverged: the loss of some instance became nan or inf.
+        InsufficientMemory: the pass would need more memory than the machine has
+            (``resources.check_memory``), raised before anything is allocated.
     """
     insts = as_instances(configs)
     _check_same_structure(insts)
     device = resolve_device(insts[0].device)
+    check_memory(insts, device, checkpoints)
     dtype = getattr(torch, insts[0].dtype)
     data = _Data.build(insts, device)
     state = _State.build(insts, dtype, device)

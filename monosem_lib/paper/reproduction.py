@@ -257,9 +257,18 @@ def batch_files(root: str | Path) -> list[Path]:
 
 
 def stale_files(root: str | Path) -> list[str]:
-    """Every stored batch summary under ``root`` that is not current (``is_current``)."""
+    """Every stored batch summary under ``root`` that is not current (``is_current``), by
+    path; one that fails to load (damaged, mismatched, non-finite, newer) is not current
+    either."""
     root = Path(root)
-    return [str(p.relative_to(root)) for p in batch_files(root) if not is_current(load_results(p))]
+    return [str(p.relative_to(root)) for p in batch_files(root) if not _current(p)]
+
+
+def _current(path: Path) -> bool:
+    try:
+        return is_current(load_results(path))
+    except ValueError:
+        return False
 
 
 # -- what the stored data show, as chapter 7 states it ---------------------------------------------

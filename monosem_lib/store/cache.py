@@ -3,7 +3,9 @@
 A notebook that asks for the same batch twice (or two notebooks that share a batch) trains it
 once. Entries are saved runs (``files.write_run``); the key covers every instance config, the
 library version and the digest of the modules that decide a result (``version.SOURCE_DIGEST``),
-so any change to training code retrains.
+so any change to training code retrains. Entries follow the storage rule of ``atomic``: a
+damaged, mismatched or non-finite entry is reported once, removed and trained again, and two
+processes never write one entry at the same time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..core.data import resolve_device
 from ..core.training import Run, as_instances, train
 from ..version import SOURCE_DIGEST, __version__
 from .files import load_run, write_run
+from .locks import TargetLocked, holding
 
 __all__ = ["RunCache", "load_or_train", "default_cache_dir", "run_key"]
 
@@ -69,15 +72,21 @@ class RunCache:
             warnings.warn(
                 f"cached run {path.name} is damaged ({err}); training it again", stacklevel=2
             )
-            shutil.rmtree(path, ignore_errors=True)
+            try:
+                with holding(path):
+                    shutil.rmtree(path, ignore_errors=True)
+            except (TargetLocked, OSError):
+                pass  # being rewritten by another process, or not ours to remove
             return None
 
     def put(self, configs: Config | Iterable[Config], run: Run) -> None:
         path = self.path(configs)
         try:
             # Metrics are recomputed from the weights on load; skipping them keeps caching cheap.
-            write_run(run, path, overwrite=True, metrics=[])
-        except OSError as err:  # a full disk or read-only cache must not lose the run itself
+            write_run(run, path, overwrite=True, metrics=[], keep_on_failure=False)
+        except TargetLocked:
+            pass  # another process is caching the same batch
+        except (OSError, ValueError) as err:  # a full disk or read-only cache must not lose the run
             warnings.warn(f"could not cache run in {path}: {err}", stacklevel=2)
 
     def load_or_train(self, configs: Config | Iterable[Config], **train_kwargs) -> Run:

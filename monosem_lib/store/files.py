@@ -8,9 +8,10 @@ A saved run is a directory with
   (``Q`` for the re-projector), the full ``loss_history`` [steps, I] and the checkpoints.
 
 Both open without unpickling anything (``json``, ``numpy.load(allow_pickle=False)``), so
-anyone can recompute the monosemanticity numbers from the weights with numpy alone. Writes
-go to a temporary directory that is renamed into place, so a crash never leaves half a run;
-an existing non-empty directory is never overwritten unless asked.
+anyone can recompute the monosemanticity numbers from the weights with numpy alone. Every
+write follows the storage rule of ``atomic`` (a lock, files written aside, a JSON sealed with
+the digest of its ``.npz`` and committed last, a rescue copy when the disk fails) and every
+load checks it (``verify``); an existing non-empty directory is never overwritten unless asked.
 """
 
 from __future__ import annotations
@@ -18,18 +19,47 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..analysis.health import run_flags
 from ..core.config import Config
 from ..core.model import ToyModel
 from ..core.training import Run
 from ..version import RESULTS_VERSION, SOURCE_DIGEST, __version__
+from .atomic import (
+    StoredFileError,
+    WriteFailed,
+    commit_dir,
+    commit_pair,
+    dir_leftovers,
+    interrupted,
+    pair_leftovers,
+    recover_dir,
+    recover_pair,
+    rescue,
+    seal,
+    verify_seal,
+    write_temp,
+)
+from .locks import TargetLocked, holding
+from .verify import (
+    check_header,
+    check_stem,
+    check_summary_arrays,
+    finite_or_none,
+    parse_configs,
+    read_arrays,
+    require_finite,
+    require_shape,
+    same_structure,
+    storable,
+    summary_configs,
+)
 
 __all__ = [
     "write_run",
@@ -53,8 +83,7 @@ def _history_windows(history: torch.Tensor) -> list[list[float]]:
     return history[: n * HISTORY_WINDOW].double().view(n, HISTORY_WINDOW, -1).mean(1).tolist()
 
 
-def _write_atomically(directory: Path, write, overwrite: bool) -> None:
-    directory = Path(directory)
+def _check_target(directory: Path, overwrite: bool) -> None:
     if directory.exists():
         if not directory.is_dir():
             raise FileExistsError(f"{directory} exists and is not a directory; choose another path")
@@ -63,41 +92,9 @@ def _write_atomically(directory: Path, write, overwrite: bool) -> None:
                 f"{directory} already exists and is not empty; refusing to overwrite it. "
                 "Choose another directory, or pass overwrite=True (CLI: --overwrite)."
             )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
-        write(tmp)
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-            os.rename(directory, old / "run")
-            os.rename(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
-def write_run(
-    run: Run,
-    directory: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    checkpoints: bool = True,
-    metrics: list[dict] | None = None,
-) -> Path:
-    """Save ``run`` to ``directory`` (created; must be absent or empty unless ``overwrite``).
-
-    Args:
-        checkpoints: also store the weights at every checkpoint (needed to redraw training
-            curves after loading; costs one weight copy per checkpoint).
-        metrics: the summary rows to record (``metrics.summarize(run)``); none when None.
-    Returns:
-        The directory.
-    """
-    directory = Path(directory)
-    metrics = [] if metrics is None else metrics
+def _run_arrays(run: Run, checkpoints: bool) -> dict[str, np.ndarray]:
     W1, b, W2 = (t.detach().cpu().numpy() for t in run.model.split())
     arrays = {
         "W1": W1,
@@ -112,7 +109,11 @@ def write_run(
     if checkpoints and steps:
         arrays["checkpoint_steps"] = np.array(steps, dtype=np.int64)
         arrays["checkpoints"] = np.stack([run.checkpoints[s].cpu().numpy() for s in steps])
-    meta = {
+    return arrays
+
+
+def _run_meta(run: Run, metrics: list[dict], steps: list[int]) -> dict:
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
@@ -125,59 +126,156 @@ def write_run(
         "train_seconds": run.train_seconds,
         "steps_done": run.steps_done,
         "stopped_at": run.stopped_at,
-        "metrics": metrics,
+        "metrics": finite_or_none(metrics),
+        "flags": run_flags(metrics, run.configs) if metrics else [],
         "history": {"window": HISTORY_WINDOW, "loss": _history_windows(run.loss_history)},
         "checkpoint_steps": steps,
     }
 
-    def write(tmp: Path) -> None:
-        with open(tmp / "weights.npz", "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-        (tmp / "run.json").write_text(json.dumps(meta, indent=1, allow_nan=False))
 
-    _write_atomically(directory, write, overwrite)
+def write_run(
+    run: Run,
+    directory: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    checkpoints: bool = True,
+    metrics: list[dict] | None = None,
+    keep_on_failure: bool = True,
+) -> Path:
+    """Save ``run`` to ``directory`` (created; must be absent or empty unless ``overwrite``),
+    following the storage rule of ``atomic``: locked, written aside, sealed, renamed in.
+
+    Args:
+        checkpoints: also store the weights at every checkpoint (needed to redraw training
+            curves after loading; costs one weight copy per checkpoint).
+        metrics: the summary rows to record (``metrics.summarize(run)``); none when None.
+            Instances they flag (``health.flags``) are recorded as flagged.
+        keep_on_failure: if the write fails (full or read-only disk), save the run in a
+            rescue directory instead and raise WriteFailed naming it.
+    Returns:
+        The directory.
+    """
+    directory = Path(directory)
+    metrics = [] if metrics is None else metrics
+    arrays = _run_arrays(run, checkpoints)
+    storable(arrays, directory / "weights.npz")
+    meta = _run_meta(run, metrics, sorted(run.checkpoints))
+
+    def write(tmp: Path) -> None:
+        weights = write_temp(
+            tmp, "weights.npz", lambda fh: np.savez(fh, allow_pickle=False, **arrays)
+        )
+        os.replace(weights, tmp / "weights.npz")
+        sealed = seal(meta, {"weights.npz": tmp / "weights.npz"})
+        text = json.dumps(sealed, indent=1, allow_nan=False).encode()
+        os.replace(write_temp(tmp, "run.json", lambda fh: fh.write(text)), tmp / "run.json")
+
+    try:
+        with holding(directory):
+            _check_target(directory, overwrite)
+            commit_dir(directory, write)
+    except OSError as err:
+        if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
+            raise
+        kept = rescue(directory.name, lambda folder: write(folder))
+        raise WriteFailed(directory, err, kept, "run") from err
     return directory
 
 
+def _read_json(path: Path, what: str) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StoredFileError(f"{path} is not a readable {what}: {err}") from None
+
+
+def _find_run(directory: Path) -> None:
+    """Tidy what a writer of ``directory`` killed mid-write left (under the lock), restoring
+    the run an interrupted overwrite moved aside when the directory is missing."""
+    if not dir_leftovers(directory):
+        return
+    try:
+        with holding(directory):
+            restored = recover_dir(directory)
+    except (TargetLocked, OSError) as err:
+        if (directory / "run.json").is_file() or not interrupted(directory):
+            return  # being written now, or not ours to tidy: the run itself is whole
+        raise StoredFileError(
+            f"{directory} is missing: an interrupted overwrite left the previous run in "
+            f"{interrupted(directory)[0]}, which could not be restored now ({err})"
+        ) from None
+    if restored is not None:
+        warnings.warn(
+            f"{directory}: restored the run an interrupted overwrite had moved to {restored}",
+            stacklevel=3,
+        )
+
+
+def _tidy_pair(json_path: Path) -> None:
+    """Tidy what a writer of this summary killed mid-commit left (under the lock): its
+    temporary files, and its JSON moved aside, restored if it still matches the data."""
+    directory, stem = json_path.parent, json_path.name.removesuffix(".json")
+    if not pair_leftovers(directory, stem):
+        return
+    try:
+        with holding(directory / stem):
+            recover_pair(directory, stem)
+    except (TargetLocked, OSError):
+        pass  # being written now, or not ours to tidy
+
+
+def _check_run_arrays(arrays: dict, configs: list[Config], where: Path) -> None:
+    c, I = configs[0], len(configs)
+    require_shape(arrays, "W1", (I, c.k, c.m), where)
+    require_shape(arrays, "b", (I, c.k), where)
+    require_shape(arrays, "W2", (I, c.out_dim, c.k), where)
+    require_shape(arrays, "P", (I, c.m, c.N), where)
+    if c.task == "reprojector":
+        require_shape(arrays, "Q", (I, c.m, c.N), where)
+    if "loss_history" not in arrays or arrays["loss_history"].ndim != 2:
+        raise StoredFileError(f"{where}: lacks a [steps, instances] loss_history")
+    require_shape(arrays, "loss_history", (arrays["loss_history"].shape[0], I), where)
+    if "checkpoints" in arrays:
+        n = len(arrays.get("checkpoint_steps", ()))
+        require_shape(arrays, "checkpoint_steps", (n,), where)
+        flat = sum(ToyModel.sizes(I, c.k, c.m, c.out_dim))
+        require_shape(arrays, "checkpoints", (n, flat), where)
+    require_finite(arrays, where)
+
+
 def load_run(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Run:
-    """Load a run saved by ``write_run`` (or ``summaries.save_run``). Raises ValueError naming
-    the problem if the files are missing, truncated or inconsistent."""
+    """Load a run saved by ``write_run`` (or ``summaries.save_run``), checking its digests,
+    format, versions, configs, shapes and that every weight is finite. Raises
+    StoredFileError (a ValueError) naming the file and the problem otherwise."""
     directory = Path(directory)
+    _find_run(directory)
     meta_path, weights_path = directory / "run.json", directory / "weights.npz"
     if not meta_path.is_file() or not weights_path.is_file():
-        raise ValueError(f"{directory} is not a saved run (needs run.json and weights.npz)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{meta_path} is not valid JSON: {err}") from err
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} file")
-    try:
-        configs = tuple(Config.from_dict(c) for c in meta["configs"])
-        with np.load(weights_path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as err:  # zip errors, missing keys, bad configs: all mean a broken run
-        raise ValueError(f"{directory} holds a damaged run: {err}") from err
-    for key in ("W1", "b", "W2", "P", "loss_history"):
-        if key not in arrays:
-            raise ValueError(f"{weights_path} lacks {key}")
+        raise StoredFileError(f"{directory} is not a saved run (needs run.json and weights.npz)")
+    meta = check_header(_read_json(meta_path, "run"), meta_path, FORMAT, FORMAT_VERSION)
+    verify_seal(meta, meta_path, {"weights.npz": weights_path})
+    configs = parse_configs(meta.get("configs"), meta_path)
+    same_structure(configs, meta_path)
+    arrays = read_arrays(weights_path)
+    _check_run_arrays(arrays, configs, weights_path)
+    return _run_from_arrays(meta, tuple(configs), arrays, device)
+
+
+def _run_from_arrays(
+    meta: dict, configs: tuple[Config, ...], arrays: dict, device: str | torch.device
+) -> Run:
     first = configs[0]
     dtype = getattr(torch, first.dtype)
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, dtype)  # noqa: E731
-    W1, b, W2 = to(arrays["W1"]), to(arrays["b"]), to(arrays["W2"])
-    I = len(configs)
-    expected = (I, first.k, first.m)
-    if tuple(W1.shape) != expected or tuple(W2.shape) != (I, first.out_dim, first.k):
-        raise ValueError(
-            f"{weights_path}: weight shapes {tuple(W1.shape)}, {tuple(W2.shape)} "
-            "disagree with the configs"
-        )
-    model = ToyModel.from_weights(W1, b, W2, first.nonlinearity)
+    model = ToyModel.from_weights(
+        to(arrays["W1"]), to(arrays["b"]), to(arrays["W2"]), first.nonlinearity
+    )
     ckpts = {}
     if "checkpoints" in arrays:
         for s, flat in zip(arrays["checkpoint_steps"].tolist(), arrays["checkpoints"]):
             ckpts[int(s)] = torch.from_numpy(flat.copy()).to(dtype)
     Q = to(arrays["Q"]) if "Q" in arrays else None
+    seconds = meta.get("train_seconds", 0.0)
     return Run(
         configs,
         model,
@@ -185,38 +283,63 @@ def load_run(directory: str | os.PathLike, device: str | torch.device = "cpu") -
         Q,
         torch.from_numpy(arrays["loss_history"].copy()),
         ckpts,
-        float(meta.get("train_seconds", 0.0)),
-        meta.get("stopped_at"),
+        float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+        meta.get("stopped_at") if isinstance(meta.get("stopped_at"), int) else None,
     )
 
 
 # -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------
 SUMMARY_FORMAT = "monosem-summary"
+SUMMARY_FORMAT_VERSION = 1
 
 
 def write_summary(
-    path: str | os.PathLike, name: str, meta: dict, arrays: dict, *, overwrite: bool = False
+    path: str | os.PathLike,
+    name: str,
+    meta: dict,
+    arrays: dict,
+    *,
+    overwrite: bool = False,
+    keep_on_failure: bool = True,
 ) -> Path:
-    """Write a sweep summary as ``path/<name>.json`` (``meta``) and ``path/<name>.npz``
-    (``arrays``), each landing by rename so a reader never sees half of one. The summary is
-    built by ``summaries.save_summary``; this only writes it. ``name`` is the file stem (a
-    shard's is ``<batch>.part-<i>-of-<n>``)."""
+    """Write a sweep summary as ``path/<name>.json`` (``meta``, sealed with the digest of the
+    arrays) and ``path/<name>.npz`` (``arrays``) by the storage rule of ``atomic``: locked,
+    written aside, committed so that a reader sees the old pair, none or the new pair. The
+    summary is built by ``summaries.save_summary``; this only writes it. ``name`` is the file
+    stem (a shard's is ``<batch>.part-<i>-of-<n>``); one that could leave ``path`` is refused.
+    If the write fails (full or read-only disk) the pair is kept in a rescue directory and
+    WriteFailed names it."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    json_path, npz_path = path / f"{name}.json", path / f"{name}.npz"
-    if (json_path.exists() or npz_path.exists()) and not overwrite:
-        raise FileExistsError(
-            f"{json_path} already exists; refusing to overwrite it "
-            "(pass overwrite=True, CLI --overwrite)"
+    check_stem(name)
+    json_path = path / f"{name}.json"
+    storable(arrays, path / f"{name}.npz")
+    drop = ("format", "format_version", "integrity")
+    meta = {
+        "format": SUMMARY_FORMAT,
+        "format_version": SUMMARY_FORMAT_VERSION,
+        **{k: v for k, v in meta.items() if k not in drop},
+    }
+    json.dumps(meta, allow_nan=False)  # a ValueError here, before anything is written
+
+    def write(folder: Path) -> Path:
+        return commit_pair(
+            folder, name, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays), meta
         )
-    meta = {"format": SUMMARY_FORMAT, "format_version": 1, **meta}
-    tmp_npz, tmp_json = path / f".{name}.npz.tmp", path / f".{name}.json.tmp"
-    with open(tmp_npz, "wb") as fh:
-        np.savez_compressed(fh, allow_pickle=False, **arrays)
-    tmp_json.write_text(json.dumps(meta, allow_nan=False))
-    os.replace(tmp_npz, npz_path)
-    os.replace(tmp_json, json_path)
-    return json_path
+
+    try:
+        with holding(path / name):
+            if (json_path.exists() or (path / f"{name}.npz").exists()) and not overwrite:
+                raise FileExistsError(
+                    f"{json_path} already exists; refusing to overwrite it "
+                    "(pass overwrite=True, CLI --overwrite)"
+                )
+            return write(path)
+    except OSError as err:
+        if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
+            raise
+        kept = rescue(name, write)
+        move = f"move {name}.json and {name}.npz from there into {path}"
+        raise WriteFailed(json_path, err, kept, "summary", move) from err
 
 
 def provenance() -> dict:
@@ -232,22 +355,36 @@ def provenance() -> dict:
 
 @dataclass
 class Summary:
-    """A stored sweep: ``meta`` (the JSON) and lazily loaded arrays by instance."""
+    """A stored sweep: ``meta`` (the JSON) and its arrays by instance, as verified at load
+    (``load_summary``; read from ``npz_path`` on first use when built by hand)."""
 
     meta: dict
     npz_path: Path
+    arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    parsed: list[Config] | None = field(default=None, repr=False)
 
     @property
     def configs(self) -> list[Config]:
+        if self.parsed is not None:
+            return list(self.parsed)
         return [Config.from_dict(i["config"]) for i in self.meta["instances"]]
 
     @property
     def metrics(self) -> list[dict]:
         return [i["metrics"] for i in self.meta["instances"]]
 
+    def all_arrays(self) -> dict[str, np.ndarray]:
+        """Every stored array by key (``<key>_<instance:03d>``)."""
+        if self.arrays is None:
+            self.arrays = read_arrays(Path(self.npz_path))
+        return self.arrays
+
     def array(self, key: str, instance: int) -> np.ndarray:
-        with np.load(self.npz_path, allow_pickle=False) as data:
-            return data[f"{key}_{instance:03d}"]
+        name = f"{key}_{instance:03d}"
+        arrays = self.all_arrays()
+        if name not in arrays:
+            raise KeyError(f"{self.npz_path} holds no {key} for instance {instance}")
+        return arrays[name]
 
     def run(self, instance: int) -> Run:
         """The stored weights of a representative instance as a one-instance Run."""
@@ -264,14 +401,23 @@ class Summary:
 
 
 def load_summary(path: str | os.PathLike) -> Summary:
-    """Load ``<name>.json`` (give either file or the stem); ValueError if damaged."""
+    """Load ``<name>.json`` and its ``.npz`` (give either file or the stem), checking the
+    digests, format, versions, configs and that the arrays are whole, finite and match the
+    instances. Raises StoredFileError (a ValueError) naming the file and the problem."""
     path = Path(path)
-    json_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    json_path = path if path.suffix == ".json" else path.with_name(path.name + ".json")
+    if path.suffix == ".npz":
+        json_path = path.with_suffix(".json")
     npz_path = json_path.with_suffix(".npz")
-    try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{json_path} is not a readable summary: {err}") from err
-    if meta.get("format") != SUMMARY_FORMAT or not npz_path.is_file():
-        raise ValueError(f"{json_path} is not a {SUMMARY_FORMAT} file with its .npz beside it")
-    return Summary(meta, npz_path)
+    _tidy_pair(json_path)
+    if not json_path.is_file():
+        raise StoredFileError(f"{json_path}: no such summary")
+    meta = _read_json(json_path, "summary")
+    meta = check_header(meta, json_path, SUMMARY_FORMAT, SUMMARY_FORMAT_VERSION)
+    if not npz_path.is_file():
+        raise StoredFileError(f"{json_path} is a {SUMMARY_FORMAT} file without its .npz beside it")
+    verify_seal(meta, json_path, {"npz": npz_path})
+    configs = summary_configs(meta, json_path)
+    arrays = read_arrays(npz_path)
+    check_summary_arrays(meta, configs, arrays, npz_path)
+    return Summary(meta, npz_path, arrays, configs)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..analysis.health import flags
 from ..analysis.metrics import (
     MONO_THRESHOLD,
     VARIANTS,
@@ -25,7 +26,9 @@ from ..analysis.metrics import (
 from ..core.config import Config
 from ..core.training import Run
 from ..version import RESULTS_VERSION
+from .atomic import NewerVersionError
 from .files import Summary, load_summary, provenance, write_run, write_summary
+from .verify import FLOAT16_MAX, check_stem, finite_or_none
 
 if TYPE_CHECKING:
     pass
@@ -41,6 +44,8 @@ __all__ = [
     "neuron_tables",
     "compact_summary",
     "SUMMARY_POINTS",
+    "MERGE_KEYS",
+    "half_if_exact",
 ]
 
 
@@ -54,10 +59,14 @@ def is_current_for(meta: dict, have: Sequence[Config], want: Sequence[Config]) -
 
 
 def holds_configs(path: str | Path, configs: Sequence[Config]) -> bool:
-    """Whether the summary at ``path`` loads and is current for ``configs``
-    (``is_current_for``): what ``--resume`` skips."""
+    """Whether the summary at ``path`` loads, passes verification and is current for
+    ``configs`` (``is_current_for``): what ``--resume`` skips. A missing, damaged or stale
+    summary gives False (retrain it); one written by a newer version raises
+    NewerVersionError, so that it is never retrained over by older code."""
     try:
         stored = load_summary(path)
+    except NewerVersionError:
+        raise
     except (OSError, ValueError):
         return False
     return is_current_for(stored.meta, stored.configs, configs)
@@ -98,15 +107,14 @@ def compact_summary(path: str | Path) -> Path:
     if summary.meta.get("neurons") == "tables":
         return Path(path)
     arrays = {}
-    with np.load(summary.npz_path, allow_pickle=False) as data:
-        for key in data.files:
-            stem, index = key.rsplit("_", 1)
-            if stem == "sfa":
-                sfa = torch.from_numpy(data[key].astype(np.float32))
-                tables = neuron_tables(sfa, summary.configs[int(index)])
-                arrays.update({f"{k}_{index}": v for k, v in tables.items()})
-            else:
-                arrays[key] = data[key]
+    for key, value in summary.all_arrays().items():
+        stem, index = key.rsplit("_", 1)
+        if stem == "sfa":
+            sfa = torch.from_numpy(value.astype(np.float32))
+            tables = neuron_tables(sfa, summary.configs[int(index)])
+            arrays.update({f"{k}_{index}": v for k, v in tables.items()})
+        else:
+            arrays[key] = value
     meta = {k: v for k, v in summary.meta.items() if k not in ("format", "format_version")}
     meta["neurons"] = "tables"
     stem = Path(summary.npz_path).stem
@@ -149,7 +157,7 @@ def save_summary(
     """
     runs = [runs] if isinstance(runs, Run) else list(runs)
     keep = set(representative)
-    instances: list[dict[str, Any]] = []
+    instances: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
     for run in runs:
         _add_run(run, len(instances), keep, instances, arrays, compact)
@@ -182,12 +190,7 @@ def shard_stem(name: str, index: int, count: int) -> str:
 
 
 def _add_run(
-    run: Run,
-    start: int,
-    keep: set[int],
-    instances: list[dict[str, Any]],
-    arrays: dict[str, np.ndarray],
-    compact: bool = False,
+    run: Run, start: int, keep: set, instances: list, arrays: dict, compact: bool = False
 ) -> None:
     """Append ``run``'s instances (numbered from ``start``) to a summary being built."""
     rows, curves = summarize(run), training_curves(run)
@@ -202,15 +205,16 @@ def _add_run(
             tables = neuron_tables(sfa[i], c)
             arrays.update({f"{k}_{index:03d}": v for k, v in tables.items()})
         else:
-            arrays[f"sfa_{index:03d}"] = sfa[i].numpy().astype(np.float16)
-        arrays[f"bias_{index:03d}"] = b[i].numpy().astype(np.float16)
+            arrays[f"sfa_{index:03d}"] = half_if_exact(sfa[i].numpy())
+        arrays[f"bias_{index:03d}"] = half_if_exact(b[i].numpy())
         if index in keep:
             for key, t in (("W1", W1), ("b", b), ("W2", W2), ("P", run.P.cpu())):
                 arrays[f"{key}_{index:03d}"] = t[i].numpy()
         instances.append(
             {
                 "config": c.to_dict(),
-                "metrics": rows[i],
+                "metrics": finite_or_none(rows[i]),
+                "flags": flags(rows[i], c),
                 "curves": {k: v[:, i].tolist() for k, v in curves.items() if k != "steps"},
                 "curve_steps": curves["steps"].tolist(),
                 "loss_history": {"every": stride, "loss": coarse[:, i].tolist()},
@@ -219,42 +223,85 @@ def _add_run(
         )
 
 
+def half_if_exact(values: np.ndarray) -> np.ndarray:
+    """``values`` in float16, or in float32 where float16 would overflow to inf."""
+    if values.size and float(np.abs(values).max()) > FLOAT16_MAX:
+        return values.astype(np.float32)
+    return values.astype(np.float16)
+
+
 def merge_summaries(
     parts: Sequence[str | Path], path: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Combine the shards of one batch (``sweep --shard i/n``) into the file an unsharded
-    run writes: instances in shard order, renumbered, with summed training time.
+    run writes: instances in shard order, renumbered, with summed training time. The file is
+    ``path/<name>.json``, ``name`` being the shards' batch name, which must be a plain name
+    (``check_stem``): a shard cannot send the output anywhere else.
 
-    Raises ValueError naming the problem when a part is missing, repeated or of another batch.
+    Raises ValueError naming the problem when a part is missing, repeated, damaged, of
+    another batch or made with other options (``MERGE_KEYS``, the differing one named).
     """
     loaded = [load_summary(p) for p in parts]
     _check_shards(loaded, [str(p) for p in parts])
     loaded.sort(key=lambda s: s.meta["shard"][0])
-    instances: list[dict[str, Any]] = []
+    instances: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
     for s in loaded:
-        with np.load(s.npz_path, allow_pickle=False) as data:
-            for key in data.files:
-                stem, index = key.rsplit("_", 1)
-                arrays[f"{stem}_{int(index) + len(instances):03d}"] = data[key]
+        for key, value in s.all_arrays().items():
+            stem, index = key.rsplit("_", 1)
+            arrays[f"{stem}_{int(index) + len(instances):03d}"] = value
         instances += s.meta["instances"]
-    meta = {k: v for k, v in loaded[0].meta.items() if k not in ("format", "format_version")}
-    meta.pop("shard")
-    meta.update(instances=instances, train_seconds=sum(s.meta["train_seconds"] for s in loaded))
+    drop = ("format", "format_version", "integrity", "shard")
+    meta = {k: v for k, v in loaded[0].meta.items() if k not in drop}
+    seconds = [s.meta.get("train_seconds") for s in loaded]
+    total = sum(x for x in seconds if isinstance(x, (int, float)))
+    meta.update(instances=instances, train_seconds=total)
     return write_summary(path, meta["name"], meta, arrays, overwrite=overwrite)
 
 
+# What every shard of one batch must agree on (``merge_summaries``).
+MERGE_KEYS = (
+    "name",
+    "scale",
+    "results_version",
+    "format_version",
+    "values",
+    "steps",
+    "schedule",
+    "bias_decay",
+    "neurons",
+)
+
+
 def _check_shards(loaded: list[Summary], names: list[str]) -> None:
-    if any(s.meta.get("shard") is None for s in loaded):
-        raise ValueError(f"not every part is a shard (written with --shard i/n): {names}")
-    shards = [s.meta["shard"] for s in loaded]
+    shards: list[list[int]] = []
+    for name, s in zip(names, loaded):
+        sh = s.meta.get("shard")
+        if not (isinstance(sh, list) and len(sh) == 2 and all(type(x) is int for x in sh)):
+            sh = None
+        if sh is None or not 0 <= sh[0] < sh[1]:
+            raise ValueError(f"{name} is not a shard (written with --shard i/n): shard {sh!r}")
+        shards.append(sh)
     n = shards[0][1]
     if sorted(sh[0] for sh in shards) != list(range(n)) or any(sh[1] != n for sh in shards):
         have = sorted(f"{i}/{m}" for i, m in shards)
         raise ValueError(f"need shards 0/{n} .. {n - 1}/{n} exactly once each; got {have}")
-    keys = {(s.meta["name"], s.meta["scale"], s.meta.get("results_version")) for s in loaded}
-    if len(keys) > 1:
-        raise ValueError(f"the parts come from different batches or code versions: {sorted(keys)}")
+    check_stem(loaded[0].meta.get("name"), "batch name")
+    for key in MERGE_KEYS:
+        seen = [s.meta.get(key, 1 if key == "format_version" else None) for s in loaded]
+        for other, value in zip(names[1:], seen[1:]):
+            if value != seen[0]:
+                raise ValueError(
+                    f"the parts disagree on {key}: {names[0]} has {seen[0]!r}, {other} has "
+                    f"{value!r}; merge only the shards of one sweep"
+                )
+    owner: dict[tuple, str] = {}
+    for part, s in zip(names, loaded):
+        for c in s.configs:
+            same = tuple(sorted(c.replace(device="cpu").to_dict().items()))
+            if same in owner:
+                raise ValueError(f"{part} and {owner[same]} hold the same instance ({c.seed=})")
+            owner[same] = part
 
 
 def save_run(run: Run, directory: str | Path, **kwargs: Any) -> Path:
