@@ -30,6 +30,7 @@ __all__ = [
     "STUDIES",
     "STUDY_FOLDERS",
     "LOSS_TOLERANCE",
+    "PLATEAU",
     "study_cells",
     "run_study",
     "stale_cells",
@@ -45,6 +46,8 @@ __all__ = [
 
 # The engineered model may cost at most this fraction of the baseline's loss.
 LOSS_TOLERANCE = 0.02
+# Shrinks within this fraction of the best mono/N form the optimum's plateau.
+PLATEAU = 0.9
 
 
 @dataclass(frozen=True)
@@ -233,11 +236,30 @@ class Optimum:
         """Whether a point costs at most ``tolerance`` of the baseline's loss (``choose``)."""
         return p.loss <= (1 + self.tolerance) * self.baseline.loss
 
-    def candidates(self) -> dict[str, float] | None:
-        """The candidate invariants (``recipe.CANDIDATES``) at the optimum."""
-        if self.shrink is None:
+    @property
+    def plateau(self) -> tuple[float, float] | None:
+        """The smallest and largest admissible shrink whose mono/N is at least ``PLATEAU``
+        of the best's (the grid is coarse and the curve flat near its top)."""
+        best = self.best
+        if best is None or not self.shrink:
             return None
-        return candidates(self.shrink, self.lr, self.steps, self.schedule)
+        near = [
+            p.shrink
+            for p in self.points
+            if p.shrink and self.admissible(p) and p.mono >= PLATEAU * best.mono
+        ]
+        return min(near), max(near)
+
+    @property
+    def center(self) -> float | None:
+        """The plateau's geometric middle: the shrink the study recommends here."""
+        return None if self.plateau is None else math.sqrt(self.plateau[0] * self.plateau[1])
+
+    def candidates(self) -> dict[str, float] | None:
+        """The candidate invariants (``recipe.CANDIDATES``) at the plateau's middle."""
+        if self.center is None:
+            return None
+        return candidates(self.center, self.lr, self.steps, self.schedule)
 
 
 def load_study(name: str, folder: str | Path) -> dict[tuple[int, str, float], Results]:
@@ -298,7 +320,7 @@ def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, flo
     rows = [
         o.candidates()
         for o in found
-        if o.schedule == schedule and o.lr == lr and o.shrink not in (None, 0.0)
+        if o.schedule == schedule and o.lr == lr and o.center is not None
     ]
     out = {}
     for name in CANDIDATES:
@@ -311,9 +333,9 @@ def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float
     """The least-squares slope of log S* against log T for one schedule and rate: 0 when the
     total shrink is the invariant, 1 when the per-step shrink d * lr is."""
     pts = [
-        (math.log(o.steps), math.log(o.shrink))
+        (math.log(o.steps), math.log(o.center))
         for o in found
-        if o.schedule == schedule and o.lr == lr and o.shrink
+        if o.schedule == schedule and o.lr == lr and o.center is not None
     ]
     if len(pts) < 2:
         return float("nan")
