@@ -22,6 +22,7 @@ from ..core.config import Config, ConfigError, preset
 from ..core.training import train
 from ..store.results import Results, load_results
 from ..store.summaries import holds_configs, save_summary
+from .claims import MARGINS
 from .recipe import CANDIDATES, candidates, decay_for_shrink, total_shrink
 
 __all__ = [
@@ -237,6 +238,17 @@ class Optimum:
         return p.loss <= (1 + self.tolerance) * self.baseline.loss
 
     @property
+    def engineers(self) -> bool:
+        """Whether the recipe works here at all: its best admissible mono/N beats the
+        baseline's by claim 3's margins (a ratio and a gain, ``claims.MARGINS``). Where it
+        does not, the best shrink says nothing about how to set the decay."""
+        best = self.best
+        if best is None:
+            return False
+        ratio, gain = MARGINS["claim3_mono_ratio"], MARGINS["claim3_mono_gain"]
+        return best.mono >= max(ratio * self.baseline.mono, self.baseline.mono + gain)
+
+    @property
     def plateau(self) -> tuple[float, float] | None:
         """The smallest and largest admissible shrink whose mono/N is at least ``PLATEAU``
         of the best's (the grid is coarse and the curve flat near its top)."""
@@ -315,13 +327,9 @@ def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> 
 
 def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, float]:
     """For one schedule and rate: how much each candidate invariant varies across run lengths
-    at the optimum, as max / min (1 means constant). Points without an optimum, or with the
-    optimum at no decay, are left out."""
-    rows = [
-        o.candidates()
-        for o in found
-        if o.schedule == schedule and o.lr == lr and o.center is not None
-    ]
+    at the optimum's plateau, as max / min (1 means constant). Only points where the recipe
+    works (``Optimum.engineers``) count."""
+    rows = [o.candidates() for o in found if o.schedule == schedule and o.lr == lr and o.engineers]
     out = {}
     for name in CANDIDATES:
         values = [r[name] for r in rows if r is not None]
@@ -335,7 +343,7 @@ def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float
     pts = [
         (math.log(o.steps), math.log(o.center))
         for o in found
-        if o.schedule == schedule and o.lr == lr and o.center is not None
+        if o.schedule == schedule and o.lr == lr and o.engineers and o.center is not None
     ]
     if len(pts) < 2:
         return float("nan")
