@@ -2,9 +2,10 @@
 
 ``from monosem_lib import book`` gives the chapters' batches (``batches``), computed views
 (``views``), tables (``tables``), figures (``figure_kit``, ``plots``, ``scale_plots``), sliders
-(``live``, ``explorers``, ``bias_explorer``, ``inspector``) and exercises (``exercises``, also
+(``live``, ``explorers``, ``bias_explorer``, ``inspector``), where the stored data are
+(``stored``: ``data_dir``) and exercises (``exercises``, also
 reached as ``book.exercises``). Needs the ``[book]`` extra (pandas, matplotlib, ipywidgets,
-IPython).
+IPython, tqdm).
 """
 
 from . import exercises
@@ -19,7 +20,6 @@ from .batches import (
     LR_SUBSET,
     bias_factorial,
     book_batches,
-    data_dir,
     decay_pair,
     engineered_model,
     folder_size,
@@ -107,6 +107,10 @@ from .scale_plots import (
     claim5_figure,
     claim_overlay,
 )
+from .stored import (
+    DataUnavailable,
+    data_dir,
+)
 from .tables import (
     ablation_table,
     abs_pair_table,
@@ -172,6 +176,7 @@ __all__ = [
     "engineered_model",
     "other_tasks",
     "data_dir",
+    "DataUnavailable",
     "recipe_groups",
     "width_results",
     "width_runs",

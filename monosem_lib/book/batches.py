@@ -29,7 +29,6 @@ __all__ = [
     "BOOK_WIDTHS",
     "engineered_model",
     "other_tasks",
-    "data_dir",
     "recipe_groups",
     "width_results",
     "width_runs",
@@ -145,11 +144,6 @@ def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
         "gelu": [book.replace(nonlinearity="gelu"), engineered.replace(nonlinearity="gelu")],
         "solu": [engineered.replace(nonlinearity="solu")],
     }
-
-
-def data_dir() -> Path:
-    """The book's stored summaries, ``data/``, from the repository root or from ``book/``."""
-    return Path("../data") if Path("../data").exists() else Path("data")
 
 
 # -- chapter 3: the recipe, the live grid and what it shows ------------------------------------
