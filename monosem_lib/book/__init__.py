@@ -76,6 +76,7 @@ from .live import (
     status_html,
 )
 from .plots import (
+    LOSS_MONO,
     ablation_figure,
     bias_figure,
     classes_figure,
@@ -177,6 +178,7 @@ __all__ = [
     "other_tasks",
     "data_dir",
     "DataUnavailable",
+    "LOSS_MONO",
     "recipe_groups",
     "width_results",
     "width_runs",
