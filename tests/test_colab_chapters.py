@@ -52,6 +52,13 @@ TIMES = ROOT / "_build" / "colab-times.json"
 STARTUP = (
     'import sys, types\nsys.modules.setdefault("google.colab", types.ModuleType("google.colab"))\n'
 )
+# Appended to each chapter: the kernel's CPU seconds, which a busy machine inflates far less
+# than wall time (with one thread, about the work itself).
+CPU_CELL = (
+    "import json as _json, resource as _resource\n"
+    "_usage = _resource.getrusage(_resource.RUSAGE_SELF)\n"
+    "print(_json.dumps({'kernel_cpu_s': round(_usage.ru_utime + _usage.ru_stime, 1)}))"
+)
 DROPPED_ENV = ("PYTHONPATH", "PYTEST_CURRENT_TEST", "JUPYTER_PATH", "VIRTUAL_ENV")
 
 
@@ -190,13 +197,19 @@ def test_chapter_runs_alone_from_its_install_cell(notebook, snapshot, python, tm
     shutil.copy(notebook, workdir / notebook.name)
     nb = nbformat.read(workdir / notebook.name, as_version=4)
     _point_install_cell(nb, snapshot)
+    nb.cells.append(nbformat.v4.new_code_cell(CPU_CELL))
     start = time.perf_counter()
     cell_times = _execute(nb, workdir, python, _kernel_env(home, colab=True))
     wall = time.perf_counter() - start
     install = cell_times[0]  # the install cell: the first code cell
     row = {"wall_s": round(wall, 1), "install_s": round(install, 1)}
     row["chapter_s"] = round(wall - install, 1)
-    print(f"\n{notebook.stem}: {row['chapter_s']:.1f} s, install cell {install:.1f} s")
+    row.update(json.loads(nb.cells[-1].outputs[0]["text"]))
+    row["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print(
+        f"\n{notebook.stem}: {row['chapter_s']:.1f} s (install cell {install:.1f} s, kernel CPU "
+        f"{row['kernel_cpu_s']:.1f} s, load {row['load_average']})"
+    )
     _record(notebook.stem, row)
     location = _run([python, "-c", "import monosem_lib; print(monosem_lib.__file__)"])
     assert str(python.parent.parent) in location, f"not the installed library: {location}"
