@@ -226,7 +226,7 @@ def test_chapter_runs_alone_from_its_install_cell(notebook, snapshot, python, tm
 
 def test_unreachable_data_ends_in_one_sentence(snapshot, python, tmp_path):
     try:
-        _run([python, "-c", "import monosem_lib"])
+        _run([python, "-c", "import monosem_lib"], cwd=tmp_path)  # installed by a chapter
     except AssertionError:
         _run(
             [
