@@ -77,3 +77,28 @@ def test_config_guards_the_strict_build():
     assert {"_build", ".venv"} <= set(cfg["exclude_patterns"])
     assert cfg["execute"]["execute_notebooks"] == "cache" and cfg["execute"]["timeout"] > 0
     assert cfg["copyright"] and (ROOT / cfg["bibtex_bibfiles"][0]).exists()
+
+
+def test_every_name_a_chapter_reads_from_the_library_exists():
+    """``book.X``, ``claims.X``... in a chapter's code must exist (a rename broke two chapters:
+    the appendix reassigned ``book``, chapter 3 read a constant the namespace lost). The
+    modules are imported here, so this needs the ``[book]`` extra like the chapters."""
+    import re
+
+    import monosem_lib as ml
+    from monosem_lib import book, claims, exercises
+    from monosem_lib.paper import budget, reproduction, series
+
+    modules = {"book": book, "ml": ml, "claims": claims, "exercises": exercises}
+    modules.update(budget=budget, reproduction=reproduction, series=series)
+    missing = []
+    for nb in booktools.chapters(ROOT):
+        cells = json.loads(nb.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for alias, module in modules.items():
+            if re.search(rf"^\s*{alias}\s*=", code, re.M):
+                missing.append(f"{nb.name}: assigns to {alias}, hiding the module")
+            for name in sorted(set(re.findall(rf"(?<![\w.]){alias}\.(\w+)", code))):
+                if not hasattr(module, name):
+                    missing.append(f"{nb.name}: {alias}.{name}")
+    assert not missing, missing

@@ -5,7 +5,7 @@ from this machine's wheels), starts a real kernel in it with jupyter_client and 
 widgets the way a browser's widget manager does (``tests/colab_kernel_driver.py``): images
 must arrive as PNG bytes in a fresh kernel, a moved slider must retrain with partial redraws,
 a move during a retrain must win, and the inspector's picker must name classes. The
-environment is kept in ``_build/colab-venv`` and rebuilt when the pins below change.
+environment is ``tests/colab_env.py``'s, kept in ``_build/colab-venv``.
 """
 
 from __future__ import annotations
@@ -13,42 +13,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from colab_env import colab_python  # tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = ROOT / "_build" / "colab-venv"
-# Colab's widget stack (what `pip list` shows in a Colab runtime), with this project's pins for
-# the rest.
-COLAB_PINS = ["ipywidgets==7.7.1", "ipykernel==6.17.1", "ipython==7.34.0"]
-
-
-def _project_pins() -> list[str]:
-    wanted = ("torch", "numpy", "matplotlib", "tqdm")
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.split("==")[0].strip() in wanted]
-
-
-def _venv() -> Path:
-    pins = COLAB_PINS + _project_pins()
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".pins"
-    if not (python.exists() and stamp.exists() and stamp.read_text() == "\n".join(pins)):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        proc = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True
-        )
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        stamp.write_text("\n".join(pins))
-    return python
 
 
 def test_live_widgets_under_colabs_ipywidgets_7(tmp_path):
-    python = _venv()
+    python = colab_python()
     env = dict(
         os.environ,
         PYTHONPATH=str(ROOT),

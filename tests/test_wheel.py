@@ -1,8 +1,10 @@
-"""The Colab path: a built wheel installs beside an existing torch and leaves it alone."""
+"""The Colab path: a built wheel installs beside an existing torch and leaves it alone, needs
+only torch and numpy, and carries the stored data the chapters read."""
 
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,21 +21,15 @@ def _run(cmd, **kw):
     return proc.stdout
 
 
-def test_wheel_installs_into_an_environment_with_torch_without_touching_it(tmp_path):
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(ROOT),
-        ]
-    )
-    wheel = next((tmp_path / "dist").glob("monosem_lib-*.whl"))
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from this checkout, as pip builds it from a clone of the repository."""
+    dist = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)])
+    return next(dist.glob("monosem_lib-*.whl"))
+
+
+def test_wheel_installs_into_an_environment_with_torch_without_touching_it(wheel, tmp_path):
     env = tmp_path / "env"
     _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(env)])
     py = env / "bin" / "python"
@@ -57,6 +53,30 @@ def test_wheel_installs_into_an_environment_with_torch_without_touching_it(tmp_p
     )
     _run([py, "-c", check])
     meta = _run([py, "-m", "pip", "show", "monosem_lib"])
-    assert "Requires: matplotlib, numpy, torch, tqdm" in meta, (
-        "the library's own dependencies stay minimal and unpinned"
+    assert "Requires: numpy, torch" in meta, "the core's dependencies stay minimal and unpinned"
+    probe = (
+        "import importlib.metadata as m; print(m.metadata('monosem_lib').get_all('Requires-Dist'))"
+    )
+    requires = _run([py, "-c", probe])
+    for name in ("pandas", "matplotlib", "ipywidgets", "ipython", "tqdm"):
+        assert f"'{name}; extra == \"book\"'" in requires, (
+            f"the [book] extra installs {name}, unpinned: {requires}"
+        )
+
+
+def test_the_wheel_ships_the_stored_data(wheel):
+    """What the chapters read travels in the wheel (monosem_lib/stored_data), file for file."""
+    with zipfile.ZipFile(wheel) as z:
+        shipped = {
+            n.split("/stored_data/", 1)[1]: z.getinfo(n).file_size
+            for n in z.namelist()
+            if n.startswith("monosem_lib/stored_data/")
+        }
+    data = ROOT / "data"
+    on_disk = {
+        p.relative_to(data).as_posix(): p.stat().st_size for p in data.rglob("*") if p.is_file()
+    }
+    assert shipped == on_disk
+    print(
+        f"wheel {wheel.stat().st_size / 2**20:.1f} MB, data {sum(on_disk.values()) / 2**20:.1f} MB"
     )

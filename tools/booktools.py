@@ -61,12 +61,13 @@ def install_source(root: Path = ROOT) -> str:
     return "\n".join(
         [
             SETUP_MARK,
-            "# In Colab, install monosem_lib from the book's repository. Its dependencies are",
-            "# unpinned, so Colab's own torch is kept. Elsewhere this cell does nothing.",
+            "# In Colab, install monosem_lib from the book's repository, with the stored data",
+            "# and what the chapters import (the [book] extra). Its dependencies are unpinned,",
+            "# so Colab's own torch is kept. Elsewhere this cell does nothing.",
             "import sys",
             "",
             'if "google.colab" in sys.modules:',
-            f'    %pip install --quiet "monosem_lib @ git+{url}@{branch}"',
+            f'    %pip install --quiet "monosem_lib[book] @ git+{url}@{branch}"',
         ]
     )
 
@@ -88,12 +89,14 @@ def sync(notebook: Path, root: Path = ROOT) -> bool:
     cells = nb["cells"]
     badge = {
         "cell_type": "markdown",
+        "id": "colab-badge",
         "metadata": {"id": "colab-badge"},
         "source": _lines(badge_source(notebook, root)),
     }
     setup = {
         "cell_type": "code",
         "execution_count": None,
+        "id": "colab-setup",
         "metadata": {"id": "colab-setup", "tags": ["hide-cell"]},
         "outputs": [],
         "source": _lines(install_source(root)),

@@ -18,6 +18,7 @@ from . import (
     live,
     plots,
     scale_plots,
+    stored,
     study_plots,
     tables,
     text,
@@ -31,6 +32,7 @@ from .inspector import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
+from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
 from .tables import *  # noqa: F403
 from .text import *  # noqa: F403
@@ -44,6 +46,7 @@ __all__ = [
     *figure_kit.__all__,
     *plots.__all__,
     *scale_plots.__all__,
+    *stored.__all__,
     *study_plots.__all__,
     *text.__all__,
     *live.__all__,

@@ -30,7 +30,6 @@ __all__ = [
     "BOOK_WIDTHS",
     "engineered_model",
     "other_tasks",
-    "data_dir",
     "recipe_groups",
     "width_results",
     "width_runs",
@@ -38,6 +37,7 @@ __all__ = [
     "decay_pair",
     "nonlinearity_groups",
     "book_batches",
+    "recipe_baseline",
     "B1_SHRINK",
     "GROUP_NAMES",
 ]
@@ -148,11 +148,6 @@ def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
     }
 
 
-def data_dir() -> Path:
-    """The book's stored summaries, ``data/``, from the repository root or from ``book/``."""
-    return Path("../data") if Path("../data").exists() else Path("data")
-
-
 # -- chapter 3: the recipe, the live grid and what it shows ------------------------------------
 
 GROUP_NAMES = {
@@ -179,7 +174,7 @@ def recipe_groups(lr_sweep: Results, factorial: Results, scale: str = "book") ->
 def width_results(scale: str = "book") -> dict[str, Results]:
     """Chapter 4's sweep as {"baseline": Results, "engineered": Results} over every width,
     trained (or loaded from the cache) one pass per width. At book scale the preset's own
-    width comes with three seeds from chapters 2 and 3 (``lr_sweep``, ``bias_factorial``)."""
+    width comes with three seeds from chapters 2 and 3 (``recipe_baseline``, ``bias_factorial``)."""
     eng = engineered_model(scale)
     parts = [
         Results.from_run(load_or_train(g), scale=scale)
@@ -228,8 +223,19 @@ def nonlinearity_groups(
     }
 
 
+def recipe_baseline(scale: str = "book") -> list[Config]:
+    """The part of chapter 2's ``lr_sweep`` the later chapters read: LR1 at the recipe's rate
+    (three seeds at book scale) and LR2 (the power-law runs). A batch of its own, so that a
+    chapter opened alone does not train chapter 2's other rates. On a CPU an instance trains
+    to the same bits in either batch (``tests/test_experiments.py``), so these are chapter 2's
+    runs, number for number."""
+    rate = engineered_model(scale).lr
+    return [c for c in lr_sweep(scale) if c.lr == rate or c.feature_dist == "power_law"]
+
+
 def book_batches(scale: str = "book") -> tuple[Results, Results]:
-    """Chapters 2 and 3's batches as Results, trained or loaded from the cache: the
-    learning-rate sweep (``lr_sweep``) and the recipe (``bias_factorial``)."""
+    """The runs at the preset's width that chapters 3, 4 and 6 compare, as Results trained or
+    loaded from the cache: the baseline (``recipe_baseline``, chapter 2's runs at the
+    recipe's rate and the power-law runs) and the recipe (``bias_factorial``)."""
     load = lambda batch: Results.from_run(load_or_train(batch(scale)), scale=scale)
-    return load(lr_sweep), load(bias_factorial)
+    return load(recipe_baseline), load(bias_factorial)

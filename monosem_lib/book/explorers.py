@@ -130,7 +130,7 @@ def draw_state(
     also writes the numbers under the heatmap (static frames: live views show them in their
     status line instead)."""
     st = neuron_stats(model, P, signed=is_signed(config))
-    sfa = st.sfa[0].double().numpy()
+    sfa = st.sfa[0].double().cpu().numpy()
     text = state_numbers(st, config, loss)
     panel = slot.get(fig, (sfa.shape, footer), lambda f: HeatmapPanel(f, sfa, title, footer))
     panel.show(sfa, title, text)

@@ -113,12 +113,12 @@ class NeuronPanel:
             f"({(loss - base) / base:+.1%})"
         )
         self._panel(fig, footer).show(
-            self.sfa[n].numpy(),
+            self.sfa[n].cpu().numpy(),
             CLASS_COLORS[label],
             title,
-            (self.W1[n] @ self.P).numpy(),
+            (self.W1[n] @ self.P).cpu().numpy(),
             -float(classes.bias[n]),
-            self.W2[:, n].numpy(),
+            self.W2[:, n].cpu().numpy(),
             text,
         )
         return text if footer else f"neuron {n} ({label}): {text}"

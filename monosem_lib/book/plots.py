@@ -111,7 +111,7 @@ def loss_curves(
     for i, label in enumerate(labels):
         h = run.loss_history[:, i].double()
         smooth = torch.nn.functional.avg_pool1d(h[None, None], window, window)[0, 0]
-        ax.plot(np.arange(len(smooth)) * window + window, smooth.numpy(), label=label)
+        ax.plot(np.arange(len(smooth)) * window + window, smooth.cpu().numpy(), label=label)
     if zero_loss is not None:
         ax.axhline(zero_loss, color="k", ls=":", label="always predict 0")
     ax.set(xscale="log", yscale="log", xlabel="step", ylabel="training loss")

@@ -80,11 +80,11 @@ def world_sample(config: Config) -> WorldSample:
     binom = torch.distributions.Binomial(config.N, probs=torch.tensor(config.eps))
     return WorldSample(
         f=f,
-        active=(f > 0).sum(1).numpy(),
+        active=(f > 0).sum(1).cpu().numpy(),
         binomial=binom.log_prob(torch.arange(15.0)).exp().numpy(),
         overlap=(P.T @ P).fill_diagonal_(0),
-        signal=readout[f > 0].numpy(),
-        interference=readout[f == 0].numpy(),
+        signal=readout[f > 0].cpu().numpy(),
+        interference=readout[f == 0].cpu().numpy(),
         random_overlap=math.sqrt(2 / (math.pi * config.m)),
         N=config.N,
         m=config.m,

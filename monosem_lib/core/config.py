@@ -115,7 +115,8 @@ def _check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines a run. Defaults are the ``book`` preset.
+    """Everything that defines a run. Defaults are the ``book`` preset's, but for the
+    device: the preset's ``auto`` uses a GPU when there is one, a bare Config the CPU.
 
     Attributes:
         N: number of sparse features.
@@ -255,8 +256,8 @@ _PAPER = Config(
 )
 
 PRESETS: dict[str, Config] = {
-    # CPU scale: every chapter runs in about a minute.
-    "book": Config(),
+    # CPU scale: every chapter runs in about a minute (on a GPU when there is one: auto).
+    "book": Config(device="auto"),
     "paper": _PAPER,
     # The paper's shape (N, m, k, eps, LAMB, periodic cosine) at 1/256 of its samples, for a
     # CPU: batch 1024 for 2^12 steps (2^22 samples), about 2 minutes a model on two cores.
@@ -265,7 +266,7 @@ PRESETS: dict[str, Config] = {
     # Smaller than book, for sliders that retrain while the reader watches.
     # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)
     # and retrains in about 3.5 s on two CPU cores; the book preset takes about 8 s.
-    "live": Config(N=32, m=16, k=128, eps=1 / 16, batch=256, steps=5000),
+    "live": Config(N=32, m=16, k=128, eps=1 / 16, batch=256, steps=5000, device="auto"),
     # Seconds-long runs for unit tests and doc examples.
     "tiny": Config(N=16, m=8, k=32, eps=1 / 8, batch=64, steps=200),
 }

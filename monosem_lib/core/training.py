@@ -343,10 +343,14 @@ def _check_finite(history: Tensor, upto: int, since: int, insts: list[Config]) -
 
 
 def _progress_bar(progress: bool | None, steps: int, I: int):
-    """A tqdm bar over ``steps`` steps, or None when none should be drawn."""
+    """A tqdm bar over ``steps`` steps, or None when none should be drawn or tqdm (part of
+    the ``[book]`` extra, not of the core) is not installed."""
     if not show_progress(progress):
         return None
-    from tqdm.auto import tqdm
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # training runs the same without a bar
+        return None
 
     return tqdm(total=steps, unit="step", desc=f"training {I} model{'s' * (I > 1)}", leave=False)
 

@@ -48,8 +48,11 @@ CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims
 
 def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
     """{scale: {batch name: Results}} for the summaries present under ``root/<scale>/``, for
-    every scale of ``sweeps.SWEEP_SCALES`` (an absent scale maps to {})."""
+    every scale of ``sweeps.SWEEP_SCALES`` (an absent scale maps to {}). ``root`` itself must
+    exist: chapters find it with ``book.data_dir``, which says how to get it when it is not."""
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no stored summaries at {root}: book.data_dir() finds them")
     out: dict[str, dict[str, Results]] = {}
     for scale in SWEEP_SCALES:
         out[scale] = {}
