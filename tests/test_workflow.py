@@ -79,6 +79,8 @@ def test_workflow_uses_pinned_requirements_and_caches_runs_like_the_library():
     for name, job in wf["jobs"].items():
         if not any(r.startswith("make ") for r in _runs(job)):
             continue
+        if name == "colab":
+            continue  # it runs every chapter as a fresh reader does: no shared run cache
         caches = [s["with"] for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
         runs = next((c for c in caches if c["path"] == "_build/monosem-cache"), None)
         assert runs is not None, f"job {name} does not cache _build/monosem-cache"

@@ -40,6 +40,9 @@ from .views import (
 )
 
 __all__ = [
+    "LOSS_MONO",
+    "SWEEP_METRICS",
+    "WIDTH_METRICS",
     "sparsity_figure",
     "interference_figure",
     "loss_curves",
