@@ -43,6 +43,7 @@ __all__ = [
     "optima",
     "spreads",
     "shrink_exponent",
+    "fit_shrink",
 ]
 
 # The engineered model may cost at most this fraction of the baseline's loss.
@@ -337,15 +338,24 @@ def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, flo
     return out
 
 
-def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float:
-    """The least-squares slope of log S* against log T for one schedule and rate: 0 when the
-    total shrink is the invariant, 1 when the per-step shrink d * lr is."""
+def fit_shrink(
+    found: Sequence[Optimum], schedule: str, lr: float, t0: int = 4000
+) -> tuple[float, float]:
+    """The power law S* = s0 (T / t0)^b through the optima of one schedule and rate (least
+    squares in log-log, over the points where the recipe works): (s0, b). b = 0 when the
+    total shrink is the invariant, b = 1 when the per-step shrink d * lr is."""
     pts = [
-        (math.log(o.steps), math.log(o.center))
+        (math.log(o.steps / t0), math.log(o.center))
         for o in found
         if o.schedule == schedule and o.lr == lr and o.engineers and o.center is not None
     ]
     if len(pts) < 2:
-        return float("nan")
+        return float("nan"), float("nan")
     x, y = np.array(pts).T
-    return float(np.polyfit(x, y, 1)[0])
+    b, log_s0 = np.polyfit(x, y, 1)
+    return float(math.exp(log_s0)), float(b)
+
+
+def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float:
+    """The exponent b of ``fit_shrink``."""
+    return fit_shrink(found, schedule, lr)[1]
