@@ -20,6 +20,7 @@ from . import (
     scale_plots,
     stored,
     study_plots,
+    study_tables,
     tables,
     text,
     views,
@@ -34,6 +35,7 @@ from .plots import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
 from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
+from .study_tables import *  # noqa: F403
 from .tables import *  # noqa: F403
 from .text import *  # noqa: F403
 from .views import *  # noqa: F403
@@ -48,6 +50,7 @@ __all__ = [
     *scale_plots.__all__,
     *stored.__all__,
     *study_plots.__all__,
+    *study_tables.__all__,
     *text.__all__,
     *live.__all__,
     *explorers.__all__,

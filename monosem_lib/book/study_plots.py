@@ -13,14 +13,9 @@ from matplotlib.figure import Figure
 from ..analysis.metrics import METRICS
 from ..paper.decay_study import Optimum
 from .figure_kit import subplots
+from .study_tables import SCHEDULE_NAMES
 
 __all__ = ["shrink_curves_figure", "optimum_figure"]
-
-_SCHEDULE_NAMES = {
-    "cosine": "one half-cosine",
-    "paper": "the paper's periodic cosine",
-    "constant": "constant rate",
-}
 
 
 def _schedules(found: Sequence[Optimum]) -> list[str]:
@@ -56,7 +51,7 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
                 _curve(ax, o, colors[o.steps])
         ax.set_xscale("symlog", linthresh=1.0)
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set(title=_SCHEDULE_NAMES.get(schedule, schedule), xlabel="total shrink S")
+        ax.set(title=SCHEDULE_NAMES.get(schedule, schedule), xlabel="total shrink S")
     axes[0].set_ylabel(METRICS["mono_per_feature"].label)
     axes[-1].legend(fontsize=9, title=f"lr {lr:g}", title_fontsize=9)
     return fig
@@ -72,7 +67,7 @@ def optimum_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
         pts = sorted((o.steps, o.shrink) for o in found if o.schedule == schedule and o.lr == lr)
         pts = [(t, s) for t, s in pts if s]
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=_SCHEDULE_NAMES.get(schedule, schedule))
+            ax.plot(*zip(*pts), marker="o", label=SCHEDULE_NAMES.get(schedule, schedule))
     ts = sorted({o.steps for o in found})
     first = [o.shrink for o in found if o.steps == ts[0] and o.lr == lr and o.shrink]
     if first:
