@@ -23,6 +23,7 @@ from ..analysis.classes import NEURON_CLASSES
 from ..analysis.metrics import METRICS
 from ..analysis.responses import MultiFeatureResponse
 from ..paper.series import SweepSeries
+from .text import use_book_tables
 
 __all__ = [
     "style",
@@ -47,7 +48,8 @@ CLASS_COLORS = {name: c.color for name, c in NEURON_CLASSES.items()}
 
 
 def style() -> None:
-    """The book's matplotlib defaults: readable at the width of a page."""
+    """The book's defaults: matplotlib readable at the width of a page, and tables whose
+    numbers print the book's way (``text.table_number``)."""
     matplotlib.rcParams.update(
         {
             "figure.dpi": 90,
@@ -61,6 +63,7 @@ def style() -> None:
             "animation.embed_limit": 40.0,
         }
     )
+    use_book_tables()
 
 
 class BookFigure(Figure):

@@ -3,9 +3,10 @@ plain fallback where it is not (Colab, a bare Jupyter), so the same notebook run
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["glue", "sig"]
+__all__ = ["glue", "sig", "table_number", "use_book_tables"]
 
 
 def sig(x: float, digits: int = 2) -> str:
@@ -27,3 +28,21 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+def table_number(x: float) -> str:
+    """How every table of the book prints a number: integers (and integer-valued floats such
+    as a seed mean of counts, or 8192) as integers, never in scientific notation; other
+    numbers to three significant figures; a missing value (None, NaN) as a dash."""
+    if x is None or isinstance(x, float) and math.isnan(x):
+        return "–"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x)}"
+    return f"{float(x):.3g}"
+
+
+def use_book_tables() -> None:
+    """Make pandas print every table's floats with ``table_number`` (``book.style`` calls it)."""
+    import pandas as pd  # the [book] extra
+
+    pd.set_option("display.float_format", table_number)
