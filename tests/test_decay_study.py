@@ -65,3 +65,30 @@ def test_a_study_trains_once_resumes_and_reads_its_optima(tmp_path, monkeypatch)
     for o in found:
         assert o.baseline.shrink is None and [p.shrink for p in o.points] == [0.0, 3.0]
         assert o.shrink in (None, 0.0, 3.0)
+
+
+def test_the_rule_is_the_stored_studys_fit():
+    """recipe.RULES restates the book-scale study's fit for each schedule: d0 within 25% and
+    the exponent within 0.25 of what the stored cells give (refit after regenerating them)."""
+    from pathlib import Path
+
+    from monosem_lib.paper.recipe import RULES
+
+    folder = Path(__file__).resolve().parents[1] / "data" / ds.STUDY_FOLDERS["book"]
+    found = ds.optima("book", folder)
+    for schedule, rule in RULES.items():
+        d0, b = ds.fit_decay(found, schedule, 0.01, rule.t0)
+        assert abs(rule.d0 - d0) <= 0.25 * d0, (schedule, rule.d0, d0)
+        assert abs(rule.b - b) <= 0.25, (schedule, rule.b, b)
+
+
+def test_decay_for_follows_the_rule_and_names_bad_input():
+    from monosem_lib.core.config import ConfigError
+    from monosem_lib.paper.recipe import RULES, decay_for
+
+    assert decay_for(4000, 0.01, "cosine") == pytest.approx(RULES["cosine"].d0)
+    assert decay_for(16000, 0.03, "paper") < decay_for(4000, 0.03, "paper"), "weaker if longer"
+    for bad in ({"schedule": "linear"}, {"steps": 0}, {"lr": -1.0}):
+        args = {"steps": 4000, "lr": 0.01, "schedule": "cosine", **bad}
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            decay_for(**args)

@@ -44,6 +44,7 @@ __all__ = [
     "spreads",
     "shrink_exponent",
     "fit_shrink",
+    "fit_decay",
 ]
 
 # The engineered model may cost at most this fraction of the baseline's loss.
@@ -354,6 +355,15 @@ def fit_shrink(
     x, y = np.array(pts).T
     b, log_s0 = np.polyfit(x, y, 1)
     return float(math.exp(log_s0)), float(b)
+
+
+def fit_decay(
+    found: Sequence[Optimum], schedule: str, lr: float, t0: int = 4000
+) -> tuple[float, float]:
+    """``fit_shrink`` as a rule for the decay coefficient (``recipe.DecayRule``): (d0, b) with
+    d* = d0 (T / t0)^(b - 1), d0 the decay that gives s0 at T = t0."""
+    s0, b = fit_shrink(found, schedule, lr, t0)
+    return decay_for_shrink(s0, lr, t0) if math.isfinite(s0) else float("nan"), b
 
 
 def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float:

@@ -18,6 +18,7 @@ recipe keeps fixed when the run length T, the rate or the schedule changes (``CA
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ..core.config import Config, ConfigError
 from ..core.optim import schedule_multipliers
@@ -28,6 +29,9 @@ __all__ = [
     "decay_for_shrink",
     "mean_multiplier",
     "candidates",
+    "DecayRule",
+    "RULES",
+    "decay_for",
 ]
 
 # The quantities a recipe could hold fixed, in the order the book reports them.
@@ -61,3 +65,47 @@ def candidates(shrink: float, lr: float, steps: int, schedule: str) -> dict[str,
         "d_lr": d * lr,
         "d_per_scheduled_lr": d / mean_multiplier(schedule, steps),
     }
+
+
+# -- the rule the decay study supports -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecayRule:
+    """The decay coefficient that engineers the most monosemantic neurons at no loss cost,
+    for one schedule: d* = d0 (T / t0)^(b - 1), whatever the learning rate. b = 1 keeps d
+    itself fixed (the total shrink S = d lr T/2 then grows like T); b = 0 would keep S fixed.
+    ``d0`` and ``b`` are the decay study's fit (``decay_study.fit_decay``; the test
+    ``tests/test_decay_study.py`` holds them to the stored study)."""
+
+    d0: float
+    b: float
+    t0: int = 4000
+
+    def decay(self, steps: int) -> float:
+        """d* for a run of ``steps`` steps."""
+        return self.d0 * (steps / self.t0) ** (self.b - 1)
+
+
+# At book scale (data/decay-study/book, lr 0.01): under one half-cosine and a constant rate the
+# best decay barely moves with T (and, at T = 4000 under the half-cosine, with lr); under the
+# paper's periodic cosine it falls with T: the troughs of the rate leave the decay acting
+# almost alone, so long runs need a weaker one.
+RULES: dict[str, DecayRule] = {
+    "cosine": DecayRule(d0=0.24, b=1.0),
+    "constant": DecayRule(d0=0.30, b=0.8),
+    "paper": DecayRule(d0=0.12, b=0.45),
+}
+
+
+def decay_for(steps: int, lr: float, schedule: str = "cosine") -> float:
+    """The bias decay to pair with an initial bias of -1 for a run of ``steps`` steps at base
+    rate ``lr`` under ``schedule`` (``RULES``): the one rule the book uses wherever a decay is
+    set for a run length. ``lr`` is checked but does not move d (the study's finding)."""
+    if schedule not in RULES:
+        raise ConfigError("schedule", schedule, "must be one of " + ", ".join(RULES))
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError("steps", steps, "must be an integer >= 1")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ConfigError("lr", lr, "must be a finite number > 0")
+    return min(RULES[schedule].decay(steps), 0.5 / lr)
