@@ -69,6 +69,8 @@ CHECK_MARGINS: dict[str, float] = {
     "ch3_sqrt_slope_tolerance": 0.15,  # interference grows like eps^(0.5 +- 0.15)
     "ch3_stored_loss_ratio": 1.02,  # stored LR3 costs at most 2% loss over LR1
     "ch3_l1_loss_ratio": 0.97,  # the bias recipe's loss at least 3% below the L1 lever's
+    "ch3_cosine_d_spread": 1.5,  # decay study, half-cosine: d* varies less than 1.5x, S* more
+    "ch3_paper_exponent": 0.7,  # periodic cosine: S* ~ T^b with b below 0.7, half-cosine above
     "ch4_cover_at_N": 0.1,  # coverage below 0.1 at k = N...
     "ch4_cover_widest": 0.7,  # ...and above 0.7 at the widest layer
     "ch4_cover_step": 0.15,  # coverage rises by 0.15 at each doubling from N to 4N

@@ -45,6 +45,7 @@ __all__ = [
     "shrink_exponent",
     "fit_shrink",
     "fit_decay",
+    "findings",
 ]
 
 # The engineered model may cost at most this fraction of the baseline's loss.
@@ -369,3 +370,21 @@ def fit_decay(
 def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float:
     """The exponent b of ``fit_shrink``."""
     return fit_shrink(found, schedule, lr)[1]
+
+
+def findings(found: Sequence[Optimum], lr: float = 0.01) -> dict[str, float]:
+    """The numbers the book states about the study, by name: for each schedule at rate ``lr``
+    the range of the best decay d* and of the best total shrink S* over the run lengths where
+    the recipe works, and the fitted exponent b (``fit_shrink``)."""
+    out: dict[str, float] = {}
+    for schedule in dict.fromkeys(o.schedule for o in found):
+        rows = [c for o in found if o.schedule == schedule and o.lr == lr and o.engineers
+                for c in [o.candidates()] if c is not None]  # fmt: skip
+        if not rows:
+            continue
+        for name in ("S", "d"):
+            values = [r[name] for r in rows]
+            out[f"{schedule}_{name}_min"], out[f"{schedule}_{name}_max"] = min(values), max(values)
+        out[f"{schedule}_b"] = fit_shrink(found, schedule, lr)[1]
+        out[f"{schedule}_points"] = len(rows)
+    return out
