@@ -109,3 +109,11 @@ def test_rules_and_departures_cover_every_batch():
     assert len(book.rules_table()) == len(BOOK_RULES)
     deps = book.departures_table()
     assert list(deps.index) == list(TABLE1) and "steps" in deps.columns
+
+
+def test_tables_print_numbers_one_way():
+    from monosem_lib.book.text import sig, table_number
+
+    got = [table_number(x) for x in (251.0, 8192.0, 0.099878, 1.0043, 0.26, 1234.5, None)]
+    assert got == ["251", "8192", "0.0999", "1.00", "0.260", "1234", "–"]
+    assert table_number(float("nan")) == "–" and sig(8192.0) == "8192" and sig(0.03923) == "0.039"

@@ -33,12 +33,15 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 def table_number(x: float) -> str:
     """How every table of the book prints a number: integers (and integer-valued floats such
     as a seed mean of counts, or 8192) as integers, never in scientific notation; other
-    numbers to three significant figures; a missing value (None, NaN) as a dash."""
+    numbers to three significant figures, trailing zeros kept (1.00, 0.260), or to the unit
+    from 100 up; a missing value (None, NaN) as a dash."""
     if x is None or isinstance(x, float) and math.isnan(x):
         return "–"
     if float(x).is_integer() and abs(x) < 1e15:
         return f"{int(x)}"
-    return f"{float(x):.3g}"
+    if abs(x) >= 100:
+        return f"{float(x):.0f}"
+    return f"{float(x):#.3g}".rstrip(".")
 
 
 def use_book_tables() -> None:
