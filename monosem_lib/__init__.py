@@ -31,6 +31,8 @@ from .analysis.metrics import (
 from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel
+from .core.sae import SAE, SAEConfig
+from .core.sae_training import SAERun, activation_source, train_sae
 from .core.training import Run, TrainingDiverged, train, train_many
 from .paper.table1 import (
     BOOK_RULES,
@@ -45,6 +47,7 @@ from .paper.table1 import (
 from .store.cache import RunCache, load_or_train
 from .store.files import load_run, load_summary
 from .store.results import Results, load_results, merge_summaries, save_run, save_summary
+from .store.sae_files import load_sae, save_sae
 from .version import RESULTS_VERSION, __version__
 
 # Modules reached as attributes (``ml.plots``, ``from monosem_lib import claims``): loaded on
@@ -58,6 +61,7 @@ _LAZY_MODULES = {
     "reproduction": "paper.reproduction",
     "responses": "analysis.responses",
     "claims": "paper.claims",
+    "dictionary": "analysis.dictionary",
     "recipe": "paper.recipe",
 }
 
@@ -83,6 +87,13 @@ __all__ = [
     "make_world",
     "zero_loss",
     "ToyModel",
+    "SAEConfig",
+    "SAE",
+    "SAERun",
+    "train_sae",
+    "activation_source",
+    "save_sae",
+    "load_sae",
     "Run",
     "TrainingDiverged",
     "train",
