@@ -342,11 +342,11 @@ def test_the_main_regime_has_every_contender_and_the_paths_compute(tiny_study):
     assert np.isnan(frame.loc[("tiny", "TopK SAE on x"), "task loss"])
     hard = sae_compare.hardness_frame(tiny_study, "tiny")
     assert len(hard) == 6 * 4  # every contender in the 2 x 2 regimes
-    numbers = sae_compare.chapter_numbers(tiny_study)
-    assert (
-        numbers["tiny_engineered_features_covered"]
-        == entries["engineered neurons"].row["features_covered"]
-    )
+    numbers = sae_compare._regime_numbers(tiny_study, "tiny", "tiny")
+    engineered, relu_h = entries["engineered neurons"].row, entries["ReLU SAE on h"].row
+    assert numbers["tiny_engineered_covered"] == engineered["features_covered"]
+    assert numbers["tiny_relu_h_covered_n"] == round(16 * relu_h["features_covered"])
+    assert "tiny_baseline_mmcs" not in numbers and numbers["tiny_zero_loss"] > 0
 
 
 def test_the_chapters_figures_and_both_sliders_draw(tiny_study):
@@ -373,8 +373,18 @@ def test_the_chapters_figures_and_both_sliders_draw(tiny_study):
     assert sae_chapter.slider_explorer(sae_study.Study(tiny_study.root), shape="tiny") is None
 
 
-def test_the_data_status_names_the_command_when_batches_are_missing(tmp_path):
-    from monosem_lib.book import sae_chapter
+def test_without_stored_data_the_chapter_says_how_to_get_it(tmp_path):
+    from monosem_lib.book import sae_chapter, sae_compare
 
-    line = sae_chapter.data_status(tmp_path, sae_study.load_study(tmp_path))
+    empty = sae_study.load_study(tmp_path)
+    line = sae_chapter.data_status(tmp_path, empty)
     assert "missing" in line and "make data-sae" in line
+    frame = sae_compare.comparison_frame(empty)
+    assert frame.empty and sae_chapter.comparison_table(frame).to_html()
+    for fig in (
+        sae_chapter.contender_heatmaps(sae_compare.contenders(empty, "book")),
+        sae_chapter.compute_figure(frame),
+        sae_chapter.hardness_figure(sae_compare.hardness_frame(empty)),
+    ):
+        assert "make data-sae" in fig.texts[0].get_text() and fig._repr_png_()
+    assert sae_chapter.slider_explorer(empty, live=False) is None

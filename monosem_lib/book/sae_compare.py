@@ -168,12 +168,12 @@ def _frame(records: list[dict], index) -> pd.DataFrame:
     return frame[[c for c in ("setting", *METRIC_COLUMNS) if c in frame]].fillna(value=np.nan)
 
 
-def comparison_frame(study: Study, shapes: Sequence[str] = tuple(SHAPES)) -> pd.DataFrame:
-    """The contenders of each shape's main regime side by side: one row per (scale,
-    contender), the columns of ``METRIC_COLUMNS`` (NaN where a metric does not apply) and
-    the setting. Empty when nothing is stored."""
+def comparison_frame(study: Study, shapes: Sequence[str] | None = None) -> pd.DataFrame:
+    """The contenders of each shape's main regime (default: every shape) side by side: one
+    row per (scale, contender), the columns of ``METRIC_COLUMNS`` (NaN where a metric does not
+    apply) and the setting. Empty when nothing is stored."""
     records, index = [], []
-    for shape in shapes:
+    for shape in SHAPES if shapes is None else shapes:
         for label, entry in contenders(study, shape).items():
             records.append({"setting": _setting(entry), **_record(entry.row)})
             index.append((shape, label))
@@ -250,31 +250,111 @@ def slider_entries(study: Study, shape: str = "book") -> dict[tuple[int, int], t
     return out
 
 
-def chapter_numbers(study: Study) -> dict[str, float]:
-    """The numbers the chapter's sentences state, by name (``<scale>_<contender>_<metric>``
-    and a few derived ones); only what the stored data hold."""
-    names = {
-        label: label.replace(" ", "_").replace("_neurons", "")
-        for label in CONTENDER_LABELS.values()
-    }
+SHORT_NAMES = dict(
+    zip(
+        CONTENDER_LABELS.values(),
+        ("baseline", "engineered", "topk_h", "relu_h", "topk_x", "relu_x"),
+    )
+)
+_NUMBER_KEYS = {
+    "covered": "features_covered",
+    "mono": "mono_units",
+    "recovered": "recovered",
+    "mmcs": "mmcs",
+    "l0": "l0",
+    "fvu": "fvu",
+    "loss": "loss",
+    "dead": "dead",
+    "gflop": "gflop",
+    "seconds": "seconds_total",
+}
+
+
+def _regime_numbers(study: Study, shape: str, prefix: str, m=None, eps=None) -> dict:
     out: dict[str, float] = {}
-    for shape in SHAPES:
-        tag = shape.replace("-", "_")
-        for label, entry in contenders(study, shape).items():
-            row = entry.row
-            for key in (
-                "features_covered",
-                "mono_units",
-                "recovered",
-                "mmcs",
-                "l0",
-                "fvu",
-                "loss",
-                "dead",
-                "gflop",
-                "seconds_total",
-            ):
-                if row.get(key) is not None:
-                    out[f"{tag}_{names[label]}_{key}"] = row[key]
-            out[f"{tag}_zero_loss"] = row.get("zero_loss", out.get(f"{tag}_zero_loss"))
-    return {k: v for k, v in out.items() if v is not None}
+    N = SHAPES[shape].base.N
+    for label, entry in contenders(study, shape, m, eps).items():
+        row, name = entry.row, f"{prefix}_{SHORT_NAMES[label]}"
+        for key, field in _NUMBER_KEYS.items():
+            if row.get(field) is not None:
+                out[f"{name}_{key}"] = row[field]
+        out[f"{name}_covered_n"] = round(row["features_covered"] * N)
+        if row.get("zero_loss") is not None:
+            out[f"{prefix}_zero_loss"] = row["zero_loss"]
+        out[f"{prefix}_active"] = row["eps"] * N
+    base = f"{prefix}_baseline_gflop"
+    for sae in ("topk_h", "relu_h"):
+        if base in out and f"{prefix}_{sae}_gflop" in out:
+            own = out[f"{prefix}_{sae}_gflop"] - out[base]
+            out[f"{prefix}_{sae}_sae_ratio"] = own / out[base]
+    return out
+
+
+def chapter_numbers(study: Study) -> dict[str, float]:
+    """The numbers the chapter's sentences state, by name: ``<scale>_<contender>_<metric>``
+    for each main regime (scale ``book`` or ``paper``; contender ``baseline, engineered,
+    topk_h, relu_h, topk_x, relu_x``; metric ``covered, covered_n, mono, recovered, mmcs, l0,
+    fvu, loss, dead, gflop, seconds``), ``<scale>_zero_loss``, for the book's harder regimes
+    ``hard_m<m>_e<1/eps>_<contender>_<metric>``, and for the slider's frames
+    ``slider_L<latents>_s<step>_<topk|relu>_<covered|recovered|l0|fvu|loss|dead>`` (step
+    indexes ``slider_steps``) with ``slider_L<latents>_best_covered``; ``<scale>_active`` is
+    eps N, ``<scale>_<topk_h|relu_h>_sae_ratio`` the SAE's own FLOPs over its model's,
+    ``<scale>_relu_<x|h>_grid_<mmcs_max|l0_min>`` sum up the L1 grid, and
+    ``hard_dense_*`` sum up the densest regimes. Only what the stored data hold."""
+    out = {}
+    for shape, prefix in (("book", "book"), ("paper-cpu", "paper")):
+        out.update(_regime_numbers(study, shape, prefix))
+        out.update(_grid_numbers(study, shape, prefix))
+    s = SHAPES["book"]
+    for m in s.m_values:
+        for eps in s.eps_values:
+            out.update(_regime_numbers(study, "book", f"hard_m{m}_e{round(1 / eps)}", m, eps))
+    out.update(_slider_numbers(study))
+    out.update(_dense_numbers(study))
+    return out
+
+
+def _grid_numbers(study: Study, shape: str, prefix: str) -> dict[str, float]:
+    """Over the L1 grid of the main regime's ReLU SAEs on x and on h: the best MMCS and the
+    smallest L0 (``<scale>_relu_<x|h>_grid_mmcs_max``, ``..._grid_l0_min``)."""
+    s, out = SHAPES[shape], {}
+    m, eps = s.main
+    for on in ("x", "h"):
+        rows = [sae_entry(study, shape, m, eps, on, "relu", c) for c in s.l1_grid]
+        rows = [e.row for e in rows if e is not None]
+        if rows:
+            out[f"{prefix}_relu_{on}_grid_mmcs_max"] = max(r["mmcs"] for r in rows)
+            out[f"{prefix}_relu_{on}_grid_l0_min"] = min(r["l0"] for r in rows)
+    return out
+
+
+def _slider_numbers(study: Study) -> dict[str, float]:
+    """Every slider frame's numbers, and each dictionary size's best coverage."""
+    out: dict[str, float] = {}
+    for (L, step), pair in slider_entries(study).items():
+        for kind, entry in zip(("topk", "relu"), pair):
+            for key in ("covered", "recovered", "l0", "fvu", "loss", "dead"):
+                out[f"slider_L{L}_s{step}_{kind}_{key}"] = entry.row[_NUMBER_KEYS[key]]
+            best = max(out.get(f"slider_L{L}_best_covered", 0.0), entry.row["features_covered"])
+            out[f"slider_L{L}_best_covered"] = best
+    return out
+
+
+def _dense_numbers(study: Study) -> dict[str, float]:
+    """The SAEs in the book's densest regimes (largest eps, every m but the largest): their
+    best recovery and their worst FVU (``hard_dense_recovered_max``, ``hard_dense_fvu_max``)."""
+    s = SHAPES["book"]
+    eps = max(s.eps_values)
+    rows = [
+        e.row
+        for m in s.m_values
+        if m < max(s.m_values)
+        for label, e in contenders(study, "book", m, eps).items()
+        if "SAE" in label
+    ]
+    if not rows:
+        return {}
+    return {
+        "hard_dense_recovered_max": max(r["recovered"] for r in rows),
+        "hard_dense_fvu_max": max(r["fvu"] for r in rows),
+    }

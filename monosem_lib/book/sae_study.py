@@ -422,9 +422,10 @@ def load_study(root: str | Path) -> Study:
     return study
 
 
-def stale_batches(root: str | Path, shapes: Sequence[str] = tuple(SHAPES)) -> list[str]:
-    """``shape/name`` of every batch that is missing, damaged or made from other configs."""
-    root = Path(root)
+def stale_batches(root: str | Path, shapes: Sequence[str] | None = None) -> list[str]:
+    """``shape/name`` of every batch (of ``shapes``, default every shape) that is missing,
+    damaged or made from other configs."""
+    root, shapes = Path(root), list(SHAPES) if shapes is None else shapes
     return [f"{s}/{n}" for s in shapes for n in batch_names(s) if not _is_current(root, s, n)]
 
 
