@@ -82,16 +82,22 @@ def data_status(root: str | Path, study: Study) -> str:
 
 # -- the main table -----------------------------------------------------------------------------
 
+
+def _sig3(value: float) -> str:
+    """Three significant figures, trailing zeros kept (1.00, 0.0911, 121)."""
+    return f"{value:#.3g}".rstrip(".")
+
+
 _FORMATS = {
     "units": "{:.0f}",
     "mono units": "{:.0f}",
-    "features covered": "{:.2f}",
+    "features covered": "{:.3g}",
     "MMCS": "{:.3f}",
-    "recovered (cos > 0.9)": "{:.2f}",
-    "L0": "{:.3g}",
+    "recovered (cos > 0.9)": "{:.3g}",
+    "L0": _sig3,
     "FVU": "{:.2f}",
     "dead": "{:.0f}",
-    "task loss": "{:.3g}",
+    "task loss": _sig3,
     "training GFLOP": "{:,.0f}",
     "seconds": "{:,.0f}",
 }

@@ -179,7 +179,7 @@ def comparison_frame(study: Study, shapes: Sequence[str] | None = None) -> pd.Da
             index.append((shape, label))
     if not records:
         return pd.DataFrame(columns=["setting", *METRIC_COLUMNS])
-    return _frame(records, pd.MultiIndex.from_tuples(index, names=["scale", ""]))
+    return _frame(records, pd.MultiIndex.from_tuples(index))
 
 
 def metrics_frame(rows: dict[str, dict]) -> pd.DataFrame:
