@@ -190,7 +190,7 @@ def load_run(directory: str | os.PathLike, device: str = "cpu") -> Run:
     )
 
 
-# -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------
+# -- summaries: what chapter 8 stores for paper-scale (and book-scale) sweeps -------------
 SUMMARY_FORMAT = "monosem-summary"
 
 
