@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu data-decay-study bench constraints clean
+.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
 
 venv: $(STAMP)
 
@@ -85,6 +85,15 @@ data-paper-cpu: venv
 	for b in LR1 LR3; do \
 	  $(CPU_SWEEP) $$b --preset paper-cpu --steps 8192 --values $(STUDY_RATES) \
 	    --summary $(CPU_DIR)/budget/steps-8192 --resume || exit 1; done
+
+# The SAE chapter's study (data/sae/<scale>/, one file per batch, metrics and small arrays
+# only, a few MB): book scale (toy models, SAEs on x and h at 2N latents over a 3 x 3 grid of
+# m and eps, the slider's SAEs), then the paper's shape at the paper-cpu budget. Resumable: a
+# batch whose stored spec matches is skipped. The toy models go through the result cache.
+SAE_STUDY = $(RUN_ENV) $(PY) -m monosem_lib.book.sae_study --out data/sae
+data-sae: venv
+	$(SAE_STUDY) --shape book
+	$(SAE_STUDY) --shape paper-cpu
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv

@@ -42,6 +42,8 @@ from .analysis.report_text import compare_sets, format_report, report_dict
 from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel
+from .core.sae import SAE, SAEConfig
+from .core.sae_training import SAERun, activation_source, train_sae
 from .core.training import Run, TrainingDiverged, train, train_many
 from .paper.recipe import decay_for_shrink, total_shrink
 from .paper.table1 import (
@@ -55,6 +57,7 @@ from .paper.table1 import (
 from .store.cache import RunCache, load_or_train
 from .store.files import load_run, load_summary
 from .store.results import Results, load_results
+from .store.sae_files import load_sae, save_sae
 from .store.summaries import merge_summaries, save_run, save_summary
 from .version import RESULTS_VERSION, __version__
 
@@ -70,6 +73,7 @@ _LAZY_MODULES = {
     "reproduction": "paper.reproduction",
     "responses": "analysis.responses",
     "claims": "paper.claims",
+    "dictionary": "analysis.dictionary",
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
 }
@@ -94,6 +98,13 @@ __all__ = [
     "make_world",
     "zero_loss",
     "ToyModel",
+    "SAEConfig",
+    "SAE",
+    "SAERun",
+    "train_sae",
+    "activation_source",
+    "save_sae",
+    "load_sae",
     "Run",
     "TrainingDiverged",
     "train",

@@ -16,7 +16,7 @@ Each chapter's wall time (the install cell apart) is printed and written to
 ``_build/colab-times.json``; one over ``MONOSEM_NOTEBOOK_HARD_LIMIT`` seconds (default 150,
 as for ``pytest --nbval-lax book``) fails.
 
-Which chapters: ``MONOSEM_COLAB_CHAPTERS``, notebook names (``08_table1``) separated by commas,
+Which chapters: ``MONOSEM_COLAB_CHAPTERS``, notebook names (``09_table1``) separated by commas,
 or ``all``. By default the appendix alone, which reads every stored batch and trains nothing:
 ``make test`` runs that on every push, and the Pages workflow runs every chapter on a schedule
 (``.github/workflows/book.yml``). A last test runs the appendix with its data unreachable: it
@@ -47,7 +47,7 @@ import booktools  # noqa: E402
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHAPTERS = "08_table1"
+DEFAULT_CHAPTERS = "09_table1"
 TIMES = ROOT / "_build" / "colab-times.json"
 STARTUP = (
     'import sys, types\nsys.modules.setdefault("google.colab", types.ModuleType("google.colab"))\n'
@@ -238,7 +238,7 @@ def test_unreachable_data_ends_in_one_sentence(snapshot, python, tmp_path):
                 f"monosem_lib[book] @ git+file://localhost{snapshot}",
             ]
         )
-    notebook = ROOT / "book" / "08_table1.ipynb"
+    notebook = ROOT / "book" / "09_table1.ipynb"
     workdir, home, empty = tmp_path / "content", tmp_path / "home", tmp_path / "nothing"
     workdir.mkdir()
     empty.mkdir()

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
-CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims read
+CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 8's claims read
 
 
 def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
@@ -80,7 +80,7 @@ def at_scale(
     **kwargs: Any,
 ) -> Any:
     """``claim(*summaries, *args)`` for the batches ``names`` of one scale, or None when any of
-    them has not been produced yet (how chapter 7 leaves a column empty)."""
+    them has not been produced yet (how chapter 8 leaves a column empty)."""
     names = [names] if isinstance(names, str) else list(names)
     if not all(n in found for n in names):
         return None
@@ -134,7 +134,7 @@ def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
     return rows
 
 
-# -- the claims at each scale (chapter 7) ---------------------------------------------------------
+# -- the claims at each scale (chapter 8) ---------------------------------------------------------
 
 # How each scale's stored batches are read for the five claims: rates left out of claim 1
 # because they have not converged at that budget, the rates claim 3 is judged at, the width
@@ -274,9 +274,9 @@ def _current(path: Path) -> bool:
         return False
 
 
-# -- what the stored data show, as chapter 7 states it ---------------------------------------------
+# -- what the stored data show, as chapter 8 states it ---------------------------------------------
 
-# The verdict of every claim at each scale (chapter 7's table), of claims 1-3 at every budget of
+# The verdict of every claim at each scale (chapter 8's table), of claims 1-3 at every budget of
 # the study, and of claim 3 for LR3 with the paper's own decay. The book's checks and tests
 # assert the stored data still give these, so a damaged or regenerated file that moves a
 # verdict fails CI.

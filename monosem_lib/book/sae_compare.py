@@ -1,0 +1,360 @@
+"""The SAE chapter's comparisons, computed from the stored study (``sae_study``).
+
+Picks each contender's row out of the stored batches by one rule (``sae_study`` states it),
+adds the compute a path needs (an SAE on h pays for the model it reads), and builds the
+frames the chapter shows: the contenders side by side, the harder regimes, the slider's
+settings and the numbers its sentences state. No formatting here (``sae_chapter`` draws).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..store.sae_files import StoredBatch
+from .sae_study import SHAPES, Study
+
+__all__ = [
+    "Entry",
+    "CONTENDER_LABELS",
+    "model_entry",
+    "sae_entry",
+    "contenders",
+    "comparison_frame",
+    "metrics_frame",
+    "hardness_frame",
+    "slider_entries",
+    "slider_steps",
+    "chapter_numbers",
+    "METRIC_COLUMNS",
+]
+
+# (contender, SAE kind) -> the label a table row carries.
+CONTENDER_LABELS = {
+    ("baseline", None): "baseline neurons",
+    ("engineered", None): "engineered neurons",
+    ("sae-h", "topk"): "TopK SAE on h",
+    ("sae-h", "relu"): "ReLU SAE on h",
+    ("sae-x", "topk"): "TopK SAE on x",
+    ("sae-x", "relu"): "ReLU SAE on x",
+}
+# Frame column -> stored row key.
+METRIC_COLUMNS = {
+    "units": "units",
+    "mono units": "mono_units",
+    "features covered": "features_covered",
+    "MMCS": "mmcs",
+    "recovered (cos > 0.9)": "recovered",
+    "L0": "l0",
+    "FVU": "fvu",
+    "dead": "dead",
+    "task loss": "loss",
+    "training GFLOP": "gflop",
+    "seconds": "seconds_total",
+}
+
+
+class Entry(NamedTuple):
+    """One stored instance: its batch, its index there and its row (with the path's total
+    compute added as ``flops_total`` and ``seconds_total``)."""
+
+    batch: StoredBatch
+    index: int
+    row: dict
+
+    def sfa(self) -> np.ndarray:
+        """Its single-feature activations [units, N] (float32; book scale only)."""
+        return self.batch.array(f"sfa_{self.index:03d}").astype(np.float32)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _find(study: Study, shape: str, **want) -> list[Entry]:
+    out = []
+    for batch, i, row in study.rows(shape):
+        ok = all(
+            row.get(k) is not None and _close(row[k], v)
+            if isinstance(v, float)
+            else row.get(k) == v
+            for k, v in want.items()
+        )
+        if ok:
+            out.append(Entry(batch, i, row))
+    return out
+
+
+def _with_compute(entry: Entry, model: Entry | None = None) -> Entry:
+    """The entry with its path's training FLOPs and seconds: its own, plus for an SAE on h
+    the model's training and the forward passes that produce h."""
+    row = dict(entry.row)
+    flops, seconds = row["flops"], row["seconds"]
+    if model is not None:
+        flops += model.row["flops"] + row.get("h_flops", 0)
+        seconds += model.row["seconds"]
+    row.update(flops_total=flops, seconds_total=seconds, gflop=flops / 1e9)
+    return Entry(entry.batch, entry.index, row)
+
+
+def model_entry(study: Study, shape: str, m: int, eps: float, contender: str) -> Entry | None:
+    """The stored toy model (``baseline`` or ``engineered``) of one regime, or None."""
+    found = _find(study, shape, contender=contender, m=m, eps=eps)
+    return _with_compute(found[0]) if found else None
+
+
+def sae_entry(
+    study: Study, shape: str, m: int, eps: float, on: str, kind: str, sparsity: float | None = None
+) -> Entry | None:
+    """The stored SAE of one regime with 2N latents, by the study's rule (TopK: k = eps N;
+    ReLU: the grid's c whose L0 is closest to eps N) or at ``sparsity``; None if absent."""
+    s = SHAPES[shape]
+    found = _find(study, shape, contender=f"sae-{on}", kind=kind, m=m, eps=eps, latents=s.latents)
+    if sparsity is not None:
+        found = [e for e in found if _close(e.row["sparsity"], float(sparsity))]
+    elif kind == "topk":
+        found = [e for e in found if e.row["sparsity"] == s.topk(eps)]
+    else:
+        grid = [e for e in found if any(_close(e.row["sparsity"], c) for c in s.l1_grid)]
+        target = eps * s.base.N
+        found = sorted(grid, key=lambda e: (abs(e.row["l0"] - target), e.row["sparsity"]))
+    if not found:
+        return None
+    model = model_entry(study, shape, m, eps, "baseline") if on == "h" else None
+    if on == "h" and model is None:
+        return None
+    return _with_compute(found[0], model)
+
+
+def contenders(
+    study: Study, shape: str, m: int | None = None, eps: float | None = None
+) -> dict[str, Entry]:
+    """Every contender of one regime (default: the shape's main one) that is stored, by
+    label, in the order of ``CONTENDER_LABELS``."""
+    s = SHAPES[shape]
+    m, eps = (s.main[0] if m is None else m), (s.main[1] if eps is None else eps)
+    out = {}
+    for (name, kind), label in CONTENDER_LABELS.items():
+        if kind is None:
+            entry = model_entry(study, shape, m, eps, name)
+        else:
+            entry = sae_entry(study, shape, m, eps, name[-1], kind)
+        if entry is not None:
+            out[label] = entry
+    return out
+
+
+def _setting(entry: Entry) -> str:
+    row = entry.row
+    if row["contender"] in ("baseline", "engineered"):
+        c = row["config"]
+        return f"bias {c['init_bias']:g}, decay {c['bias_decay']:g}, lr {c['lr']:g}"
+    if row["kind"] == "topk":
+        return f"k = {int(row['sparsity'])}, {row['latents']} latents"
+    return f"c = {row['sparsity']:g}, {row['latents']} latents"
+
+
+def _record(row: dict) -> dict:
+    """A row's values under the frame's column names (None where a metric does not apply)."""
+    return {col: row.get(key) for col, key in METRIC_COLUMNS.items()}
+
+
+def _frame(records: list[dict], index) -> pd.DataFrame:
+    frame = pd.DataFrame(records, index=index)
+    return frame[[c for c in ("setting", *METRIC_COLUMNS) if c in frame]].fillna(value=np.nan)
+
+
+def comparison_frame(study: Study, shapes: Sequence[str] | None = None) -> pd.DataFrame:
+    """The contenders of each shape's main regime (default: every shape) side by side: one
+    row per (scale, contender), the columns of ``METRIC_COLUMNS`` (NaN where a metric does not
+    apply) and the setting. Empty when nothing is stored."""
+    records, index = [], []
+    for shape in SHAPES if shapes is None else shapes:
+        for label, entry in contenders(study, shape).items():
+            records.append({"setting": _setting(entry), **_record(entry.row)})
+            index.append((shape, label))
+    if not records:
+        return pd.DataFrame(columns=["setting", *METRIC_COLUMNS])
+    return _frame(records, pd.MultiIndex.from_tuples(index))
+
+
+def metrics_frame(rows: dict[str, dict]) -> pd.DataFrame:
+    """Freshly measured rows (``unit_metrics`` and data metrics, plus ``flops`` and
+    ``seconds``), by label, with the comparison's columns."""
+    records = []
+    for row in rows.values():
+        full = {**row, "gflop": row["flops"] / 1e9, "seconds_total": row["seconds"]}
+        records.append(_record(full))
+    return _frame(records, pd.Index(list(rows)))
+
+
+def hardness_frame(study: Study, shape: str = "book") -> pd.DataFrame:
+    """Every contender in every regime (m, eps) of a shape: features covered, recovered,
+    MMCS, FVU and task loss, one row each (long format)."""
+    s = SHAPES[shape]
+    records = []
+    for m in s.m_values:
+        for eps in s.eps_values:
+            for label, entry in contenders(study, shape, m, eps).items():
+                row = entry.row
+                records.append(
+                    {
+                        "m": m,
+                        "eps": eps,
+                        "contender": label,
+                        "features covered": row["features_covered"],
+                        "recovered": row.get("recovered"),
+                        "MMCS": row.get("mmcs"),
+                        "FVU": row["fvu"],
+                        "task loss": row.get("loss"),
+                        "zero loss": row.get("zero_loss"),
+                    }
+                )
+    columns = ["m", "eps", "contender", "features covered", "recovered", "MMCS", "FVU"]
+    return pd.DataFrame(records, columns=columns + ["task loss", "zero loss"])
+
+
+def slider_steps(shape: str = "book") -> list[tuple[int, float]]:
+    """The slider's sparsity steps, sparsest first: pairs (TopK's k, ReLU's c)."""
+    s = SHAPES[shape]
+    return list(zip(sorted(s.slider_topk), sorted(s.slider_l1, reverse=True)))
+
+
+def slider_entries(study: Study, shape: str = "book") -> dict[tuple[int, int], tuple]:
+    """(latents, step) -> (TopK entry, ReLU entry) of the slider's stored SAEs on the main
+    regime's baseline h (step indexes ``slider_steps``); settings not stored are left out."""
+    s = SHAPES[shape]
+    m, eps = s.main
+    out = {}
+    for L in s.slider_latents:
+        for i, (k, c) in enumerate(slider_steps(shape)):
+            pair = tuple(
+                _find(
+                    study,
+                    shape,
+                    contender="sae-h",
+                    kind=kind,
+                    m=m,
+                    eps=eps,
+                    latents=L,
+                    sparsity=float(v),
+                )
+                for kind, v in (("topk", k), ("relu", c))
+            )
+            if all(pair):
+                out[(L, i)] = (pair[0][0], pair[1][0])
+    return out
+
+
+SHORT_NAMES = dict(
+    zip(
+        CONTENDER_LABELS.values(),
+        ("baseline", "engineered", "topk_h", "relu_h", "topk_x", "relu_x"),
+    )
+)
+_NUMBER_KEYS = {
+    "covered": "features_covered",
+    "mono": "mono_units",
+    "recovered": "recovered",
+    "mmcs": "mmcs",
+    "l0": "l0",
+    "fvu": "fvu",
+    "loss": "loss",
+    "dead": "dead",
+    "gflop": "gflop",
+    "seconds": "seconds_total",
+}
+
+
+def _regime_numbers(study: Study, shape: str, prefix: str, m=None, eps=None) -> dict:
+    out: dict[str, float] = {}
+    N = SHAPES[shape].base.N
+    for label, entry in contenders(study, shape, m, eps).items():
+        row, name = entry.row, f"{prefix}_{SHORT_NAMES[label]}"
+        for key, field in _NUMBER_KEYS.items():
+            if row.get(field) is not None:
+                out[f"{name}_{key}"] = row[field]
+        out[f"{name}_covered_n"] = round(row["features_covered"] * N)
+        if row.get("zero_loss") is not None:
+            out[f"{prefix}_zero_loss"] = row["zero_loss"]
+        out[f"{prefix}_active"] = row["eps"] * N
+    base = f"{prefix}_baseline_gflop"
+    for sae in ("topk_h", "relu_h"):
+        if base in out and f"{prefix}_{sae}_gflop" in out:
+            own = out[f"{prefix}_{sae}_gflop"] - out[base]
+            out[f"{prefix}_{sae}_sae_ratio"] = own / out[base]
+    return out
+
+
+def chapter_numbers(study: Study) -> dict[str, float]:
+    """The numbers the chapter's sentences state, by name: ``<scale>_<contender>_<metric>``
+    for each main regime (scale ``book`` or ``paper``; contender ``baseline, engineered,
+    topk_h, relu_h, topk_x, relu_x``; metric ``covered, covered_n, mono, recovered, mmcs, l0,
+    fvu, loss, dead, gflop, seconds``), ``<scale>_zero_loss``, for the book's harder regimes
+    ``hard_m<m>_e<1/eps>_<contender>_<metric>``, and for the slider's frames
+    ``slider_L<latents>_s<step>_<topk|relu>_<covered|recovered|l0|fvu|loss|dead>`` (step
+    indexes ``slider_steps``) with ``slider_L<latents>_best_covered``; ``<scale>_active`` is
+    eps N, ``<scale>_<topk_h|relu_h>_sae_ratio`` the SAE's own FLOPs over its model's,
+    ``<scale>_relu_<x|h>_grid_<mmcs_max|l0_min>`` sum up the L1 grid, and
+    ``hard_dense_*`` sum up the densest regimes. Only what the stored data hold."""
+    out = {}
+    for shape, prefix in (("book", "book"), ("paper-cpu", "paper")):
+        out.update(_regime_numbers(study, shape, prefix))
+        out.update(_grid_numbers(study, shape, prefix))
+    s = SHAPES["book"]
+    for m in s.m_values:
+        for eps in s.eps_values:
+            out.update(_regime_numbers(study, "book", f"hard_m{m}_e{round(1 / eps)}", m, eps))
+    out.update(_slider_numbers(study))
+    out.update(_dense_numbers(study))
+    return out
+
+
+def _grid_numbers(study: Study, shape: str, prefix: str) -> dict[str, float]:
+    """Over the L1 grid of the main regime's ReLU SAEs on x and on h: the best MMCS and the
+    smallest L0 (``<scale>_relu_<x|h>_grid_mmcs_max``, ``..._grid_l0_min``)."""
+    s, out = SHAPES[shape], {}
+    m, eps = s.main
+    for on in ("x", "h"):
+        rows = [sae_entry(study, shape, m, eps, on, "relu", c) for c in s.l1_grid]
+        rows = [e.row for e in rows if e is not None]
+        if rows:
+            out[f"{prefix}_relu_{on}_grid_mmcs_max"] = max(r["mmcs"] for r in rows)
+            out[f"{prefix}_relu_{on}_grid_l0_min"] = min(r["l0"] for r in rows)
+    return out
+
+
+def _slider_numbers(study: Study) -> dict[str, float]:
+    """Every slider frame's numbers, and each dictionary size's best coverage."""
+    out: dict[str, float] = {}
+    for (L, step), pair in slider_entries(study).items():
+        for kind, entry in zip(("topk", "relu"), pair):
+            for key in ("covered", "recovered", "l0", "fvu", "loss", "dead"):
+                out[f"slider_L{L}_s{step}_{kind}_{key}"] = entry.row[_NUMBER_KEYS[key]]
+            best = max(out.get(f"slider_L{L}_best_covered", 0.0), entry.row["features_covered"])
+            out[f"slider_L{L}_best_covered"] = best
+    return out
+
+
+def _dense_numbers(study: Study) -> dict[str, float]:
+    """The SAEs in the book's densest regimes (largest eps, every m but the largest): their
+    best recovery and their worst FVU (``hard_dense_recovered_max``, ``hard_dense_fvu_max``)."""
+    s = SHAPES["book"]
+    eps = max(s.eps_values)
+    rows = [
+        e.row
+        for m in s.m_values
+        if m < max(s.m_values)
+        for label, e in contenders(study, "book", m, eps).items()
+        if "SAE" in label
+    ]
+    if not rows:
+        return {}
+    return {
+        "hard_dense_recovered_max": max(r["recovered"] for r in rows),
+        "hard_dense_fvu_max": max(r["fvu"] for r in rows),
+    }

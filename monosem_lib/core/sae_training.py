@@ -1,0 +1,302 @@
+"""Training sparse autoencoders: every instance of a sweep in one batched pass.
+
+``train_sae(configs, source)`` trains I SAEs together, like ``training.train`` trains toy
+models: batched matrix products, gradients written by hand into a flat buffer (checked step
+by step against the plain autograd trainer in ``sae_reference``), one batched Adam step, then
+the decoder's columns renormalised. ``source()`` hands out the next batch of activations,
+[I, B, d] (one stream per instance) or [1, B, d] (shared); ``activation_source`` builds one
+from a toy-model run, for its inputs x or its hidden activations h.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .config import ConfigError
+from .data import make_world
+from .model import activation
+from .optim import BatchedAdam, schedule_multipliers
+from .sae import SAE, SAE_STRUCTURAL_FIELDS, SAEConfig, activate, init_sae
+from .training import Run, show_progress
+
+__all__ = [
+    "SAERun",
+    "train_sae",
+    "sae_instances",
+    "activation_source",
+    "sae_loss_and_grad",
+    "SOURCE_STREAM",
+]
+
+SOURCE_STREAM = "sae"  # the data stream SAEs train on: independent of the model's own
+
+
+@dataclass
+class SAERun:
+    """A trained batch of SAEs.
+
+    Attributes:
+        configs: one single-instance config per instance.
+        sae: the final weights.
+        loss_history: [steps, I] reconstruction loss (sum of squared errors per sample).
+        train_seconds: wall-clock time of the training loop.
+        aux_steps: steps on which AuxK ran (some latent was dead).
+        since_fired: [I, L] steps since each latent last fired, at the end.
+    """
+
+    configs: tuple[SAEConfig, ...]
+    sae: SAE
+    loss_history: Tensor
+    train_seconds: float
+    aux_steps: int
+    since_fired: Tensor
+
+    @property
+    def config(self) -> SAEConfig:
+        return self.configs[0]
+
+    @property
+    def instances(self) -> int:
+        return len(self.configs)
+
+    @property
+    def flops(self) -> int:
+        """Training FLOPs of one instance (dense products, AuxK where it ran)."""
+        c = self.config
+        return c.batch * (c.steps * c.flops_per_sample + self.aux_steps * c.aux_flops_per_sample)
+
+
+def sae_instances(configs: SAEConfig | Iterable[SAEConfig]) -> list[SAEConfig]:
+    """One single-instance config per instance, all with one structure (else ConfigError)."""
+    configs = [configs] if isinstance(configs, SAEConfig) else list(configs)
+    out = [c for cfg in configs for c in cfg.expand()]
+    if not out:
+        raise ValueError("no SAE configs to train")
+    for c in out[1:]:
+        for f in SAE_STRUCTURAL_FIELDS:
+            if getattr(c, f) != getattr(out[0], f):
+                raise ConfigError(
+                    f,
+                    getattr(c, f),
+                    f"SAEs trained in one pass must share {f} (got {getattr(out[0], f)!r} too); "
+                    "train each value in its own pass",
+                )
+    return out
+
+
+def activation_source(
+    run: Run, on: str, batch: int, index: Sequence[int] | None = None, stream: str = SOURCE_STREAM
+) -> Callable[[], Tensor]:
+    """Batches of a toy-model run's activations for SAEs to train on.
+
+    Args:
+        run: the trained toy models; each instance's world (seed, eps, features) is redrawn
+            on the independent stream ``stream``.
+        on: ``x`` (the inputs P f, width m) or ``h`` (the hidden activations, width k).
+        batch: samples per call.
+        index: the run instance each SAE instance reads (default: one SAE per run instance).
+    Returns:
+        A function giving the next batch, [len(index), batch, d] ([1, batch, m] when every
+        SAE reads the inputs of one world).
+    """
+    if on not in ("x", "h"):
+        raise ValueError(f"on={on!r} is not allowed: must be x (inputs) or h (hidden layer)")
+    index = list(range(run.instances)) if index is None else list(index)
+    keys = [(c.seed, c.eps, c.feature_dist) for c in run.configs]
+    order = list(dict.fromkeys(keys))  # the distinct worlds, in order
+    worlds = [make_world(run.configs[keys.index(k)].replace(batch=batch), stream) for k in order]
+    device, dtype = run.model.flat.device, run.model.flat.dtype
+    world_of = torch.tensor([order.index(keys[i]) for i in index], device=device)
+    W1, b, _ = run.model.split()
+    W1, b = W1[index], b[index]  # each SAE instance's model (copies)
+
+    def next_batch() -> Tensor:
+        xs = torch.stack([w.sample().x for w in worlds]).to(device, dtype)  # [W, B, m]
+        if on == "x" and len(worlds) == 1:
+            return xs
+        xs = xs.index_select(0, world_of) if len(worlds) > 1 else xs.expand(len(index), -1, -1)
+        if on == "x":
+            return xs
+        pre = torch.baddbmm(b.unsqueeze(1), xs, W1.transpose(1, 2))
+        return activation(pre, run.model.nonlinearity)
+
+    return next_batch
+
+
+def _aux_grad(pre: Tensor, r: Tensor, dead: Tensor, sae: SAE, grads, alpha: Tensor, k: int):
+    """AuxK: the ``k`` largest dead latents reconstruct the residual ``-r`` (held constant);
+    adds ``alpha * |e_hat + r|^2 / B`` to the gradients (decoder and ``grads.pre``)."""
+    _, _, W_dec, _ = sae.split()
+    B = pre.shape[1]
+    masked = pre.masked_fill(~dead.unsqueeze(1), float("-inf"))
+    vals, idx = masked.topk(k, dim=-1)
+    z_aux = torch.zeros_like(pre).scatter_(-1, idx, vals.clamp(min=0))
+    diff = torch.baddbmm(r, z_aux, W_dec.transpose(1, 2))  # e_hat - e, with e = -r
+    d_aux = diff * (2 * alpha / B)
+    grads.W_dec.baddbmm_(d_aux.transpose(1, 2), z_aux)
+    return torch.bmm(d_aux, W_dec).mul_(z_aux > 0)
+
+
+def sae_loss_and_grad(
+    sae: SAE,
+    a: Tensor,
+    grad: Tensor,
+    l1: Tensor | None = None,
+    aux: tuple[Tensor, Tensor, int] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Reconstruction loss per instance and its gradient, written into ``grad``.
+
+    Loss of instance i: ``sum (a_hat - a)^2 / B``, plus ``l1[i] * sum z / B`` (ReLU kind) and,
+    with ``aux = (dead [I, L], alpha [I, 1, 1], k)``, AuxK's ``alpha * |e_hat - e|^2 / B``.
+
+    Args:
+        a: activations [I, B, d] or [1, B, d].
+        grad: flat buffer (the layout of ``sae.flat``) receiving d loss / d weights.
+    Returns:
+        (the reconstruction loss [I], which latents fired in the batch [I, L]).
+    """
+    W_enc, b_enc, W_dec, b_dec = sae.split()
+    g = sae.split(grad)
+    B = a.shape[1]
+    centred = a - b_dec.unsqueeze(1)
+    pre = torch.baddbmm(b_enc.unsqueeze(1), centred, W_enc.transpose(1, 2))
+    z = activate(pre, sae.kind, sae.topk)
+    r = torch.baddbmm(b_dec.unsqueeze(1) - a, z, W_dec.transpose(1, 2))  # a_hat - a
+    loss = r.square().sum((1, 2)) / B
+    dr = r * (2.0 / B)
+    torch.bmm(dr.transpose(1, 2), z, out=g.W_dec)
+    torch.sum(dr, dim=1, out=g.b_dec)
+    dz = torch.bmm(dr, W_dec)
+    if l1 is not None:
+        dz.add_(l1 / B)
+    fired = z > 0
+    dpre = dz.mul_(fired)
+    if aux is not None and bool(aux[0].any()):
+        dpre.add_(_aux_grad(pre, r, aux[0], sae, g, aux[1], aux[2]))
+    torch.bmm(dpre.transpose(1, 2), centred, out=g.W_enc)
+    torch.sum(dpre, dim=1, out=g.b_enc)
+    g.b_dec.sub_(torch.bmm(g.b_enc.unsqueeze(1), W_enc).squeeze(1))
+    return loss, fired.any(1)
+
+
+def _unit_columns_(W_dec: Tensor, gW_dec: Tensor | None = None) -> None:
+    """With ``gW_dec``: remove each column's gradient component along the column. Without:
+    renormalise the columns of ``W_dec`` [I, d, L] to unit length. In place."""
+    if gW_dec is not None:
+        gW_dec.sub_(W_dec * (W_dec * gW_dec).sum(1, keepdim=True))
+    else:
+        W_dec.div_(W_dec.norm(dim=1, keepdim=True).clamp_(min=1e-12))
+
+
+@dataclass
+class _SAEState:
+    """What the step loop updates: weights, gradient buffer, Adam, the per-instance knobs
+    and the steps since each latent fired."""
+
+    sae: SAE
+    grad: Tensor
+    opt: BatchedAdam
+    lr: Tensor
+    mult: list[float]
+    l1: Tensor | None
+    alpha: Tensor | None
+    since: Tensor
+
+    @classmethod
+    def build(cls, insts: list[SAEConfig], first_batch: Tensor) -> _SAEState:
+        first, I = insts[0], len(insts)
+        sae = init_sae(insts, first_batch)
+        dtype, device = sae.flat.dtype, sae.flat.device
+        knob = lambda name: torch.tensor(  # noqa: E731
+            [getattr(c, name) for c in insts], dtype=dtype, device=device
+        ).view(I, 1, 1)
+        use_l1 = first.kind == "relu" and any(c.l1 for c in insts)
+        use_aux = first.kind == "topk" and any(c.aux_alpha for c in insts)
+        return cls(
+            sae,
+            torch.zeros_like(sae.flat),
+            BatchedAdam(sae.flat, sae.blocks(), I),
+            knob("lr").view(I),
+            schedule_multipliers(first.schedule, first.steps).tolist(),
+            knob("l1") if use_l1 else None,
+            knob("aux_alpha") if use_aux else None,
+            torch.zeros(I, first.latents, dtype=torch.long, device=device),
+        )
+
+    def step(self, t: int, a: Tensor, config: SAEConfig) -> tuple[Tensor, bool]:
+        """One training step on batch ``a``; returns (loss [I], whether AuxK ran)."""
+        dead = self.since >= config.dead_after
+        aux = None
+        if self.alpha is not None and bool(dead.any()):
+            aux = (dead, self.alpha, config.aux_latents)
+        loss, fired = sae_loss_and_grad(self.sae, a, self.grad, self.l1, aux)
+        W_dec, g_dec = self.sae.split().W_dec, self.sae.split(self.grad).W_dec
+        _unit_columns_(W_dec, g_dec)
+        self.opt.step(self.grad, self.lr * self.mult[t])
+        _unit_columns_(W_dec)
+        self.since.add_(1).masked_fill_(fired, 0)
+        return loss, aux is not None
+
+
+def train_sae(
+    configs: SAEConfig | Iterable[SAEConfig],
+    source: Callable[[], Tensor],
+    *,
+    progress: bool | None = None,
+) -> SAERun:
+    """Train every instance of ``configs`` (one structure) in one batched pass.
+
+    Args:
+        configs: an SAEConfig (``instances`` copies, seeds seed, seed+1, ...) or several
+            sharing their structural fields; they may differ in topk, l1, lr, aux_alpha, seed.
+        source: gives the next batch of activations, [I, batch, d] or [1, batch, d].
+        progress: draw a tqdm bar; None decides by itself (quiet under MONOSEM_QUIET).
+    Returns:
+        An :class:`SAERun`.
+    """
+    insts = sae_instances(configs)
+    first = insts[0]
+    batch = _check_batch(source(), insts)
+    state = _SAEState.build(insts, batch)
+    history = torch.empty(first.steps, len(insts), dtype=batch.dtype, device=batch.device)
+    bar = _bar(progress, first.steps, len(insts))
+    aux_steps, start = 0, time.perf_counter()
+    for t in range(first.steps):
+        if t:
+            batch = _check_batch(source(), insts)
+        history[t], ran = state.step(t, batch, first)
+        aux_steps += ran
+        if bar is not None and ((t + 1) % 100 == 0 or t + 1 == first.steps):
+            bar.update(t + 1 - bar.n)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start
+    if not bool(torch.isfinite(history).all()):
+        raise FloatingPointError("SAE training diverged (nan or inf loss); a smaller lr helps")
+    return SAERun(tuple(insts), state.sae, history.cpu(), seconds, aux_steps, state.since.cpu())
+
+
+def _check_batch(a: Tensor, insts: list[SAEConfig]) -> Tensor:
+    """``a`` if it is [I or 1, batch, d] in the configs' dtype and device, else a ValueError."""
+    c, I = insts[0], len(insts)
+    if a.dim() != 3 or a.shape[0] not in (1, I) or tuple(a.shape[1:]) != (c.batch, c.d):
+        shared = f" or [1, {c.batch}, {c.d}]" if I > 1 else ""
+        raise ValueError(
+            f"the source gave a batch of shape {tuple(a.shape)}; expected [{I}, {c.batch}, "
+            f"{c.d}]{shared} (instances, batch, d)"
+        )
+    return a.to(getattr(torch, c.dtype))
+
+
+def _bar(progress: bool | None, steps: int, I: int):
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, unit="step", desc=f"training {I} SAE{'s' * (I > 1)}", leave=False)
