@@ -92,3 +92,21 @@ def test_decay_for_follows_the_rule_and_names_bad_input():
         args = {"steps": 4000, "lr": 0.01, "schedule": "cosine", **bad}
         with pytest.raises(ConfigError, match=next(iter(bad))):
             decay_for(**args)
+
+
+def test_a_lean_summary_keeps_what_the_study_reads(tmp_path):
+    from monosem_lib.core.config import preset
+    from monosem_lib.core.training import train
+    from monosem_lib.store.files import load_summary
+    from monosem_lib.store.results import load_results
+    from monosem_lib.store.summaries import holds_configs, lean_summary, save_summary
+
+    configs = [preset("tiny", steps=64, seed=s) for s in range(2)]
+    path = save_summary(train(configs, progress=False), tmp_path, name="T", scale="tiny")
+    full = load_results(path)
+    lean_summary(path)
+    lean = load_results(path)
+    assert lean.metrics == full.metrics and holds_configs(path, configs)
+    assert len(load_summary(path).meta["instances"][0]["loss_history"]["loss"]) <= 16
+    with pytest.raises(ValueError, match="lean summary"):
+        lean.stats(0)

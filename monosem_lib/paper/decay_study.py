@@ -21,7 +21,7 @@ import numpy as np
 from ..core.config import Config, ConfigError, preset
 from ..core.training import train
 from ..store.results import Results, load_results
-from ..store.summaries import holds_configs, save_summary
+from ..store.summaries import holds_configs, lean_summary, save_summary
 from .claims import MARGINS
 from .recipe import CANDIDATES, candidates, decay_for_shrink, total_shrink
 
@@ -185,9 +185,8 @@ def run_study(
         if resume and holds_configs(Path(folder) / f"{cell.name}.json", configs):
             continue
         run = train(configs)
-        written.append(
-            save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)
-        )
+        path = save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)
+        written.append(lean_summary(path))
     return written
 
 

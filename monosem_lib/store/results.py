@@ -136,13 +136,14 @@ class Results:
 
         meta = summary.meta
         compact = meta.get("neurons") == "tables"
+        lean = meta.get("neurons") == "metrics"  # metrics and biases only (lean_summary)
         return cls(
             tuple(summary.configs),
             tuple(summary.metrics),
             meta.get("name"),
             meta.get("scale"),
             meta,
-            None if compact else sfa,
+            None if compact or lean else sfa,
             summary.run,
             (lambda i, variant: _table_stats(summary, i, variant)) if compact else None,
         )
@@ -160,7 +161,10 @@ class Results:
         def sfa(i: int) -> tuple[Tensor, Tensor]:
             part, local = locate(i)
             if part._sfa is None:  # a part built without activations
-                raise ValueError("these results hold no single-feature activations")
+                raise ValueError(
+                    "these results hold no single-feature activations (a lean summary keeps "
+                    "metrics and biases only)"
+                )
             return part._sfa(local)
 
         def tables(i: int, variant: str) -> NeuronStats:
@@ -259,7 +263,10 @@ class Results:
         if self._tables is not None:
             return self._tables(instance, variant)
         if self._sfa is None:
-            raise ValueError("these results hold no single-feature activations")
+            raise ValueError(
+                "these results hold no single-feature activations (a lean summary keeps "
+                "metrics and biases only)"
+            )
         c = self.configs[instance]
         sfa, bias = self._sfa(instance)
         probe, clamp = variant_probe(sfa, c, variant)

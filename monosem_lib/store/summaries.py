@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "lean_summary",
+    "LEAN_POINTS",
     "variant_probe",
     "is_current_for",
     "holds_configs",
@@ -119,6 +121,38 @@ def compact_summary(path: str | Path) -> Path:
     meta["neurons"] = "tables"
     stem = Path(summary.npz_path).stem
     return write_summary(Path(summary.npz_path).parent, stem, meta, arrays, overwrite=True)
+
+
+LEAN_POINTS = 16  # loss-history points a lean summary keeps per instance
+
+
+def lean_summary(path: str | Path) -> Path:
+    """Rewrite a stored summary keeping only what a study reads: configs, metrics, flags,
+    biases and a loss history of ``LEAN_POINTS`` points (no curves, no per-neuron tables or
+    activations, no weights). The decay study is stored this way to keep data/ small."""
+    summary = load_summary(path)
+    if summary.meta.get("neurons") == "metrics":
+        return Path(path)
+    arrays = {k: v for k, v in summary.all_arrays().items() if k.rsplit("_", 1)[0] == "bias"}
+    drop = ("format", "format_version", "integrity")
+    meta = {k: v for k, v in summary.meta.items() if k not in drop}
+    meta["instances"] = [_lean_instance(item) for item in meta["instances"]]
+    meta["neurons"] = "metrics"
+    stem = Path(summary.npz_path).stem
+    return write_summary(Path(summary.npz_path).parent, stem, meta, arrays, overwrite=True)
+
+
+def _lean_instance(item: dict) -> dict:
+    """One instance's entry with its curves dropped and its loss history averaged down."""
+    out = {k: v for k, v in item.items() if k not in ("curves", "curve_steps")}
+    hist = item.get("loss_history")
+    if hist and hist.get("loss"):
+        loss = np.asarray(hist["loss"], dtype=float)
+        group = max(1, len(loss) // LEAN_POINTS)
+        kept = loss[: len(loss) // group * group].reshape(-1, group).mean(1)
+        out["loss_history"] = {"every": hist["every"] * group, "loss": kept.tolist()}
+    out["weights"] = False
+    return out
 
 
 # -- summaries: what data/ stores for every batch ------------------------------------------

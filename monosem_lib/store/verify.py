@@ -164,13 +164,13 @@ def summary_configs(meta: dict, where: Path) -> list[Config]:
     return parse_configs([i.get("config") for i in items], where)
 
 
-def _instance_shapes(config: Config, compact: bool, weights: bool) -> dict[str, tuple]:
+def _instance_shapes(config: Config, neurons: str, weights: bool) -> dict[str, tuple]:
     k, N, m = config.k, config.N, config.m
     shapes: dict[str, tuple] = {"bias": (k,)}
-    if compact:
+    if neurons == "tables":
         for v in VARIANTS:
             shapes.update({f"share_{v}": (k,), f"top_{v}": (k,), f"dead_{v}": (k,)})
-    else:
+    elif neurons != "metrics":  # "metrics": a lean summary holds biases only
         shapes["sfa"] = (k, 2 * N if is_signed(config) else N)
     if weights:
         shapes.update(W1=(k, m), b=(k,), W2=(config.out_dim, k), P=(m, N))
@@ -181,7 +181,7 @@ def check_summary_arrays(
     meta: dict, configs: list[Config], arrays: dict[str, np.ndarray], where: Path
 ) -> None:
     """The arrays hold exactly the instances the JSON lists, with their shapes, all finite."""
-    compact = meta.get("neurons") == "tables"
+    neurons = str(meta.get("neurons", "sfa"))
     indices = set()
     for key in arrays:
         stem, _, index = key.rpartition("_")
@@ -195,6 +195,6 @@ def check_summary_arrays(
         )
     for i, c in enumerate(configs):
         weights = bool(meta["instances"][i].get("weights"))
-        for key, shape in _instance_shapes(c, compact, weights).items():
+        for key, shape in _instance_shapes(c, neurons, weights).items():
             require_shape(arrays, f"{key}_{i:03d}", shape, where)
     require_finite(arrays, where)
