@@ -373,14 +373,17 @@ def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float
 
 def findings(found: Sequence[Optimum], lr: float = 0.01) -> dict[str, float]:
     """The numbers the book states about the study, by name: for each schedule at rate ``lr``
-    the range of the best decay d* and of the best total shrink S* over the run lengths where
-    the recipe works, and the fitted exponent b (``fit_shrink``)."""
+    the run lengths where the recipe works (``_T_min``, ``_T_max``), the range of the best
+    decay d* and of the best total shrink S* over them, and the fitted exponent b
+    (``fit_shrink``)."""
     out: dict[str, float] = {}
     for schedule in dict.fromkeys(o.schedule for o in found):
-        rows = [c for o in found if o.schedule == schedule and o.lr == lr and o.engineers
-                for c in [o.candidates()] if c is not None]  # fmt: skip
+        works = [o for o in found if o.schedule == schedule and o.lr == lr and o.engineers]
+        rows = [c for o in works for c in [o.candidates()] if c is not None]
         if not rows:
             continue
+        out[f"{schedule}_T_min"] = min(o.steps for o in works)
+        out[f"{schedule}_T_max"] = max(o.steps for o in works)
         for name in ("S", "d"):
             values = [r[name] for r in rows]
             out[f"{schedule}_{name}_min"], out[f"{schedule}_{name}_max"] = min(values), max(values)
