@@ -46,6 +46,7 @@ __all__ = [
     "fit_shrink",
     "fit_decay",
     "findings",
+    "point_facts",
 ]
 
 # The engineered model may cost at most this fraction of the baseline's loss.
@@ -389,4 +390,21 @@ def findings(found: Sequence[Optimum], lr: float = 0.01) -> dict[str, float]:
             out[f"{schedule}_{name}_min"], out[f"{schedule}_{name}_max"] = min(values), max(values)
         out[f"{schedule}_b"] = fit_shrink(found, schedule, lr)[1]
         out[f"{schedule}_points"] = len(rows)
+    return out
+
+
+def point_facts(found: Sequence[Optimum]) -> dict[str, float]:
+    """Each grid point's numbers by name, ``<schedule>_lr<rate>_<what>`` (the run length
+    left out: for a study at one run length, such as the paper's shape): the baseline's and the
+    best recipe's mono/N, the loss ratio at the best, and the best S and d."""
+    out: dict[str, float] = {}
+    for o in found:
+        best = o.best
+        if best is None or o.shrink is None:
+            continue
+        key = f"{o.schedule}_lr{o.lr:g}"
+        out[f"{key}_base"], out[f"{key}_mono"] = o.baseline.mono, best.mono
+        out[f"{key}_loss_ratio"] = best.loss / o.baseline.loss
+        out[f"{key}_S"], out[f"{key}_d"] = o.shrink, decay_for_shrink(o.shrink, o.lr, o.steps)
+        out[f"{key}_dead"] = best.dead
     return out
