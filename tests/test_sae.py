@@ -4,6 +4,7 @@ dictionary, the config's errors, storage, the ground-truth metrics and the store
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from monosem_lib.core.config import ConfigError
 from monosem_lib.core.sae import SAE, SAEConfig, SAEWeights, activate, init_sae
 from monosem_lib.core.sae_reference import plain_train_sae
 from monosem_lib.core.sae_training import activation_source, train_sae
-from monosem_lib.store.sae_files import load_batch, load_sae, save_sae
+from monosem_lib.store.atomic import StoredFileError
+from monosem_lib.store.locks import TargetLocked, holding
+from monosem_lib.store.sae_files import load_batch, load_sae, save_sae, write_batch
 
 
 def _sparse_batches(steps: int, batch: int, d: int, seed: int = 0) -> list[torch.Tensor]:
@@ -148,9 +151,58 @@ def test_save_and_load_round_trip_without_pickles(tmp_path):
         assert set(SAEWeights._fields) <= set(data.files)
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         save_sae(run, tmp_path / "sae")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]  # no lock or temp left
     (tmp_path / "sae" / "sae.json").write_text("{")
-    with pytest.raises(ValueError, match="damaged"):
+    with pytest.raises(ValueError, match="sae.json is not a readable SAE"):
         load_sae(tmp_path / "sae")
+
+
+def test_a_saved_sae_is_sealed_locked_and_verified(tmp_path):
+    run = train_sae(SAEConfig(d=8, latents=12, batch=16, steps=5), lambda: torch.rand(1, 16, 8))
+    target = tmp_path / "sae"
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            save_sae(run, target)
+        except BaseException as err:  # noqa: BLE001 - the test looks at it
+            errors.append(err)
+
+    with holding(target):  # another writer holds the SAE's lock
+        worker = threading.Thread(target=writer)
+        worker.start()
+        worker.join()
+    assert len(errors) == 1 and isinstance(errors[0], TargetLocked) and not target.exists()
+    save_sae(run, target)
+    assert json.loads((target / "sae.json").read_text())["integrity"]["parts"]["weights.npz"]
+    save_sae(run, target, overwrite=True)  # replaced whole
+    data = bytearray((target / "weights.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (target / "weights.npz").write_bytes(bytes(data))
+    with pytest.raises(StoredFileError, match="weights.npz does not match"):
+        load_sae(target)
+
+
+def test_a_study_batch_is_committed_as_a_sealed_pair(tmp_path):
+    rows = [{"contender": "baseline", "l0": 1.0}, {"contender": "engineered", "l0": 2.0}]
+    arrays = {"sfa_000": np.ones((3, 2), np.float16), "sfa_001": np.zeros((3, 2), np.float16)}
+    write_batch(tmp_path, "models-m8", {"rows": rows, "instances": 2}, arrays)
+    batch = load_batch(tmp_path / "models-m8")
+    assert batch.rows == rows and np.array_equal(batch.array("sfa_000"), arrays["sfa_000"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models-m8.json", "models-m8.npz"]
+    write_batch(tmp_path, "models-m8", {"rows": rows[:1], "instances": 1}, {})  # replaced
+    assert load_batch(tmp_path / "models-m8.json").rows == rows[:1]
+    with pytest.raises(ValueError, match="batch name '../x' is not allowed"):
+        write_batch(tmp_path, "../x", {"rows": rows}, {})
+    with pytest.raises(ValueError, match="nan or inf"):
+        write_batch(tmp_path, "bad", {"rows": rows}, {"sfa_000": np.array([np.nan])})
+    # A pair from two different writes is refused, naming the file.
+    write_batch(tmp_path, "other", {"rows": rows, "instances": 2}, arrays)
+    (tmp_path / "other.npz").write_bytes((tmp_path / "models-m8.npz").read_bytes())
+    with pytest.raises(StoredFileError, match="other.npz does not match"):
+        load_batch(tmp_path / "other")
+    with pytest.raises(StoredFileError, match="no such SAE study batch"):
+        load_batch(tmp_path / "absent")
 
 
 # -- ground-truth metrics -----------------------------------------------------------------------
