@@ -414,3 +414,21 @@ def test_without_stored_data_the_chapter_says_how_to_get_it(tmp_path):
     ):
         assert "make data-sae" in fig.texts[0].get_text() and fig._repr_png_()
     assert sae_explorer.sae_slider_explorer(empty, live=False) is None
+
+
+def test_the_chapters_findings_follow_from_its_numbers():
+    from monosem_lib.book import sae_compare
+
+    s = sae_study.SAE_SHAPES["book"]
+    cells = [f"m{m}_e{round(1 / e)}" for m in s.m_values for e in s.eps_values]
+    numbers = {"book_engineered_covered": 0.6, "book_baseline_covered": 0.3}
+    for i, c in enumerate(cells):  # TopK below L1 in all but the first regime
+        numbers[f"hard_{c}_topk_h_loss"], numbers[f"hard_{c}_relu_h_loss"] = 1.0, 1.0 + (i > 0)
+    found = sae_compare.sae_findings(numbers)
+    assert found["book_engineered_gain"] == pytest.approx(2.0)
+    assert (
+        found["hard_cells"] == len(cells) and found["hard_topk_lower_loss_cells"] == len(cells) - 1
+    )
+    # What the numbers do not hold is left out, not guessed.
+    assert "slider_enough_latents_weak_l1_covered_min" not in found
+    assert "hard_m32_engineered_covered_min" not in found

@@ -9,7 +9,7 @@ settings and the numbers its sentences state. No formatting here (``sae_chapter`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "sae_slider_entries",
     "sae_slider_steps",
     "sae_chapter_numbers",
+    "sae_findings",
     "SAE_METRIC_COLUMNS",
 ]
 
@@ -277,14 +278,19 @@ _NUMBER_KEYS = {
     "fvu": "fvu",
     "loss": "loss",
     "dead": "dead",
+    "units": "units",
+    "sparsity": "sparsity",
     "gflop": "gflop",
     "seconds": "seconds_total",
 }
 
 
-def _regime_numbers(study: SAEStudy, shape: str, prefix: str, m=None, eps=None) -> dict:
+def _regime_numbers(
+    study: SAEStudy, shape: str, prefix: str, m: int | None = None, eps: float | None = None
+) -> dict[str, float]:
     out: dict[str, float] = {}
     N = SAE_SHAPES[shape].base.N
+    out[f"{prefix}_features"] = N
     for label, entry in sae_contenders(study, shape, m, eps).items():
         row, name = entry.row, f"{prefix}_{SHORT_NAMES[label]}"
         for key, field in _NUMBER_KEYS.items():
@@ -306,7 +312,8 @@ def sae_chapter_numbers(study: SAEStudy) -> dict[str, float]:
     """The numbers the chapter's sentences state, by name: ``<scale>_<contender>_<metric>``
     for each main regime (scale ``book`` or ``paper``; contender ``baseline, engineered,
     topk_h, relu_h, topk_x, relu_x``; metric ``covered, covered_n, mono, recovered, mmcs, l0,
-    fvu, loss, dead, gflop, seconds``), ``<scale>_zero_loss``, for the book's harder regimes
+    fvu, loss, dead, units, sparsity, gflop, seconds``), ``<scale>_zero_loss``,
+    ``<scale>_features`` (N), for the book's harder regimes
     ``hard_m<m>_e<1/eps>_<contender>_<metric>``, and for the slider's frames
     ``slider_L<latents>_s<step>_<topk|relu>_<covered|recovered|l0|fvu|loss|dead>`` (step
     indexes ``sae_slider_steps``) with ``slider_L<latents>_best_covered``; ``<scale>_active`` is
@@ -370,3 +377,50 @@ def _dense_numbers(study: SAEStudy) -> dict[str, float]:
         "hard_dense_recovered_max": max(r["recovered"] for r in rows),
         "hard_dense_fvu_max": max(r["fvu"] for r in rows),
     }
+
+
+def _hard_cells(shape: str = "book") -> list[str]:
+    """The names of the harder regimes, ``m<m>_e<1/eps>``."""
+    s = SAE_SHAPES[shape]
+    return [f"m{m}_e{round(1 / eps)}" for m in s.m_values for eps in s.eps_values]
+
+
+def _findings(n: dict[str, float]) -> Iterator[tuple[str, Callable[[], float]]]:
+    s = SAE_SHAPES["book"]
+    weakest = len(sae_slider_steps()) - 1  # the slider's last step: the weakest L1
+    cells = _hard_cells()
+    yield "book_engineered_gain", lambda: n["book_engineered_covered"] / n["book_baseline_covered"]
+    yield (
+        "slider_enough_latents_weak_l1_covered_min",
+        lambda: min(
+            n[f"slider_L{L}_s{weakest}_relu_covered"] for L in s.slider_latents if L >= s.base.N
+        ),
+    )
+    yield (
+        "hard_m32_engineered_covered_min",
+        lambda: min(
+            n[f"hard_m{s.main[0]}_e{round(1 / e)}_engineered_covered"] for e in s.eps_values
+        ),
+    )
+    yield "hard_cells", lambda: len(cells)
+    yield (
+        "hard_topk_lower_loss_cells",
+        lambda: sum(n[f"hard_{c}_topk_h_loss"] < n[f"hard_{c}_relu_h_loss"] for c in cells),
+    )
+
+
+def sae_findings(numbers: dict[str, float]) -> dict[str, float]:
+    """What the chapter concludes beyond single numbers, from ``sae_chapter_numbers``:
+    ``book_engineered_gain`` (the engineered model's coverage over the baseline's at book
+    scale), ``slider_enough_latents_weak_l1_covered_min`` (the least coverage of the weakest
+    L1 on the slider with at least N latents), ``hard_m32_engineered_covered_min`` (the
+    engineered model's least coverage over the densities at the main m),
+    ``hard_topk_lower_loss_cells`` of ``hard_cells`` (the harder regimes where TopK on h
+    splices in at a lower loss than L1). Only what the stored numbers allow."""
+    out: dict[str, float] = {}
+    for name, compute in _findings(numbers):
+        try:
+            out[name] = compute()
+        except KeyError:
+            continue  # a batch it needs is not stored
+    return out

@@ -93,6 +93,25 @@ CHECK_MARGINS: dict[str, float] = {
     "ch6_gelu_book": 0.2,  # ...while the book's variant stays below 0.2
     "ch6_solu_raw": 0.5,  # SoLU: the raw metric's artefact
     "ch6_rare_gain": 0.2,  # rare power-law features: best neurons more monosemantic by 0.2
+    "ch7_engineering_ratio": 1.75,  # book scale: the recipe nearly doubles coverage...
+    "ch7_sae_h_gain": 0.2,  # ...and the ReLU SAE on h covers 0.2 more than the recipe
+    "ch7_nearly_all": 0.95,  # "(nearly) every feature covered, direction recovered": 95%+
+    "ch7_hardly_any": 0.1,  # a road that fails: at most 10% of features or directions
+    "ch7_mmcs_x": 0.99,  # SAEs on x find the columns of P: MMCS of at least 0.99
+    "ch7_x_cost": 0.3,  # an SAE on x costs under 0.3 of the model's training
+    "ch7_topk_criterion": 0.4,  # TopK on x: at most 40% pass the 0.999 criterion
+    "ch7_too_few_latents": 0.3,  # slider: N/2 latents cover at most 30% of the features
+    "ch7_l1_loss_factor": 2.0,  # slider: c = 0.4 splices in at twice c = 0.1's loss or more
+    "ch7_silent_l0": 0.05,  # slider: at c = 1.6 an L0 below 0.05 (almost never active)
+    "ch7_k16_recovered": 0.6,  # slider: TopK at k = 16 recovers at most 60% of directions
+    "ch7_fewer_dims_m16": 0.35,  # the recipe covers at most 35% of the features at m = 16
+    "ch7_sae_h_m8": 0.6,  # the ReLU SAE on h covers and recovers 60%+ at m = 8
+    "ch7_engineering_fails_first": 0.5,  # m = 16: every SAE recovers 0.5 more than it covers
+    "ch7_engineered_m32": 0.4,  # the recipe keeps at least 40% at m = 32 at every density
+    "ch7_dense_fvu": 0.3,  # dense features: the SAEs' FVU stays at or below 0.3
+    "ch7_h_over_x": 0.4,  # an SAE on h recovers 0.4 more than one on x where m is small
+    "ch7_paper_dead": 0.25,  # paper shape: over a quarter of the engineered neurons dead
+    "ch7_paper_relu_x_mmcs": 0.7,  # ReLU on x at m/N = 1/8: no c of the grid reaches 0.7
     "data_megabytes": 20,  # data/ stays under 20 MB
 }
 
