@@ -76,6 +76,7 @@ _LAZY_MODULES = {
     "dictionary": "analysis.dictionary",
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
+    "sae_study": "paper.sae_study",
 }
 
 

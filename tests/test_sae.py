@@ -12,11 +12,11 @@ import torch
 
 import monosem_lib as ml
 from monosem_lib.analysis import dictionary as gt
-from monosem_lib.book import sae_study
 from monosem_lib.core.config import ConfigError
 from monosem_lib.core.sae import SAE, SAEConfig, SAEWeights, activate, init_sae
 from monosem_lib.core.sae_reference import plain_train_sae
 from monosem_lib.core.sae_training import activation_source, train_sae
+from monosem_lib.paper import sae_study
 from monosem_lib.store.atomic import StoredFileError
 from monosem_lib.store.locks import TargetLocked, holding
 from monosem_lib.store.sae_files import load_batch, load_sae, save_sae, write_batch

@@ -2,9 +2,9 @@
 
 ``from monosem_lib import book`` gives the chapters' batches (``batches``), computed views
 (``views``), tables (``tables``), figures (``figure_kit``, ``plots``, ``scale_plots``), sliders
-(``live``, ``explorers``, ``bias_explorer``, ``inspector``), the SAE chapter's study, its
-comparisons, figures and slider (``sae_study``, ``sae_compare``, ``sae_chapter``,
-``sae_explorer``) and exercises (``exercises``, also reached as ``book.exercises``). Needs
+(``live``, ``explorers``, ``bias_explorer``, ``inspector``), the SAE chapter's comparisons,
+figures and slider (``sae_compare``, ``sae_chapter``, ``sae_explorer``; the study itself is
+``paper.sae_study``) and exercises (``exercises``, also reached as ``book.exercises``). Needs
 the ``[book]`` extra (pandas, matplotlib, ipywidgets, IPython).
 """
 
@@ -21,7 +21,6 @@ from . import (
     sae_chapter,
     sae_compare,
     sae_explorer,
-    sae_study,
     scale_plots,
     stored,
     study_plots,
@@ -40,7 +39,6 @@ from .plots import *  # noqa: F403
 from .sae_chapter import *  # noqa: F403
 from .sae_compare import *  # noqa: F403
 from .sae_explorer import *  # noqa: F403
-from .sae_study import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
 from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
@@ -65,7 +63,6 @@ __all__ = [
     *explorers.__all__,
     *bias_explorer.__all__,
     *inspector.__all__,
-    *sae_study.__all__,
     *sae_compare.__all__,
     *sae_chapter.__all__,
     *sae_explorer.__all__,

@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from ..paper.sae_study import SAE_SHAPES, SAEStudy, stale_sae_batches
 from .figure_kit import BookFigure, sfa_heatmap
 from .sae_compare import SAE_CONTENDER_LABELS, SAEEntry
-from .sae_study import SAE_SHAPES, SAEStudy, stale_sae_batches
 from .text import table_number
 
 __all__ = [
@@ -54,7 +54,7 @@ def sae_data_status(root: str | Path, study: SAEStudy) -> str:
         f"{len(stale)} stored batches are missing or stale under {Path(root)} (scales: "
         f"{', '.join(scales)}); the tables below show what is there. Make them with "
         "`make data-sae` in a clone of the repository (resumable), or one scale with "
-        "`python -m monosem_lib.book.sae_study --shape book`."
+        "`python -m monosem_lib.paper.sae_study --shape book`."
     )
 
 

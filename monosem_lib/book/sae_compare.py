@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..paper.sae_study import SAE_SHAPES, SAEStudy
 from ..store.sae_files import StoredBatch
-from .sae_study import SAE_SHAPES, SAEStudy
 
 __all__ = [
     "SAEEntry",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from ..paper.sae_study import SAE_SHAPES, SAEStudy
 from .live import LiveView, StaticSlider, static_slider
 from .sae_chapter import TICK_SIZE, sae_heatmap
 from .sae_compare import SAEEntry, sae_slider_entries, sae_slider_steps
-from .sae_study import SAE_SHAPES, SAEStudy
 
 __all__ = ["sae_slider_explorer"]
 

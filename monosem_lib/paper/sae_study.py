@@ -13,7 +13,7 @@ Everything is stored under ``data/sae/<shape>/`` one file per batch (``store.sae
 the result cache), ``<on>-<kind>-m<m>`` (SAEs of one kind on x or h for every density at one
 m) and, at book scale, ``slider-<kind>-L<latents>`` (the slider's SAEs on the baseline's h).
 ``run_sae_study`` makes what is missing or stale and skips the rest (resumable), and ``python -m
-monosem_lib.book.sae_study --shape book`` runs it from a shell (``make data-sae``).
+monosem_lib.paper.sae_study --shape book`` runs it from a shell (``make data-sae``).
 
 Choices the issue left open, stated once here: the dictionary has 2N latents; a TopK SAE
 keeps k = eps N (the true mean number of active features); a ReLU SAE's L1 coefficient is
@@ -40,10 +40,10 @@ from ..core.config import Config, preset
 from ..core.sae import SAEConfig
 from ..core.sae_training import SAERun, activation_source, train_sae
 from ..core.training import Run
-from ..paper.table1 import ENGINEERED
 from ..store.atomic import NewerVersionError
 from ..store.cache import load_or_train
 from ..store.sae_files import StoredBatch, load_batch, write_batch
+from .table1 import ENGINEERED
 
 __all__ = [
     "SAE_DATA_VERSION",
@@ -441,7 +441,7 @@ def stale_sae_batches(root: str | Path, shapes: Sequence[str] | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m monosem_lib.book.sae_study --shape book [--out data/sae] [--only NAME]``."""
+    """``python -m monosem_lib.paper.sae_study --shape book [--out data/sae] [--only NAME]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=list(SAE_SHAPES), required=True)
     parser.add_argument("--out", default="data/sae", help="root folder (default data/sae)")
