@@ -90,7 +90,7 @@ data-paper-cpu: venv
 # only, a few MB): book scale (toy models, SAEs on x and h at 2N latents over a 3 x 3 grid of
 # m and eps, the slider's SAEs), then the paper's shape at the paper-cpu budget. Resumable: a
 # batch whose stored spec matches is skipped. The toy models go through the result cache.
-SAE_STUDY = $(RUN_ENV) $(PY) -m monosem_lib.book.sae_study --out data/sae
+SAE_STUDY = $(RUN_ENV) $(PY) -m monosem_lib.paper.sae_study --out data/sae
 data-sae: venv
 	$(SAE_STUDY) --shape book
 	$(SAE_STUDY) --shape paper-cpu

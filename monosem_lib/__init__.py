@@ -3,10 +3,12 @@
 Jermyn, Schiefer and Hubinger (2022), arXiv:2211.09169. The package is built in layers, each
 a subpackage that imports only from the layers before it (``tests/test_layers.py``):
 
-- ``core``: config and presets, data, model, optimizers, training, timing, references;
+- ``core``: config and presets, data, model, optimizers, training, timing, references, sparse
+  autoencoders;
 - ``analysis``: metrics, probes, neuron classes, verdicts and the interpretation report;
 - ``store``: files (no pickles), the run cache, results and sweep summaries;
-- ``paper``: Table 1, the five claims, the decay recipe and the reproduction's stored data;
+- ``paper``: Table 1, the five claims, the decay recipe, the decay and SAE studies and the
+  reproduction's stored data;
 - ``book``: the chapters' batches, views, tables, figures, sliders and exercises (needs the
   ``[book]`` extra);
 - ``apps``: the command line and the benchmark.
@@ -76,6 +78,7 @@ _LAZY_MODULES = {
     "dictionary": "analysis.dictionary",
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
+    "sae_study": "paper.sae_study",
 }
 
 

@@ -126,3 +126,29 @@ def test_shrink_interference_coverage_projector_checkers(capsys):
     assert _check(ex.check_projector, lambda P: P.T @ torch.linalg.solve(P @ P.T, P), capsys)[0]
     ok, out = _check(ex.check_projector, lambda P: P.T @ P, capsys)
     assert not ok and "M @ M != M" in out
+
+
+# -- chapter 7 ------------------------------------------------------------------------------
+def test_the_sae_checkers_accept_solutions_and_explain_mistakes(capsys):
+    def mmcs(atoms, truth):
+        a, t = atoms / atoms.norm(dim=0), truth / truth.norm(dim=0)
+        return float((a.T @ t).max(0).values.mean())
+
+    def topk(pre, k):
+        vals, idx = pre.topk(k, dim=-1)
+        return torch.zeros_like(pre).scatter(-1, idx, vals).clamp(min=0)
+
+    assert ex.check_mmcs(mmcs) and ex.check_topk(topk)
+    assert not ex.check_mmcs(lambda a, t: float((a.T @ t).max(0).values.mean()))
+    assert "normalise" in capsys.readouterr().out
+    assert not ex.check_mmcs(lambda a, t: float((a.T @ t).abs().max(0).values.mean()))
+    assert not ex.check_topk(lambda p, k: torch.zeros_like(p).scatter(-1, *p.topk(k)[::-1]))
+    assert "ReLU" in capsys.readouterr().out
+    assert not ex.check_topk(lambda p, k: p.clamp(min=0))
+    assert "More than k" in capsys.readouterr().out
+
+    def not_done(pre, k):
+        raise NotImplementedError
+
+    assert not ex.check_topk(not_done)
+    assert "not attempted" in capsys.readouterr().out

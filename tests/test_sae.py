@@ -4,6 +4,7 @@ dictionary, the config's errors, storage, the ground-truth metrics and the store
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -11,12 +12,14 @@ import torch
 
 import monosem_lib as ml
 from monosem_lib.analysis import dictionary as gt
-from monosem_lib.book import sae_study
 from monosem_lib.core.config import ConfigError
 from monosem_lib.core.sae import SAE, SAEConfig, SAEWeights, activate, init_sae
 from monosem_lib.core.sae_reference import plain_train_sae
 from monosem_lib.core.sae_training import activation_source, train_sae
-from monosem_lib.store.sae_files import load_batch, load_sae, save_sae
+from monosem_lib.paper import sae_study
+from monosem_lib.store.atomic import StoredFileError
+from monosem_lib.store.locks import TargetLocked, holding
+from monosem_lib.store.sae_files import load_batch, load_sae, save_sae, write_batch
 
 
 def _sparse_batches(steps: int, batch: int, d: int, seed: int = 0) -> list[torch.Tensor]:
@@ -148,9 +151,58 @@ def test_save_and_load_round_trip_without_pickles(tmp_path):
         assert set(SAEWeights._fields) <= set(data.files)
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         save_sae(run, tmp_path / "sae")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]  # no lock or temp left
     (tmp_path / "sae" / "sae.json").write_text("{")
-    with pytest.raises(ValueError, match="damaged"):
+    with pytest.raises(ValueError, match="sae.json is not a readable SAE"):
         load_sae(tmp_path / "sae")
+
+
+def test_a_saved_sae_is_sealed_locked_and_verified(tmp_path):
+    run = train_sae(SAEConfig(d=8, latents=12, batch=16, steps=5), lambda: torch.rand(1, 16, 8))
+    target = tmp_path / "sae"
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            save_sae(run, target)
+        except BaseException as err:  # noqa: BLE001 - the test looks at it
+            errors.append(err)
+
+    with holding(target):  # another writer holds the SAE's lock
+        worker = threading.Thread(target=writer)
+        worker.start()
+        worker.join()
+    assert len(errors) == 1 and isinstance(errors[0], TargetLocked) and not target.exists()
+    save_sae(run, target)
+    assert json.loads((target / "sae.json").read_text())["integrity"]["parts"]["weights.npz"]
+    save_sae(run, target, overwrite=True)  # replaced whole
+    data = bytearray((target / "weights.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (target / "weights.npz").write_bytes(bytes(data))
+    with pytest.raises(StoredFileError, match="weights.npz does not match"):
+        load_sae(target)
+
+
+def test_a_study_batch_is_committed_as_a_sealed_pair(tmp_path):
+    rows = [{"contender": "baseline", "l0": 1.0}, {"contender": "engineered", "l0": 2.0}]
+    arrays = {"sfa_000": np.ones((3, 2), np.float16), "sfa_001": np.zeros((3, 2), np.float16)}
+    write_batch(tmp_path, "models-m8", {"rows": rows, "instances": 2}, arrays)
+    batch = load_batch(tmp_path / "models-m8")
+    assert batch.rows == rows and np.array_equal(batch.array("sfa_000"), arrays["sfa_000"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models-m8.json", "models-m8.npz"]
+    write_batch(tmp_path, "models-m8", {"rows": rows[:1], "instances": 1}, {})  # replaced
+    assert load_batch(tmp_path / "models-m8.json").rows == rows[:1]
+    with pytest.raises(ValueError, match="batch name '../x' is not allowed"):
+        write_batch(tmp_path, "../x", {"rows": rows}, {})
+    with pytest.raises(ValueError, match="nan or inf"):
+        write_batch(tmp_path, "bad", {"rows": rows}, {"sfa_000": np.array([np.nan])})
+    # A pair from two different writes is refused, naming the file.
+    write_batch(tmp_path, "other", {"rows": rows, "instances": 2}, arrays)
+    (tmp_path / "other.npz").write_bytes((tmp_path / "models-m8.npz").read_bytes())
+    with pytest.raises(StoredFileError, match="other.npz does not match"):
+        load_batch(tmp_path / "other")
+    with pytest.raises(StoredFileError, match="no such SAE study batch"):
+        load_batch(tmp_path / "absent")
 
 
 # -- ground-truth metrics -----------------------------------------------------------------------
@@ -225,7 +277,7 @@ def test_activation_source_gives_h_of_each_chosen_model(tiny_run):
 
 @pytest.fixture
 def tiny_shape(monkeypatch):
-    shape = sae_study.Shape(
+    shape = sae_study.SAEShape(
         "tiny",
         ml.preset("tiny", steps=100),
         dict(ml.ENGINEERED),
@@ -239,28 +291,28 @@ def tiny_shape(monkeypatch):
         slider_topk=(1, 2),
         slider_l1=(0.2, 0.4),
     )
-    monkeypatch.setitem(sae_study.SHAPES, "tiny", shape)
+    monkeypatch.setitem(sae_study.SAE_SHAPES, "tiny", shape)
     return shape
 
 
 def test_the_study_is_resumable_and_knows_what_is_stale(tmp_path, tiny_shape):
-    names = sae_study.batch_names("tiny")
-    assert sae_study.stale_batches(tmp_path, ["tiny"]) == [f"tiny/{n}" for n in names]
-    written = sae_study.run_study(tmp_path, "tiny", progress=False)
+    names = sae_study.sae_batch_names("tiny")
+    assert sae_study.stale_sae_batches(tmp_path, ["tiny"]) == [f"tiny/{n}" for n in names]
+    written = sae_study.run_sae_study(tmp_path, "tiny", progress=False)
     assert written == names
-    assert sae_study.run_study(tmp_path, "tiny", progress=False) == []
-    assert sae_study.stale_batches(tmp_path, ["tiny"]) == []
+    assert sae_study.run_sae_study(tmp_path, "tiny", progress=False) == []
+    assert sae_study.stale_sae_batches(tmp_path, ["tiny"]) == []
     batch = load_batch(tmp_path / "tiny" / "x-relu-m4")
     assert [(r["eps"], r["sparsity"]) for r in batch.rows] == [
         (e, c) for e in (1 / 8, 1 / 4) for c in (0.2, 0.4)
     ]
     assert batch.rows[0]["l0"] >= 0 and "timing" in batch.meta
     # A changed grid makes exactly the batches it touches stale.
-    sae_study.SHAPES["tiny"] = sae_study.Shape(**{**tiny_shape.__dict__, "l1_grid": (0.4,)})
-    stale = sae_study.stale_batches(tmp_path, ["tiny"])
+    sae_study.SAE_SHAPES["tiny"] = sae_study.SAEShape(**{**tiny_shape.__dict__, "l1_grid": (0.4,)})
+    stale = sae_study.stale_sae_batches(tmp_path, ["tiny"])
     assert stale and all("relu-m" in s for s in stale)
     with pytest.raises(ValueError, match="unknown batch 'nope'"):
-        sae_study.run_study(tmp_path, "tiny", only=["nope"])
+        sae_study.run_sae_study(tmp_path, "tiny", only=["nope"])
 
 
 def test_the_main_regimes_h_saes_come_from_the_slider(tiny_shape):
@@ -272,39 +324,11 @@ def test_the_main_regimes_h_saes_come_from_the_slider(tiny_shape):
     assert plan == [(1 / 8, 2), (1 / 4, 4)]  # k = eps N
     json.dumps(specs["h-relu-m4"].spec())  # storable
     # A slider without 2N latents leaves the main regime to the grid.
-    sae_study.SHAPES["tiny"] = sae_study.Shape(**{**tiny_shape.__dict__, "slider_latents": (16,)})
+    sae_study.SAE_SHAPES["tiny"] = sae_study.SAEShape(
+        **{**tiny_shape.__dict__, "slider_latents": (16,)}
+    )
     specs = {b.name: b for b in sae_study.sae_batches("tiny")}
     assert specs["h-topk-m8"].cells == (1 / 8, 1 / 4)
-
-
-# -- the chapter's exercises -------------------------------------------------------------------
-
-
-def test_the_exercise_checkers_accept_solutions_and_explain_mistakes(capsys):
-    from monosem_lib.book import sae_exercises as ex
-
-    def mmcs(atoms, truth):
-        a, t = atoms / atoms.norm(dim=0), truth / truth.norm(dim=0)
-        return float((a.T @ t).max(0).values.mean())
-
-    def topk(pre, k):
-        vals, idx = pre.topk(k, dim=-1)
-        return torch.zeros_like(pre).scatter(-1, idx, vals).clamp(min=0)
-
-    assert ex.check_mmcs(mmcs) and ex.check_topk(topk)
-    assert not ex.check_mmcs(lambda a, t: float((a.T @ t).max(0).values.mean()))
-    assert "normalise" in capsys.readouterr().out
-    assert not ex.check_mmcs(lambda a, t: float((a.T @ t).abs().max(0).values.mean()))
-    assert not ex.check_topk(lambda p, k: torch.zeros_like(p).scatter(-1, *p.topk(k)[::-1]))
-    assert "ReLU" in capsys.readouterr().out
-    assert not ex.check_topk(lambda p, k: p.clamp(min=0))
-    assert "More than k" in capsys.readouterr().out
-
-    def not_done(pre, k):
-        raise NotImplementedError
-
-    assert not ex.check_topk(not_done)
-    assert "not attempted" in capsys.readouterr().out
 
 
 # -- the chapter's tables, figures and slider ----------------------------------------------------
@@ -312,16 +336,16 @@ def test_the_exercise_checkers_accept_solutions_and_explain_mistakes(capsys):
 
 @pytest.fixture
 def tiny_study(tmp_path, tiny_shape):
-    sae_study.run_study(tmp_path, "tiny", progress=False)
-    return sae_study.load_study(tmp_path)
+    sae_study.run_sae_study(tmp_path, "tiny", progress=False)
+    return sae_study.load_sae_study(tmp_path)
 
 
 def test_the_main_regime_has_every_contender_and_the_paths_compute(tiny_study):
     from monosem_lib.book import sae_compare
 
-    assert "h-topk-m8" in sae_study.batch_names("tiny")
-    entries = sae_compare.contenders(tiny_study, "tiny")
-    assert list(entries) == list(sae_compare.CONTENDER_LABELS.values())
+    assert "h-topk-m8" in sae_study.sae_batch_names("tiny")
+    entries = sae_compare.sae_contenders(tiny_study, "tiny")
+    assert list(entries) == list(sae_compare.SAE_CONTENDER_LABELS.values())
     base, sae_h = entries["baseline neurons"].row, entries["TopK SAE on h"].row
     assert sae_h["latents"] == 32 and sae_h["sparsity"] == 2  # 2N latents, k = eps N
     assert sae_h["flops_total"] == base["flops"] + sae_h["h_flops"] + sae_h["flops"]
@@ -337,10 +361,10 @@ def test_the_main_regime_has_every_contender_and_the_paths_compute(tiny_study):
     ]
     best = min(relu, key=lambda r: abs(r["l0"] - 2))
     assert entries["ReLU SAE on x"].row["sparsity"] == best["sparsity"]
-    frame = sae_compare.comparison_frame(tiny_study, ["tiny"])
+    frame = sae_compare.sae_comparison_frame(tiny_study, ["tiny"])
     assert frame.shape[0] == 6 and np.isnan(frame.loc[("tiny", "baseline neurons"), "MMCS"])
     assert np.isnan(frame.loc[("tiny", "TopK SAE on x"), "task loss"])
-    hard = sae_compare.hardness_frame(tiny_study, "tiny")
+    hard = sae_compare.sae_hardness_frame(tiny_study, "tiny")
     assert len(hard) == 6 * 4  # every contender in the 2 x 2 regimes
     numbers = sae_compare._regime_numbers(tiny_study, "tiny", "tiny")
     engineered, relu_h = entries["engineered neurons"].row, entries["ReLU SAE on h"].row
@@ -352,39 +376,59 @@ def test_the_main_regime_has_every_contender_and_the_paths_compute(tiny_study):
 def test_the_chapters_figures_and_both_sliders_draw(tiny_study):
     from matplotlib.figure import Figure
 
-    from monosem_lib.book import sae_chapter, sae_compare
+    from monosem_lib.book import sae_chapter, sae_compare, sae_explorer
 
-    frame = sae_compare.comparison_frame(tiny_study, ["tiny"])
-    html = sae_chapter.comparison_table(frame).to_html()
+    frame = sae_compare.sae_comparison_frame(tiny_study, ["tiny"])
+    html = sae_chapter.sae_comparison_table(frame).to_html()
     assert "\u2014" in html and "TopK SAE on h" in html
     for fig in (
-        sae_chapter.contender_heatmaps(sae_compare.contenders(tiny_study, "tiny")),
-        sae_chapter.compute_figure(frame),
-        sae_chapter.hardness_figure(sae_compare.hardness_frame(tiny_study, "tiny"), "tiny"),
+        sae_chapter.sae_heatmaps(sae_compare.sae_contenders(tiny_study, "tiny")),
+        sae_chapter.sae_compute_figure(frame),
+        sae_chapter.sae_hardness_figure(sae_compare.sae_hardness_frame(tiny_study, "tiny"), "tiny"),
     ):
         assert isinstance(fig, Figure) and fig._repr_png_()[:4] == b"\x89PNG"
-    static = sae_chapter.slider_explorer(tiny_study, live=False, shape="tiny")
+    static = sae_explorer.sae_slider_explorer(tiny_study, live=False, shape="tiny")
     assert static.frames == 2 * 2 and "anim" in static.html
     pytest.importorskip("ipywidgets")
-    live = sae_chapter.slider_explorer(tiny_study, live=True, shape="tiny")
+    live = sae_explorer.sae_slider_explorer(tiny_study, live=True, shape="tiny")
     assert live.redraws == 1 and "32 latents" in live.status.value
     live.controls["latents"].value = 16
     assert live.redraws == 2 and "16 latents" in live.status.value
-    assert sae_chapter.slider_explorer(sae_study.Study(tiny_study.root), shape="tiny") is None
+    assert (
+        sae_explorer.sae_slider_explorer(sae_study.SAEStudy(tiny_study.root), shape="tiny") is None
+    )
 
 
 def test_without_stored_data_the_chapter_says_how_to_get_it(tmp_path):
-    from monosem_lib.book import sae_chapter, sae_compare
+    from monosem_lib.book import sae_chapter, sae_compare, sae_explorer
 
-    empty = sae_study.load_study(tmp_path)
-    line = sae_chapter.data_status(tmp_path, empty)
+    empty = sae_study.load_sae_study(tmp_path)
+    line = sae_chapter.sae_data_status(tmp_path, empty)
     assert "missing" in line and "make data-sae" in line
-    frame = sae_compare.comparison_frame(empty)
-    assert frame.empty and sae_chapter.comparison_table(frame).to_html()
+    frame = sae_compare.sae_comparison_frame(empty)
+    assert frame.empty and sae_chapter.sae_comparison_table(frame).to_html()
     for fig in (
-        sae_chapter.contender_heatmaps(sae_compare.contenders(empty, "book")),
-        sae_chapter.compute_figure(frame),
-        sae_chapter.hardness_figure(sae_compare.hardness_frame(empty)),
+        sae_chapter.sae_heatmaps(sae_compare.sae_contenders(empty, "book")),
+        sae_chapter.sae_compute_figure(frame),
+        sae_chapter.sae_hardness_figure(sae_compare.sae_hardness_frame(empty)),
     ):
         assert "make data-sae" in fig.texts[0].get_text() and fig._repr_png_()
-    assert sae_chapter.slider_explorer(empty, live=False) is None
+    assert sae_explorer.sae_slider_explorer(empty, live=False) is None
+
+
+def test_the_chapters_findings_follow_from_its_numbers():
+    from monosem_lib.book import sae_compare
+
+    s = sae_study.SAE_SHAPES["book"]
+    cells = [f"m{m}_e{round(1 / e)}" for m in s.m_values for e in s.eps_values]
+    numbers = {"book_engineered_covered": 0.6, "book_baseline_covered": 0.3}
+    for i, c in enumerate(cells):  # TopK below L1 in all but the first regime
+        numbers[f"hard_{c}_topk_h_loss"], numbers[f"hard_{c}_relu_h_loss"] = 1.0, 1.0 + (i > 0)
+    found = sae_compare.sae_findings(numbers)
+    assert found["book_engineered_gain"] == pytest.approx(2.0)
+    assert (
+        found["hard_cells"] == len(cells) and found["hard_topk_lower_loss_cells"] == len(cells) - 1
+    )
+    # What the numbers do not hold is left out, not guessed.
+    assert "slider_enough_latents_weak_l1_covered_min" not in found
+    assert "hard_m32_engineered_covered_min" not in found

@@ -20,12 +20,13 @@ In a toy model the true features are known, so every contender is measured the s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..core.data import make_world, zero_loss
+from ..core.data import Batch, make_world, zero_loss
 from ..core.model import activation
 from ..core.sae import SAE
 from ..core.training import Run
@@ -131,7 +132,7 @@ def recovered(best: Tensor, threshold: float = RECOVERY_THRESHOLD) -> float:
     return float((best > threshold).double().mean())
 
 
-def unit_metrics(units: Units, threshold: float = MONO_THRESHOLD) -> dict[str, float | int]:
+def unit_metrics(units: Units, threshold: float = MONO_THRESHOLD) -> dict[str, float | int | None]:
     """Monosemantic units (the paper's criterion at ``threshold``), the features they cover,
     units per feature, and where directions exist MMCS and the fraction recovered (cos > 0.9);
     those two are None without directions."""
@@ -156,7 +157,8 @@ class _Tally:
     """Running sums over evaluation chunks: squared error, variance parts, L0, firing."""
 
     def __init__(self, units: int):
-        self.n, self.sq, self.total, self.total_sq, self.active = 0, 0.0, 0.0, 0.0, 0.0
+        self.n, self.sq, self.total_sq, self.active = 0, 0.0, 0.0, 0.0
+        self.total = torch.zeros((), dtype=torch.float64)  # the per-dimension sums, once added
         self.fired = torch.zeros(units, dtype=torch.bool)
 
     def add(self, target: Tensor, recon: Tensor, codes: Tensor) -> None:
@@ -177,7 +179,7 @@ class _Tally:
         }
 
 
-def _eval_batches(run: Run, instance: int, samples: int, chunk: int = 1024):
+def _eval_batches(run: Run, instance: int, samples: int, chunk: int = 1024) -> Iterator[Batch]:
     """Evaluation batches (features, inputs, targets) of one instance's world, from the
     evaluation stream (never the training stream)."""
     cfg = run.configs[instance]

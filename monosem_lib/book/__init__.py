@@ -2,9 +2,10 @@
 
 ``from monosem_lib import book`` gives the chapters' batches (``batches``), computed views
 (``views``), tables (``tables``), figures (``figure_kit``, ``plots``, ``scale_plots``), sliders
-(``live``, ``explorers``, ``bias_explorer``, ``inspector``) and exercises (``exercises``, also
-reached as ``book.exercises``). Needs the ``[book]`` extra (pandas, matplotlib, ipywidgets,
-IPython).
+(``live``, ``explorers``, ``bias_explorer``, ``inspector``), the SAE chapter's comparisons,
+figures and slider (``sae_compare``, ``sae_chapter``, ``sae_explorer``; the study itself is
+``paper.sae_study``) and exercises (``exercises``, also reached as ``book.exercises``). Needs
+the ``[book]`` extra (pandas, matplotlib, ipywidgets, IPython).
 """
 
 # The flat namespace: every module's public names (its __all__).
@@ -17,6 +18,9 @@ from . import (
     inspector,
     live,
     plots,
+    sae_chapter,
+    sae_compare,
+    sae_explorer,
     scale_plots,
     stored,
     study_plots,
@@ -32,6 +36,9 @@ from .figure_kit import *  # noqa: F403
 from .inspector import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .sae_chapter import *  # noqa: F403
+from .sae_compare import *  # noqa: F403
+from .sae_explorer import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
 from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
@@ -56,4 +63,7 @@ __all__ = [
     *explorers.__all__,
     *bias_explorer.__all__,
     *inspector.__all__,
+    *sae_compare.__all__,
+    *sae_chapter.__all__,
+    *sae_explorer.__all__,
 ]

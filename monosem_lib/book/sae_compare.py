@@ -9,32 +9,34 @@ settings and the numbers its sentences state. No formatting here (``sae_chapter`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..paper.sae_study import SAE_SHAPES, SAEStudy
 from ..store.sae_files import StoredBatch
-from .sae_study import SHAPES, Study
 
 __all__ = [
-    "Entry",
-    "CONTENDER_LABELS",
-    "model_entry",
+    "SAEEntry",
+    "SAE_CONTENDER_LABELS",
+    "sae_model_entry",
     "sae_entry",
-    "contenders",
-    "comparison_frame",
-    "metrics_frame",
-    "hardness_frame",
-    "slider_entries",
-    "slider_steps",
-    "chapter_numbers",
-    "METRIC_COLUMNS",
+    "sae_contenders",
+    "sae_comparison_frame",
+    "sae_metrics_frame",
+    "sae_hardness_frame",
+    "sae_slider_entries",
+    "sae_slider_steps",
+    "sae_chapter_numbers",
+    "sae_findings",
+    "SAE_METRIC_COLUMNS",
 ]
 
 # (contender, SAE kind) -> the label a table row carries.
-CONTENDER_LABELS = {
+SAE_CONTENDER_LABELS = {
     ("baseline", None): "baseline neurons",
     ("engineered", None): "engineered neurons",
     ("sae-h", "topk"): "TopK SAE on h",
@@ -43,7 +45,7 @@ CONTENDER_LABELS = {
     ("sae-x", "relu"): "ReLU SAE on x",
 }
 # Frame column -> stored row key.
-METRIC_COLUMNS = {
+SAE_METRIC_COLUMNS = {
     "units": "units",
     "mono units": "mono_units",
     "features covered": "features_covered",
@@ -58,7 +60,8 @@ METRIC_COLUMNS = {
 }
 
 
-class Entry(NamedTuple):
+@dataclass(frozen=True)
+class SAEEntry:
     """One stored instance: its batch, its index there and its row (with the path's total
     compute added as ``flops_total`` and ``seconds_total``)."""
 
@@ -75,7 +78,7 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _find(study: Study, shape: str, **want) -> list[Entry]:
+def _find(study: SAEStudy, shape: str, **want: Any) -> list[SAEEntry]:
     out = []
     for batch, i, row in study.rows(shape):
         ok = all(
@@ -85,11 +88,11 @@ def _find(study: Study, shape: str, **want) -> list[Entry]:
             for k, v in want.items()
         )
         if ok:
-            out.append(Entry(batch, i, row))
+            out.append(SAEEntry(batch, i, row))
     return out
 
 
-def _with_compute(entry: Entry, model: Entry | None = None) -> Entry:
+def _with_compute(entry: SAEEntry, model: SAEEntry | None = None) -> SAEEntry:
     """The entry with its path's training FLOPs and seconds: its own, plus for an SAE on h
     the model's training and the forward passes that produce h."""
     row = dict(entry.row)
@@ -98,21 +101,29 @@ def _with_compute(entry: Entry, model: Entry | None = None) -> Entry:
         flops += model.row["flops"] + row.get("h_flops", 0)
         seconds += model.row["seconds"]
     row.update(flops_total=flops, seconds_total=seconds, gflop=flops / 1e9)
-    return Entry(entry.batch, entry.index, row)
+    return SAEEntry(entry.batch, entry.index, row)
 
 
-def model_entry(study: Study, shape: str, m: int, eps: float, contender: str) -> Entry | None:
+def sae_model_entry(
+    study: SAEStudy, shape: str, m: int, eps: float, contender: str
+) -> SAEEntry | None:
     """The stored toy model (``baseline`` or ``engineered``) of one regime, or None."""
     found = _find(study, shape, contender=contender, m=m, eps=eps)
     return _with_compute(found[0]) if found else None
 
 
 def sae_entry(
-    study: Study, shape: str, m: int, eps: float, on: str, kind: str, sparsity: float | None = None
-) -> Entry | None:
+    study: SAEStudy,
+    shape: str,
+    m: int,
+    eps: float,
+    on: str,
+    kind: str,
+    sparsity: float | None = None,
+) -> SAEEntry | None:
     """The stored SAE of one regime with 2N latents, by the study's rule (TopK: k = eps N;
     ReLU: the grid's c whose L0 is closest to eps N) or at ``sparsity``; None if absent."""
-    s = SHAPES[shape]
+    s = SAE_SHAPES[shape]
     found = _find(study, shape, contender=f"sae-{on}", kind=kind, m=m, eps=eps, latents=s.latents)
     if sparsity is not None:
         found = [e for e in found if _close(e.row["sparsity"], float(sparsity))]
@@ -124,23 +135,23 @@ def sae_entry(
         found = sorted(grid, key=lambda e: (abs(e.row["l0"] - target), e.row["sparsity"]))
     if not found:
         return None
-    model = model_entry(study, shape, m, eps, "baseline") if on == "h" else None
+    model = sae_model_entry(study, shape, m, eps, "baseline") if on == "h" else None
     if on == "h" and model is None:
         return None
     return _with_compute(found[0], model)
 
 
-def contenders(
-    study: Study, shape: str, m: int | None = None, eps: float | None = None
-) -> dict[str, Entry]:
+def sae_contenders(
+    study: SAEStudy, shape: str, m: int | None = None, eps: float | None = None
+) -> dict[str, SAEEntry]:
     """Every contender of one regime (default: the shape's main one) that is stored, by
-    label, in the order of ``CONTENDER_LABELS``."""
-    s = SHAPES[shape]
+    label, in the order of ``SAE_CONTENDER_LABELS``."""
+    s = SAE_SHAPES[shape]
     m, eps = (s.main[0] if m is None else m), (s.main[1] if eps is None else eps)
     out = {}
-    for (name, kind), label in CONTENDER_LABELS.items():
+    for (name, kind), label in SAE_CONTENDER_LABELS.items():
         if kind is None:
-            entry = model_entry(study, shape, m, eps, name)
+            entry = sae_model_entry(study, shape, m, eps, name)
         else:
             entry = sae_entry(study, shape, m, eps, name[-1], kind)
         if entry is not None:
@@ -148,7 +159,7 @@ def contenders(
     return out
 
 
-def _setting(entry: Entry) -> str:
+def _setting(entry: SAEEntry) -> str:
     row = entry.row
     if row["contender"] in ("baseline", "engineered"):
         c = row["config"]
@@ -160,29 +171,29 @@ def _setting(entry: Entry) -> str:
 
 def _record(row: dict) -> dict:
     """A row's values under the frame's column names (None where a metric does not apply)."""
-    return {col: row.get(key) for col, key in METRIC_COLUMNS.items()}
+    return {col: row.get(key) for col, key in SAE_METRIC_COLUMNS.items()}
 
 
 def _frame(records: list[dict], index) -> pd.DataFrame:
     frame = pd.DataFrame(records, index=index)
-    return frame[[c for c in ("setting", *METRIC_COLUMNS) if c in frame]].fillna(value=np.nan)
+    return frame[[c for c in ("setting", *SAE_METRIC_COLUMNS) if c in frame]].fillna(value=np.nan)
 
 
-def comparison_frame(study: Study, shapes: Sequence[str] | None = None) -> pd.DataFrame:
+def sae_comparison_frame(study: SAEStudy, shapes: Sequence[str] | None = None) -> pd.DataFrame:
     """The contenders of each shape's main regime (default: every shape) side by side: one
-    row per (scale, contender), the columns of ``METRIC_COLUMNS`` (NaN where a metric does not
+    row per (scale, contender), the columns of ``SAE_METRIC_COLUMNS`` (NaN where a metric does not
     apply) and the setting. Empty when nothing is stored."""
     records, index = [], []
-    for shape in SHAPES if shapes is None else shapes:
-        for label, entry in contenders(study, shape).items():
+    for shape in SAE_SHAPES if shapes is None else shapes:
+        for label, entry in sae_contenders(study, shape).items():
             records.append({"setting": _setting(entry), **_record(entry.row)})
             index.append((shape, label))
     if not records:
-        return pd.DataFrame(columns=["setting", *METRIC_COLUMNS])
+        return pd.DataFrame(columns=["setting", *SAE_METRIC_COLUMNS])
     return _frame(records, pd.MultiIndex.from_tuples(index))
 
 
-def metrics_frame(rows: dict[str, dict]) -> pd.DataFrame:
+def sae_metrics_frame(rows: dict[str, dict]) -> pd.DataFrame:
     """Freshly measured rows (``unit_metrics`` and data metrics, plus ``flops`` and
     ``seconds``), by label, with the comparison's columns."""
     records = []
@@ -192,14 +203,14 @@ def metrics_frame(rows: dict[str, dict]) -> pd.DataFrame:
     return _frame(records, pd.Index(list(rows)))
 
 
-def hardness_frame(study: Study, shape: str = "book") -> pd.DataFrame:
+def sae_hardness_frame(study: SAEStudy, shape: str = "book") -> pd.DataFrame:
     """Every contender in every regime (m, eps) of a shape: features covered, recovered,
     MMCS, FVU and task loss, one row each (long format)."""
-    s = SHAPES[shape]
+    s = SAE_SHAPES[shape]
     records = []
     for m in s.m_values:
         for eps in s.eps_values:
-            for label, entry in contenders(study, shape, m, eps).items():
+            for label, entry in sae_contenders(study, shape, m, eps).items():
                 row = entry.row
                 records.append(
                     {
@@ -218,20 +229,22 @@ def hardness_frame(study: Study, shape: str = "book") -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns + ["task loss", "zero loss"])
 
 
-def slider_steps(shape: str = "book") -> list[tuple[int, float]]:
+def sae_slider_steps(shape: str = "book") -> list[tuple[int, float]]:
     """The slider's sparsity steps, sparsest first: pairs (TopK's k, ReLU's c)."""
-    s = SHAPES[shape]
+    s = SAE_SHAPES[shape]
     return list(zip(sorted(s.slider_topk), sorted(s.slider_l1, reverse=True)))
 
 
-def slider_entries(study: Study, shape: str = "book") -> dict[tuple[int, int], tuple]:
+def sae_slider_entries(
+    study: SAEStudy, shape: str = "book"
+) -> dict[tuple[int, int], tuple[SAEEntry, SAEEntry]]:
     """(latents, step) -> (TopK entry, ReLU entry) of the slider's stored SAEs on the main
-    regime's baseline h (step indexes ``slider_steps``); settings not stored are left out."""
-    s = SHAPES[shape]
+    regime's baseline h (step indexes ``sae_slider_steps``); settings not stored are left out."""
+    s = SAE_SHAPES[shape]
     m, eps = s.main
     out = {}
     for L in s.slider_latents:
-        for i, (k, c) in enumerate(slider_steps(shape)):
+        for i, (k, c) in enumerate(sae_slider_steps(shape)):
             pair = tuple(
                 _find(
                     study,
@@ -252,7 +265,7 @@ def slider_entries(study: Study, shape: str = "book") -> dict[tuple[int, int], t
 
 SHORT_NAMES = dict(
     zip(
-        CONTENDER_LABELS.values(),
+        SAE_CONTENDER_LABELS.values(),
         ("baseline", "engineered", "topk_h", "relu_h", "topk_x", "relu_x"),
     )
 )
@@ -265,15 +278,20 @@ _NUMBER_KEYS = {
     "fvu": "fvu",
     "loss": "loss",
     "dead": "dead",
+    "units": "units",
+    "sparsity": "sparsity",
     "gflop": "gflop",
     "seconds": "seconds_total",
 }
 
 
-def _regime_numbers(study: Study, shape: str, prefix: str, m=None, eps=None) -> dict:
+def _regime_numbers(
+    study: SAEStudy, shape: str, prefix: str, m: int | None = None, eps: float | None = None
+) -> dict[str, float]:
     out: dict[str, float] = {}
-    N = SHAPES[shape].base.N
-    for label, entry in contenders(study, shape, m, eps).items():
+    N = SAE_SHAPES[shape].base.N
+    out[f"{prefix}_features"] = N
+    for label, entry in sae_contenders(study, shape, m, eps).items():
         row, name = entry.row, f"{prefix}_{SHORT_NAMES[label]}"
         for key, field in _NUMBER_KEYS.items():
             if row.get(field) is not None:
@@ -290,14 +308,15 @@ def _regime_numbers(study: Study, shape: str, prefix: str, m=None, eps=None) -> 
     return out
 
 
-def chapter_numbers(study: Study) -> dict[str, float]:
+def sae_chapter_numbers(study: SAEStudy) -> dict[str, float]:
     """The numbers the chapter's sentences state, by name: ``<scale>_<contender>_<metric>``
     for each main regime (scale ``book`` or ``paper``; contender ``baseline, engineered,
     topk_h, relu_h, topk_x, relu_x``; metric ``covered, covered_n, mono, recovered, mmcs, l0,
-    fvu, loss, dead, gflop, seconds``), ``<scale>_zero_loss``, for the book's harder regimes
+    fvu, loss, dead, units, sparsity, gflop, seconds``), ``<scale>_zero_loss``,
+    ``<scale>_features`` (N), for the book's harder regimes
     ``hard_m<m>_e<1/eps>_<contender>_<metric>``, and for the slider's frames
     ``slider_L<latents>_s<step>_<topk|relu>_<covered|recovered|l0|fvu|loss|dead>`` (step
-    indexes ``slider_steps``) with ``slider_L<latents>_best_covered``; ``<scale>_active`` is
+    indexes ``sae_slider_steps``) with ``slider_L<latents>_best_covered``; ``<scale>_active`` is
     eps N, ``<scale>_<topk_h|relu_h>_sae_ratio`` the SAE's own FLOPs over its model's,
     ``<scale>_relu_<x|h>_grid_<mmcs_max|l0_min>`` sum up the L1 grid, and
     ``hard_dense_*`` sum up the densest regimes. Only what the stored data hold."""
@@ -305,7 +324,7 @@ def chapter_numbers(study: Study) -> dict[str, float]:
     for shape, prefix in (("book", "book"), ("paper-cpu", "paper")):
         out.update(_regime_numbers(study, shape, prefix))
         out.update(_grid_numbers(study, shape, prefix))
-    s = SHAPES["book"]
+    s = SAE_SHAPES["book"]
     for m in s.m_values:
         for eps in s.eps_values:
             out.update(_regime_numbers(study, "book", f"hard_m{m}_e{round(1 / eps)}", m, eps))
@@ -314,24 +333,24 @@ def chapter_numbers(study: Study) -> dict[str, float]:
     return out
 
 
-def _grid_numbers(study: Study, shape: str, prefix: str) -> dict[str, float]:
+def _grid_numbers(study: SAEStudy, shape: str, prefix: str) -> dict[str, float]:
     """Over the L1 grid of the main regime's ReLU SAEs on x and on h: the best MMCS and the
     smallest L0 (``<scale>_relu_<x|h>_grid_mmcs_max``, ``..._grid_l0_min``)."""
-    s, out = SHAPES[shape], {}
+    s, out = SAE_SHAPES[shape], {}
     m, eps = s.main
     for on in ("x", "h"):
-        rows = [sae_entry(study, shape, m, eps, on, "relu", c) for c in s.l1_grid]
-        rows = [e.row for e in rows if e is not None]
+        found = [sae_entry(study, shape, m, eps, on, "relu", c) for c in s.l1_grid]
+        rows = [e.row for e in found if e is not None]
         if rows:
             out[f"{prefix}_relu_{on}_grid_mmcs_max"] = max(r["mmcs"] for r in rows)
             out[f"{prefix}_relu_{on}_grid_l0_min"] = min(r["l0"] for r in rows)
     return out
 
 
-def _slider_numbers(study: Study) -> dict[str, float]:
+def _slider_numbers(study: SAEStudy) -> dict[str, float]:
     """Every slider frame's numbers, and each dictionary size's best coverage."""
     out: dict[str, float] = {}
-    for (L, step), pair in slider_entries(study).items():
+    for (L, step), pair in sae_slider_entries(study).items():
         for kind, entry in zip(("topk", "relu"), pair):
             for key in ("covered", "recovered", "l0", "fvu", "loss", "dead"):
                 out[f"slider_L{L}_s{step}_{kind}_{key}"] = entry.row[_NUMBER_KEYS[key]]
@@ -340,16 +359,16 @@ def _slider_numbers(study: Study) -> dict[str, float]:
     return out
 
 
-def _dense_numbers(study: Study) -> dict[str, float]:
+def _dense_numbers(study: SAEStudy) -> dict[str, float]:
     """The SAEs in the book's densest regimes (largest eps, every m but the largest): their
     best recovery and their worst FVU (``hard_dense_recovered_max``, ``hard_dense_fvu_max``)."""
-    s = SHAPES["book"]
+    s = SAE_SHAPES["book"]
     eps = max(s.eps_values)
     rows = [
         e.row
         for m in s.m_values
         if m < max(s.m_values)
-        for label, e in contenders(study, "book", m, eps).items()
+        for label, e in sae_contenders(study, "book", m, eps).items()
         if "SAE" in label
     ]
     if not rows:
@@ -358,3 +377,50 @@ def _dense_numbers(study: Study) -> dict[str, float]:
         "hard_dense_recovered_max": max(r["recovered"] for r in rows),
         "hard_dense_fvu_max": max(r["fvu"] for r in rows),
     }
+
+
+def _hard_cells(shape: str = "book") -> list[str]:
+    """The names of the harder regimes, ``m<m>_e<1/eps>``."""
+    s = SAE_SHAPES[shape]
+    return [f"m{m}_e{round(1 / eps)}" for m in s.m_values for eps in s.eps_values]
+
+
+def _findings(n: dict[str, float]) -> Iterator[tuple[str, Callable[[], float]]]:
+    s = SAE_SHAPES["book"]
+    weakest = len(sae_slider_steps()) - 1  # the slider's last step: the weakest L1
+    cells = _hard_cells()
+    yield "book_engineered_gain", lambda: n["book_engineered_covered"] / n["book_baseline_covered"]
+    yield (
+        "slider_enough_latents_weak_l1_covered_min",
+        lambda: min(
+            n[f"slider_L{L}_s{weakest}_relu_covered"] for L in s.slider_latents if L >= s.base.N
+        ),
+    )
+    yield (
+        "hard_m32_engineered_covered_min",
+        lambda: min(
+            n[f"hard_m{s.main[0]}_e{round(1 / e)}_engineered_covered"] for e in s.eps_values
+        ),
+    )
+    yield "hard_cells", lambda: len(cells)
+    yield (
+        "hard_topk_lower_loss_cells",
+        lambda: sum(n[f"hard_{c}_topk_h_loss"] < n[f"hard_{c}_relu_h_loss"] for c in cells),
+    )
+
+
+def sae_findings(numbers: dict[str, float]) -> dict[str, float]:
+    """What the chapter concludes beyond single numbers, from ``sae_chapter_numbers``:
+    ``book_engineered_gain`` (the engineered model's coverage over the baseline's at book
+    scale), ``slider_enough_latents_weak_l1_covered_min`` (the least coverage of the weakest
+    L1 on the slider with at least N latents), ``hard_m32_engineered_covered_min`` (the
+    engineered model's least coverage over the densities at the main m),
+    ``hard_topk_lower_loss_cells`` of ``hard_cells`` (the harder regimes where TopK on h
+    splices in at a lower loss than L1). Only what the stored numbers allow."""
+    out: dict[str, float] = {}
+    for name, compute in _findings(numbers):
+        try:
+            out[name] = compute()
+        except KeyError:
+            continue  # a batch it needs is not stored
+    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,10 @@ __all__ = [
     "DTYPES",
     "SCALES",
     "Scale",
+    "check_int",
+    "check_float",
+    "check_choice",
+    "check_device",
 ]
 
 FEATURE_DISTS = ("uniform", "power_law")
@@ -93,24 +97,36 @@ class ConfigError(ValueError):
         super().__init__(f"{field}={value!r} is not allowed: {allowed}")
 
 
-def _check_int(name: str, value: Any, minimum: int = 1) -> None:
+def check_int(name: str, value: Any, minimum: int = 1) -> None:
+    """``value`` is an integer (not a bool) of at least ``minimum``, else ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, value, f"must be an integer >= {minimum}")
     if value < minimum:
         raise ConfigError(name, value, f"must be an integer >= {minimum}")
 
 
-def _check_float(name: str, value: Any, allowed: str, ok) -> None:
+def check_float(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> None:
+    """``value`` is a finite number (not a bool) for which ``ok`` holds, else ConfigError
+    saying ``allowed``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(name, value, allowed)
     if not math.isfinite(value) or not ok(value):
         raise ConfigError(name, value, allowed)
 
 
-def _check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    """``value`` is one of ``choices``, else ConfigError listing them."""
     choices = tuple(choices)
     if value not in choices:
         raise ConfigError(name, value, "must be one of " + ", ".join(choices))
+
+
+def check_device(value: Any, name: str = "device") -> None:
+    """A device a config may name: ``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``."""
+    if not isinstance(value, str) or not (
+        value in ("cpu", "cuda", "auto") or (value.startswith("cuda:") and value[5:].isdigit())
+    ):
+        raise ConfigError(name, value, "must be cpu, cuda, cuda:<n> or auto")
 
 
 @dataclass(frozen=True)
@@ -165,19 +181,17 @@ class Config:
 
     def __post_init__(self) -> None:
         for name in ("N", "m", "k", "batch", "steps", "instances"):
-            _check_int(name, getattr(self, name))
-        _check_int("seed", self.seed, minimum=0)
+            check_int(name, getattr(self, name))
+        check_int("seed", self.seed, minimum=0)
         if self.m > self.N:
             raise ConfigError(
                 "m", self.m, f"must be at most N={self.N} (features are projected down)"
             )
-        _check_float("eps", self.eps, "must be a number in (0, 1]", lambda v: 0 < v <= 1)
-        _check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
-        _check_float("init_bias", self.init_bias, "must be a finite number", lambda v: True)
-        _check_float(
-            "bias_decay", self.bias_decay, "must be a finite number >= 0", lambda v: v >= 0
-        )
-        _check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
+        check_float("eps", self.eps, "must be a number in (0, 1]", lambda v: 0 < v <= 1)
+        check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
+        check_float("init_bias", self.init_bias, "must be a finite number", lambda v: True)
+        check_float("bias_decay", self.bias_decay, "must be a finite number >= 0", lambda v: v >= 0)
+        check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
         if self.bias_decay * self.lr >= 1:
             raise ConfigError(
                 "bias_decay",
@@ -185,17 +199,13 @@ class Config:
                 f"bias_decay * lr must be below 1 (here lr={self.lr}), or the bias would flip "
                 "sign each step",
             )
-        _check_choice("feature_dist", self.feature_dist, FEATURE_DISTS)
-        _check_choice("task", self.task, TASKS)
-        _check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("dtype", self.dtype, DTYPES)
-        dev = self.device
-        if not isinstance(dev, str) or not (
-            dev in ("cpu", "cuda", "auto") or (dev.startswith("cuda:") and dev[5:].isdigit())
-        ):
-            raise ConfigError("device", dev, "must be cpu, cuda, cuda:<n> or auto")
+        check_choice("feature_dist", self.feature_dist, FEATURE_DISTS)
+        check_choice("task", self.task, TASKS)
+        check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_device(self.device)
 
     # -- derived ---------------------------------------------------------------------------
     @property

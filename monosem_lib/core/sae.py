@@ -33,7 +33,16 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .config import SCHEDULES, ConfigError, _check_choice, _check_float, _check_int
+from .config import (
+    DTYPES,
+    SCHEDULES,
+    ConfigError,
+    check_choice,
+    check_device,
+    check_float,
+    check_int,
+)
+from .data import derive_seed, resolve_device
 
 __all__ = [
     "SAEConfig",
@@ -105,26 +114,22 @@ class SAEConfig:
 
     def __post_init__(self) -> None:
         for name in ("d", "latents", "dead_after", "batch", "steps", "instances"):
-            _check_int(name, getattr(self, name))
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("aux_k", self.aux_k, minimum=0)
-        _check_choice("kind", self.kind, SAE_KINDS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("dtype", self.dtype, ("float32", "float64"))
-        _check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
-        _check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
-        _check_float("aux_alpha", self.aux_alpha, "must be a finite number >= 0", lambda v: v >= 0)
+            check_int(name, getattr(self, name))
+        check_int("seed", self.seed, minimum=0)
+        check_int("aux_k", self.aux_k, minimum=0)
+        check_choice("kind", self.kind, SAE_KINDS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
+        check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
+        check_float("aux_alpha", self.aux_alpha, "must be a finite number >= 0", lambda v: v >= 0)
         self._check_kind()
-        dev = self.device
-        if not isinstance(dev, str) or not (
-            dev in ("cpu", "cuda", "auto") or (dev.startswith("cuda:") and dev[5:].isdigit())
-        ):
-            raise ConfigError("device", dev, "must be cpu, cuda, cuda:<n> or auto")
+        check_device(self.device)
 
     def _check_kind(self) -> None:
         """The sparsity knob that belongs to the kind, and no other."""
         if self.kind == "topk":
-            _check_int("topk", self.topk)
+            check_int("topk", self.topk)
             if self.topk > self.latents:
                 raise ConfigError("topk", self.topk, f"must be at most latents={self.latents}")
             if self.l1 != 0:
@@ -298,8 +303,6 @@ def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
     """Initial weights: decoder columns random unit vectors (seeded per instance), the encoder
     their transpose, b_enc 0 and b_dec the mean of ``first_batch`` [I or 1, B, d] (as Bricken
     et al. start b_dec at a centre of the data), in the configs' dtype and device."""
-    from .data import derive_seed, resolve_device
-
     first = configs[0]
     decs = []
     for c in configs:

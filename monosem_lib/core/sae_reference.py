@@ -30,7 +30,9 @@ def _encode(params: Sequence[Tensor], a: Tensor, c: SAEConfig) -> tuple[Tensor, 
     return pre, torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
 
 
-def _aux_loss(params, pre: Tensor, residual: Tensor, dead: Tensor, c: SAEConfig) -> Tensor:
+def _aux_loss(
+    params: Sequence[Tensor], pre: Tensor, residual: Tensor, dead: Tensor, c: SAEConfig
+) -> Tensor:
     """AuxK: the top ``aux_latents`` dead latents reconstruct the (constant) residual."""
     W_dec = params[2]
     masked = pre.masked_fill(~dead, float("-inf"))
@@ -71,10 +73,12 @@ def plain_train_sae(config: SAEConfig, batches: Sequence[Tensor]) -> list[Tensor
         opt.zero_grad()
         loss.backward()
         with torch.no_grad():
-            W_dec = params[2]
-            W_dec.grad -= W_dec * (W_dec * W_dec.grad).sum(0, keepdim=True)
+            W_dec, g_dec = params[2], params[2].grad
+            if g_dec is None:
+                raise RuntimeError("backward left the decoder without a gradient")
+            g_dec -= W_dec * (W_dec * g_dec).sum(0, keepdim=True)
             opt.step()
-            W_dec /= W_dec.norm(dim=0, keepdim=True)
+            W_dec.div_(W_dec.norm(dim=0, keepdim=True))
             since += 1
             since[(z > 0).any(0)] = 0
     return [p.detach() for p in params]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -22,7 +22,7 @@ from .config import ConfigError
 from .data import make_world
 from .model import activation
 from .optim import BatchedAdam, schedule_multipliers
-from .sae import SAE, SAE_STRUCTURAL_FIELDS, SAEConfig, activate, init_sae
+from .sae import SAE, SAE_STRUCTURAL_FIELDS, SAEConfig, SAEWeights, activate, init_sae
 from .training import Run, show_progress
 
 __all__ = [
@@ -129,7 +129,9 @@ def activation_source(
     return next_batch
 
 
-def _aux_grad(pre: Tensor, r: Tensor, dead: Tensor, sae: SAE, grads, alpha: Tensor, k: int):
+def _aux_grad(
+    pre: Tensor, r: Tensor, dead: Tensor, sae: SAE, grads: SAEWeights, alpha: Tensor, k: int
+) -> Tensor:
     """AuxK: the ``k`` largest dead latents reconstruct the residual ``-r`` (held constant);
     adds ``alpha * |e_hat + r|^2 / B`` to the gradients (decoder and ``grads.pre``)."""
     _, _, W_dec, _ = sae.split()
@@ -294,9 +296,14 @@ def _check_batch(a: Tensor, insts: list[SAEConfig]) -> Tensor:
     return a.to(getattr(torch, c.dtype))
 
 
-def _bar(progress: bool | None, steps: int, I: int):
+def _bar(progress: bool | None, steps: int, I: int) -> Any:
+    """A tqdm bar over ``steps`` steps, or None when none should be drawn or tqdm (part of
+    the ``[book]`` extra, not of the core) is not installed."""
     if not show_progress(progress):
         return None
-    from tqdm.auto import tqdm
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # training runs the same without a bar
+        return None
 
     return tqdm(total=steps, unit="step", desc=f"training {I} SAE{'s' * (I > 1)}", leave=False)

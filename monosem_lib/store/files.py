@@ -68,6 +68,12 @@ __all__ = [
     "provenance",
     "load_summary",
     "Summary",
+    "HISTORY_WINDOW",
+    "history_windows",
+    "check_target",
+    "read_json",
+    "tidy_dir",
+    "tidy_pair",
 ]
 
 FORMAT = "monosem-run"
@@ -75,7 +81,9 @@ FORMAT_VERSION = 1
 HISTORY_WINDOW = 16
 
 
-def _history_windows(history: torch.Tensor) -> list[list[float]]:
+def history_windows(history: torch.Tensor) -> list[list[float]]:
+    """A loss history [steps, I] as means over ``HISTORY_WINDOW``-step windows (one mean of
+    everything for a shorter run): what a stored JSON records of it."""
     steps = history.shape[0]
     n = steps // HISTORY_WINDOW
     if n == 0:
@@ -83,7 +91,9 @@ def _history_windows(history: torch.Tensor) -> list[list[float]]:
     return history[: n * HISTORY_WINDOW].double().view(n, HISTORY_WINDOW, -1).mean(1).tolist()
 
 
-def _check_target(directory: Path, overwrite: bool) -> None:
+def check_target(directory: Path, overwrite: bool) -> None:
+    """Refuse to write into ``directory`` when it is a file, or a non-empty directory and
+    ``overwrite`` is not set (FileExistsError saying how to go on)."""
     if directory.exists():
         if not directory.is_dir():
             raise FileExistsError(f"{directory} exists and is not a directory; choose another path")
@@ -128,7 +138,7 @@ def _run_meta(run: Run, metrics: list[dict], steps: list[int]) -> dict:
         "stopped_at": run.stopped_at,
         "metrics": finite_or_none(metrics),
         "flags": run_flags(metrics, run.configs) if metrics else [],
-        "history": {"window": HISTORY_WINDOW, "loss": _history_windows(run.loss_history)},
+        "history": {"window": HISTORY_WINDOW, "loss": history_windows(run.loss_history)},
         "checkpoint_steps": steps,
     }
 
@@ -172,7 +182,7 @@ def write_run(
 
     try:
         with holding(directory):
-            _check_target(directory, overwrite)
+            check_target(directory, overwrite)
             commit_dir(directory, write)
     except OSError as err:
         if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
@@ -182,38 +192,41 @@ def write_run(
     return directory
 
 
-def _read_json(path: Path, what: str) -> object:
+def read_json(path: Path, what: str) -> object:
+    """The JSON in ``path``; StoredFileError naming the file (as a ``what``) if unreadable."""
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise StoredFileError(f"{path} is not a readable {what}: {err}") from None
 
 
-def _find_run(directory: Path) -> None:
+def tidy_dir(directory: Path, marker: str = "run.json", what: str = "run") -> None:
     """Tidy what a writer of ``directory`` killed mid-write left (under the lock), restoring
-    the run an interrupted overwrite moved aside when the directory is missing."""
+    the ``what`` an interrupted overwrite moved aside when the directory is missing
+    (``marker``: the file a whole one holds)."""
     if not dir_leftovers(directory):
         return
     try:
         with holding(directory):
             restored = recover_dir(directory)
     except (TargetLocked, OSError) as err:
-        if (directory / "run.json").is_file() or not interrupted(directory):
-            return  # being written now, or not ours to tidy: the run itself is whole
+        if (directory / marker).is_file() or not interrupted(directory):
+            return  # being written now, or not ours to tidy: the result itself is whole
         raise StoredFileError(
-            f"{directory} is missing: an interrupted overwrite left the previous run in "
+            f"{directory} is missing: an interrupted overwrite left the previous {what} in "
             f"{interrupted(directory)[0]}, which could not be restored now ({err})"
         ) from None
     if restored is not None:
         warnings.warn(
-            f"{directory}: restored the run an interrupted overwrite had moved to {restored}",
+            f"{directory}: restored the {what} an interrupted overwrite had moved to {restored}",
             stacklevel=3,
         )
 
 
-def _tidy_pair(json_path: Path) -> None:
-    """Tidy what a writer of this summary killed mid-commit left (under the lock): its
-    temporary files, and its JSON moved aside, restored if it still matches the data."""
+def tidy_pair(json_path: Path) -> None:
+    """Tidy what a writer of this pair (a summary, a study batch) killed mid-commit left
+    (under the lock): its temporary files, and its JSON moved aside, restored if it still
+    matches the data."""
     directory, stem = json_path.parent, json_path.name.removesuffix(".json")
     if not pair_leftovers(directory, stem):
         return
@@ -248,11 +261,11 @@ def load_run(directory: str | os.PathLike, device: str | torch.device = "cpu") -
     format, versions, configs, shapes and that every weight is finite. Raises
     StoredFileError (a ValueError) naming the file and the problem otherwise."""
     directory = Path(directory)
-    _find_run(directory)
+    tidy_dir(directory)
     meta_path, weights_path = directory / "run.json", directory / "weights.npz"
     if not meta_path.is_file() or not weights_path.is_file():
         raise StoredFileError(f"{directory} is not a saved run (needs run.json and weights.npz)")
-    meta = check_header(_read_json(meta_path, "run"), meta_path, FORMAT, FORMAT_VERSION)
+    meta = check_header(read_json(meta_path, "run"), meta_path, FORMAT, FORMAT_VERSION)
     verify_seal(meta, meta_path, {"weights.npz": weights_path})
     configs = parse_configs(meta.get("configs"), meta_path)
     same_structure(configs, meta_path)
@@ -409,10 +422,10 @@ def load_summary(path: str | os.PathLike) -> Summary:
     if path.suffix == ".npz":
         json_path = path.with_suffix(".json")
     npz_path = json_path.with_suffix(".npz")
-    _tidy_pair(json_path)
+    tidy_pair(json_path)
     if not json_path.is_file():
         raise StoredFileError(f"{json_path}: no such summary")
-    meta = _read_json(json_path, "summary")
+    meta = read_json(json_path, "summary")
     meta = check_header(meta, json_path, SUMMARY_FORMAT, SUMMARY_FORMAT_VERSION)
     if not npz_path.is_file():
         raise StoredFileError(f"{json_path} is a {SUMMARY_FORMAT} file without its .npz beside it")

@@ -12,8 +12,8 @@ Everything is stored under ``data/sae/<shape>/`` one file per batch (``store.sae
 ``models-m<m>`` (the toy models of every density at one m, metrics only: the weights stay in
 the result cache), ``<on>-<kind>-m<m>`` (SAEs of one kind on x or h for every density at one
 m) and, at book scale, ``slider-<kind>-L<latents>`` (the slider's SAEs on the baseline's h).
-``run_study`` makes what is missing or stale and skips the rest (resumable), and ``python -m
-monosem_lib.book.sae_study --shape book`` runs it from a shell (``make data-sae``).
+``run_sae_study`` makes what is missing or stale and skips the rest (resumable), and ``python -m
+monosem_lib.paper.sae_study --shape book`` runs it from a shell (``make data-sae``).
 
 Choices the issue left open, stated once here: the dictionary has 2N latents; a TopK SAE
 keeps k = eps N (the true mean number of active features); a ReLU SAE's L1 coefficient is
@@ -24,11 +24,13 @@ the table takes the ``c`` whose L0 comes closest to eps N, a rule that needs no 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,34 +40,34 @@ from ..core.config import Config, preset
 from ..core.sae import SAEConfig
 from ..core.sae_training import SAERun, activation_source, train_sae
 from ..core.training import Run
-from ..paper.table1 import ENGINEERED
+from ..store.atomic import NewerVersionError
 from ..store.cache import load_or_train
 from ..store.sae_files import StoredBatch, load_batch, write_batch
+from .table1 import ENGINEERED
 
 __all__ = [
     "SAE_DATA_VERSION",
-    "Shape",
-    "SHAPES",
-    "CONTENDERS",
+    "SAEShape",
+    "SAE_SHAPES",
+    "SAE_CONTENDERS",
     "SAEBatchSpec",
-    "Study",
-    "model_configs",
-    "load_models",
+    "SAEStudy",
+    "sae_model_configs",
+    "load_sae_models",
     "sae_batches",
-    "batch_names",
-    "run_study",
-    "load_study",
-    "stale_batches",
-    "feature_scale",
-    "main",
+    "sae_batch_names",
+    "run_sae_study",
+    "load_sae_study",
+    "stale_sae_batches",
+    "sae_feature_scale",
 ]
 
 SAE_DATA_VERSION = 1
-CONTENDERS = ("baseline", "engineered", "sae-h", "sae-x")
+SAE_CONTENDERS = ("baseline", "engineered", "sae-h", "sae-x")
 
 
 @dataclass(frozen=True)
-class Shape:
+class SAEShape:
     """One scale of the study.
 
     Attributes:
@@ -105,12 +107,12 @@ class Shape:
         return max(1, round(eps * self.base.N))
 
 
-SHAPES: dict[str, Shape] = {
+SAE_SHAPES: dict[str, SAEShape] = {
     # The book's scale, its recipe (ENGINEERED) and a 3 x 3 grid of harder regimes. Every SAE
     # (both shapes) sees 2^20 samples in 4096 steps of 256; the book's toy model sees 2^21.
-    "book": Shape(
+    "book": SAEShape(
         "book",
-        preset("book"),
+        preset("book", device="cpu"),  # the stored study's models trained on the CPU
         dict(ENGINEERED),
         m_values=(32, 16, 8),
         eps_values=(1 / 16, 1 / 8, 1 / 4),
@@ -122,7 +124,7 @@ SHAPES: dict[str, Shape] = {
     # The paper's shape at the paper-cpu budget, at lr 0.03 with the paper's own decay 0.03
     # (chapter 8: the rescaled decay leaves LR3 without a monosemantic neuron at this
     # budget). The model sees 2^22 samples, each SAE 2^20.
-    "paper-cpu": Shape(
+    "paper-cpu": SAEShape(
         "paper-cpu",
         preset("paper-cpu", lr=0.03, device="cpu"),
         {"init_bias": -1.0, "bias_decay": 0.03},
@@ -134,13 +136,13 @@ SHAPES: dict[str, Shape] = {
 }
 
 
-def _shape(name: str) -> Shape:
-    if name not in SHAPES:
-        raise ValueError(f"shape={name!r} is not allowed: must be one of {', '.join(SHAPES)}")
-    return SHAPES[name]
+def _shape(name: str) -> SAEShape:
+    if name not in SAE_SHAPES:
+        raise ValueError(f"shape={name!r} is not allowed: must be one of {', '.join(SAE_SHAPES)}")
+    return SAE_SHAPES[name]
 
 
-def model_configs(shape: str, m: int) -> list[Config]:
+def sae_model_configs(shape: str, m: int) -> list[Config]:
     """The toy models of one m: for every density, the baseline then the engineered model."""
     s = _shape(shape)
     out = []
@@ -150,9 +152,9 @@ def model_configs(shape: str, m: int) -> list[Config]:
     return out
 
 
-def load_models(shape: str, m: int, progress: bool | None = None) -> Run:
-    """The toy models of ``model_configs(shape, m)``, from the result cache or trained."""
-    return load_or_train(model_configs(shape, m), progress=progress)
+def load_sae_models(shape: str, m: int, progress: bool | None = None) -> Run:
+    """The toy models of ``sae_model_configs(shape, m)``, from the result cache or trained."""
+    return load_or_train(sae_model_configs(shape, m), progress=progress)
 
 
 def _baseline_index(shape: str, eps: float) -> int:
@@ -190,15 +192,17 @@ class SAEBatchSpec:
             "kind": self.kind,
             "latents": self.latents,
             "plan": [list(p) for p in self.plan()],
-            "models": [c.to_dict() for c in model_configs(self.shape, self.m)],
+            "models": [c.to_dict() for c in sae_model_configs(self.shape, self.m)],
             "sae": self.sae_config(1.0, 1.0).to_dict(),
         }
 
     def sae_config(self, sparsity: float, scale: float) -> SAEConfig:
-        """The SAE config of one instance (``scale``: the L1 unit, ``feature_scale``)."""
+        """The SAE config of one instance (``scale``: the L1 unit, ``sae_feature_scale``)."""
         s = _shape(self.shape)
         d = self.m if self.on == "x" else s.base.k
-        common = dict(d=d, latents=self.latents, steps=s.sae_steps, batch=s.sae_batch)
+        common: dict[str, Any] = dict(
+            d=d, latents=self.latents, steps=s.sae_steps, batch=s.sae_batch
+        )
         if self.kind == "topk":
             return SAEConfig(kind="topk", topk=int(sparsity), **common)
         return SAEConfig(kind="relu", l1=sparsity * scale, aux_alpha=0.0, **common)
@@ -228,7 +232,7 @@ def sae_batches(shape: str) -> list[SAEBatchSpec]:
     return out
 
 
-def _slider_covers_main(s: Shape) -> bool:
+def _slider_covers_main(s: SAEShape) -> bool:
     """Whether the slider's passes hold the main regime's SAEs on h (2N latents, TopK's rule
     k and every c of the grid), so the grid's passes need not train them again."""
     return (
@@ -238,12 +242,12 @@ def _slider_covers_main(s: Shape) -> bool:
     )
 
 
-def batch_names(shape: str) -> list[str]:
-    """The stored files of a shape, in the order ``run_study`` makes them."""
+def sae_batch_names(shape: str) -> list[str]:
+    """The stored files of a shape, in the order ``run_sae_study`` makes them."""
     return [f"models-m{m}" for m in _shape(shape).m_values] + [b.name for b in sae_batches(shape)]
 
 
-def feature_scale(run: Run, instance: int, on: str) -> float:
+def sae_feature_scale(run: Run, instance: int, on: str) -> float:
     """The mean norm of the true feature directions where an SAE reads: 1 for x (P has unit
     columns), the mean norm of h(P e_j) - h(0) for h. The L1 coefficient's unit."""
     if on == "x":
@@ -260,7 +264,7 @@ def _sfa_key(i: int) -> str:
 
 def _models_batch(shape: str, m: int, progress: bool | None) -> tuple[dict, dict]:
     """Train (or load) the toy models of one m and measure every instance."""
-    run = load_models(shape, m, progress)
+    run = load_sae_models(shape, m, progress)
     rows, arrays = [], {}
     share = run.train_seconds / run.instances
     for i, c in enumerate(run.configs):
@@ -312,12 +316,19 @@ def _sae_row(
     return row, units
 
 
+def _best_cosines(units: gt.Units) -> torch.Tensor:
+    """Each true direction's best cosine with an SAE's atoms (an SAE's units have both)."""
+    if units.atoms is None or units.truth is None:
+        raise ValueError("an SAE's units need their atoms and the true directions")
+    return gt.best_cosines(units.atoms.double(), units.truth.double())
+
+
 def _sae_batch(spec: SAEBatchSpec, progress: bool | None) -> tuple[dict, dict]:
     """Train one pass of SAEs on the baselines of ``spec`` and measure every instance."""
-    run = load_models(spec.shape, spec.m, progress)
+    run = load_sae_models(spec.shape, spec.m, progress)
     plan = spec.plan()
     index = [_baseline_index(spec.shape, eps) for eps, _ in plan]
-    scales = [feature_scale(run, i, spec.on) for i in index]
+    scales = [sae_feature_scale(run, i, spec.on) for i in index]
     configs = [spec.sae_config(v, sc) for (_, v), sc in zip(plan, scales)]
     source = activation_source(run, spec.on, configs[0].batch, index)
     sr = train_sae(configs, source, progress=progress)
@@ -327,8 +338,7 @@ def _sae_batch(spec: SAEBatchSpec, progress: bool | None) -> tuple[dict, dict]:
         rows.append(row)
         if _shape(spec.shape).store_sfa:
             arrays[_sfa_key(j)] = units.sfa.cpu().numpy().astype(np.float16)
-        best = gt.best_cosines(units.atoms.double(), units.truth.double())
-        arrays[f"best_cos_{j:03d}"] = best.cpu().numpy().astype(np.float16)
+        arrays[f"best_cos_{j:03d}"] = _best_cosines(units).cpu().numpy().astype(np.float16)
     meta = {"spec": spec.spec(), "train_seconds": sr.train_seconds, "aux_steps": sr.aux_steps}
     return {**meta, "rows": rows, "instances": sr.instances}, arrays
 
@@ -340,7 +350,7 @@ def _timing() -> dict:
 
 def _expected_spec(shape: str, name: str) -> dict:
     if name.startswith("models-m"):
-        return {"models": [c.to_dict() for c in model_configs(shape, int(name[8:]))]}
+        return {"models": [c.to_dict() for c in sae_model_configs(shape, int(name[8:]))]}
     return next(b for b in sae_batches(shape) if b.name == name).spec()
 
 
@@ -350,6 +360,8 @@ def _is_current(root: Path, shape: str, name: str) -> bool:
         return False
     try:
         meta = load_batch(path).meta
+    except NewerVersionError:
+        raise  # written by a newer library: never stale here, never to be overwritten
     except ValueError:
         return False
     return meta.get("data_version") == SAE_DATA_VERSION and meta.get("spec") == _jsonable(
@@ -357,19 +369,18 @@ def _is_current(root: Path, shape: str, name: str) -> bool:
     )
 
 
-def _jsonable(obj):
-    import json
-
+def _jsonable(obj: dict) -> dict:
+    """``obj`` as it reads back from JSON (tuples as lists), to compare with a stored one."""
     return json.loads(json.dumps(obj))
 
 
-def run_study(
+def run_sae_study(
     root: str | Path, shape: str, only: Sequence[str] | None = None, progress: bool | None = None
 ) -> list[str]:
     """Make every batch of ``shape`` under ``root/<shape>/`` that is missing or stale (or
     those named in ``only``); returns the names written."""
     root, written = Path(root), []
-    names = batch_names(shape)
+    names = sae_batch_names(shape)
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
         raise ValueError(f"unknown batch {unknown[0]!r}: {shape} has {', '.join(names)}")
@@ -391,7 +402,7 @@ def run_study(
 
 
 @dataclass
-class Study:
+class SAEStudy:
     """The stored batches of every shape found: ``batches[shape][name]``."""
 
     root: Path
@@ -405,16 +416,16 @@ class Study:
 
     @property
     def shapes(self) -> list[str]:
-        return [s for s in SHAPES if self.batches.get(s)]
+        return [s for s in SAE_SHAPES if self.batches.get(s)]
 
 
-def load_study(root: str | Path) -> Study:
+def load_sae_study(root: str | Path) -> SAEStudy:
     """Every stored batch under ``root/<shape>/`` (absent or unreadable files are skipped;
-    ``stale_batches`` lists them)."""
+    ``stale_sae_batches`` lists them)."""
     root = Path(root)
-    study = Study(root)
-    for shape in SHAPES:
-        for name in batch_names(shape):
+    study = SAEStudy(root)
+    for shape in SAE_SHAPES:
+        for name in sae_batch_names(shape):
             try:
                 study.batches.setdefault(shape, {})[name] = load_batch(root / shape / name)
             except ValueError:
@@ -422,22 +433,22 @@ def load_study(root: str | Path) -> Study:
     return study
 
 
-def stale_batches(root: str | Path, shapes: Sequence[str] | None = None) -> list[str]:
+def stale_sae_batches(root: str | Path, shapes: Sequence[str] | None = None) -> list[str]:
     """``shape/name`` of every batch (of ``shapes``, default every shape) that is missing,
     damaged or made from other configs."""
-    root, shapes = Path(root), list(SHAPES) if shapes is None else shapes
-    return [f"{s}/{n}" for s in shapes for n in batch_names(s) if not _is_current(root, s, n)]
+    root, shapes = Path(root), list(SAE_SHAPES) if shapes is None else shapes
+    return [f"{s}/{n}" for s in shapes for n in sae_batch_names(s) if not _is_current(root, s, n)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m monosem_lib.book.sae_study --shape book [--out data/sae] [--only NAME]``."""
+    """``python -m monosem_lib.paper.sae_study --shape book [--out data/sae] [--only NAME]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shape", choices=list(SHAPES), required=True)
+    parser.add_argument("--shape", choices=list(SAE_SHAPES), required=True)
     parser.add_argument("--out", default="data/sae", help="root folder (default data/sae)")
     parser.add_argument("--only", action="append", help="make only this batch (repeatable)")
     args = parser.parse_args(argv)
     try:
-        written = run_study(args.out, args.shape, args.only)
+        written = run_sae_study(args.out, args.shape, args.only)
     except ValueError as err:
         parser.error(str(err))
     print(f"{args.shape}: wrote {', '.join(written) if written else 'nothing (all current)'}")

@@ -1,0 +1,87 @@
+"""Every margin the book decides a result with, in one place: the claims' (``MARGINS``, read
+by ``claims``) and each chapter's own checks (``CHECK_MARGINS``, read by a chapter's last code
+cell as ``claims.CHECK_MARGINS``)."""
+
+from __future__ import annotations
+
+__all__ = ["MARGINS", "CHECK_MARGINS"]
+
+# Every margin a claim is decided with.
+MARGINS: dict[str, float] = {
+    "claim1_loss_spread": 0.10,  # converged rates reach losses within 10% of each other...
+    "claim1_mono_span": 0.3,  # ...while mono/N differs by more than 0.3
+    "claim2_mono_bias_low": -1.0,  # monosemantic neurons' mean bias is moderately negative:
+    "claim2_mono_bias_high": -0.1,  # between -1 and -0.1,
+    "claim2_gap": 0.05,  # and below the polysemantic neurons' by more than 0.05
+    "claim3_mono_ratio": 1.5,  # the recipe multiplies mono/N by at least 1.5...
+    "claim3_mono_gain": 0.2,  # ...adds at least 0.2 to it, every seed above every baseline seed...
+    "claim3_loss_ratio": 1.05,  # ...and costs at most 5% loss
+    "claim4_rise": 0.15,  # coverage rises by more than 0.15 from k = N to k = 4N
+    "claim5_min_neurons": 10,  # the always-on subset has at least this many neurons
+}
+
+# Every margin a chapter's own checks (its last code cell) are decided with, by chapter.
+CHECK_MARGINS: dict[str, float] = {
+    "ch1_fit_ratio": 0.15,  # both models' loss below 15% of the zero predictor's
+    "ch1_threshold_keep": 0.75,  # a stricter threshold keeps at least 75% of the count
+    "ch1_additive_on": 0.05,  # mono neurons add up: relative deviation below 5%...
+    "ch1_additive_gap": 0.1,  # ...and at least 0.1 below the other neurons'
+    "ch1_misfire": 0.05,  # mono neurons fire on under 5% of inputs without their feature...
+    "ch1_share_off": 0.2,  # ...and carry under 20% of their activation there
+    "ch1_active_tolerance": 1.0,  # mean active features within 1 of eps N
+    "ch2_bias_factor": 2.0,  # at the largest rate mono biases sit far lower than elsewhere
+    "ch3_recipe_ratio": 2.0,  # the book's recipe at least doubles mono/N...
+    "ch3_recipe_gain": 0.5,  # ...and adds at least 0.5
+    "ch3_dead_no_decay": 0.8,  # bias -1 without decay kills over 80% of the neurons
+    "ch3_dead_engineered": 0.05,  # with decay under 5% stay dead
+    "ch3_interference_above": 0.05,  # mono biases clear all but 5% of the interference
+    "ch3_sqrt_slope_tolerance": 0.15,  # interference grows like eps^(0.5 +- 0.15)
+    "ch3_stored_loss_ratio": 1.02,  # stored LR3 costs at most 2% loss over LR1
+    "ch3_l1_loss_ratio": 0.97,  # the bias recipe's loss at least 3% below the L1 lever's
+    "ch3_cosine_d_spread": 1.5,  # decay study, half-cosine: d* varies less than 1.5x, S* more
+    "ch3_paper_exponent": 0.7,  # periodic cosine: S* ~ T^b with b below 0.7, half-cosine above
+    "ch4_cover_at_N": 0.1,  # coverage below 0.1 at k = N...
+    "ch4_cover_widest": 0.7,  # ...and above 0.7 at the widest layer
+    "ch4_cover_step": 0.15,  # coverage rises by 0.15 at each doubling from N to 4N
+    "ch4_recipe_ratio": 2.0,  # the recipe at least doubles mono/N at the wide widths
+    "ch4_duplicate_share": 0.5,  # most covered features have duplicates
+    "ch4_near_miss_share": 0.8,  # uncovered features' best neurons are near misses
+    "ch5_mono_share": 0.25,  # over a quarter of the engineered model's neurons are mono
+    "ch5_always_on_activity": 0.95,  # always-on neurons fire on over 95% of inputs
+    "ch5_near_activity": 0.2,  # near-monosemantic ones on under 20%
+    "ch5_input_cosine": 0.5,  # mono neurons read their feature's direction...
+    "ch5_own_output": 0.95,  # ...and write mostly to its output
+    "ch5_negative_low": 0.1,  # the share of mono neurons with a negative output weight...
+    "ch5_negative_high": 0.6,  # ...lies between 0.1 and 0.6
+    "ch5_paired": 0.8,  # 80% of those features pair a positive and a negative neuron
+    "ch6_recipe_ratio": 2.0,  # the recipe at least doubles mono/N on the re-projector...
+    "ch6_recipe_floor": 0.5,  # ...to above 0.5
+    "ch6_abs_pairs": 10,  # the abs model pairs neurons on both signs of 10+ features
+    "ch6_solu_book": 0.1,  # SoLU: below 0.1 by the book's variant of the metric
+    "ch6_gelu_raw": 0.5,  # GeLU: the raw metric's artefact reaches 0.5...
+    "ch6_gelu_book": 0.2,  # ...while the book's variant stays below 0.2
+    "ch6_solu_raw": 0.5,  # SoLU: the raw metric's artefact
+    "ch6_rare_gain": 0.2,  # rare power-law features: best neurons more monosemantic by 0.2
+    "ch7_engineering_ratio": 1.75,  # book scale: the recipe nearly doubles coverage...
+    "ch7_sae_h_gain": 0.2,  # ...and the ReLU SAE on h covers 0.2 more than the recipe
+    "ch7_nearly_all": 0.95,  # "(nearly) every feature covered, direction recovered": 95%+
+    "ch7_hardly_any": 0.1,  # a road that fails: at most 10% of features or directions
+    "ch7_mmcs_x": 0.99,  # SAEs on x find the columns of P: MMCS of at least 0.99
+    "ch7_x_cost": 0.3,  # an SAE on x costs under 0.3 of the model's training
+    "ch7_topk_criterion": 0.4,  # TopK on x: at most 40% pass the 0.999 criterion
+    "ch7_too_few_latents": 0.3,  # slider: N/2 latents cover at most 30% of the features
+    "ch7_l1_loss_factor": 2.0,  # slider: c = 0.4 splices in at twice c = 0.1's loss or more
+    "ch7_silent_l0": 0.05,  # slider: at c = 1.6 an L0 below 0.05 (almost never active)
+    "ch7_k16_recovered": 0.6,  # slider: TopK at k = 16 recovers at most 60% of directions
+    "ch7_fewer_dims_m16": 0.35,  # the recipe covers at most 35% of the features at m = 16
+    "ch7_sae_h_m8": 0.6,  # the ReLU SAE on h covers and recovers 60%+ at m = 8
+    "ch7_engineering_fails_first": 0.5,  # m = 16: every SAE recovers 0.5 more than it covers
+    "ch7_engineered_m32": 0.4,  # the recipe keeps at least 40% at m = 32 at every density
+    "ch7_dense_fvu": 0.3,  # dense features: the SAEs' FVU stays at or below 0.3
+    "ch7_h_over_x": 0.4,  # an SAE on h recovers 0.4 more than one on x where m is small
+    "ch7_paper_dead": 0.25,  # paper shape: over a quarter of the engineered neurons dead
+    "ch7_paper_relu_x_mmcs": 0.7,  # ReLU on x at m/N = 1/8: no c of the grid reaches 0.7
+    "ch8_recipe_ratio": 2.0,  # the decay study at the paper's shape: the half-cosine recipe
+    # at lr 0.01 at least doubles mono/N
+    "data_megabytes": 20,  # data/ stays under 20 MB
+}
