@@ -92,9 +92,9 @@ class DecayRule:
 # paper's periodic cosine it falls with T: the troughs of the rate leave the decay acting
 # almost alone, so long runs need a weaker one.
 RULES: dict[str, DecayRule] = {
-    "cosine": DecayRule(d0=0.24, b=1.0),
-    "constant": DecayRule(d0=0.30, b=0.8),
-    "paper": DecayRule(d0=0.12, b=0.45),
+    "cosine": DecayRule(d0=0.23, b=1.0),
+    "constant": DecayRule(d0=0.31, b=0.8),
+    "paper": DecayRule(d0=0.13, b=0.55),
 }
 
 
