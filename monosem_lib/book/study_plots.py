@@ -53,29 +53,34 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set(title=SCHEDULE_NAMES.get(schedule, schedule), xlabel="total shrink S")
     axes[0].set_ylabel(METRICS["mono_per_feature"].label)
-    axes[-1].legend(fontsize=9, title=f"lr {lr:g}", title_fontsize=9)
+    axes[0].legend(fontsize=9, title=f"lr {lr:g}", title_fontsize=9, loc="upper left")
     return fig
 
 
 def optimum_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
-    """The best total shrink S* against the run length T (log-log), one line per schedule at
-    rate ``lr``, beside the two simple rules through the shortest run's optimum: S fixed
-    (the total shrink is the invariant) and S proportional to T (the per-step shrink d lr
-    is)."""
-    fig, ax = subplots(figsize=(6, 3.8))
+    """The best total shrink S* (the plateau's middle) against the run length T, log-log, one
+    line per schedule at rate ``lr`` over the run lengths where the recipe works, beside the
+    two simple rules: S fixed, and the coefficient d fixed (S proportional to T)."""
+    fig, ax = subplots(figsize=(6.4, 3.9))
     for schedule in _schedules(found):
-        pts = sorted((o.steps, o.shrink) for o in found if o.schedule == schedule and o.lr == lr)
-        pts = [(t, s) for t, s in pts if s]
+        pts = sorted(
+            (o.steps, o.center)
+            for o in found
+            if o.schedule == schedule and o.lr == lr and o.engineers and o.center is not None
+        )
         if pts:
             ax.plot(*zip(*pts), marker="o", label=SCHEDULE_NAMES.get(schedule, schedule))
-    ts = sorted({o.steps for o in found})
-    first = [o.shrink for o in found if o.steps == ts[0] and o.lr == lr and o.shrink]
-    if first:
-        s0 = float(np.median(first))
+    ts = sorted({o.steps for o in found if o.lr == lr})
+    ref = [o.center for o in found if o.lr == lr and o.engineers and o.center is not None]
+    if ref:
+        s0, t0 = float(np.exp(np.mean(np.log(ref)))), float(np.exp(np.mean(np.log(ts))))
         ax.plot(ts, [s0] * len(ts), "k:", lw=1, label="S fixed")
-        ax.plot(ts, [s0 * t / ts[0] for t in ts], "k--", lw=1, label="d lr fixed (S ~ T)")
+        ax.plot(ts, [s0 * t / t0 for t in ts], "k--", lw=1, label="d fixed (S \u221d T)")
     ax.set(xscale="log", yscale="log", xlabel="run length T (steps)", ylabel="best total shrink S*")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks([1, 2, 5, 10, 20, 50])
+    ax.set_xticks(ts)
     ax.legend(fontsize=9)
     return fig
