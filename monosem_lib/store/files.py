@@ -62,6 +62,7 @@ from .verify import (
 )
 
 __all__ = [
+    "write_weights_dir",
     "write_run",
     "load_run",
     "write_summary",
@@ -168,8 +169,24 @@ def write_run(
     directory = Path(directory)
     metrics = [] if metrics is None else metrics
     arrays = _run_arrays(run, checkpoints)
-    storable(arrays, directory / "weights.npz")
     meta = _run_meta(run, metrics, sorted(run.checkpoints))
+    return write_weights_dir(directory, "run.json", meta, arrays, "run", overwrite, keep_on_failure)
+
+
+def write_weights_dir(
+    directory: Path,
+    json_name: str,
+    meta: dict,
+    arrays: dict[str, np.ndarray],
+    what: str,
+    overwrite: bool,
+    keep_on_failure: bool,
+) -> Path:
+    """Write ``arrays`` as ``weights.npz`` and ``meta``, sealed with its digest, as
+    ``json_name`` into ``directory`` by the storage rule (locked, written aside, renamed in;
+    kept in a rescue folder and WriteFailed raised, naming it, if the write fails and
+    ``keep_on_failure``). Runs and SAE batches are written this way."""
+    storable(arrays, directory / "weights.npz")
 
     def write(tmp: Path) -> None:
         weights = write_temp(
@@ -178,7 +195,7 @@ def write_run(
         os.replace(weights, tmp / "weights.npz")
         sealed = seal(meta, {"weights.npz": tmp / "weights.npz"})
         text = json.dumps(sealed, indent=1, allow_nan=False).encode()
-        os.replace(write_temp(tmp, "run.json", lambda fh: fh.write(text)), tmp / "run.json")
+        os.replace(write_temp(tmp, json_name, lambda fh: fh.write(text)), tmp / json_name)
 
     try:
         with holding(directory):
@@ -187,8 +204,8 @@ def write_run(
     except OSError as err:
         if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
             raise
-        kept = rescue(directory.name, lambda folder: write(folder))
-        raise WriteFailed(directory, err, kept, "run") from err
+        kept = rescue(directory.name, write)
+        raise WriteFailed(directory, err, kept, what) from err
     return directory
 
 

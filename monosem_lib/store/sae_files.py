@@ -27,30 +27,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.config import ConfigError
 from ..core.sae import SAE, SAE_STRUCTURAL_FIELDS, SAEConfig, SAEWeights
 from ..core.sae_training import SAERun
 from .atomic import (
     StoredFileError,
     WriteFailed,
-    commit_dir,
     commit_pair,
     rescue,
-    seal,
     verify_seal,
-    write_temp,
 )
 from .files import (
     HISTORY_WINDOW,
-    check_target,
     history_windows,
     provenance,
     read_json,
     tidy_dir,
     tidy_pair,
+    write_weights_dir,
 )
 from .locks import holding
-from .verify import check_header, check_stem, read_arrays, require_finite, require_shape, storable
+from .verify import (
+    check_header,
+    check_stem,
+    parse_configs,
+    read_arrays,
+    require_finite,
+    require_shape,
+    storable,
+)
 
 __all__ = ["save_sae", "load_sae", "write_batch", "load_batch", "StoredBatch"]
 
@@ -93,44 +97,15 @@ def save_sae(
     ``overwrite``), locked, written aside, sealed and renamed in. If the write fails (full or
     read-only disk) and ``keep_on_failure``, the SAEs are saved in a rescue directory and
     WriteFailed names it. Returns the directory."""
-    directory = Path(directory)
-    arrays = _sae_arrays(run)
-    storable(arrays, directory / "weights.npz")
-    meta = _sae_meta(run)
-
-    def write(tmp: Path) -> None:
-        weights = write_temp(
-            tmp, "weights.npz", lambda fh: np.savez(fh, allow_pickle=False, **arrays)
-        )
-        os.replace(weights, tmp / "weights.npz")
-        sealed = seal(meta, {"weights.npz": tmp / "weights.npz"})
-        text = json.dumps(sealed, indent=1, allow_nan=False).encode()
-        os.replace(write_temp(tmp, "sae.json", lambda fh: fh.write(text)), tmp / "sae.json")
-
-    try:
-        with holding(directory):
-            check_target(directory, overwrite)
-            commit_dir(directory, write)
-    except OSError as err:
-        if not keep_on_failure or isinstance(err, (FileExistsError, WriteFailed)):
-            raise
-        kept = rescue(directory.name, write)
-        raise WriteFailed(directory, err, kept, "SAE") from err
-    return directory
+    return write_weights_dir(
+        Path(directory), "sae.json", _sae_meta(run), _sae_arrays(run), "SAE",
+        overwrite, keep_on_failure,
+    )  # fmt: skip
 
 
 def _sae_configs(items: object, where: Path) -> tuple[SAEConfig, ...]:
     """A non-empty list of config dicts as SAEConfigs sharing one structure (device aside)."""
-    if not isinstance(items, list) or not items:
-        raise StoredFileError(f"{where}: needs a non-empty list of configs, got {items!r:.60}")
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise StoredFileError(f"{where}: config {i} is a {type(item).__name__}, not an object")
-        try:
-            out.append(SAEConfig.from_dict(item))
-        except (ConfigError, TypeError) as err:
-            raise StoredFileError(f"{where}: config {i} is invalid: {err}") from None
+    out = parse_configs(items, where, SAEConfig)
     for i, c in enumerate(out[1:], 1):
         for f in SAE_STRUCTURAL_FIELDS:
             if f != "device" and getattr(c, f) != getattr(out[0], f):

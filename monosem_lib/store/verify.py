@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,9 @@ def check_header(meta: object, where: Path, fmt: str, format_version: int) -> di
     return meta
 
 
-def parse_configs(items: object, where: Path) -> list[Config]:
-    """A non-empty list of config dicts as Configs; any bad entry is named with its index."""
+def parse_configs(items: object, where: Path, kind: Any = Config) -> list:
+    """A non-empty list of config dicts as ``kind`` (``Config``, or another config class with
+    ``from_dict``); any bad entry is named with its index."""
     if not isinstance(items, list) or not items:
         raise StoredFileError(f"{where}: needs a non-empty list of configs, got {items!r:.60}")
     out = []
@@ -65,7 +67,7 @@ def parse_configs(items: object, where: Path) -> list[Config]:
         if not isinstance(item, dict):
             raise StoredFileError(f"{where}: config {i} is a {type(item).__name__}, not an object")
         try:
-            out.append(Config.from_dict(item))
+            out.append(kind.from_dict(item))
         except (ValueError, TypeError) as err:
             raise StoredFileError(f"{where}: config {i} is invalid: {err}") from None
     return out
