@@ -331,13 +331,13 @@ def test_merge_names_missing_or_foreign_parts(tmp_path, capsys):
 
 def test_paper_gpu_plans_trains_and_resumes_on_a_tiny_budget(tmp_path, capsys):
     """The GPU command's whole path on the CPU: time the device, keep what fits (one model at
-    a budget of a second), store a compact summary that is current, and resume from the
-    stored plan without retraining."""
+    a budget far below one pass, whatever the machine's speed), store a compact summary that
+    is current, and resume from the stored plan without retraining."""
     from monosem_lib.paper import reproduction as rp
     from monosem_lib.store.results import load_results
 
     args = ["paper-gpu", "--device", "cpu", "--steps", "2", "--per-pass", "1"]
-    args += ["--budget-seconds", "1", "--summary", str(tmp_path), "--json"]
+    args += ["--budget-seconds", "1e-6", "--summary", str(tmp_path), "--json"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert [tuple(m) for m in first["plan"]["models"]] == [("LR1", 0.003)]
@@ -351,6 +351,22 @@ def test_paper_gpu_plans_trains_and_resumes_on_a_tiny_budget(tmp_path, capsys):
     assert main(args) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["batches"] == {"LR1": "current"} and again["plan"] == first["plan"]
+
+
+@pytest.mark.parametrize(
+    "budget, per_pass, expected",
+    [(0.1, 1, 1), (0.85, 1, 2), (0.85, 2, 4), (1.25, 1, 3), (100.0, 2, None)],
+)
+def test_gpu_plan_keeps_whole_passes_that_fit(monkeypatch, budget, per_pass, expected):
+    """The plan's arithmetic with the device's speed fixed (200 ms a step, 2 steps: 0.4 s a
+    pass): whole passes in the budget, at least one, never more models than PRIORITY."""
+    from monosem_lib.paper import gpu_plan
+
+    monkeypatch.setattr(gpu_plan, "measure", lambda *a, **k: 200.0)
+    plan = gpu_plan.make_plan("cpu", budget, steps=2, per_pass=per_pass)
+    n = len(gpu_plan.PRIORITY) if expected is None else expected
+    assert plan.models == gpu_plan.PRIORITY[:n]
+    assert plan.seconds == pytest.approx(-(-n // per_pass) * 0.4)
 
 
 def test_paper_gpu_without_a_gpu_is_one_clear_line(capsys):
