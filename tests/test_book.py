@@ -25,6 +25,22 @@ def test_every_toc_entry_exists_and_chapters_are_notebooks():
                 )
 
 
+def test_the_api_page_documents_every_module():
+    """Each module of the library has its section on the API page (a new module is not left
+    out of the reference), and the page names no module that no longer exists."""
+    import re
+
+    package = ROOT / "monosem_lib"
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in package.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    }
+    documented = set(re.findall(r"automodule:: (\S+)", (ROOT / "api.md").read_text()))
+    assert modules - documented == set(), "add these to api.md"
+    assert documented - modules == set(), "api.md names modules that do not exist"
+
+
 def test_chapters_are_in_step_with_the_config():
     chapters = booktools.chapters(ROOT)
     assert len(chapters) >= 2

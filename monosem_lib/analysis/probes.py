@@ -62,7 +62,7 @@ def eval_batches(run: Run, instance: int, samples: int):
 
 
 Neurons = Union[Tensor, Sequence[int], None]  # typing.Union: the package supports Python 3.9
-"""A set of neurons: indices, a [k] boolean mask, or None for none."""
+"""A set of neurons, as indices, a [k] boolean mask, or None for none."""
 
 
 def neuron_mask(k: int, neurons: Neurons) -> Tensor:

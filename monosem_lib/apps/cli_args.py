@@ -57,6 +57,8 @@ class NotSaved(CliError):
 
 
 class CliParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (no usage block), raised as ``CliError``."""
+
     def error(self, message: str) -> NoReturn:  # one line, no usage block
         raise CliError(f"{self.prog}: error: {message}", 2)
 

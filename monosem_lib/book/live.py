@@ -28,7 +28,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["StaticSlider", "static_slider", "LiveView", "figure_png", "status_html"]
+__all__ = ["StaticSlider", "static_slider", "LiveView", "PanelSlot", "figure_png", "status_html"]
 
 
 # -- static ---------------------------------------------------------------------------------

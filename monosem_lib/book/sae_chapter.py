@@ -2,7 +2,7 @@
 
 Computing lives in ``sae_study`` (training, measuring, storing) and ``sae_compare`` (picking
 contenders, frames, numbers); this module only formats and draws, and ``sae_explorer`` holds
-the chapter's slider. Figures are ``BookFigure``s (outside pyplot, shown once where
+the chapter's slider. Figures are ``BookFigure`` objects (outside pyplot, shown once where
 displayed).
 """
 

@@ -56,7 +56,7 @@ class WorldSample:
         binomial: [15] the Binomial(N, eps) probabilities of 0..14 active features.
         overlap: [N, N] P^T P with a zero diagonal.
         signal, interference: the readouts P_j . x where f_j > 0 and where f_j = 0 (flat).
-        random_overlap: mean |u . v| of random unit vectors in R^m, sqrt(2 / (pi m)).
+        random_overlap: mean ``|u . v|`` of random unit vectors in R^m, sqrt(2 / (pi m)).
     """
 
     f: Tensor
@@ -199,7 +199,7 @@ class Coverage:
 
     Attributes:
         features: ``results.FeatureStats`` of the instance.
-        overlap: [N] each feature's largest |P_i . P_j| with another feature.
+        overlap: [N] each feature's largest ``|P_i . P_j|`` with another feature.
         uncovered: the features without a monosemantic neuron.
     """
 
@@ -250,7 +250,7 @@ class MonoAnatomy:
             output_share); mono: [k] bool.
         neurons, feature, own: [n] the monosemantic neurons, their features and their output
             weight W2[j, n] on their own feature.
-        largest_is_own: share of them whose largest |output weight| is on their own feature.
+        largest_is_own: share of them whose largest ``|output weight|`` is on their own feature.
         paired: features with a negative and a positive monosemantic neuron;
         negative_features: how many features have a negative one.
     """
@@ -305,7 +305,7 @@ def mono_anatomy(run: Run, report: Report) -> MonoAnatomy:
 @dataclass
 class PairResponse:
     """Output j as feature j alone goes from 0 to 1: values [V]; contributions [n, V] of the
-    feature's monosemantic ``neurons``; total [V] of all neurons; gap: max |total - value|."""
+    feature's monosemantic ``neurons``; total [V] of all neurons; gap: max ``|total - value|``."""
 
     feature: int
     neurons: list

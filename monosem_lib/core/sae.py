@@ -140,18 +140,18 @@ class SAEConfig:
     # -- derived ---------------------------------------------------------------------------
     @property
     def aux_latents(self) -> int:
-        """Dead latents AuxK uses per sample: ``aux_k``, or ``min(latents, max(1, d // 2))``
+        """The dead latents AuxK uses per sample, ``aux_k``, or ``min(latents, max(1, d // 2))``
         (Gao et al.'s d/2) when ``aux_k`` is 0."""
         return self.aux_k or min(self.latents, max(1, self.d // 2))
 
     @property
     def sparsity(self) -> float:
-        """The kind's sparsity knob: ``topk`` for TopK, ``l1`` for ReLU."""
+        """The kind's sparsity knob, ``topk`` for TopK and ``l1`` for ReLU."""
         return self.topk if self.kind == "topk" else self.l1
 
     @property
     def flops_per_sample(self) -> int:
-        """Dense training FLOPs per sample without AuxK: the encoder and decoder products
+        """Dense training FLOPs per sample without AuxK, that is the encoder and decoder products
         forward (2 x 2 d L) and three backward (the decoder's weight gradient, the latents'
         gradient, the encoder's weight gradient: 3 x 2 d L). AuxK adds ``aux_flops_per_sample``
         on the steps it runs."""

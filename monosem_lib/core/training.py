@@ -438,8 +438,9 @@ def train(
         A :class:`Run`.
     Raises:
         TrainingDiverged: the loss of some instance became nan or inf.
-        InsufficientMemory: the pass would need more memory than the machine has
-            (``resources.check_memory``), raised before anything is allocated.
+        ~monosem_lib.core.resources.InsufficientMemory: the pass would need more memory
+            than the machine has (``resources.check_memory``), raised before anything is
+            allocated.
     """
     insts = as_instances(configs)
     _check_same_structure(insts)

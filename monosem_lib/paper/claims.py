@@ -1,4 +1,4 @@
-"""The paper's five claims, each one function over :class:`~monosem_lib.results.Results`.
+"""The paper's five claims, each one function over :class:`~monosem_lib.store.results.Results`.
 
 Every function returns a :class:`Claim`: the paper's statement, the numbers it rests on, and
 the checks that decide it, each with its margin from ``MARGINS`` (the one place margins are
@@ -36,7 +36,15 @@ __all__ = [
     "Claim5",
     "Panel",
     "Series",
+    "verdict_mark",
 ]
+
+
+def verdict_mark(holds: bool | None) -> str:
+    """The book's one verdict vocabulary: ✓ holds, ✗ does not hold, – not judged."""
+    if holds is None:
+        return "– not judged"
+    return "✓ holds" if holds else "✗ does not hold"
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class Claim:
 
     def describe(self) -> str:
         """One line: the numbers the claim rests on and whether it holds."""
-        return f"{self.summary()} ({'holds' if self.holds else 'does not hold'})"
+        return f"{self.summary()} ({verdict_mark(self.holds)})"
 
 
 def _check(what: str, holds: Any, detail: str) -> Check:

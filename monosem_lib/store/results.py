@@ -1,6 +1,6 @@
 """One results layer: trained instances and their numbers, from a live run or a stored summary.
 
-A :class:`Results` is built from a :class:`~monosem_lib.training.Run` (``Results.from_run``)
+A :class:`Results` is built from a :class:`~monosem_lib.core.training.Run` (``Results.from_run``)
 or from a stored sweep summary (``Results.from_summary``) and offers the same methods either
 way: select instances (``where``, ``select``, ``by_value``, ``seeds``), read per-instance
 metrics (loss, mono/N, mono/k, coverage, dead, biases), and compute per-neuron and

@@ -212,7 +212,7 @@ class StoredBatch:
 
     @property
     def rows(self) -> list[dict]:
-        """One dict per instance: its configs, cell and metrics."""
+        """One dict per instance, with its configs, cell and metrics."""
         return self.meta["rows"]
 
     def all_arrays(self) -> dict[str, np.ndarray]:
