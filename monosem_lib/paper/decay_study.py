@@ -5,7 +5,7 @@ A :class:`DecayStudy` trains, for each run length, schedule and rate, the engine
 (initial bias -1) at a grid of total shrinks beside the baseline (initial bias 0, no decay),
 with the same seeds. :func:`optima` finds, per cell, the shrink that maximises monosemantic
 neurons per feature while keeping the loss within ``LOSS_TOLERANCE`` of the baseline's, and
-:func:`invariants` says how much each candidate quantity varies across run lengths at the
+:func:`spreads` says how much each candidate quantity varies across run lengths at the
 optimum.
 """
 
@@ -242,7 +242,7 @@ class Optimum:
 
     @property
     def engineers(self) -> bool:
-        """Whether the recipe works here at all: its best admissible mono/N beats the
+        """Whether the recipe works here at all, that is its best admissible mono/N beats the
         baseline's by claim 3's margins (a ratio and a gain, ``claims.MARGINS``). Where it
         does not, the best shrink says nothing about how to set the decay."""
         best = self.best
@@ -267,7 +267,7 @@ class Optimum:
 
     @property
     def center(self) -> float | None:
-        """The plateau's geometric middle: the shrink the study recommends here."""
+        """The plateau's geometric middle, the shrink the study recommends here."""
         return None if self.plateau is None else math.sqrt(self.plateau[0] * self.plateau[1])
 
     def candidates(self) -> dict[str, float] | None:
