@@ -63,10 +63,11 @@ data: venv
 	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset book --seeds 1 --summary data/book --resume || exit 1; done
 
 # The paper's shape (N=512, m=64, k=1024, eps=1/64) at a CPU budget: the paper-cpu preset,
-# batch 1024 for 2^12 steps (1/256 of the paper's samples). About 80 min on 2 idle cores, one
-# file per batch (per-neuron tables, not activations: --compact), resumable like `data`: the
-# main batches first, LR3 with the paper's own decay coefficient (not rescaled) at two rates,
-# then the budget study, LR1 and LR3 at two rates for 2^20, 2^21 and 2^23 samples (2^22 is the
+# batch 1024 for 2^12 steps (1/256 of the paper's samples), each row's decay set by the rule
+# `ml.decay_for`. About 80 min on 2 idle cores, one file per batch (per-neuron tables, not
+# activations: --compact), resumable like `data`: the main batches first, LR3 with the paper's
+# own decay coefficient and with the book's earlier rule (total shrink kept, 32 times the
+# paper's) at two rates, then the budget study, LR1 and LR3 at two rates for 2^20, 2^21 and 2^23 samples (2^22 is the
 # main batches themselves).
 CPU_SWEEP = $(RUN_ENV) $(PY) -m monosem_lib sweep --compact
 CPU_DIR := data/paper-cpu
@@ -79,6 +80,8 @@ data-paper-cpu: venv
 	$(CPU_SWEEP) LR5 --preset paper-cpu --values 0.003,0.01,0.03 --summary $(CPU_DIR) --resume
 	$(CPU_SWEEP) LR3 --preset paper-cpu --values 0.01,0.03 --bias-decay 0.03 \
 	  --summary $(CPU_DIR)/paper-decay --resume --representative 1
+	$(CPU_SWEEP) LR3 --preset paper-cpu --values 0.01,0.03 --bias-decay 0.96 \
+	  --summary $(CPU_DIR)/shrink-kept --resume
 	for s in 1024 2048; do for b in LR1 LR3; do \
 	  $(CPU_SWEEP) $$b --preset paper-cpu --steps $$s --seeds 2 --values $(STUDY_RATES) \
 	    --summary $(CPU_DIR)/budget/steps-$$s --resume || exit 1; done; done

@@ -47,7 +47,7 @@ from .core.model import ToyModel
 from .core.sae import SAE, SAEConfig
 from .core.sae_training import SAERun, activation_source, train_sae
 from .core.training import Run, TrainingDiverged, train, train_many
-from .paper.recipe import decay_for_shrink, total_shrink
+from .paper.recipe import decay_for, decay_for_shrink, total_shrink
 from .paper.table1 import (
     BOOK_RULES,
     ENGINEERED,
@@ -148,5 +148,6 @@ __all__ = [
     "sweep_configs",
     "sweep_values",
     "total_shrink",
+    "decay_for",
     "decay_for_shrink",
 ]

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from monosem_lib.core.config import ConfigError, preset
-from monosem_lib.paper.recipe import decay_for_shrink, total_shrink
+from monosem_lib.paper.recipe import decay_for, decay_for_shrink, total_shrink
 from monosem_lib.paper.table1 import (
     ENGINEERED,
     TABLE1,
@@ -84,20 +84,26 @@ def test_overrides_and_bad_names():
         sweep_configs("LR1", "huge")
 
 
-def test_paper_cpu_scale_keeps_the_paper_row_and_its_shrink():
+def test_paper_cpu_scale_keeps_the_paper_row_and_sets_the_decay_by_the_rule():
     """paper-cpu: the paper's N, m, k, eps, lr and schedule, the preset's batch and steps, and
-    each row's own total shrink (decay rescaled)."""
+    the decay of ``decay_for`` for the shorter run (times the row's decay over the paper's 0.03;
+    zero stays zero)."""
     cpu = preset("paper-cpu")
-    for name in ("LR1", "LR3", "K1", "LR5", "B2"):
+    for name in ("LR1", "LR3", "K1", "LR5", "B2", "D1"):
         paper, reduced = sweep_configs(name, "paper"), sweep_configs(name, "paper-cpu")
         assert len(paper) == len(reduced), name
         for p, r in zip(paper, reduced):
             assert (r.batch, r.steps) == (cpu.batch, cpu.steps)
             assert r.replace(batch=p.batch, steps=p.steps, bias_decay=p.bias_decay) == p, name
-            assert math.isclose(total_shrink(r), total_shrink(p)), name
+            rule = decay_for(cpu.steps, p.lr, "paper") * p.bias_decay / 0.03
+            assert math.isclose(r.bias_decay, rule), name
+    assert {c.bias_decay for c in sweep_configs("LR1", "paper-cpu")} == {0.0}
+    # LR3 at 2^12 steps: about 0.13 under the periodic cosine, whatever the rate.
+    lr3 = sweep_configs("LR3", "paper-cpu")
+    assert all(0.12 < c.bias_decay < 0.14 for c in lr3)
     study = sweep_configs("LR3", "paper-cpu", steps=1024, values=(0.003, 0.01))
     assert [c.lr for c in study] == [0.003, 0.01] and all(c.steps == 1024 for c in study)
-    assert math.isclose(total_shrink(study[1]), total_shrink(sweep_configs("LR3", "paper")[4]))
+    assert study[0].bias_decay == study[1].bias_decay > lr3[0].bias_decay, "shorter: stronger"
 
 
 def test_values_pick_points_of_the_swept_knob():
@@ -114,5 +120,5 @@ def test_an_explicit_decay_is_kept_at_every_scale_with_a_budget():
     """--bias-decay: the paper's own coefficient at the CPU budget, not rescaled."""
     configs = sweep_configs("LR3", "paper-cpu", values=(0.01,), bias_decay=0.03)
     assert [c.bias_decay for c in configs] == [0.03]
-    rescaled = sweep_configs("LR3", "paper-cpu", values=(0.01,))[0]
-    assert math.isclose(rescaled.bias_decay, 0.03 * 2**17 / 2**12)
+    by_rule = sweep_configs("LR3", "paper-cpu", values=(0.01,))[0]
+    assert math.isclose(by_rule.bias_decay, decay_for(2**12, 0.01, "paper"))

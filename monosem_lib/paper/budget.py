@@ -119,24 +119,25 @@ def budget_verdicts(by_budget: dict[int, dict[int, Claim]], batch: int = 1024) -
 
 # -- the decay rule at a reduced budget ------------------------------------------------------------
 
-DECAY_RATES = (0.01, 0.03)  # the rates of data/paper-cpu/paper-decay
+DECAY_RATES = (0.01, 0.03)  # the rates of data/paper-cpu/paper-decay and shrink-kept
 
 
 def decay_runs(root: str | Path) -> dict[str, Results]:
-    """At the paper's shape on a CPU, rates ``DECAY_RATES``: LR1, LR3 with its decay rescaled
-    to keep the row's total shrink (the book's rule), and LR3 with the paper's own decay
-    coefficient (``paper-cpu/paper-decay``). Labels as keys."""
+    """At the paper's shape on a CPU, rates ``DECAY_RATES``: LR1, then LR3 with three decays:
+    the book's rule (``recipe.decay_for``, the stored LR3 batch), the paper's own coefficient
+    (``paper-cpu/paper-decay``) and the book's earlier rule, the row's total shrink kept
+    (``paper-cpu/shrink-kept``, 32 times the paper's). Labels as keys."""
     root = Path(root) / "paper-cpu"
     lr1, lr3 = load_results(root / "LR1.json"), load_results(root / "LR3.json")
-    paper_decay = load_results(root / "paper-decay" / "LR3.json")
 
     def at_rates(r: Results) -> Results:
         return r.select(i for lr in DECAY_RATES for i in r.where(lr=lr))
 
     return {
         "LR1 (zero bias)": at_rates(lr1),
-        "LR3, shrink kept (decay x32)": at_rates(lr3),
-        "LR3, the paper's decay 0.03": paper_decay,
+        "LR3, the rule (decay_for)": at_rates(lr3),
+        "LR3, the paper's decay 0.03": load_results(root / "paper-decay" / "LR3.json"),
+        "LR3, shrink kept (decay x32)": load_results(root / "shrink-kept" / "LR3.json"),
     }
 
 

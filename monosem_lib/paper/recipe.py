@@ -25,6 +25,7 @@ from ..core.optim import schedule_multipliers
 
 __all__ = [
     "CANDIDATES",
+    "PAPER_DECAY",
     "total_shrink",
     "decay_for_shrink",
     "mean_multiplier",
@@ -36,6 +37,9 @@ __all__ = [
 
 # The quantities a recipe could hold fixed, in the order the book reports them.
 CANDIDATES = ("S", "d", "d_lr", "d_per_scheduled_lr")
+
+# The paper's bias decay for its engineered rows (Table 1: LR3, K1, LR5...), at 2^17 steps.
+PAPER_DECAY = 0.03
 
 
 def total_shrink(config: Config) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.config import SCALES, Config, ConfigError, preset
-from .recipe import decay_for_shrink, total_shrink
+from .recipe import PAPER_DECAY, decay_for, decay_for_shrink, total_shrink
 
 __all__ = [
     "SweepSpec",
@@ -32,6 +32,7 @@ __all__ = [
     "sweep_configs",
     "SWEEP_SCALES",
     "reduced_budget",
+    "reduced_decay",
     "sweep_values",
 ]
 
@@ -289,18 +290,27 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
 
 
 # Scales a Table 1 batch can run at: the paper's own, the book's (BOOK_RULES) and the paper's
-# shape with a CPU budget (``paper-cpu``: the preset's batch and steps, each row's shrink kept).
+# shape with a CPU budget (``paper-cpu``: the preset's batch and steps, the decay by the rule
+# ``recipe.decay_for``).
 SWEEP_SCALES = tuple(SCALES)
 
 
 def reduced_budget(paper: Config, steps: int | None = None) -> Config:
     """A paper-scale point at the ``paper-cpu`` preset's budget: its batch and steps (or
-    ``steps``), everything else kept, and the decay rescaled to keep the row's total shrink
-    (a ``bias_decay`` override in ``sweep_configs`` replaces it afterwards)."""
+    ``steps``), everything else kept, and the decay set by the book's rule for the shorter run
+    (``reduced_decay``; a ``bias_decay`` override in ``sweep_configs`` replaces it afterwards)."""
     cpu = preset("paper-cpu")
     steps = cpu.steps if steps is None else steps
-    bias_decay = decay_for_shrink(total_shrink(paper), paper.lr, steps)
-    return paper.replace(batch=cpu.batch, steps=steps, bias_decay=bias_decay)
+    return paper.replace(batch=cpu.batch, steps=steps, bias_decay=reduced_decay(paper, steps))
+
+
+def reduced_decay(paper: Config, steps: int) -> float:
+    """The decay of a paper-scale row cut to ``steps`` steps: the rule's decay for that run
+    length, rate and schedule (``recipe.decay_for``), times the row's decay relative to the
+    paper's usual 0.03 (so D1's and the E rows' weaker decays stay weaker); 0 stays 0."""
+    if paper.bias_decay == 0:
+        return 0.0
+    return decay_for(steps, paper.lr, paper.schedule) * paper.bias_decay / PAPER_DECAY
 
 
 def sweep_values(name: str, scale: str = "book") -> tuple:
