@@ -53,6 +53,51 @@ def test_claims_have_one_entry_per_swept_value(data):
     assert len(pairs) == 1 and pairs[0]["pairs"] <= min(pairs[0]["positive"], pairs[0]["negative"])
 
 
+def test_facts_name_the_numbers_a_chapter_states(data):
+    """``facts``: seed means by value under ``<name>_<value>_<metric>``, claim 3's ratio and
+    loss ratio per rate, claim 5's counts per set, the budget study's by steps."""
+    from monosem_lib.paper import facts
+
+    lr1, lr3 = data["book"]["LR1"], data["book"]["LR3"]
+    f = facts.batch_facts("LR1", lr1)
+    for lr in (0.003, 0.03):
+        assert f[f"LR1_{lr:g}_mono"] == pytest.approx(lr1.mean("mono_per_feature", lr=lr))
+        assert f[f"LR1_{lr:g}_loss"] == pytest.approx(lr1.mean("final_loss", lr=lr))
+    k = facts.batch_facts("K1", data["book"]["K1"], "k")
+    assert {"K1_16_covered", "K1_32_covered"} <= set(k)
+    c3 = claims.claim3(lr1, lr3)
+    f3 = facts.claim3_facts(c3)
+    base, eng = c3.numbers["mono_per_feature"][0.03]
+    assert (f3["claim3_0.03_base"], f3["claim3_0.03_eng"]) == (base, eng)
+    loss = lr3.mean("final_loss", lr=0.03) / lr1.mean("final_loss", lr=0.03)
+    assert f3["claim3_0.03_loss_ratio"] == pytest.approx(loss)
+    f5 = facts.claim5_facts(claims.claim5(interpret(lr3.run(0)), "book"))
+    assert f5["claim5_always_on_neurons"] + f5["claim5_residual_block_neurons"] > 0
+    fb = facts.budget_facts({120: {"LR1": lr1, "LR3": lr3}})
+    assert fb["LR3_120_0.03_mono"] == pytest.approx(lr3.mean("mono_per_feature", lr=0.03))
+
+
+def test_the_front_page_status_table_and_departures(data):
+    """The intro's table: one row per claim, each scale's verdict in the book's vocabulary,
+    links to the chapters; the departures paragraph states the presets' ratios."""
+    from monosem_lib.book import intro
+
+    lr1, lr3 = data["book"]["LR1"], data["book"]["LR3"]
+    found = {
+        1: claims.claim1(lr1),
+        2: claims.claim2(lr1),
+        3: claims.claim3(lr1, lr3),
+        4: claims.claim4(data["book"]["K1"]),
+        5: claims.claim5(interpret(lr3.run(0)), "book"),
+    }
+    rows = intro.status_rows({"book": found})
+    assert [r["book"] for r in rows] == [claims.verdict_mark(found[n].holds) for n in range(1, 6)]
+    table = intro.status_table({"book": found}, {"book": "Book scale"}).data
+    assert table.count("\n") == 6 and "(book/03_negative_bias.ipynb)" in table
+    text = intro.departures_paragraph()
+    assert "m/N = 1/2" in text and "m/N = 1/8" in text and "1/256 of its samples" in text
+
+
 def test_claim5_interprets_stored_weights(data):
     lr3 = data["book"]["LR3"]
     report = interpret(lr3.run(0))
@@ -169,7 +214,7 @@ def test_budget_views_and_overlays(data):
         (b, lr) for b in ("LR1", "LR3") for lr in (0.003, 0.03)
     }
     assert all(r["samples"] == 120 * 64 and r["seeds"] == 2 for r in rows)
-    verdicts = budget.budget_verdicts(budget.budget_claims(study), batch=64)
+    verdicts = budget.budget_verdicts(budget.budget_claims(study, (0.03,)), batch=64)
     assert list(verdicts.columns) == ["steps", "claim 1", "claim 2", "claim 3"]
     fig = plots.budget_figure(rows)
     assert len(fig.axes) == 4 and all(len(ax.lines) == 4 for ax in fig.axes)

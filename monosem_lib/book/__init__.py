@@ -16,6 +16,7 @@ from . import (
     explorers,
     figure_kit,
     inspector,
+    intro,
     live,
     plots,
     sae_chapter,
@@ -34,6 +35,7 @@ from .bias_explorer import *  # noqa: F403
 from .explorers import *  # noqa: F403
 from .figure_kit import *  # noqa: F403
 from .inspector import *  # noqa: F403
+from .intro import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
 from .sae_chapter import *  # noqa: F403
@@ -56,6 +58,7 @@ __all__ = [
     *plots.__all__,
     *scale_plots.__all__,
     *stored.__all__,
+    *intro.__all__,
     *study_plots.__all__,
     *study_tables.__all__,
     *text.__all__,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["glue", "sig", "table_number", "use_book_tables"]
+__all__ = ["glue", "glue_facts", "sig", "table_number", "use_book_tables"]
 
 
 def sig(x: float, digits: int = 2) -> str:
@@ -28,6 +28,15 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+def glue_facts(facts: dict[str, Any], digits: int = 2) -> dict[str, str]:
+    """``glue`` every number of ``facts`` by its name, to ``digits`` significant figures
+    (``sig``); returns the texts glued, so a cell can also show them."""
+    texts = {name: sig(value, digits) for name, value in facts.items()}
+    for name, text in texts.items():
+        glue(name, text)
+    return texts
 
 
 def table_number(x: float) -> str:

@@ -275,6 +275,7 @@ def claim5(report: Any, scale: str | None = None) -> Claim:
             "rank_bound": None if sub is None else sub.rank_bound,
             "cosine_target": None if sub is None else round(sub.cosine_target, 3),
             "acts_linearly": s.verdicts["acts_linearly"].holds,
+            "ablation_loss_ratio": s.verdicts["ablation_matters"].value,
             "global_correction": s.verdicts["global_correction"].holds,
         }
     floor = int(MARGINS["claim5_min_neurons"])

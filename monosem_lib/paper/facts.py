@@ -1,0 +1,73 @@
+"""The numbers chapter 8's sentences state, by name, computed from the stored data at the
+paper's shape: each chapter glues them (``book.glue``) so that no sentence carries a typed
+number. Names read ``<what>_<value>_<metric>``, for example ``LR3_0.01_mono`` (the seed
+mean of LR3's monosemantic neurons per feature at lr 0.01)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..store.results import Results
+from .claims import Claim
+
+__all__ = ["FACT_METRICS", "batch_facts", "claim3_facts", "claim5_facts", "budget_facts"]
+
+# The short names of the metrics a fact can state.
+FACT_METRICS = {
+    "loss": "final_loss",
+    "mono": "mono_per_feature",
+    "covered": "features_covered",
+    "dead": "dead_neurons",
+    "bias_mono": "mean_bias_mono",
+    "bias_poly": "mean_bias_poly",
+}
+
+
+def batch_facts(prefix: str, results: Results, var: str = "lr") -> dict[str, float]:
+    """Seed means of ``FACT_METRICS`` at every value of ``var``: ``<prefix>_<value>_<metric>``.
+    A metric that is undefined for every seed (a mean bias with no neuron of the class) is
+    left out."""
+    out = {}
+    for value in results.values(var):
+        idx = results.where(**{var: value})
+        for short, key in FACT_METRICS.items():
+            found = [v for v in results.metric(key)[idx] if v is not None and np.isfinite(v)]
+            if found:
+                out[f"{prefix}_{value:g}_{short}"] = float(np.mean(found))
+    return out
+
+
+def claim3_facts(claim: Claim, prefix: str = "claim3") -> dict[str, float]:
+    """Claim 3's numbers at each rate it holds: the baseline's and the recipe's mono/N, their
+    ratio, and the recipe's loss over the baseline's."""
+    out = {}
+    mono, loss = claim.numbers["mono_per_feature"], claim.numbers["final_loss"]
+    for lr, (base, eng) in mono.items():
+        out[f"{prefix}_{lr:g}_base"] = base
+        out[f"{prefix}_{lr:g}_eng"] = eng
+        out[f"{prefix}_{lr:g}_ratio"] = eng / base if base else float("inf")
+        out[f"{prefix}_{lr:g}_loss_ratio"] = loss[lr][1] / loss[lr][0]
+    return out
+
+
+def claim5_facts(claim: Claim, prefix: str = "claim5") -> dict[str, Any]:
+    """Claim 5's numbers for each set of the report (``always_on``, ``residual_block``):
+    neurons, singular values near 1, the cosine to the task's linear target."""
+    out: dict[str, Any] = {}
+    for key, n in claim.numbers.items():
+        for what in ("neurons", "near_one", "rank_bound", "cosine_target", "ablation_loss_ratio"):
+            if n.get(what) is not None:
+                out[f"{prefix}_{key}_{what}"] = n[what]
+    return out
+
+
+def budget_facts(study: dict[int, dict[str, Results]]) -> dict[str, float]:
+    """``batch_facts`` of LR1 and LR3 at every budget of the study:
+    ``<batch>_<steps>_<lr>_<metric>``."""
+    out = {}
+    for steps, found in study.items():
+        for name, results in found.items():
+            out.update(batch_facts(f"{name}_{steps}", results))
+    return out
