@@ -64,11 +64,12 @@ data: venv
 
 # The paper's shape (N=512, m=64, k=1024, eps=1/64) at a CPU budget: the paper-cpu preset,
 # batch 1024 for 2^12 steps (1/256 of the paper's samples), each row's decay set by the rule
-# `ml.decay_for`. About 80 min on 2 idle cores, one file per batch (per-neuron tables, not
+# `ml.decay_for`. About 100 min on 2 idle cores, one file per batch (per-neuron tables, not
 # activations: --compact), resumable like `data`: the main batches first, LR3 with the paper's
 # own decay coefficient and with the book's earlier rule (total shrink kept, 32 times the
-# paper's) at two rates, then the budget study, LR1 and LR3 at two rates for 2^20, 2^21 and 2^23 samples (2^22 is the
-# main batches themselves).
+# paper's) at two rates, then the budget study: LR1 and LR3 at two rates for 2^20, 2^21 and
+# 2^23 samples (2^22 is the main batches themselves), and at lr 0.01 for 2^24 (two seeds,
+# about 6 min a model).
 CPU_SWEEP = $(RUN_ENV) $(PY) -m monosem_lib sweep --compact
 CPU_DIR := data/paper-cpu
 STUDY_RATES := 0.003,0.01
@@ -88,6 +89,9 @@ data-paper-cpu: venv
 	for b in LR1 LR3; do \
 	  $(CPU_SWEEP) $$b --preset paper-cpu --steps 8192 --values $(STUDY_RATES) \
 	    --summary $(CPU_DIR)/budget/steps-8192 --resume || exit 1; done
+	for b in LR1 LR3; do \
+	  $(CPU_SWEEP) $$b --preset paper-cpu --steps 16384 --seeds 2 --values 0.01 \
+	    --summary $(CPU_DIR)/budget/steps-16384 --resume || exit 1; done
 
 # The SAE chapter's study (data/sae/<scale>/, one file per batch, metrics and small arrays
 # only, a few MB): book scale (toy models, SAEs on x and h at 2N latents over a 3 x 3 grid of
