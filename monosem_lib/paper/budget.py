@@ -193,6 +193,6 @@ EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {
     2048: {1: False, 2: True, 3: False},
     4096: {1: False, 2: True, 3: True},
     8192: {1: False, 2: True, 3: True},
-    16384: {2: True, 3: True},
+    16384: {2: True, 3: False},
 }
 EXPECTED_PAPER_DECAY = False
