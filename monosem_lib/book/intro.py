@@ -12,7 +12,7 @@ from ..store.results import Results
 from .figure_kit import heatmap_row
 
 if TYPE_CHECKING:
-    from IPython.display import Markdown
+    from IPython.display import HTML
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -46,21 +46,24 @@ def status_rows(by_scale: dict[str, dict[int, Claim]]) -> list[dict[str, str]]:
     return rows
 
 
-def status_table(by_scale: dict[str, dict[int, Claim]], headers: dict[str, str]) -> Markdown:
-    """``status_rows`` as a Markdown table with links to the chapters (relative to the book's
-    root); ``headers`` names each scale's column."""
-    from IPython.display import Markdown
+def status_table(by_scale: dict[str, dict[int, Claim]], headers: dict[str, str]) -> HTML:
+    """``status_rows`` as an HTML table (the built book renders Markdown outputs without
+    tables) with links to the chapters' pages, relative to the book's root; ``headers`` names
+    each scale's column."""
+    from html import escape
 
-    lines = [
-        "| Claim | " + " | ".join(headers[s] for s in by_scale) + " | Shown in |",
-        "|---|" + "---|" * len(by_scale) + "---|",
-    ]
+    from IPython.display import HTML
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("Claim", *headers.values(), "Shown in"))
+    body = []
     for n, row in zip(STATEMENTS, status_rows(by_scale)):
-        (name, doc), (name8, doc8) = CLAIM_CHAPTERS[n], PAPER_SHAPE
-        links = f"[{name}]({doc}.ipynb), [{name8}]({doc8}.ipynb)"
-        verdicts = " | ".join(row[s] for s in by_scale)
-        lines.append(f"| {row['claim']} | {verdicts} | {links} |")
-    return Markdown("\n".join(lines))
+        links = ", ".join(
+            f'<a href="{doc}.html">{name}</a>' for name, doc in (CLAIM_CHAPTERS[n], PAPER_SHAPE)
+        )
+        cells = [escape(row["claim"]), *(escape(row[s]) for s in by_scale), links]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+    return HTML(f'<table class="table status-table">{table}</table>')
 
 
 def departures_paragraph() -> str:
