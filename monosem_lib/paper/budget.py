@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..analysis.metrics import METRICS
 from ..store.results import Results, load_results
 from . import claims
 from .claims import Claim
@@ -162,8 +163,9 @@ def decay_runs(root: str | Path) -> dict[str, Results]:
 
 
 def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
-    """One row per run of ``decay_runs``: its decay, loss, mono/N, coverage, dead neurons and
-    the mean biases of its two classes."""
+    """One row per run of ``decay_runs`` and rate (labelled by both): its decay, loss, mono/N,
+    coverage, dead neurons and the mean biases of its two classes, under the metrics' short
+    names (``METRICS``)."""
     import pandas as pd
 
     keys = (
@@ -177,15 +179,9 @@ def decay_frame(runs: dict[str, Results]) -> pd.DataFrame:
     rows = []
     for key, r in runs.items():
         for c, m in zip(r.configs, r.metrics):
-            rows.append(
-                {
-                    "run": DECAY_LABELS[key],
-                    "lr": c.lr,
-                    "bias_decay": round(c.bias_decay, 4),
-                    **{k: m[k] for k in keys},
-                }
-            )
-    return pd.DataFrame(rows)
+            row = {"run": DECAY_LABELS[key], "lr": c.lr, "decay": c.bias_decay}
+            rows.append(row | {METRICS[k].short: m[k] for k in keys})
+    return pd.DataFrame(rows).set_index(["run", "lr"])
 
 
 EXPECTED_BUDGET_VERDICTS: dict[int, dict[int, bool]] = {

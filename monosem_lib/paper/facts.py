@@ -12,7 +12,14 @@ import numpy as np
 from ..store.results import Results
 from .claims import Claim
 
-__all__ = ["FACT_METRICS", "batch_facts", "claim3_facts", "claim5_facts", "budget_facts"]
+__all__ = [
+    "FACT_METRICS",
+    "batch_facts",
+    "runs_facts",
+    "claim3_facts",
+    "claim5_facts",
+    "budget_facts",
+]
 
 # The short names of the metrics a fact can state.
 FACT_METRICS = {
@@ -36,6 +43,14 @@ def batch_facts(prefix: str, results: Results, var: str = "lr") -> dict[str, flo
             found = [v for v in results.metric(key)[idx] if v is not None and np.isfinite(v)]
             if found:
                 out[f"{prefix}_{value:g}_{short}"] = float(np.mean(found))
+    return out
+
+
+def runs_facts(runs: dict[str, Results], var: str = "lr") -> dict[str, float]:
+    """``batch_facts`` of every entry of ``runs``, prefixed by its key."""
+    out = {}
+    for key, results in runs.items():
+        out.update(batch_facts(key, results, var))
     return out
 
 
