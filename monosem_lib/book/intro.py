@@ -4,6 +4,7 @@ and the engineered model's heatmap beside the baseline's. Everything from the st
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 from ..core.config import preset
@@ -50,8 +51,6 @@ def status_table(by_scale: dict[str, dict[int, Claim]], headers: dict[str, str])
     """``status_rows`` as an HTML table (the built book renders Markdown outputs without
     tables) with links to the chapters' pages, relative to the book's root; ``headers`` names
     each scale's column."""
-    from html import escape
-
     from IPython.display import HTML
 
     head = "".join(f"<th>{escape(h)}</th>" for h in ("Claim", *headers.values(), "Shown in"))
