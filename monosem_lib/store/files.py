@@ -62,6 +62,7 @@ from .verify import (
 )
 
 __all__ = [
+    "open_sealed_pair",
     "write_weights_dir",
     "write_run",
     "load_run",
@@ -430,23 +431,35 @@ class Summary:
         return Run((cfg,), model, t["P"][None], None, torch.zeros(0, 1))
 
 
+def open_sealed_pair(
+    path: str | os.PathLike, what: str, fmt: str, version: int
+) -> tuple[dict, Path, Path]:
+    """The checked header of a ``<name>.json`` + ``<name>.npz`` pair of format ``fmt`` (give
+    either file or the stem): the pair tidied after an interrupted write, both files present,
+    the header's format and version accepted and the ``.npz``'s digest verified. Returns the
+    metadata and both paths; the caller reads and checks the arrays."""
+    path = Path(path)
+    json_path = path.with_suffix(".json") if path.suffix == ".npz" else path
+    if json_path.suffix != ".json":
+        json_path = path.with_name(path.name + ".json")
+    npz_path = json_path.with_suffix(".npz")
+    tidy_pair(json_path)
+    if not json_path.is_file():
+        raise StoredFileError(f"{json_path}: no such {what}")
+    meta = check_header(read_json(json_path, what), json_path, fmt, version)
+    if not npz_path.is_file():
+        raise StoredFileError(f"{json_path} is a {fmt} file without its .npz beside it")
+    verify_seal(meta, json_path, {"npz": npz_path})
+    return meta, json_path, npz_path
+
+
 def load_summary(path: str | os.PathLike) -> Summary:
     """Load ``<name>.json`` and its ``.npz`` (give either file or the stem), checking the
     digests, format, versions, configs and that the arrays are whole, finite and match the
     instances. Raises StoredFileError (a ValueError) naming the file and the problem."""
-    path = Path(path)
-    json_path = path if path.suffix == ".json" else path.with_name(path.name + ".json")
-    if path.suffix == ".npz":
-        json_path = path.with_suffix(".json")
-    npz_path = json_path.with_suffix(".npz")
-    tidy_pair(json_path)
-    if not json_path.is_file():
-        raise StoredFileError(f"{json_path}: no such summary")
-    meta = read_json(json_path, "summary")
-    meta = check_header(meta, json_path, SUMMARY_FORMAT, SUMMARY_FORMAT_VERSION)
-    if not npz_path.is_file():
-        raise StoredFileError(f"{json_path} is a {SUMMARY_FORMAT} file without its .npz beside it")
-    verify_seal(meta, json_path, {"npz": npz_path})
+    meta, json_path, npz_path = open_sealed_pair(
+        path, "summary", SUMMARY_FORMAT, SUMMARY_FORMAT_VERSION
+    )
     configs = summary_configs(meta, json_path)
     arrays = read_arrays(npz_path)
     check_summary_arrays(meta, configs, arrays, npz_path)

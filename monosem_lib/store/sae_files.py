@@ -39,10 +39,10 @@ from .atomic import (
 from .files import (
     HISTORY_WINDOW,
     history_windows,
+    open_sealed_pair,
     provenance,
     read_json,
     tidy_dir,
-    tidy_pair,
     write_weights_dir,
 )
 from .locks import holding
@@ -259,19 +259,9 @@ def load_batch(path: str | os.PathLike) -> StoredBatch:
     """Load ``<name>.json`` and its ``.npz`` (give either file or the stem), checking the
     digests, format, versions, the rows and that the arrays are whole, finite and belong to
     the rows. Raises StoredFileError (a ValueError) naming the file and the problem."""
-    path = Path(path)
-    json_path = path.with_suffix(".json") if path.suffix == ".npz" else path
-    if json_path.suffix != ".json":
-        json_path = path.with_name(path.name + ".json")
-    npz_path = json_path.with_suffix(".npz")
-    tidy_pair(json_path)
-    if not json_path.is_file():
-        raise StoredFileError(f"{json_path}: no such SAE study batch")
-    meta = read_json(json_path, "SAE study batch")
-    meta = check_header(meta, json_path, BATCH_FORMAT, BATCH_FORMAT_VERSION)
-    if not npz_path.is_file():
-        raise StoredFileError(f"{json_path} is a {BATCH_FORMAT} file without its .npz beside it")
-    verify_seal(meta, json_path, {"npz": npz_path})
+    meta, json_path, npz_path = open_sealed_pair(
+        path, "SAE study batch", BATCH_FORMAT, BATCH_FORMAT_VERSION
+    )
     rows = _batch_rows(meta, json_path)
     arrays = read_arrays(npz_path)
     _check_batch_arrays(arrays, len(rows), npz_path)
