@@ -317,6 +317,16 @@ class Live:
             if e["kind"] == "status" and e["t"] >= since and re.search(pattern, e["text"])
         )
 
+    def settled_status(self, pattern: str, timeout_ms: int = 30_000) -> str:
+        """The status line once it matches `pattern` (its text may arrive after the image)."""
+        self.page.wait_for_function(
+            "([el, p]) => new RegExp(p).test(el.textContent)",
+            arg=[self.status.element_handle(), pattern],
+            timeout=timeout_ms,
+            polling=100,
+        )
+        return self.status.inner_text()
+
     def assert_image(self) -> None:
         """An <img> with decoded pixels, and no matplotlib repr text anywhere in the output."""
         self.image.wait_for(timeout=60_000)
@@ -364,8 +374,8 @@ def test_bias_slider_in_jupyterlab(lab, browser):
         live = Live(page, explorer_cell)
         live.root.scroll_into_view_if_needed()
         live.assert_image()
-        start = live.status.inner_text()
-        assert "precomputed" in start and _matches_controls(start, live.readouts()), (
+        start = live.settled_status("precomputed")
+        assert _matches_controls(start, live.readouts()), (
             f"the explorer should start on a precomputed setting: {start}"
         )
         _shot(page, "ch3-start", live.root)
