@@ -5,11 +5,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import booktools  # noqa: E402
+import install_line  # noqa: E402
 
 
 def test_every_toc_entry_exists_and_chapters_are_notebooks():
@@ -66,6 +68,17 @@ def test_launch_buttons_and_install_cells_derive_from_one_url():
             assert url not in path.read_text(), (
                 f"{path.name} repeats the repository URL; derive it from _config.yml"
             )
+
+
+def test_the_api_page_install_command_derives_from_the_config():
+    url, _, branch = booktools.repository(ROOT)
+    command = install_line.install_command({"repository_url": url, "repository_branch": branch})
+    assert command == f'`pip install "monosem_lib[book] @ git+{url}@{branch}"`'
+    assert "{{ install_command }}" in (ROOT / "api.md").read_text()
+    cfg = booktools.config(ROOT)
+    assert cfg["sphinx"]["local_extensions"] == {"install_line": "tools/"}
+    with pytest.raises(ValueError, match="repository url"):
+        install_line.install_command({})
 
 
 def test_check_catches_a_changed_url(tmp_path):

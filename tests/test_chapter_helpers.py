@@ -117,3 +117,28 @@ def test_tables_print_numbers_one_way():
     got = [table_number(x) for x in (251.0, 8192.0, 0.099878, 1.0043, 0.26, 1234.5, None)]
     assert got == ["251", "8192", "0.0999", "1.00", "0.260", "1234", "–"]
     assert table_number(float("nan")) == "–" and sig(8192.0) == "8192" and sig(0.03923) == "0.039"
+
+
+def test_every_cell_of_a_table_prints_one_way():
+    import numpy as np
+    import pandas as pd
+
+    from monosem_lib.book.text import book_table
+
+    df = pd.DataFrame(
+        {
+            "mono": [0.099878, 251.0, np.nan],
+            "holds": [True, np.False_, None],
+            "x": ["a", np.nan, 3],
+        },
+        index=pd.Index([0.003, 0.01, 0.03], name="lr"),
+    )
+    out = book_table(df)
+    assert out.to_dict("list") == {
+        "mono": ["0.0999", "251", "–"],
+        "holds": ["✓", "✗", "–"],
+        "x": ["a", "–", "3"],
+    }
+    assert list(out.index) == ["0.003", "0.01", "0.03"] and out.index.name == "lr"
+    series = book_table(pd.Series({"steps": 8192.0, "loss": 0.0392331}, name="LR3"))
+    assert series["LR3"].tolist() == ["8192", "0.0392"]

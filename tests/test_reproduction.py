@@ -4,6 +4,7 @@ claims computed from them, on tiny sweeps with known structure."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monosem_lib import claims
@@ -186,6 +187,26 @@ def test_sweep_series_sentence_and_departures(data):
     assert d["N"] == ("512", "64") and d["eps N"] == ("8", "4") and d["lr"] == ("0.003", "0.01")
     assert d["total shrink"][0] == d["total shrink"][1], "each row keeps its own total shrink"
     assert series.departures("LR3")["lr"] == ("0.001-0.03", "0.001-0.03")
+
+
+@pytest.mark.parametrize(
+    "mono, expected",
+    [
+        (
+            [0.0, 0.23, 0.12],
+            "rises from 0.00 (k 16) to a peak of 0.23 (k 32), then falls to 0.12 (k 64)",
+        ),
+        ([0.0, 0.64, 0.02], "to a peak of 0.64 (k 32), then falls to 0.02 (k 64)"),
+        ([0.0, 0.05, 0.02], "stays level, between 0.00 and 0.05"),
+        ([0.1, 0.3, 0.38], "rises from 0.10 (k 16) to 0.38 (k 64)"),
+        ([0.58, 0.5, 0.19], "falls from 0.58 (k 16) to 0.19 (k 64)"),
+    ],
+)
+def test_a_batch_sentence_says_where_a_sweep_peaks(mono, expected):
+    m = {"mono_per_feature": np.array(mono)[:, None], "final_loss": np.ones((3, 1))}
+    s = series.SweepSeries("K1", "k", [16, 32, 64], {"K1": m})
+    sentence = series.batch_sentence(s)
+    assert expected in sentence and "peaking" not in sentence, sentence
 
 
 def test_metric_variants_differ_only_where_the_book_says(data):

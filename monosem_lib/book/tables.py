@@ -97,10 +97,12 @@ def additivity(
 ) -> tuple[MultiFeatureResponse, pd.Series]:
     """Chapter 1's multi-feature view of one instance: the ``MultiFeatureResponse`` and a
     Series of the monosemantic neurons' deviation from additivity with their own feature on,
-    how often and how much they fire with it off, and the other alive neurons' deviation."""
+    how often and how much they fire with it off, their median deviation over all inputs,
+    and the other alive neurons' median deviation."""
     resp = multi_feature_response(run.model, run.P, active=active, instance=instance)
     fired = resp.actual.max(0).values > 0
     view = resp.own_feature_view(stats.feature[instance], stats.mono[instance])
+    view["deviation_mono"] = float(resp.error[stats.mono[instance]].median())
     view["deviation_other"] = float(resp.error[~stats.mono[instance] & fired].median())
     return resp, pd.Series(view)
 

@@ -4,9 +4,20 @@ plain fallback where it is not (Colab, a bare Jupyter), so the same notebook run
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
-__all__ = ["glue", "glue_facts", "sig", "table_number", "use_book_tables"]
+import numpy as np
+
+__all__ = [
+    "book_table",
+    "glue",
+    "glue_facts",
+    "sig",
+    "table_cell",
+    "table_number",
+    "use_book_tables",
+]
 
 
 def sig(x: float, digits: int = 2) -> str:
@@ -53,8 +64,63 @@ def table_number(x: float) -> str:
     return f"{float(x):#.3g}".rstrip(".")
 
 
+def table_cell(x: Any) -> str:
+    """How every table cell prints: a yes/no as the verdict marks (✓, ✗), a missing value
+    (None, NaN) as a dash, a number by ``table_number``, anything else as its text."""
+    if isinstance(x, bool | np.bool_):
+        return "✓" if x else "✗"
+    if x is None:
+        return "–"
+    if isinstance(x, numbers.Real):
+        return table_number(float(x))
+    return str(x)
+
+
+def book_table(df: Any) -> Any:
+    """A DataFrame (or Series, as a one-column table) with every cell and index label
+    printed by ``table_cell``: the one formatter behind every table of the book."""
+    import pandas as pd  # the [book] extra
+
+    if isinstance(df, pd.Series):
+        df = df.to_frame(df.name if df.name is not None else "value")
+    out = df.map(table_cell)
+    out.index = _labels(df.index)
+    out.columns = _labels(df.columns)
+    return out
+
+
+def _labels(index: Any) -> Any:
+    import pandas as pd  # the [book] extra
+
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(
+            [tuple(_label(v) for v in key) for key in index], names=index.names
+        )
+    if isinstance(index, pd.RangeIndex):
+        return index
+    return pd.Index([_label(v) for v in index], name=index.name)
+
+
+def _label(x: Any) -> str:
+    """A row or column label: like a cell, but a setting such as 0.003 or 0.9999 as written."""
+    if isinstance(x, float | np.floating) and not float(x).is_integer():
+        return f"{float(x):g}"
+    return table_cell(x)
+
+
 def use_book_tables() -> None:
-    """Make pandas print every table's floats with ``table_number`` (``book.style`` calls it)."""
+    """Make every DataFrame and Series a chapter shows print through ``book_table`` (and
+    pandas' own float printing use ``table_number``); ``book.style`` calls it."""
     import pandas as pd  # the [book] extra
 
     pd.set_option("display.float_format", table_number)
+    try:
+        from IPython import get_ipython  # the [book] extra
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    html = shell.display_formatter.formatters["text/html"]
+    for kind in (pd.DataFrame, pd.Series):
+        html.for_type(kind, lambda df: book_table(df).to_html(classes="dataframe book-table"))

@@ -39,6 +39,7 @@ __all__ = [
     "mono_anatomy",
     "PairResponse",
     "pair_response",
+    "anatomy_facts",
     "PowerLawView",
     "power_law_view",
 ]
@@ -323,6 +324,33 @@ def pair_response(run: Run, anatomy: MonoAnatomy) -> PairResponse:
     _, everything = feature_response(run, j, list(range(run.config.k)))
     total = everything.sum(0)
     return PairResponse(j, neurons, values, contrib, total, float((total - values).abs().max()))
+
+
+def anatomy_facts(report: Report, anatomy: MonoAnatomy, pair: PairResponse) -> dict[str, float]:
+    """The numbers chapter 5's sentences state, by name (``book.glue_facts`` glues them):
+    the monosemantic neurons' alignment and signs, the pair's gap to its target, and per set of
+    claim 5 (``residual``, ``always``) the loss factor with its nonlinearity removed, its
+    singular values near 1 and its cosine with the target; then the ablation ratio and eps."""
+    facts = {
+        "input_cosine": anatomy.input_cosine,
+        "own_output": anatomy.largest_is_own,
+        "negative": anatomy.negative,
+        "negative_features": anatomy.negative_features,
+        "paired": len(anatomy.paired),
+        "pair_gap": pair.gap,
+        "m": report.config.m,
+        "outweighs": report.sets["always_on"].verdicts["outweighs_monosemantic"].value,
+        "eps": report.config.eps,
+    }
+    for key, name in (("residual_block", "residual"), ("always_on", "always")):
+        s = report.sets[key]
+        lin = s.verdicts["acts_linearly"].value
+        if lin is not None:
+            facts[f"{name}_linear_x"] = lin + 1
+        if s.subspace is not None:
+            facts[f"{name}_near_one"] = s.subspace.near_one
+            facts[f"{name}_cosine"] = s.subspace.cosine_target
+    return {k: float(v) for k, v in facts.items() if v is not None}
 
 
 @dataclass

@@ -19,6 +19,7 @@ __all__ = [
     "claim3_facts",
     "claim5_facts",
     "budget_facts",
+    "peak_facts",
 ]
 
 # The short names of the metrics a fact can state.
@@ -86,3 +87,21 @@ def budget_facts(study: dict[int, dict[str, Results]]) -> dict[str, float]:
         for name, results in found.items():
             out.update(batch_facts(f"{name}_{steps}", results))
     return out
+
+
+def peak_facts(prefix: str, results: Results, var: str, metric: str = "mono") -> dict[str, float]:
+    """Where a batch's seed-mean ``metric`` (a ``FACT_METRICS`` short name) peaks along
+    ``var`` and where the sweep ends: ``<prefix>_peak``, ``<prefix>_peak_at``,
+    ``<prefix>_last``, ``<prefix>_last_at``."""
+    values = sorted(results.values(var))
+    means = [
+        float(np.mean(results.metric(FACT_METRICS[metric])[results.where(**{var: v})]))
+        for v in values
+    ]
+    peak = int(np.argmax(means))
+    return {
+        f"{prefix}_peak": means[peak],
+        f"{prefix}_peak_at": float(values[peak]),
+        f"{prefix}_last": means[-1],
+        f"{prefix}_last_at": float(values[-1]),
+    }

@@ -70,21 +70,24 @@ def batch_sentence(s: SweepSeries) -> str:
     parts = []
     for label, m in s.series.items():
         mono, loss = m["mono_per_feature"].mean(1), m["final_loss"].mean(1)
-        peak = int(np.argmax(mono))
-        trend = (
-            "rises"
-            if mono[-1] > mono[0] + 0.1
-            else "falls"
-            if mono[-1] < mono[0] - 0.1
-            else "stays level"
-        )
         head = f"at {label}, " if len(s.series) > 1 else ""
         parts.append(
-            f"{head}mono/N {trend} from {mono[0]:.2f} ({s.var} {s.x[0]:.3g}) to {mono[-1]:.2f} "
-            f"({s.var} {s.x[-1]:.3g}), peaking at {mono[peak]:.2f} ({s.var} {s.x[peak]:.3g}), "
-            f"while the loss spans {loss.min():.3f} to {loss.max():.3f}"
+            f"{head}mono/N {_shape(mono, s)}, while the loss spans {loss.min():.3f} to "
+            f"{loss.max():.3f}"
         )
     return f"{s.name}: " + "; ".join(parts) + "."
+
+
+def _shape(mono: np.ndarray, s: SweepSeries, level: float = 0.1) -> str:
+    """How mono/N moves along the sweep: level, a rise or fall, or a peak inside it."""
+    at = lambda i: f"{mono[i]:.2f} ({s.var} {s.x[i]:.3g})"  # noqa: E731
+    peak, trough = int(np.argmax(mono)), int(np.argmin(mono))
+    if mono[peak] - mono[trough] <= level:
+        return f"stays level, between {mono[trough]:.2f} and {mono[peak]:.2f}"
+    if mono[peak] > max(mono[0], mono[-1]) + level:
+        return f"rises from {at(0)} to a peak of {at(peak)}, then falls to {at(-1)}"
+    trend = "rises" if mono[-1] > mono[0] else "falls"
+    return f"{trend} from {at(0)} to {at(-1)}"
 
 
 def _span(values) -> str:
