@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import booktools  # noqa: E402
 import install_line  # noqa: E402
+import scripts_once  # noqa: E402
 
 
 def test_every_toc_entry_exists_and_chapters_are_notebooks():
@@ -76,9 +77,23 @@ def test_the_api_page_install_command_derives_from_the_config():
     assert command == f'`pip install "monosem_lib[book] @ git+{url}@{branch}"`'
     assert "{{ install_command }}" in (ROOT / "api.md").read_text()
     cfg = booktools.config(ROOT)
-    assert cfg["sphinx"]["local_extensions"] == {"install_line": "tools/"}
+    assert cfg["sphinx"]["local_extensions"]["install_line"] == "tools/"
     with pytest.raises(ValueError, match="repository url"):
         install_line.install_command({})
+
+
+def test_each_page_loads_each_script_once():
+    from sphinx.builders.html._assets import _JavaScript
+
+    config = _JavaScript("", body="const THEBE_JS_URL = 1")
+    scripts = [
+        _JavaScript("a.js"),
+        config,
+        _JavaScript("a.js"),
+        _JavaScript("", body="const THEBE_JS_URL = 1"),
+    ]
+    assert scripts_once.unique_scripts(scripts) == [scripts[0], config]
+    assert scripts_once.unique_scripts(["x.js", "x.js"]) == ["x.js"]
 
 
 def test_check_catches_a_changed_url(tmp_path):

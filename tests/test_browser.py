@@ -25,9 +25,6 @@ import booktools  # noqa: E402
 
 # Harmless noise on an offline build of this theme, listed explicitly:
 KNOWN_PAGE_ERRORS = (
-    re.compile(
-        r"Identifier 'THEBE_JS_URL' has already been declared"
-    ),  # sphinx-thebe loads its config twice
     re.compile(r"invalid theme mode", re.I),  # pydata theme before localStorage is set
 )
 
@@ -133,3 +130,61 @@ def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, brows
         n = len(page.query_selector_all("input.anim-slider"))
         page.close()
         assert n >= live, f"{url}: {live} static sliders in the notebook, {n} on the page"
+
+
+# -- the text reads as finished: guards on every page of the built book ------------------------
+
+TEXT_PAGES = [p for p in PAGES if p[2] is not None or p[0] == "intro"] + [
+    ("glossary", "glossary.html", None)
+]
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", re.I)
+# Images that are not figures: badges, and the frames of a precomputed slider or live widget.
+NOT_FIGURES = ".animation, .monosem-live, .monosem-static, .widget-subarea, a[href*='colab']"
+
+
+def too_precise(text: str) -> list[str]:
+    """Numbers in a table cell printed with more than 4 significant digits after a decimal
+    point, or an integer in scientific notation (8.19e+03)."""
+    bad = []
+    for token in NUMBER.findall(text):
+        mantissa, _, exponent = token.lower().lstrip("-").partition("e")
+        if exponent and float(token).is_integer() and abs(float(token)) >= 1:
+            bad.append(token)
+        elif "." in mantissa and len(mantissa.replace(".", "").lstrip("0")) > 4:
+            bad.append(token)
+    return bad
+
+
+def test_too_precise_catches_what_the_tables_must_not_print():
+    assert too_precise("0.099878 and 8.19e+03 and 4.59e-05") == ["0.099878", "8.19e+03"]
+    assert too_precise("0.0999, 251, 8192, 1.00, 0.260, 2^13, lr 0.003, 4.6e-05") == []
+
+
+@pytest.mark.parametrize("name,url,notebook", TEXT_PAGES, ids=[p[0] for p in TEXT_PAGES])
+def test_page_reads_as_finished_text(name, url, notebook, server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{server}/{url}", wait_until="load")
+    page.wait_for_timeout(300)
+    assert not errors, f"{url}: console errors {errors}"
+    text = page.inner_text("main")
+    assert "printed above" not in text, f"{url}: a sentence points at a number instead of giving it"
+    cells = page.eval_on_selector_all(
+        "main table td, main table th",
+        "els => els.map(e => [e.innerText, e.scrollWidth > e.clientWidth + 1])",
+    )
+    precise = [t for t, _ in cells for t in too_precise(t)]
+    assert not precise, f"{url}: table numbers printed too precisely: {precise[:8]}"
+    cut = [t[:40] for t, overflow in cells if overflow or t.rstrip().endswith(("...", "…"))]
+    assert not cut, f"{url}: truncated table cells: {cut[:5]}"
+    uncaptioned = page.eval_on_selector_all(
+        "main img",
+        """(els, skip) => els.filter(e => !e.closest(skip)
+            && !(e.closest('figure') && e.closest('figure').querySelector('figcaption')))
+            .map(e => (e.getAttribute('alt') || e.getAttribute('src') || '').slice(0, 60))""",
+        NOT_FIGURES,
+    )
+    assert not uncaptioned, f"{url}: figures without a caption: {uncaptioned}"
+    page.close()

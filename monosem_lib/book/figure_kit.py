@@ -6,8 +6,11 @@ return a new figure. Nothing here computes science.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -22,7 +25,8 @@ from matplotlib.lines import Line2D
 from ..analysis.classes import NEURON_CLASSES
 from ..analysis.metrics import METRICS
 from ..analysis.responses import MultiFeatureResponse
-from ..paper.series import SweepSeries
+from ..paper.series import SweepSeries, batch_sentence
+from ..paper.table1 import TABLE1
 from .text import use_book_tables
 
 __all__ = [
@@ -35,6 +39,8 @@ __all__ = [
     "seed_band",
     "sweep_plot",
     "sweep_series_figure",
+    "captioned",
+    "batch_figure",
     "multi_feature_figure",
     "linear_map_heatmap",
     "heatmap_row",
@@ -270,6 +276,29 @@ def sweep_series_figure(s: SweepSeries, figsize: tuple[float, float] = (10, 2.6)
         if key == "mono_per_feature":
             ax.axhline(1, color="k", ls=":", lw=0.6)  # one monosemantic neuron per feature
     return fig
+
+
+def captioned(fig: Figure, caption: str, alt: str) -> Any:
+    """``fig`` as an HTML ``<figure>`` with ``caption`` (plain text, or HTML the caller has
+    escaped) under it: for figures a loop shows, which a cell's one MyST caption cannot
+    label one by one. Returns IPython HTML; it displays the same in Jupyter and Colab."""
+    from IPython.display import HTML  # the [book] extra
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    png = base64.b64encode(buf.getvalue()).decode()
+    return HTML(
+        f'<figure class="book-figure"><img src="data:image/png;base64,{png}" '
+        f'alt="{html.escape(alt)}" style="max-width: 100%; height: auto">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def batch_figure(name: str, s: SweepSeries) -> Any:
+    """A stored batch's sweep plot (``sweep_series_figure``) captioned with its description
+    and the sentence generated from its numbers (``series.batch_sentence``)."""
+    text = f"<em>{html.escape(TABLE1[name].description)}.</em> {html.escape(batch_sentence(s))}"
+    return captioned(sweep_series_figure(s), text, alt=f"{name}: {TABLE1[name].description}")
 
 
 def multi_feature_figure(

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
 from pandas.io.formats.style import Styler
 from torch import Tensor
 
@@ -29,7 +28,7 @@ from ..core.training import Run
 from ..paper.claims import Claim
 from ..paper.recipe import total_shrink
 from ..paper.reproduction import abs_pairs, is_current, metric_variant_rows, metric_variants
-from ..paper.series import SweepSeries, batch_sentence, departures
+from ..paper.series import departures
 from ..paper.table1 import BOOK_RULES, TABLE1
 from ..store.results import Results
 from .batches import B1_SHRINK, GROUP_NAMES
@@ -59,7 +58,6 @@ __all__ = [
     "batch_table",
     "rules_table",
     "departures_table",
-    "batch_caption",
     "claim2_table",
     "lever_numbers",
     "abs_pair_table",
@@ -357,14 +355,6 @@ def departures_table(scales: tuple[str, ...] = ("paper", "book")) -> pd.DataFram
     cell = lambda p, b: p if p == b else f"{p} → {b}"
     rows = {name: {q: cell(*v) for q, v in departures(name, scales).items()} for name in TABLE1}
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def batch_caption(name: str, series: SweepSeries) -> Markdown:
-    """The caption under a batch's sweep plot: its description and the sentence generated from
-    its numbers (``reproduction.batch_sentence``), as IPython Markdown."""
-    from IPython.display import Markdown
-
-    return Markdown(f"*{TABLE1[name].description}.* " + batch_sentence(series))
 
 
 # -- small views the chapters' checks and tables read --------------------------------------------
