@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast book build data data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
+.PHONY: venv lint test test-fast book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
 
 venv: $(STAMP)
 
@@ -106,6 +106,11 @@ data-sae: venv
 data-paper: venv
 	for b in LR1 LR3 K1 LR5; do \
 	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 4 || exit 1; done
+
+# Chapter 3's precomputed slider: initial bias x total shrink at the live preset (45 models,
+# about a minute), stored as data/book/bias-grid.
+data-grid: venv
+	$(RUN_ENV) $(PY) -c "from monosem_lib import book; print(book.store_bias_grid('data/book'))"
 
 # The decay study (how to set bias decay for a run length, rate and schedule): the book-scale
 # grid (about 1.5 h on 2 idle cores) and the paper's shape at the CPU budget (about 30 min a

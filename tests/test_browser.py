@@ -103,13 +103,14 @@ def test_page_loads_shows_figures_links_colab_and_sliders_work(
     for slider in sliders:
         anim = slider.evaluate_handle("s => s.closest('.animation')")
         img = anim.as_element().query_selector("img")
-        before = img.get_attribute("src")
+        before, start = img.get_attribute("src"), slider.evaluate("s => s.value")
         top = int(slider.get_attribute("max"))
         assert top >= 1, f"{url}: a slider with a single frame"
-        slider.evaluate("(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", top)
+        move = "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }"
+        slider.evaluate(move, 0 if str(start) == str(top) else top)
         after = img.get_attribute("src")
         assert after != before, f"{url}: moving the slider did not change the frame"
-        slider.evaluate("(s) => { s.value = 0; s.dispatchEvent(new Event('input')); }")
+        slider.evaluate(move, start)
         assert img.get_attribute("src") == before
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -137,6 +138,11 @@ def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, brows
 TEXT_PAGES = [p for p in PAGES if p[2] is not None or p[0] == "intro"] + [
     ("glossary", "glossary.html", None)
 ]
+# The test machine is offline: the CDN scripts (MathJax, require.js) cannot load here.
+KNOWN_CONSOLE_ERRORS = (
+    *KNOWN_PAGE_ERRORS,
+    re.compile(r"net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISC)"),
+)
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", re.I)
 # Images that are not figures: badges, and the frames of a precomputed slider or live widget.
 NOT_FIGURES = ".animation, .monosem-live, .monosem-static, .widget-subarea, a[href*='colab']"
@@ -168,6 +174,7 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{server}/{url}", wait_until="load")
     page.wait_for_timeout(300)
+    errors = [e for e in errors if not any(k.search(e) for k in KNOWN_CONSOLE_ERRORS)]
     assert not errors, f"{url}: console errors {errors}"
     text = page.inner_text("main")
     assert "printed above" not in text, f"{url}: a sentence points at a number instead of giving it"

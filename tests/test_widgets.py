@@ -42,6 +42,44 @@ def test_static_slider_is_a_js_animation_with_one_frame_per_value():
         static_slider(lambda fig, v: None, [])
 
 
+def test_static_grid_has_a_frame_per_pair_and_shows_both_values():
+    import json
+    import re
+
+    from monosem_lib.book.grid_slider import static_grid
+
+    drawn = []
+
+    def draw(fig, r, c):
+        drawn.append((r, c))
+        fig.add_subplot().set_title(f"{r} {c}")
+
+    s = static_grid(draw, [-1.0, 0.0], [0.0, 2.5, 5.9], labels=("bias", "S"), start=(0, 2))
+    page = s._repr_html_()
+    assert s.frames == 6 and drawn == [(r, c) for r in (-1.0, 0.0) for c in (0.0, 2.5, 5.9)]
+    assert page.count('class="anim-slider"') == 2 and 'value="2"' in page
+    assert "<output>-1.0</output>" in page and "<output>5.9</output>" in page
+    frames = json.loads(re.search(r"const frames = (\[.*?\])", page).group(1))
+    assert len(frames) == 6 and f"base64,{frames[2]}" in page.split("<script>")[0], (
+        "the first frame shown is the start pair's"
+    )
+    with pytest.raises(ValueError, match="outside"):
+        static_grid(draw, [1], [2], labels=("a", "b"), start=(1, 0))
+
+
+def test_the_stored_bias_grid_is_the_grid_chapter_3_asks_for():
+    from monosem_lib.book.batches import bias_shrink_grid
+    from monosem_lib.book.shrink_grid import BIAS_GRID
+    from monosem_lib.book.stored import data_dir
+    from monosem_lib.store.results import load_results
+
+    grid = load_results(data_dir(f"book/{BIAS_GRID}") / "book" / f"{BIAS_GRID}.json")
+    assert [c.to_dict() for c in grid.configs] == [c.to_dict() for c in bias_shrink_grid()], (
+        "data/book/bias-grid is stale: regenerate it with `make data-grid`"
+    )
+    assert grid.stats(0).sfa.shape[-1] == bias_shrink_grid()[0].N
+
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,7 +1,7 @@
-"""A Sphinx extension: every page loads each script once. sphinx-thebe adds its configuration
-script on every read of the sources, so a build that reads twice (Jupyter Book's does) put
-``const THEBE_JS_URL`` on each page twice, and the browser logged "Identifier 'THEBE_JS_URL'
-has already been declared"."""
+"""A Sphinx extension: every page loads each script once. sphinx-thebe and
+sphinx-togglebutton each reach a page's scripts twice with the same inline configuration, once
+with the file None and once with "", which Sphinx keeps as two scripts; the browser then logged
+"Identifier 'THEBE_JS_URL' has already been declared" on every page."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from typing import Any
 
 
 def unique_scripts(scripts: list[Any]) -> list[Any]:
-    """``scripts`` without repeats: two entries are the same when their file and attributes
-    (an inline script's ``body`` among them) agree; the first is kept."""
+    """``scripts`` without repeats: two entries are the same when their file (None and ""
+    alike, as for an inline script) and attributes (an inline script's ``body`` among them)
+    agree; the first is kept."""
     seen: set[tuple] = set()
     out = []
     for js in scripts:
-        key = (
-            str(getattr(js, "filename", js)),
-            tuple(sorted(getattr(js, "attributes", {}).items())),
-        )
+        name = getattr(js, "filename", js) or ""
+        key = (str(name), tuple(sorted(getattr(js, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             out.append(js)
@@ -30,5 +29,5 @@ def _dedupe(app: Any, pagename: str, templatename: str, context: dict, doctree: 
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("html-page-context", _dedupe, priority=900)
+    app.connect("html-page-context", _dedupe, priority=100)  # before handlers that end the event
     return {"parallel_read_safe": True, "parallel_write_safe": True}

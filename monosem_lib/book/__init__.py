@@ -15,6 +15,7 @@ from . import (
     exercises,
     explorers,
     figure_kit,
+    grid_slider,
     inspector,
     intro,
     live,
@@ -23,6 +24,7 @@ from . import (
     sae_compare,
     sae_explorer,
     scale_plots,
+    shrink_grid,
     stored,
     study_plots,
     study_tables,
@@ -34,6 +36,7 @@ from .batches import *  # noqa: F403
 from .bias_explorer import *  # noqa: F403
 from .explorers import *  # noqa: F403
 from .figure_kit import *  # noqa: F403
+from .grid_slider import *  # noqa: F403
 from .inspector import *  # noqa: F403
 from .intro import *  # noqa: F403
 from .live import *  # noqa: F403
@@ -42,6 +45,7 @@ from .sae_chapter import *  # noqa: F403
 from .sae_compare import *  # noqa: F403
 from .sae_explorer import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
+from .shrink_grid import *  # noqa: F403
 from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
 from .study_tables import *  # noqa: F403
@@ -65,6 +69,8 @@ __all__ = [
     *live.__all__,
     *explorers.__all__,
     *bias_explorer.__all__,
+    *shrink_grid.__all__,
+    *grid_slider.__all__,
     *inspector.__all__,
     *sae_compare.__all__,
     *sae_chapter.__all__,

@@ -22,6 +22,8 @@ __all__ = [
     "lr_sweep",
     "bias_factorial",
     "live_grid",
+    "bias_shrink_grid",
+    "GRID_SHRINKS",
     "LIVE_BIASES",
     "LIVE_EPSES",
     "LIVE_L1S",
@@ -82,6 +84,7 @@ LIVE_BIASES = (-2.0, -1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5)
 LIVE_EPSES = (1 / 4, 1 / 8, 1 / 32, 1 / 64)
 LIVE_L1S = (1e-3, 1e-2)
 LIVE_SHRINKS = (0.0, 12.0)
+GRID_SHRINKS = (0.0, 2.0, round(B1_SHRINK, 1), 12.0, 24.0)  # chapter 3's precomputed grid
 
 
 def live_grid() -> list[Config]:
@@ -100,6 +103,17 @@ def live_grid() -> list[Config]:
     ]
     configs += [live.replace(l1=v) for v in LIVE_L1S]
     return configs
+
+
+def bias_shrink_grid() -> list[Config]:
+    """Chapter 3's precomputed slider, at the ``live`` preset in one batch: every initial bias
+    of ``LIVE_BIASES`` at every total shrink of ``GRID_SHRINKS`` (shrink-major)."""
+    live = preset("live")
+    return [
+        live.replace(init_bias=b, bias_decay=decay_for_shrink(s, live.lr, live.steps))
+        for s in GRID_SHRINKS
+        for b in LIVE_BIASES
+    ]
 
 
 BOOK_WIDTHS = (32, 64, 128, 256, 512)  # N/2 .. 8N
