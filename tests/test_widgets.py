@@ -265,6 +265,26 @@ def test_neuron_inspector_shows_class_and_ablation(run):
     assert neuron_inspector(run, 0, live=False, neurons=[0, 1], samples=256).frames == 2
 
 
+def test_the_static_inspector_holds_every_neuron(run):
+    import json
+    import re
+
+    from monosem_lib.book.inspector import NeuronPanel
+    from monosem_lib.book.inspector_static import inspector_frames
+
+    static = neuron_inspector(run, 0, live=False, samples=256)
+    k = run.config.k
+    assert static.frames == k and f'max="{k - 1}"' in static.html
+    data = json.loads(re.search(r"d = (\{.*\});\n", static.html).group(1))
+    frames = data["frames"]
+    assert sorted(f["n"] for f in frames) == list(range(k))
+    panel = NeuronPanel(run, 0, 256)
+    first = inspector_frames(panel)[0]
+    assert first == frames[0] and first["loss"] == panel.ablated_loss(first["n"])
+    assert len(first["sfa"]) == run.config.N and len(first["w2"]) == run.config.N
+    assert first["label"] in CLASSES and data["base"] == panel.base
+
+
 def test_bias_explorer_serves_precomputed_settings_without_training():
     from monosem_lib.book.explorers import instance_slider
 

@@ -17,6 +17,7 @@ from . import (
     figure_kit,
     grid_slider,
     inspector,
+    inspector_static,
     intro,
     live,
     plots,
@@ -38,6 +39,7 @@ from .explorers import *  # noqa: F403
 from .figure_kit import *  # noqa: F403
 from .grid_slider import *  # noqa: F403
 from .inspector import *  # noqa: F403
+from .inspector_static import *  # noqa: F403
 from .intro import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
@@ -72,6 +74,7 @@ __all__ = [
     *shrink_grid.__all__,
     *grid_slider.__all__,
     *inspector.__all__,
+    *inspector_static.__all__,
     *sae_compare.__all__,
     *sae_chapter.__all__,
     *sae_explorer.__all__,

@@ -247,6 +247,7 @@ def sweep_plot(
     for ax, metric in zip(axes[0], metrics):
         for name, data in series.items():
             seed_band(ax, x, data[metric], label=name, logx=logx)
+        _from_zero(ax, [data[metric] for data in series.values()])
         ax.set_xlabel(xlabel)
         ax.set_title(metric)
     if len(series) > 1:
@@ -254,6 +255,16 @@ def sweep_plot(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _from_zero(ax: Axes, values: Sequence) -> None:
+    """Start a panel of non-negative quantities (losses, counts) at zero, so that the axis
+    does not magnify differences the text calls small; a log axis set later ignores it."""
+    flat = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    flat = flat[np.isfinite(flat)]
+    if flat.size and flat.min() >= 0:
+        ax.update_datalim([(ax.get_xlim()[0], 0.0)], updatex=False)
+        ax.autoscale_view()
 
 
 _LINEAR_KNOBS = ("init_bias",)

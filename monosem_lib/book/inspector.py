@@ -14,7 +14,8 @@ from ..analysis.defaults import EVAL_SAMPLES
 from ..analysis.metrics import is_signed, neuron_stats
 from ..analysis.probes import ablation_loss
 from ..core.training import Run
-from .figure_kit import CLASS_COLORS, heatmap_order
+from .figure_kit import CLASS_COLORS
+from .inspector_static import static_inspector
 from .live import LiveView, PanelSlot, StaticSlider, static_slider
 
 __all__ = ["neuron_inspector", "InspectorPanel", "NeuronPanel"]
@@ -133,15 +134,15 @@ def neuron_inspector(
     figsize: tuple[float, float] = (9, 5.2),
 ) -> LiveView | StaticSlider:
     """Pick a neuron: its single-feature activations, bias, class, input and output weights,
-    and the loss change when it alone is ablated. ``neurons`` limits the static frames.
+    and the loss change when it alone is ablated. Static (``live=False``): every neuron, or
+    the ``neurons`` given as one image each.
 
     Classes and losses use the same evaluation samples as ``interpret`` (its default
     ``samples``), so the intact model's loss here is the report's."""
     panel = NeuronPanel(run, instance, samples)
     if not live:
-        if neurons is None:
-            order = heatmap_order(panel.sfa)[0]
-            neurons = [int(order[i]) for i in np.linspace(0, len(order) - 1, 12).astype(int)]
+        if neurons is None:  # every neuron, its bars drawn in the browser
+            return static_inspector(panel)
         return static_slider(panel.draw, list(neurons), figsize=figsize)
     import ipywidgets as w
 

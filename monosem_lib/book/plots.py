@@ -75,7 +75,8 @@ def sparsity_figure(world: WorldSample) -> Figure:
     """Chapter 1: 32 samples of f, and the active features per sample against the binomial.
     ``world`` is an ``experiments.WorldSample``."""
     fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 3.2))
-    ax1.imshow(as_numpy(world.f[:32]), aspect="auto", cmap="viridis", interpolation="nearest")
+    img = ax1.imshow(as_numpy(world.f[:32]), aspect="auto", cmap="viridis", interpolation="nearest")
+    fig.colorbar(img, ax=ax1, label="feature value")
     ax1.set(xlabel="feature", ylabel="sample", title="32 samples of f")
     n = len(world.binomial)
     counts = np.bincount(world.active, minlength=n)[:n]

@@ -62,7 +62,8 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
     for ax, (s, sub) in zip(axes[1:], sets):
         M = as_numpy(sub.map)
         lim = np.abs(M).max()
-        ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        img = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        fig.colorbar(img, ax=ax, shrink=0.8, label="map entry")
         ax.set(
             title=f"{s.key}: cosine with target {sub.cosine_target:.2f}",
             xlabel="feature",

@@ -120,7 +120,7 @@ def budget_verdicts(by_budget: dict[int, dict[int, Claim]], batch: int = 1024) -
 
     rows = []
     for steps, found in by_budget.items():
-        row: dict = {"samples": f"2^{np.log2(steps * batch):.3g}", "steps": steps}
+        row: dict = {"samples": f"2^{np.log2(steps * batch):g}", "steps": steps}
         row.update(
             {
                 f"claim {n}": claims.verdict_mark(found[n].holds if n in found else None)

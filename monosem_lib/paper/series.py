@@ -92,7 +92,16 @@ def _shape(mono: np.ndarray, s: SweepSeries, level: float = 0.1) -> str:
 
 def _span(values) -> str:
     lo, hi = min(values), max(values)
-    return f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}-{hi:.3g}"
+    return _num(lo) if np.isclose(lo, hi) else f"{_num(lo)}-{_num(hi)}"
+
+
+def _num(x: float) -> str:
+    """A table's number: an integer as an integer (a power of two from 4096 up as 2^n, as
+    the paper writes batch sizes and step counts), anything else to 3 significant figures."""
+    if float(x).is_integer():
+        n = int(x)
+        return f"2^{n.bit_length() - 1}" if n >= 4096 and n & (n - 1) == 0 else str(n)
+    return f"{x:.3g}"
 
 
 def departures(
