@@ -58,7 +58,8 @@ def test_launch_buttons_and_install_cells_derive_from_one_url():
     for nb in booktools.chapters(ROOT):
         cells = json.loads(nb.read_text())["cells"]
         assert url.split("github.com/")[1] in "".join(cells[0]["source"])
-        assert f"git+{url}@" in "".join(cells[1]["source"])
+        assert "".join(cells[1]["source"]).startswith("# "), "the title comes first"
+        assert f"git+{url}@" in "".join(cells[booktools.SETUP_INDEX]["source"])
     # Nothing else in the repository spells the URL out.
     for path in (
         list(ROOT.glob("*.md"))

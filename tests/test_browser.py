@@ -147,6 +147,11 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", re.I)
 NOT_FIGURES = ".animation, .monosem-live, .monosem-static, .widget-subarea, a[href*='colab']"
 
 
+# Tick labels are drawn at 10 pt at 90 dpi (book.style), 12.5 px at a figure's natural size:
+# shown at 1280 px, a figure may shrink to 9 px labels at most.
+SMALLEST_SCALE = 9 / 12.5
+
+
 def too_precise(text: str) -> list[str]:
     """Numbers in a table cell printed with more than 4 significant digits after a decimal
     point, or an integer in scientific notation (8.19e+03)."""
@@ -193,4 +198,12 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
         NOT_FIGURES,
     )
     assert not uncaptioned, f"{url}: figures without a caption: {uncaptioned}"
+    shrunk = page.eval_on_selector_all(
+        "main figure img",
+        """(els, least) => els.filter(e => e.naturalWidth && e.clientWidth / e.naturalWidth < least)
+            .map(e => [(e.getAttribute('alt') || '').slice(0, 50), e.clientWidth,
+                       e.naturalWidth])""",
+        SMALLEST_SCALE,
+    )
+    assert not shrunk, f"{url}: figures shrunk until their tick labels fall under 9 px: {shrunk}"
     page.close()

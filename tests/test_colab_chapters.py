@@ -151,12 +151,14 @@ def _kernel_env(home: Path, colab: bool, **extra: str) -> dict[str, str]:
 def _point_install_cell(nb, snapshot: Path) -> None:
     """Make the chapter's install cell install from ``snapshot`` instead of GitHub."""
     url, _, branch = booktools.repository(ROOT)
-    source = nb.cells[1].source
-    assert source.strip() == booktools.install_source(ROOT), "cell 2 is not the install cell"
+    source = nb.cells[booktools.SETUP_INDEX].source
+    assert source.strip() == booktools.install_source(ROOT), "not the install cell"
     github = f"git+{url}@{branch}"
     assert github in source and '"monosem_lib[book] @ ' in source, source
     # file://localhost/...: the pip of Python 3.11's venv (23.2) rejects an empty host.
-    nb.cells[1].source = source.replace(github, f"git+file://localhost{snapshot}@{branch}")
+    nb.cells[booktools.SETUP_INDEX].source = source.replace(
+        github, f"git+file://localhost{snapshot}@{branch}"
+    )
 
 
 def _execute(nb, workdir: Path, python: Path, env: dict[str, str]) -> list[float]:
@@ -203,10 +205,12 @@ def test_chapter_runs_alone_from_its_install_cell(notebook, snapshot, python, tm
     try:
         cell_times = _execute(nb, workdir, python, _kernel_env(home, colab=True))
     finally:
-        installed = "".join(o.get("text", "") for o in nb.cells[1].get("outputs", []))
+        installed = "".join(
+            o.get("text", "") for o in nb.cells[booktools.SETUP_INDEX].get("outputs", [])
+        )
         assert "ERROR" not in installed, f"the install cell failed:\n{installed}"
     wall = time.perf_counter() - start
-    install = cell_times[1]  # the install cell, after the badge
+    install = cell_times[booktools.SETUP_INDEX]  # the install cell, after the title
     row = {"wall_s": round(wall, 1), "install_s": round(install, 1)}
     row["chapter_s"] = round(wall - install, 1)
     row.update(json.loads(nb.cells[-1].outputs[0]["text"]))

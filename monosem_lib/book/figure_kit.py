@@ -234,6 +234,7 @@ def sweep_plot(
     logx: bool = False,
     figsize: tuple[float, float] = (10, 3.2),
     title: str | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """One panel per metric, one line per series, seeds as points.
 
@@ -241,17 +242,23 @@ def sweep_plot(
         x: the swept values.
         series: {series label: {metric label: values [len(x), seeds]}}; every series must
             have the same metrics.
+        ncols: panels per row (default: all in one row).
     """
     metrics = list(next(iter(series.values())))
-    fig, axes = subplots(1, len(metrics), figsize=figsize, constrained_layout=True, squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    ncols = ncols or len(metrics)
+    nrows = -(-len(metrics) // ncols)
+    fig, grid = subplots(nrows, ncols, figsize=figsize, constrained_layout=True, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(metrics) :]:
+        ax.remove()
+    for ax, metric in zip(axes, metrics):
         for name, data in series.items():
             seed_band(ax, x, data[metric], label=name, logx=logx)
         _from_zero(ax, [data[metric] for data in series.values()])
         ax.set_xlabel(xlabel)
         ax.set_title(metric)
     if len(series) > 1:
-        axes[0][0].legend(fontsize=8)
+        axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
@@ -260,7 +267,8 @@ def sweep_plot(
 def _from_zero(ax: Axes, values: Sequence) -> None:
     """Start a panel of non-negative quantities (losses, counts) at zero, so that the axis
     does not magnify differences the text calls small; a log axis set later ignores it."""
-    flat = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    rows = [np.asarray(row, dtype=float).ravel() for series in values for row in series]
+    flat = np.concatenate(rows) if rows else np.zeros(0)
     flat = flat[np.isfinite(flat)]
     if flat.size and flat.min() >= 0:
         ax.update_datalim([(ax.get_xlim()[0], 0.0)], updatex=False)

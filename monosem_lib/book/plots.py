@@ -181,6 +181,7 @@ def results_sweep(
     title: str | None = None,
     figsize: tuple[float, float] = (10, 3.2),
     reference: dict[str, Results] | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """``sweep_plot`` of Results: one panel per metric (keys of ``METRICS``), one line per
     entry of ``series`` (``{label: Results}``) against config field ``var``, seeds as points;
@@ -191,7 +192,7 @@ def results_sweep(
         name: {METRICS[key].label: [r.by_value(var, key)[v] for v in x] for key in metrics}
         for name, r in series.items()
     }
-    fig = sweep_plot(x, data, xlabel=var, logx=logx, figsize=figsize, title=title)
+    fig = sweep_plot(x, data, xlabel=var, logx=logx, figsize=figsize, title=title, ncols=ncols)
     for name, r in (reference or {}).items():
         for ax, key in zip(fig.axes, metrics):
             ax.axhline(r.mean(key), color="k", ls=":", label=name)
@@ -259,8 +260,12 @@ def decay_curves(
 def interference_figure_neurons(views: Sequence[InterferenceView]) -> Figure:
     """The interference each neuron receives with its feature off, against its threshold -b
     (``views`` from ``experiments.neuron_interference``)."""
-    fig, axes = subplots(1, len(views), figsize=(12, 2.8), sharey=True, squeeze=False)
-    for ax, v in zip(axes[0], views):
+    ncols = min(2, len(views))
+    nrows = -(-len(views) // ncols)
+    fig, axes = subplots(nrows, ncols, figsize=(10, 2.6 * nrows), sharey=True, squeeze=False)
+    for ax in axes.ravel()[len(views) :]:
+        ax.remove()
+    for ax, v in zip(axes.ravel(), views):
         ax.hist(as_numpy(v.values), bins=50, color="#777", density=True)
         ax.axvline(-v.bias, color=CLASS_COLORS["monosemantic"], lw=2, label=f"-b = {-v.bias:.2f}")
         ax.set(title=f"neuron {v.neuron} (feature {v.feature})", xlabel="w . x, own feature off")
@@ -320,7 +325,7 @@ WIDTH_METRICS = ("mono_per_feature", "mono_per_neuron", "features_covered", "fin
 def width_figure(widths: dict[str, Results]) -> Figure:
     """Chapter 4: every recipe's metrics against the width k, seeds as points, with k = N
     dotted and the loss on a log scale (``widths`` is {recipe: Results})."""
-    fig = results_sweep(widths, "k", WIDTH_METRICS, figsize=(14, 3.2))
+    fig = results_sweep(widths, "k", WIDTH_METRICS, figsize=(10, 6.2), ncols=2)
     N = next(iter(widths.values())).configs[0].N
     for ax in fig.axes:
         ax.axvline(N, color="k", ls=":", lw=0.8)

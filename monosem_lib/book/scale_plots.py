@@ -108,11 +108,12 @@ def _draw_panel(ax: Axes, panel: Panel, scale: str, j: int, count: int) -> None:
         ax.set_xscale("log", base=2 if panel.xscale == "log2" else 10)
 
 
-def budget_figure(rows: Sequence[dict], figsize: tuple[float, float] = (12, 3)) -> Figure:
+def budget_figure(rows: Sequence[dict], figsize: tuple[float, float] = (10, 6)) -> Figure:
     """The budget study: loss, mono/N, mono/k and features covered against samples seen, one
     line per batch and rate (``reproduction.budget_rows``)."""
     keys = ("final_loss", "mono_per_feature", "mono_per_neuron", "features_covered")
-    fig, axes = subplots(1, 4, figsize=figsize)
+    fig, grid = subplots(2, 2, figsize=figsize)
+    axes = grid.ravel()
     lines = sorted({(r["batch"], r["lr"]) for r in rows})
     for batch, lr in lines:
         pts = sorted((r["samples"], r) for r in rows if (r["batch"], r["lr"]) == (batch, lr))
