@@ -108,9 +108,9 @@ data-paper: venv
 	  $(RUN_ENV) $(PY) -m monosem_lib sweep $$b --preset paper --device cuda --summary data/paper --resume --representative 4 || exit 1; done
 
 # Chapter 3's precomputed slider: initial bias x total shrink at the live preset (45 models,
-# about a minute), stored as data/book/bias-grid.
+# about a minute), stored as data/live/bias-grid.
 data-grid: venv
-	$(RUN_ENV) $(PY) -c "from monosem_lib import book; print(book.store_bias_grid('data/book'))"
+	$(RUN_ENV) $(PY) -c "from monosem_lib import book; print(book.store_bias_grid('data/live'))"
 
 # The decay study (how to set bias decay for a run length, rate and schedule): the book-scale
 # grid (about 1.5 h on 2 idle cores) and the paper's shape at the CPU budget (about 30 min a

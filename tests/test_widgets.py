@@ -73,9 +73,9 @@ def test_the_stored_bias_grid_is_the_grid_chapter_3_asks_for():
     from monosem_lib.book.stored import data_dir
     from monosem_lib.store.results import load_results
 
-    grid = load_results(data_dir(f"book/{BIAS_GRID}") / "book" / f"{BIAS_GRID}.json")
+    grid = load_results(data_dir(f"live/{BIAS_GRID}") / "live" / f"{BIAS_GRID}.json")
     assert [c.to_dict() for c in grid.configs] == [c.to_dict() for c in bias_shrink_grid()], (
-        "data/book/bias-grid is stale: regenerate it with `make data-grid`"
+        "data/live/bias-grid is stale: regenerate it with `make data-grid`"
     )
     assert grid.stats(0).sfa.shape[-1] == bias_shrink_grid()[0].N
 

@@ -1,5 +1,5 @@
 """Chapter 3's precomputed slider over initial bias x total shrink: the grid of models at the
-``live`` preset (``batches.bias_shrink_grid``), stored once as a summary in ``data/book`` so
+``live`` preset (``batches.bias_shrink_grid``), stored once as a summary in ``data/live`` so
 that the slider's frames are drawn without training, and the slider itself."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from .stored import DataUnavailable, data_dir
 
 __all__ = ["BIAS_GRID", "store_bias_grid", "bias_grid", "bias_grid_slider"]
 
-BIAS_GRID = "bias-grid"  # data/book/bias-grid.json and .npz
+BIAS_GRID = "bias-grid"  # data/live/bias-grid.json and .npz
 
 
-def store_bias_grid(root: str | Path = "data/book") -> Path:
+def store_bias_grid(root: str | Path = "data/live") -> Path:
     """Train the grid (or load it from the result cache) and store it as ``root/bias-grid``."""
     run = load_or_train(bias_shrink_grid())
     return save_summary(run, root, name=BIAS_GRID, scale="live", overwrite=True)
@@ -37,12 +37,12 @@ def bias_grid() -> Results:
     else trained here (about a minute on a laptop; the result cache keeps it)."""
     configs = bias_shrink_grid()
     try:
-        stored = load_results(data_dir(f"book/{BIAS_GRID}") / "book" / f"{BIAS_GRID}.json")
+        stored = load_results(data_dir(f"live/{BIAS_GRID}") / "live" / f"{BIAS_GRID}.json")
     except DataUnavailable:
         stored = None
     if stored is not None and _same(stored, configs):
         return stored
-    print(f"data/book/{BIAS_GRID} is missing or out of date: training the grid here")
+    print(f"data/live/{BIAS_GRID} is missing or out of date: training the grid here")
     return Results.from_run(load_or_train(configs), scale="live")
 
 
