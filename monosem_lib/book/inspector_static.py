@@ -21,13 +21,14 @@ _SCRIPT = r"""<script>(function () {
   const input = root.querySelector("input"), out = root.querySelector("output");
   const frame = root.querySelector(".monosem-frame");
   function bars(values, title, color, line) {
-    const w = 600, h = 150, pad = 28, n = values.length;
+    const w = 480, h = 130, pad = 30, n = values.length;
     let lo = Math.min(0, ...values), hi = Math.max(0, ...values);
     if (line !== null) { lo = Math.min(lo, line); hi = Math.max(hi, line); }
     if (hi === lo) { hi = lo + 1; }
     const y = v => pad + (h - 2 * pad) * (hi - v) / (hi - lo), bw = (w - 2 * pad) / n;
-    let s = '<svg viewBox="0 0 ' + w + ' ' + h + '" style="width: 100%%; height: auto" role="img">';
-    s += '<text x="' + pad + '" y="14" font-size="13">' + title + '</text>';
+    let s = '<svg viewBox="0 0 ' + w + ' ' + h + '" role="img" ' +
+      'style="width: 100%%; max-width: 640px; height: auto; display: block">';
+    s += '<text x="' + pad + '" y="15" font-size="14">' + title + '</text>';
     values.forEach(function (v, i) {
       const top = Math.min(y(v), y(0)), ht = Math.max(Math.abs(y(v) - y(0)), 0.5);
       s += '<rect x="' + (pad + i * bw) + '" y="' + top + '" width="' + Math.max(bw - 1, 0.5) +
@@ -39,8 +40,8 @@ _SCRIPT = r"""<script>(function () {
       s += '<line x1="' + pad + '" x2="' + (w - pad) + '" y1="' + y(line) + '" y2="' + y(line) +
         '" stroke="' + color + '" stroke-dasharray="5,4"></line>';
     }
-    s += '<text x="2" y="' + (pad + 4) + '" font-size="11">' + hi.toFixed(2) + '</text>';
-    s += '<text x="2" y="' + (h - pad + 4) + '" font-size="11">' + lo.toFixed(2) + '</text>';
+    s += '<text x="0" y="' + (pad + 4) + '" font-size="12">' + hi.toFixed(2) + '</text>';
+    s += '<text x="0" y="' + (h - pad + 4) + '" font-size="12">' + lo.toFixed(2) + '</text>';
     return s + '</svg>';
   }
   function show() {
@@ -98,9 +99,10 @@ def static_inspector(panel: Any) -> StaticSlider:
         f'<div class="animation monosem-static monosem-static-inspector" id="{uid}">'
         f'<p style="margin: 0 0 0.3em">Precomputed: all {len(frames)} neurons, most '
         "monosemantic first; drag to step through them.</p>"
-        '<label style="white-space: nowrap">neuron <input type="range" class="anim-slider" '
+        '<label>neuron <input type="range" class="anim-slider" '
         f'min="0" max="{len(frames) - 1}" step="1" value="0" style="vertical-align: middle; '
-        f'width: 14em" aria-label="neuron"> <output>{html.escape(first)}</output></label>'
+        f'width: min(14em, 45vw)" aria-label="neuron"> <output>{html.escape(first)}</output>'
+        "</label>"
         '<div class="monosem-frame"></div>'
         + _SCRIPT % {"id": json.dumps(uid), "data": json.dumps(data)}
         + "</div>"
