@@ -40,6 +40,8 @@ def test_static_slider_is_a_js_animation_with_one_frame_per_value():
     assert 'type="range"' in html and html.count("data:image/png;base64") >= 3
     with pytest.raises(ValueError):
         static_slider(lambda fig, v: None, [])
+    said = static_slider(lambda fig, v: None, [1, 2], figsize=(2, 1), caption="steps <1 & 2>")
+    assert said.html.startswith('<p class="monosem-static-caption">steps &lt;1 &amp; 2&gt;</p>')
 
 
 def test_static_grid_has_a_frame_per_pair_and_shows_both_values():

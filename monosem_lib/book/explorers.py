@@ -172,7 +172,11 @@ def checkpoint_explorer(
         return text if footer else f"{title}: {text}"
 
     if not live:
-        return static_slider(draw_step, steps, figsize=figsize)
+        caption = (
+            f"Precomputed: the model's heatmap and numbers at each of its {len(steps)} "
+            f"checkpoints, {steps[0]} to {steps[-1]} steps; the title shows the step."
+        )
+        return static_slider(draw_step, steps, figsize=figsize, caption=caption)
     import ipywidgets as w
 
     slider = w.SelectionSlider(
@@ -205,7 +209,8 @@ def instance_slider(
         return text if footer else f"{title(r.config)}: {text}"
 
     if not live:
-        return static_slider(draw, instances, figsize=figsize)
+        caption = f"Precomputed: {len(instances)} models of one batch; the title names each."
+        return static_slider(draw, instances, figsize=figsize, caption=caption)
     import ipywidgets as w
 
     slider = w.SelectionSlider(
@@ -243,7 +248,11 @@ def width_explorer(
         return text if footer else f"{title}: {text}"
 
     if not live:
-        return static_slider(draw_k, ks, figsize=figsize)
+        caption = (
+            f"Precomputed: the model's heatmap and numbers at each width k from {ks[0]} to "
+            f"{ks[-1]} neurons; the title shows k."
+        )
+        return static_slider(draw_k, ks, figsize=figsize, caption=caption)
     import ipywidgets as w
 
     slider = w.SelectionSlider(

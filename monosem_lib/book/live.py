@@ -49,9 +49,11 @@ def static_slider(
     *,
     figsize: tuple[float, float] = (8, 4),
     interval: int = 700,
+    caption: str = "",
 ) -> StaticSlider:
     """One frame per value, drawn by ``draw(fig, value)``, as a matplotlib JS animation with a
-    slider (``to_jshtml``). Put the value in the figure's title: the slider shows frame numbers."""
+    slider (``to_jshtml``). Put the value in the figure's title: the slider shows frame numbers.
+    ``caption``: what the slider shows, printed above it."""
     values = list(values)
     if not values:
         raise ValueError("static_slider needs at least one value")
@@ -69,6 +71,8 @@ def static_slider(
         html = anim.to_jshtml(default_mode="once")
     finally:
         plt.close(fig)
+    if caption:
+        html = f'<p class="monosem-static-caption">{_html.escape(caption)}</p>' + html
     return StaticSlider(html, len(values))
 
 

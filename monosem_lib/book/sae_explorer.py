@@ -65,6 +65,8 @@ def sae_slider_explorer(
         lambda fig, key: _draw_pair(fig, frames[key], key[0], key[1], shape),
         sorted(frames),
         figsize=figsize,
+        caption="Precomputed: a TopK SAE beside a ReLU SAE at each stored dictionary size and "
+        "step of sparsity; the titles show both settings.",
     )
 
 
