@@ -383,9 +383,12 @@ def lever_numbers(live: Results, views: dict) -> pd.Series:
 
 
 def abs_pair_table(results: Results) -> pd.DataFrame:
-    """``reproduction.abs_pairs`` as a DataFrame: per abs instance, the features with a
-    monosemantic neuron for +f_j, for -f_j and for both."""
-    return pd.DataFrame(abs_pairs(results)).set_index(["lr", "seed"])
+    """``reproduction.abs_pairs`` as a DataFrame: per abs instance (labelled baseline or
+    recipe, rate and seed), the features with a monosemantic neuron for +f_j, for -f_j and for
+    both."""
+    frame = pd.DataFrame(abs_pairs(results))
+    frame.insert(0, "run", ["recipe" if c.init_bias < 0 else "baseline" for c in results.configs])
+    return frame.set_index(["run", "lr", "seed"])
 
 
 def metric_tables(
@@ -396,6 +399,8 @@ def metric_tables(
     lr5 = pd.DataFrame(metric_variant_rows(stored["LR5"])).set_index("lr")
     g1 = pd.DataFrame(metric_variant_rows(stored["G1"]))
     g1 = g1[np.isclose(g1.lr, g1_lr)].set_index("init_bias").drop(columns="lr")
+    lr5.columns.name = "LR5, mono/N by metric"
+    g1.columns.name = f"G1 at lr {g1_lr:g}, mono/N by metric"
     return lr5, g1
 
 
