@@ -16,6 +16,7 @@ __all__ = [
     "FACT_METRICS",
     "batch_facts",
     "runs_facts",
+    "claim2_facts",
     "claim3_facts",
     "claim5_facts",
     "budget_facts",
@@ -52,6 +53,17 @@ def runs_facts(runs: dict[str, Results], var: str = "lr") -> dict[str, float]:
     out = {}
     for key, results in runs.items():
         out.update(batch_facts(key, results, var))
+    return out
+
+
+def claim2_facts(claim: Claim, prefix: str = "claim2") -> dict[str, float]:
+    """Claim 2's ranges over the rates: the lowest and highest mean bias of the monosemantic
+    and of the polysemantic neurons (``<prefix>_mono_lo`` ... ``<prefix>_poly_hi``)."""
+    out = {}
+    for what in ("mono", "poly"):
+        values = [v for v in claim.numbers[what].values() if v is not None and np.isfinite(v)]
+        if values:
+            out[f"{prefix}_{what}_lo"], out[f"{prefix}_{what}_hi"] = min(values), max(values)
     return out
 
 
