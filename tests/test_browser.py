@@ -181,7 +181,8 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
     errors = [e for e in errors if not any(k.search(e) for k in KNOWN_CONSOLE_ERRORS)]
     assert not errors, f"{url}: console errors {errors}"
     text = page.inner_text("main")
-    assert "printed above" not in text, f"{url}: a sentence points at a number instead of giving it"
+    pointers = [p for p in ("printed above", "the numbers above") if p in text]
+    assert not pointers, f"{url}: a sentence points at a number instead of giving it: {pointers}"
     cells = page.eval_on_selector_all(
         "main table td, main table th",
         "els => els.map(e => [e.innerText, e.scrollWidth > e.clientWidth + 1])",
