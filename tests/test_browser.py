@@ -208,3 +208,14 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
     )
     assert not shrunk, f"{url}: figures shrunk until their tick labels fall under 9 px: {shrunk}"
     page.close()
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.goto(f"{server}/{url}", wait_until="load")
+    small = phone.eval_on_selector_all(
+        "main figure img",
+        """(els, least) => els.filter(e => e.naturalWidth
+            && e.getBoundingClientRect().width / e.naturalWidth < least - 0.01)
+            .map(e => (e.getAttribute('alt') || '').slice(0, 50))""",
+        SMALLEST_SCALE,
+    )
+    phone.close()
+    assert not small, f"{url}: on a phone these figures' labels fall under 9 px: {small}"

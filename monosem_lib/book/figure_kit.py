@@ -308,7 +308,7 @@ def captioned(fig: Figure, caption: str, alt: str) -> Any:
     png = base64.b64encode(buf.getvalue()).decode()
     return HTML(
         f'<figure class="book-figure"><img src="data:image/png;base64,{png}" '
-        f'alt="{html.escape(alt)}" style="max-width: 100%; height: auto">'
+        f'alt="{html.escape(alt)}">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
