@@ -48,6 +48,7 @@ __all__ = [
     "subplots",
     "as_numpy",
     "pow2_label",
+    "log_ticks",
 ]
 
 CLASS_COLORS = {name: c.color for name, c in NEURON_CLASSES.items()}
@@ -223,7 +224,22 @@ def seed_band(
     ax.scatter(xs, np.concatenate(rows), color=line.get_color(), alpha=0.35, s=10, lw=0)
     if logx:
         ax.set_xscale("log")
+        log_ticks(ax, x)
     return line
+
+
+def log_ticks(ax: Axes, values: Sequence[float] | np.ndarray, most: int = 8) -> None:
+    """On a log x axis, label the values swept (when there are at most ``most``, each at
+    least twice the last one labelled) and nothing between them: matplotlib's minor labels
+    within one decade print over each other."""
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    swept = sorted({float(v) for v in np.asarray(values, dtype=float).ravel() if v > 0})
+    shown: list[float] = []
+    for v in swept:  # a label at least a factor of 2 from the last, so none overlap
+        if not shown or v >= 2 * shown[-1]:
+            shown.append(v)
+    if 0 < len(swept) <= most:
+        ax.set_xticks(shown, [f"{v:g}" for v in shown])
 
 
 def sweep_plot(

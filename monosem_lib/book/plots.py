@@ -26,6 +26,7 @@ from .figure_kit import (
     bias_profile,
     heatmap_row,
     linear_map_heatmap,
+    log_ticks,
     subplots,
     sweep_plot,
 )
@@ -299,6 +300,7 @@ def density_figure(study: dict) -> Figure:
     ax.loglog(eps, noise, "s-", label=f"interference spread, slope {study['slope_noise']:.2f}")
     guide = 0.5 * np.sqrt(eps / eps[-1]) * np.nanmax(noise)
     ax.loglog(eps, guide, "k:", label="slope 1/2")
+    log_ticks(ax, eps)
     ax.set(xlabel="feature density eps", title="live scale, initial bias -1 with B1's shrink")
     ax.legend(fontsize=8)
     return fig
