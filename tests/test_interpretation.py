@@ -154,17 +154,17 @@ def test_decide_compares_with_the_threshold_and_respects_its_precondition():
 
 def test_the_text_affirms_a_verdict_only_when_it_holds():
     holds, fails = decide("ablation_matters", 3.0), decide("ablation_matters", 1.25)
-    assert format_verdict(holds).split()[0] == "holds"
+    assert format_verdict(holds).split()[:2] == ["✓", "holds"]
     line = format_verdict(fails)
     assert (
-        line.split()[:3] == ["does", "not", "hold"]
+        line.split()[:4] == ["✗", "does", "not", "hold"]
         and "1.25" in line
         and f"{ABLATION_FACTOR:g}" in line
     )
     assert format_verdict(decide("ablation_matters", None, note="empty")).split()[:3] == [
-        "does",
+        "–",
         "not",
-        "apply",
+        "applicable",
     ]
 
 

@@ -27,13 +27,13 @@ def format_verdict(v: Verdict) -> str:
     """One line: whether the verdict holds, what it affirms, and the number that decided it."""
     r = v.rule
     if v.holds is None:
-        return f"  does not apply  {r.statement} ({v.note})"
+        return f"  – not applicable  {r.statement} ({v.note})"
     number = f"{r.measure} {v.value:.3g}"
     if v.holds:
-        return f"  holds           {r.statement} ({number} {r.comparison} {r.threshold:g})"
+        return f"  ✓ holds           {r.statement} ({number} {r.comparison} {r.threshold:g})"
     if v.note:
-        return f"  does not hold   {r.statement} ({v.note}; {number})"
-    return f"  does not hold   {r.statement} ({number}; needs {r.comparison} {r.threshold:g})"
+        return f"  ✗ does not hold   {r.statement} ({v.note}; {number})"
+    return f"  ✗ does not hold   {r.statement} ({number}; needs {r.comparison} {r.threshold:g})"
 
 
 def _cell(value, spec: str = ".4f") -> str:
@@ -67,9 +67,9 @@ def compare_sets(report: Report) -> dict[str, dict[str, float | int | bool | Non
 
 def _text_cell(row: str, value) -> str:
     if value is None:
-        return "-"
+        return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return "✓" if value else "✗"  # the book's one verdict vocabulary
     if isinstance(value, int):
         return str(value)
     spec = {"mean activity": ".1%", "mean bias": "+.3f"}.get(
