@@ -408,8 +408,11 @@ def heatmap_row(
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Sorted single-feature-activation heatmaps side by side, one per entry of ``sfas``
-    (each [k, N], or [k, 2N] for a signed probe); the last carries the colour bar."""
+    (each [k, N], or [k, 2N] for a signed probe), on one colour scale (``vmax``, by default
+    the largest activation of them all), which the last panel's colour bar shows."""
     n = len(titles)
+    if vmax is None:
+        vmax = max(1e-6, max(float(np.clip(as_numpy(a), 0, None).max()) for a in sfas))
     fig, axes = subplots(1, n, figsize=figsize or (5.5 * n, 4.2), squeeze=False)
     for j, (ax, sfa, title) in enumerate(zip(axes[0], sfas, titles)):
         sfa_heatmap(ax, sfa, vmax=vmax, title=title, colorbar=j == n - 1)
