@@ -217,7 +217,9 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
             .map(e => (e.getAttribute('alt') || '').slice(0, 50))""",
         SMALLEST_SCALE,
     )
+    wide = phone.evaluate("() => document.documentElement.scrollWidth")
     SHOTS.mkdir(parents=True, exist_ok=True)
     phone.screenshot(path=str(SHOTS / f"{name}-390.png"), full_page=True)
     phone.close()
     assert not small, f"{url}: on a phone these figures' labels fall under 9 px: {small}"
+    assert wide <= 390, f"{url}: on a 390 px phone the page is {wide} px wide (scrolls sideways)"
