@@ -78,6 +78,19 @@ def test_facts_name_the_numbers_a_chapter_states(data):
     assert fb["LR3_120_0.03_mono"] == pytest.approx(lr3.mean("mono_per_feature", lr=0.03))
 
 
+def test_setting_facts_state_chapter_8s_setting_from_the_stored_runs():
+    from monosem_lib.book.stored import data_dir
+    from monosem_lib.paper import facts
+
+    data = rp.load_data(data_dir("paper-cpu/LR1", "book/K0"))
+    cpu, k0 = data["paper-cpu"]["LR1"], data["book"]["K0"]
+    f = facts.setting_facts(cpu, k0)
+    assert f["paper_pflop"] == pytest.approx(3_407_872 * 2**30 / 1e15)  # 3.66: m 64, k 1024, N 512
+    assert f["zero_loss"] == pytest.approx(cpu.metric("zero_loss").mean())
+    assert f["cpu_minutes"] * 60 * len(cpu) == pytest.approx(cpu.meta["train_seconds"])
+    assert f["book_K0_8N_covered"] == pytest.approx(k0.mean("features_covered", k=512))
+
+
 def test_the_front_page_status_table_and_departures(data):
     """The intro's table: one row per claim, each scale's verdict in the book's vocabulary,
     links to the chapters; the departures paragraph states the presets' ratios."""

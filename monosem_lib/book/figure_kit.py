@@ -40,6 +40,8 @@ __all__ = [
     "sweep_plot",
     "sweep_series_figure",
     "captioned",
+    "png_bytes",
+    "png_base64",
     "batch_figure",
     "multi_feature_figure",
     "linear_map_heatmap",
@@ -78,9 +80,20 @@ class BookFigure(Figure):
     Colab, nbval, the built book), with or without the inline backend."""
 
     def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.savefig(buf, format="png", bbox_inches="tight")
-        return buf.getvalue()
+        return png_bytes(self)
+
+
+def png_bytes(fig: Figure, tight: bool = True) -> bytes:
+    """``fig`` as PNG bytes; ``tight`` crops it to what is drawn (frames of one slider keep
+    the full canvas, so that they line up)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight" if tight else None)
+    return buf.getvalue()
+
+
+def png_base64(fig: Figure, tight: bool = True) -> str:
+    """``png_bytes`` as base64 text, for a ``data:image/png;base64,`` URL."""
+    return base64.b64encode(png_bytes(fig, tight)).decode()
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize=(7, 3.2), constrained_layout=True, **kw):
@@ -319,11 +332,8 @@ def captioned(fig: Figure, caption: str, alt: str) -> Any:
     label one by one. Returns IPython HTML; it displays the same in Jupyter and Colab."""
     from IPython.display import HTML  # the [book] extra
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    png = base64.b64encode(buf.getvalue()).decode()
     return HTML(
-        f'<figure class="book-figure"><img src="data:image/png;base64,{png}" '
+        f'<figure class="book-figure"><img src="data:image/png;base64,{png_base64(fig)}" '
         f'alt="{html.escape(alt)}">'
         f"<figcaption>{caption}</figcaption></figure>"
     )

@@ -5,9 +5,7 @@ the built site, in Jupyter and in Colab without a kernel (the one-knob twin is
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import uuid
 from collections.abc import Sequence
@@ -15,6 +13,7 @@ from typing import Any, Callable
 
 from matplotlib.figure import Figure
 
+from .figure_kit import png_base64
 from .live import StaticSlider
 
 __all__ = ["static_grid"]
@@ -32,12 +31,6 @@ _SCRIPT = """<script>(function () {
   }
   inputs.forEach(function (input) { input.addEventListener("input", update); });
 })();</script>"""
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _control(label: str, values: Sequence[str], start: int) -> str:
@@ -75,7 +68,7 @@ def static_grid(
         for c in cols:
             fig.clear()
             draw(fig, r, c)
-            frames.append(_png(fig))
+            frames.append(png_base64(fig, tight=False))
     row_text, col_text = [text(v) for v in rows], [text(v) for v in cols]
     first = frames[start[0] * len(cols) + start[1]]
     uid = f"monosem-grid-{uuid.uuid4().hex[:12]}"

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..store.results import Results
 from .claims import Claim
+from .table1 import sweep_configs
 
 __all__ = [
     "FACT_METRICS",
@@ -21,6 +22,7 @@ __all__ = [
     "claim5_facts",
     "budget_facts",
     "peak_facts",
+    "setting_facts",
 ]
 
 # The short names of the metrics a fact can state.
@@ -105,15 +107,27 @@ def peak_facts(prefix: str, results: Results, var: str, metric: str = "mono") ->
     """Where a batch's seed-mean ``metric`` (a ``FACT_METRICS`` short name) peaks along
     ``var`` and where the sweep ends: ``<prefix>_peak``, ``<prefix>_peak_at``,
     ``<prefix>_last``, ``<prefix>_last_at``."""
-    values = sorted(results.values(var))
-    means = [
-        float(np.mean(results.metric(FACT_METRICS[metric])[results.where(**{var: v})]))
-        for v in values
-    ]
+    known = {v: m for v, m in results.mean_by(var, FACT_METRICS[metric]).items() if m is not None}
+    values = sorted(known)
+    means = [known[v] for v in values]
     peak = int(np.argmax(means))
     return {
         f"{prefix}_peak": means[peak],
         f"{prefix}_peak_at": float(values[peak]),
         f"{prefix}_last": means[-1],
         f"{prefix}_last_at": float(values[-1]),
+    }
+
+
+def setting_facts(cpu_lr1: Results, book_k0: Results) -> dict[str, float]:
+    """Chapter 8's setting: the paper's training PFLOP a model (``paper_pflop``, its LR1 row),
+    the zero predictor's loss at the paper's shape (``zero_loss``) and minutes a model on the
+    CPU (``cpu_minutes``), both from the stored paper-cpu LR1, and book-scale K0's coverage at
+    k = 8N (``book_K0_8N_covered``)."""
+    paper = sweep_configs("LR1", "paper", seeds=1)[0]
+    return {
+        "paper_pflop": paper.flops_per_sample * paper.batch * paper.steps / 1e15,
+        "zero_loss": float(cpu_lr1.metric("zero_loss").mean()),
+        "cpu_minutes": cpu_lr1.meta["train_seconds"] / len(cpu_lr1) / 60,
+        "book_K0_8N_covered": book_k0.mean("features_covered", k=8 * book_k0.configs[0].N),
     }
