@@ -117,6 +117,8 @@ def test_tables_print_numbers_one_way():
     got = [table_number(x) for x in (251.0, 8192.0, 0.099878, 1.0043, 0.26, 1234.5, None)]
     assert got == ["251", "8192", "0.0999", "1.00", "0.260", "1234", "–"]
     assert table_number(float("nan")) == "–" and sig(8192.0) == "8192" and sig(0.03923) == "0.039"
+    assert sig(160.33) == "160" and sig(1234.5) == "1200" and sig(-160.33) == "-160"
+    assert sig(99.7) == "100" and sig(12.34, 3) == "12.3" and sig(12.0) == "12"
 
 
 def test_every_cell_of_a_table_prints_one_way():

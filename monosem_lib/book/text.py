@@ -21,11 +21,16 @@ __all__ = [
 
 
 def sig(x: float, digits: int = 2) -> str:
-    """``x`` to ``digits`` significant figures as plain text (integers stay integers)."""
+    """``x`` to ``digits`` significant figures as plain text: integers stay integers, and a
+    number that rounds to a whole number of at least ``digits`` figures prints whole, never in
+    scientific notation (160.3 -> "160", 1234.5 -> "1200", 99.7 -> "100")."""
     if isinstance(x, bool):
         raise TypeError("sig needs a number, got a bool")
     if isinstance(x, int) or float(x).is_integer() and abs(x) >= 10 ** (digits - 1):
         return f"{int(round(x))}"
+    rounded = float(f"{float(x):.{digits}g}")
+    if rounded.is_integer() and abs(rounded) >= 10 ** (digits - 1):
+        return f"{int(rounded)}"
     return f"{float(x):.{digits}g}"
 
 
