@@ -44,6 +44,24 @@ def test_the_optimum_is_the_best_shrink_within_the_loss_tolerance():
     assert ds.choose(base, pts[:1], 0.02) is None
 
 
+def test_plateau_and_admissible_decays_of_one_grid_point():
+    base = ds.Point(None, mono=0.2, loss=1.0, dead=0, seeds=3)
+    pts = (
+        ds.Point(2.0, mono=0.5, loss=1.05, dead=0, seeds=3),  # dearer than 2%
+        ds.Point(4.0, mono=0.95, loss=1.01, dead=0, seeds=3),
+        ds.Point(8.0, mono=1.0, loss=0.99, dead=0, seeds=3),
+        ds.Point(16.0, mono=0.4, loss=0.98, dead=0, seeds=3),  # admissible, off the plateau
+    )
+    o = ds.Optimum(4000, "cosine", 0.01, base, pts, ds.choose(base, pts, 0.02), 0.02)
+    assert o.shrink == 8.0 and ds.plateau_of([o], 4000, "cosine", 0.01) == (4.0, 8.0)
+    assert ds.plateau_of([o], 8000, "cosine", 0.01) is None, "no such grid point"
+    lo, hi = ds.admissible_decays([o], 4000, "cosine", 0.01)
+    assert lo == pytest.approx(decay_for_shrink(4.0, 0.01, 4000)) and lo == pytest.approx(0.2)
+    assert hi == pytest.approx(decay_for_shrink(16.0, 0.01, 4000))
+    dear = ds.Optimum(4000, "paper", 0.01, base, pts[:1], None, 0.02)
+    assert ds.admissible_decays([dear], 4000, "paper", 0.01) is None
+
+
 def test_a_study_trains_once_resumes_and_reads_its_optima(tmp_path, monkeypatch):
     tiny = ds.DecayStudy(
         "tiny", "tiny", (0.0, 3.0), 1, ((120, "cosine", 0.01), (120, "paper", 0.01))

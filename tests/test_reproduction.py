@@ -12,7 +12,9 @@ from monosem_lib import reproduction as rp
 from monosem_lib.analysis.report import interpret
 from monosem_lib.core.config import preset
 from monosem_lib.core.training import train
-from monosem_lib.paper import budget, series
+from monosem_lib.paper import budget, facts, series
+from monosem_lib.paper.recipe import decay_for
+from monosem_lib.paper.table1 import sweep_configs
 from monosem_lib.store.summaries import save_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +59,6 @@ def test_claims_have_one_entry_per_swept_value(data):
 def test_facts_name_the_numbers_a_chapter_states(data):
     """``facts``: seed means by value under ``<name>_<value>_<metric>``, claim 3's ratio and
     loss ratio per rate, claim 5's counts per set, the budget study's by steps."""
-    from monosem_lib.paper import facts
 
     lr1, lr3 = data["book"]["LR1"], data["book"]["LR3"]
     f = facts.batch_facts("LR1", lr1)
@@ -76,6 +77,19 @@ def test_facts_name_the_numbers_a_chapter_states(data):
     assert f5["claim5_always_on_neurons"] + f5["claim5_residual_block_neurons"] > 0
     fb = facts.budget_facts({120: {"LR1": lr1, "LR3": lr3}})
     assert fb["LR3_120_0.03_mono"] == pytest.approx(lr3.mean("mono_per_feature", lr=0.03))
+
+
+def test_rule_facts_state_the_decay_rule_as_the_book_applies_it():
+    f = facts.rule_facts()
+    assert f["rule_book_d"] == decay_for(8000, 0.01, "cosine")
+    lr3 = sweep_configs("LR3", "book")
+    assert f["book_LR3_S_min"] == pytest.approx(f["rule_book_d"] * 0.001 * 4000)
+    assert f["book_LR3_S_max"] == pytest.approx(f["rule_book_d"] * 0.03 * 4000)
+    assert all(c.bias_decay == f["rule_book_d"] for c in lr3)
+    # The paper's rows: E4 (decay 0.001 at lr 0.003) to LR3 at lr 0.03; D1 sweeps the decay.
+    assert f["table1_S_min"] == pytest.approx(0.001 * 0.003 * 2**16)
+    assert f["table1_S_max"] == pytest.approx(0.03 * 0.03 * 2**16)
+    assert (f["recipe_d"], f["recipe_S"]) == (0.3, pytest.approx(12.0))
 
 
 def test_setting_facts_state_chapter_8s_setting_from_the_stored_runs():
@@ -198,7 +212,10 @@ def test_sweep_series_sentence_and_departures(data):
     assert sentence.startswith("LR1: mono/N") and "lr 0.003" in sentence and "lr 0.03" in sentence
     d = series.departures("B3")
     assert d["N"] == ("512", "64") and d["eps N"] == ("8", "4") and d["lr"] == ("0.003", "0.01")
-    assert d["total shrink"][0] == d["total shrink"][1], "each row keeps its own total shrink"
+    # B3's decay: the paper's 0.003 at 2^17 steps; at book scale the rule's d (decay_for)
+    # scaled by 0.003 / 0.03, so the total shrink differs between the scales.
+    assert d["bias decay"] == ("0.003", f"{decay_for(8000, 0.01) / 10:.3g}")
+    assert d["total shrink"][0] != d["total shrink"][1]
     assert series.departures("LR3")["lr"] == ("0.001-0.03", "0.001-0.03")
 
 

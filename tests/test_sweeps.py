@@ -56,12 +56,22 @@ def test_paper_scale_uses_the_papers_values():
     assert all(c.task == "abs" and c.k == 2048 for c in sweep_configs("LR5", "paper"))
 
 
-def test_book_scale_keeps_the_total_shrink():
-    for name in ("B1", "B3", "E1", "E4", "LR3", "G1", "RG1", "RP1", "LR5", "D1"):
-        for book, paper in zip(sweep_configs(name, "book"), sweep_configs(name, "paper")):
-            assert math.isclose(total_shrink(book), total_shrink(paper), rel_tol=1e-9), name
-    # B1's shrink of 5.9 at the book's lr 0.01 needs a decay of about 0.147.
-    assert math.isclose(sweep_configs("B1")[0].bias_decay, 0.1475, rel_tol=1e-3)
+def test_book_scale_sets_the_decay_by_the_rule():
+    """Book scale: every row's decay is the rule's for the book's run length, rate and
+    half-cosine (``decay_for``), times the row's decay over the paper's 0.03; zero stays zero."""
+    book = preset("book")
+    for name in ("B1", "B3", "E1", "E4", "LR3", "G1", "RG1", "RP1", "LR5", "D1", "K1"):
+        for b, p in zip(sweep_configs(name, "book"), sweep_configs(name, "paper")):
+            rule = decay_for(book.steps, b.lr, book.schedule) * p.bias_decay / 0.03
+            assert math.isclose(b.bias_decay, rule, rel_tol=1e-12), name
+    # LR3: about 0.23 at every rate, so the total shrink grows with the rate.
+    lr3 = sweep_configs("LR3")
+    assert all(0.2 < c.bias_decay < 0.26 for c in lr3)
+    assert total_shrink(lr3[0]) < 1 < 20 < total_shrink(lr3[-1])
+    assert {c.bias_decay for c in sweep_configs("LR1")} == {0.0}
+    # B2's weaker paper decay (0.003) stays ten times weaker than B1's.
+    assert math.isclose(sweep_configs("B2")[0].bias_decay * 10, sweep_configs("B1")[0].bias_decay)
+    # The book's own recipe (shrink 12 at lr 0.01 over 8000 steps) is a fixed point, not a row.
     assert math.isclose(decay_for_shrink(12.0, 0.01, 8000), ENGINEERED["bias_decay"])
 
 
@@ -74,10 +84,8 @@ def test_book_scale_widths_and_seeds():
 
 def test_overrides_and_bad_names():
     assert all(c.steps == 2000 for c in sweep_configs("LR1", steps=2000))
-    assert math.isclose(
-        total_shrink(sweep_configs("LR3", steps=2000)[0]),
-        total_shrink(sweep_configs("LR3", "paper")[0]),
-    )
+    short = sweep_configs("LR3", steps=2000)[0]
+    assert math.isclose(short.bias_decay, decay_for(2000, short.lr, "cosine"))
     with pytest.raises(ConfigError, match="LR1"):
         sweep_configs("LR9")
     with pytest.raises(ConfigError, match="book, paper-cpu, paper"):

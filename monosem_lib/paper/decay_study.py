@@ -41,6 +41,8 @@ __all__ = [
     "choose",
     "find_optimum",
     "optima",
+    "plateau_of",
+    "admissible_decays",
     "spreads",
     "shrink_exponent",
     "fit_shrink",
@@ -326,6 +328,27 @@ def find_optimum(
 def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> list[Optimum]:
     """Every stored grid point's optimum, in the study's order."""
     return [find_optimum(k, r, tolerance) for k, r in load_study(name, folder).items()]
+
+
+def plateau_of(
+    found: Sequence[Optimum], steps: int, schedule: str, lr: float
+) -> tuple[float, float] | None:
+    """The plateau of best shrinks (``Optimum.plateau``) the study found at this run length,
+    schedule and rate; None where the grid has no such point or the recipe has no plateau."""
+    at = [o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)]
+    return at[0].plateau if at else None
+
+
+def admissible_decays(
+    found: Sequence[Optimum], steps: int, schedule: str, lr: float
+) -> tuple[float, float] | None:
+    """The weakest and strongest decay d of the recipe that cost no loss (``admissible``) at
+    this run length, schedule and rate; None where none does or the grid lacks the point."""
+    at = [o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)]
+    ok = [p.shrink for o in at for p in o.points if p.shrink and o.admissible(p)]
+    if not ok:
+        return None
+    return decay_for_shrink(min(ok), lr, steps), decay_for_shrink(max(ok), lr, steps)
 
 
 def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, float]:

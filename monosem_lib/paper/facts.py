@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.config import preset
 from ..store.results import Results
 from .claims import Claim
-from .table1 import sweep_configs
+from .recipe import decay_for, total_shrink
+from .table1 import ENGINEERED, TABLE1, sweep_configs
 
 __all__ = [
     "FACT_METRICS",
@@ -23,6 +25,7 @@ __all__ = [
     "budget_facts",
     "peak_facts",
     "setting_facts",
+    "rule_facts",
 ]
 
 # The short names of the metrics a fact can state.
@@ -130,4 +133,30 @@ def setting_facts(cpu_lr1: Results, book_k0: Results) -> dict[str, float]:
         "zero_loss": float(cpu_lr1.metric("zero_loss").mean()),
         "cpu_minutes": cpu_lr1.meta["train_seconds"] / len(cpu_lr1) / 60,
         "book_K0_8N_covered": book_k0.mean("features_covered", k=8 * book_k0.configs[0].N),
+    }
+
+
+def rule_facts() -> dict[str, float]:
+    """The decay rule as the book applies it: the rule's d at book scale (``rule_book_d``),
+    the total shrinks it gives book-scale LR3 across its rates (``book_LR3_S_min/max``), the
+    range of total shrinks the paper's own rows imply (``table1_S_min/max``, rows with a fixed
+    nonzero decay; D1 sweeps it)
+    and the book's own recipe's decay and shrink (``recipe_d``, ``recipe_S``)."""
+    book = preset("book")
+    lr3 = [total_shrink(c) for c in sweep_configs("LR3", "book", seeds=1)]
+    paper = [
+        total_shrink(c)
+        for name, spec in TABLE1.items()
+        if "bias_decay" not in spec.swept
+        for c in sweep_configs(name, "paper", seeds=1)
+        if c.bias_decay > 0
+    ]
+    return {
+        "rule_book_d": decay_for(book.steps, book.lr, book.schedule),
+        "book_LR3_S_min": min(lr3),
+        "book_LR3_S_max": max(lr3),
+        "table1_S_min": min(paper),
+        "table1_S_max": max(paper),
+        "recipe_d": ENGINEERED["bias_decay"],
+        "recipe_S": total_shrink(book.replace(**ENGINEERED)),
     }

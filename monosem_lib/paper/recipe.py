@@ -92,9 +92,11 @@ class DecayRule:
 
 
 # At book scale (data/decay-study/book, lr 0.01): under one half-cosine and a constant rate the
-# best decay barely moves with T (and, at T = 4000 under the half-cosine, with lr); under the
-# paper's periodic cosine it falls with T: the troughs of the rate leave the decay acting
-# almost alone, so long runs need a weaker one.
+# best decay barely moves with T; under the paper's periodic cosine it falls with T: the
+# troughs of the rate leave the decay acting almost alone, so long runs need a weaker one. The
+# fit is at lr 0.01. At T = 4000 under the half-cosine no decay engineers at lr 0.003 or 0.03,
+# and at 0.03 only d >= 0.4 costs no loss: the rule's d is too weak at the largest rates
+# (book-scale LR3 at lr 0.03 shows it, chapter 3).
 RULES: dict[str, DecayRule] = {
     "cosine": DecayRule(d0=0.23, b=1.0),
     "constant": DecayRule(d0=0.31, b=0.8),
@@ -105,7 +107,8 @@ RULES: dict[str, DecayRule] = {
 def decay_for(steps: int, lr: float, schedule: str = "cosine") -> float:
     """The bias decay to pair with an initial bias of -1 for a run of ``steps`` steps at base
     rate ``lr`` under ``schedule`` (``RULES``): the one rule the book uses wherever a decay is
-    set for a run length. ``lr`` is checked but does not move d (the study's finding)."""
+    set for a run length. ``lr`` is checked and caps d at 0.5 / lr but does not otherwise move
+    it: the rule is fitted at lr 0.01, and at lr 0.03 it is too weak (see ``RULES``)."""
     if schedule not in RULES:
         raise ConfigError("schedule", schedule, "must be one of " + ", ".join(RULES))
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -122,6 +122,7 @@ def departures(
             "batch": [c.batch for c in cs],
             "steps": [c.steps for c in cs],
             "samples": [c.batch * c.steps for c in cs],
+            "bias decay": [c.bias_decay for c in cs],
             "total shrink": [total_shrink(c) for c in cs],
         }
         for q, values in quantities.items():

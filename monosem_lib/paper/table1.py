@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.config import SCALES, Config, ConfigError, preset
-from .recipe import PAPER_DECAY, decay_for, decay_for_shrink, total_shrink
+from .recipe import PAPER_DECAY, decay_for
 
 __all__ = [
     "SweepSpec",
@@ -33,6 +33,7 @@ __all__ = [
     "SWEEP_SCALES",
     "reduced_budget",
     "reduced_decay",
+    "rule_decay",
     "sweep_values",
 ]
 
@@ -62,8 +63,9 @@ ROW_FIELDS = (
 )
 
 # The book's own engineered recipe at the book preset: initial bias -1 and a total shrink of
-# 12 (decay 0.3 at lr 0.01 over 8000 steps). It is not a row of the paper's table; the paper's
-# rows imply shrinks from about 0.2 (E4) to about 59 (LR3 at lr 0.03).
+# 12 (decay 0.3 at lr 0.01 over 8000 steps), on the decay study's plateau at that run length
+# (chapter 3 checks it). It is not a row of the paper's table; the paper's rows imply shrinks
+# from about 0.2 (E4) to about 59 (LR3 at lr 0.03).
 ENGINEERED: dict[str, float] = {"init_bias": -1.0, "bias_decay": 0.3}
 
 # How a paper-scale row becomes a book-scale row; book_config applies exactly these.
@@ -76,8 +78,10 @@ BOOK_RULES: dict[str, str] = {
     "lr": "a fixed rate of 0.003 (B1-B5, E1-E4) becomes the book's 0.01: in 8000 steps 0.003 "
     "leaves LR3's gain in monosemanticity near zero; swept rates and the fixed 0.005 "
     "(RG1) and 0.007 (K0-K2, D1) are kept",
-    "bias_decay": "rescaled so that the total shrink decay * lr * steps/2 equals the row's own "
-    "at paper scale (each row keeps its own shrink)",
+    "bias_decay": "chapter 3's rule, ml.decay_for, for the book's 8000 steps of one half-cosine "
+    f"(d = {decay_for(8000, 0.01, 'cosine'):.2g} at every rate), times the row's decay over the "
+    "paper's usual 0.03, so the weaker decays of B2-B5, D1 and E2-E4 stay weaker; the total "
+    "shrink d * lr * steps/2 then differs from the paper's",
     "batch, steps, schedule": "256, 8000 and one half-cosine (paper: 8192, 2^17 and a periodic "
     "cosine with T_max 512)",
     "task, activation, features, init bias, L1": "kept",
@@ -280,7 +284,7 @@ def book_config(paper: Config, steps: int | None = None, swept: tuple[str, ...] 
         k=paper.k // _BOOK_K_DIVISOR,
         eps=eps,
         lr=lr,
-        bias_decay=decay_for_shrink(total_shrink(paper), lr, steps),
+        bias_decay=rule_decay(paper.bias_decay, steps, lr, book.schedule),
         init_bias=paper.init_bias,
         l1=paper.l1,
         steps=steps,
@@ -305,12 +309,19 @@ def reduced_budget(paper: Config, steps: int | None = None) -> Config:
 
 
 def reduced_decay(paper: Config, steps: int) -> float:
-    """The decay of a paper-scale row cut to ``steps`` steps: the rule's decay for that run
-    length, rate and schedule (``recipe.decay_for``), times the row's decay relative to the
-    paper's usual 0.03 (so D1's and the E rows' weaker decays stay weaker); 0 stays 0."""
-    if paper.bias_decay == 0:
+    """The decay of a paper-scale row cut to ``steps`` steps (its own rate and schedule):
+    ``rule_decay``."""
+    return rule_decay(paper.bias_decay, steps, paper.lr, paper.schedule)
+
+
+def rule_decay(paper_decay: float, steps: int, lr: float, schedule: str) -> float:
+    """The decay a row with the paper's decay ``paper_decay`` gets for a run of ``steps``
+    steps at rate ``lr`` under ``schedule``: the rule's decay (``recipe.decay_for``) times
+    ``paper_decay`` relative to the paper's usual 0.03 (so D1's and the E rows' weaker decays
+    stay weaker); 0 stays 0. Book scale and the paper-cpu budget both set decays this way."""
+    if paper_decay == 0:
         return 0.0
-    return decay_for(steps, paper.lr, paper.schedule) * paper.bias_decay / PAPER_DECAY
+    return decay_for(steps, lr, schedule) * paper_decay / PAPER_DECAY
 
 
 def sweep_values(name: str, scale: str = "book") -> tuple:
