@@ -76,8 +76,8 @@ def departures_paragraph() -> str:
         f"{paper.N}, {paper.m} and {paper.k}, m/N = 1/{paper.N // paper.m}: far less "
         f"superposition) and sees about 1/{round(samples['paper'] / samples['book'])} of the "
         f"paper's {samples['paper']:,} samples a model. Chapter 8 runs the paper's own shape at "
-        f"1/{round(samples['paper'] / samples['cpu'])} of its samples, with the bias decay set "
-        "for the shorter run by chapter 3's rule. The paper's full budget needs a GPU; the "
+        f"1/{round(samples['paper'] / samples['cpu'])} of its samples. At both, bias decay is "
+        "set for the run length by chapter 3's rule. The paper's full budget needs a GPU; the "
         "book provides the command and shows its results where they are stored."
     )
 
