@@ -330,13 +330,18 @@ def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> 
     return [find_optimum(k, r, tolerance) for k, r in load_study(name, folder).items()]
 
 
+def _optimum_at(found: Sequence[Optimum], steps: int, schedule: str, lr: float) -> Optimum | None:
+    """The study's optimum at this run length, schedule and rate; None if the grid lacks it."""
+    return next((o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)), None)
+
+
 def plateau_of(
     found: Sequence[Optimum], steps: int, schedule: str, lr: float
 ) -> tuple[float, float] | None:
     """The plateau of best shrinks (``Optimum.plateau``) the study found at this run length,
     schedule and rate; None where the grid has no such point or the recipe has no plateau."""
-    at = [o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)]
-    return at[0].plateau if at else None
+    at = _optimum_at(found, steps, schedule, lr)
+    return None if at is None else at.plateau
 
 
 def admissible_decays(
@@ -344,8 +349,8 @@ def admissible_decays(
 ) -> tuple[float, float] | None:
     """The weakest and strongest decay d of the recipe that cost no loss (``admissible``) at
     this run length, schedule and rate; None where none does or the grid lacks the point."""
-    at = [o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)]
-    ok = [p.shrink for o in at for p in o.points if p.shrink and o.admissible(p)]
+    at = _optimum_at(found, steps, schedule, lr)
+    ok = [] if at is None else [p.shrink for p in at.points if p.shrink and at.admissible(p)]
     if not ok:
         return None
     return decay_for_shrink(min(ok), lr, steps), decay_for_shrink(max(ok), lr, steps)
