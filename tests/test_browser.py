@@ -137,7 +137,8 @@ def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, brows
 TEXT_PAGES = [p for p in PAGES if p[2] is not None or p[0] == "intro"] + [
     ("glossary", "glossary.html", None)
 ]
-# The test machine is offline: the CDN scripts (MathJax, require.js) cannot load here.
+# The test machine is offline: the widgets' CDN script (require.js) cannot load here. MathJax
+# is the book's own (_static/mathjax); whether it rendered is asserted below, not assumed.
 KNOWN_CONSOLE_ERRORS = (
     *KNOWN_PAGE_ERRORS,
     re.compile(r"net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISC)"),
@@ -145,6 +146,33 @@ KNOWN_CONSOLE_ERRORS = (
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", re.I)
 # Images that are not figures: badges, and the frames of a precomputed slider or live widget.
 NOT_FIGURES = ".animation, .monosem-live, .monosem-static, .widget-subarea, a[href*='colab']"
+# TeX that MathJax left unrendered, and a path of the machine that built the book.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$")
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/home/|/root/|/tmp/|/Users/|/usr/|[A-Z]:\\)")
+
+
+def math_rendered(page) -> tuple[int, int, list[str]]:
+    """(math spans on the page, MathJax containers, raw TeX left in the visible text) once
+    MathJax has typeset the page."""
+    page.evaluate(
+        "async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }"
+    )
+    spans = page.eval_on_selector_all("main .math", "els => els.length")
+    rendered = page.eval_on_selector_all("main mjx-container", "els => els.length")
+    raw = [m.group(0) for m in RAW_TEX.finditer(page.inner_text("main"))]
+    return spans, rendered, raw
+
+
+def test_raw_tex_and_machine_paths_are_caught():
+    raw = RAW_TEX.findall(r"a \(x\) and \[y\] and $$z$$")
+    assert raw == ["\\(", "\\)", "\\[", "\\]", "$$", "$$"]
+    assert not RAW_TEX.findall("f(x) = [0, 1] costs $5")
+    assert MACHINE_PATH.findall("read /work/main/data and /home/u and C:\\x") == [
+        "/work/",
+        "/home/",
+        "C:\\",
+    ]
+    assert not MACHINE_PATH.findall("data/book/LR1.json, book/01.ipynb and 1/16 and m/s")
 
 
 # Tick labels are drawn at 10 pt at 90 dpi (book.style), 12.5 px at a figure's natural size:
@@ -178,9 +206,14 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{server}/{url}", wait_until="load")
     page.wait_for_timeout(300)
+    spans, rendered, raw = math_rendered(page)
+    assert not raw, f"{url}: raw TeX in the visible text: {raw[:5]}"
+    assert rendered >= spans, f"{url}: {spans} formulas, only {rendered} rendered by MathJax"
     errors = [e for e in errors if not any(k.search(e) for k in KNOWN_CONSOLE_ERRORS)]
     assert not errors, f"{url}: console errors {errors}"
     text = page.inner_text("main")
+    paths = sorted({m.group(0) for m in MACHINE_PATH.finditer(text)})
+    assert not paths, f"{url}: a path of the build machine in the text: {paths}"
     pointers = [p for p in ("printed above", "the numbers above") if p in text]
     assert not pointers, f"{url}: a sentence points at a number instead of giving it: {pointers}"
     cells = page.eval_on_selector_all(

@@ -1,7 +1,12 @@
 """A Sphinx extension: every page loads each script once. sphinx-thebe and
 sphinx-togglebutton each reach a page's scripts twice with the same inline configuration, once
 with the file None and once with "", which Sphinx keeps as two scripts; the browser then logged
-"Identifier 'THEBE_JS_URL' has already been declared" on every page."""
+"Identifier 'THEBE_JS_URL' has already been declared" on every page.
+
+The list is filtered in place, after every other handler: the page's scripts are the builder's
+own list, which handlers that run later (the MathJax extension among them) append to. An earlier
+version swapped in a new list at priority 100, so MathJax's script went to a list no page used
+and no formula rendered."""
 
 from __future__ import annotations
 
@@ -25,9 +30,9 @@ def unique_scripts(scripts: list[Any]) -> list[Any]:
 
 def _dedupe(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     if "script_files" in context:
-        context["script_files"] = unique_scripts(context["script_files"])
+        context["script_files"][:] = unique_scripts(context["script_files"])
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("html-page-context", _dedupe, priority=100)  # before handlers that end the event
+    app.connect("html-page-context", _dedupe, priority=990)  # after the handlers that add scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True}
