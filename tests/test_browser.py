@@ -163,6 +163,27 @@ def math_rendered(page) -> tuple[int, int, list[str]]:
     return spans, rendered, raw
 
 
+# Each table cell: its text length and how many lines it wraps to; each table: how far it
+# overflows the frame it sits in (0 when it fits).
+CELL_LINES = """els => els.map(e => {
+    const text = e.innerText.trim(), range = document.createRange();
+    range.selectNodeContents(e);
+    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    return [text.slice(0, 30), text.length, Math.max(1, tops.size)];
+})"""
+TABLE_OVERFLOW = """els => els.map(t => {
+    const frame = t.closest('div.output, div.cell_output, section, article') || t.parentElement;
+    return [(t.innerText || '').slice(0, 40), t.getBoundingClientRect().width,
+            frame.getBoundingClientRect().width];
+}).filter(([, w, room]) => w > room + 1)"""
+
+
+def narrow_cells(page) -> list:
+    """Table cells that wrap to fewer than about six characters a line."""
+    cells = page.eval_on_selector_all("main table td, main table th", CELL_LINES)
+    return [(t, n, lines) for t, n, lines in cells if lines > 1 and n / lines < 5]
+
+
 def test_raw_tex_and_machine_paths_are_caught():
     raw = RAW_TEX.findall(r"a \(x\) and \[y\] and $$z$$")
     assert raw == ["\\(", "\\)", "\\[", "\\]", "$$", "$$"]
@@ -224,6 +245,8 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
     assert not precise, f"{url}: table numbers printed too precisely: {precise[:8]}"
     cut = [t[:40] for t, overflow in cells if overflow or t.rstrip().endswith(("...", "…"))]
     assert not cut, f"{url}: truncated table cells: {cut[:5]}"
+    wide_tables = page.eval_on_selector_all("main table", TABLE_OVERFLOW)
+    assert not wide_tables, f"{url}: tables wider than the text column at 1280 px: {wide_tables}"
     uncaptioned = page.eval_on_selector_all(
         "main img",
         """(els, skip) => els.filter(e => !e.closest(skip)
@@ -251,8 +274,12 @@ def test_page_reads_as_finished_text(name, url, notebook, server, browser):
         SMALLEST_SCALE,
     )
     wide = phone.evaluate("() => document.documentElement.scrollWidth")
+    squeezed = narrow_cells(phone)
     SHOTS.mkdir(parents=True, exist_ok=True)
     phone.screenshot(path=str(SHOTS / f"{name}-390.png"), full_page=True)
     phone.close()
     assert not small, f"{url}: on a phone these figures' labels fall under 9 px: {small}"
     assert wide <= 390, f"{url}: on a 390 px phone the page is {wide} px wide (scrolls sideways)"
+    assert not squeezed, (
+        f"{url}: on a phone these table cells wrap a few letters a line: {squeezed[:5]}"
+    )

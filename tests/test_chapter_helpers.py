@@ -144,3 +144,21 @@ def test_every_cell_of_a_table_prints_one_way():
     assert list(out.index) == ["0.003", "0.01", "0.03"] and out.index.name == "lr"
     series = book_table(pd.Series({"steps": 8192.0, "loss": 0.0392331}, name="LR3"))
     assert series["LR3"].tolist() == ["8192", "0.0392"]
+
+
+def test_tables_show_display_names_grouped_digits_and_no_row_numbers():
+    import pandas as pd
+
+    from monosem_lib.book.text import _table_html, book_table, display_name, table_cell
+
+    assert display_name("final_loss") == "loss" and display_name("mono_per_feature") == "mono/N"
+    assert display_name("deviation_on") == "deviation when on"
+    assert display_name("some_new_column") == "some new column" and display_name("LR3") == "LR3"
+    assert table_cell(1048576) == "1,048,576" and table_cell(8192) == "8192"
+    assert table_cell(("LR3.json", 12)) == "LR3.json, 12"
+    df = pd.DataFrame({"final_loss": [0.1, 0.2], "deviation_on": [1.0, 2.0]})
+    assert list(book_table(df).columns) == ["loss", "deviation when on"]
+    html = _table_html(df)
+    assert "final_loss" not in html and "<th>0</th>" not in html and "deviation when on" in html
+    indexed = _table_html(df.set_index(pd.Index(["a", "b"], name="run")))
+    assert "<th>a</th>" in indexed

@@ -1,17 +1,32 @@
-"""Numbers into the chapters' sentences: MyST-NB's ``glue`` where the book is built, and a
-plain fallback where it is not (Colab, a bare Jupyter), so the same notebook runs anywhere."""
+"""How the book prints numbers: in sentences (``sig``, ``glue_facts``; ``prose`` ties each
+stated number to its value) and in tables (``table_number``, ``table_cell``, ``book_table``)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any
 
 import numpy as np
 
+from ..analysis.metrics import METRICS
+from .prose import glue
+
+# Column names of the book's tables that are not headline metrics (those take their short
+# name from ``analysis.metrics.METRICS``): the code's name -> what a reader sees.
+DISPLAY_NAMES = {
+    "deviation_on": "deviation when on",
+    "deviation_off": "deviation when off",
+    "init_bias": "initial bias",
+    "bias_decay": "bias decay d",
+    "lr": "learning rate",
+    "eps": "ε",
+}
+
 __all__ = [
     "book_table",
-    "glue",
+    "display_name",
     "glue_facts",
     "sig",
     "table_cell",
@@ -34,18 +49,6 @@ def sig(x: float, digits: int = 2) -> str:
     return f"{float(x):.{digits}g}"
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Make ``value`` available to the chapter's text as ``{glue:text}`name```. In the
-    built book this is MyST-NB's ``glue``; where MyST-NB is not installed (Colab) the text
-    shows the role as written, and the value is returned so the cell can still show it."""
-    try:
-        from myst_nb import glue as myst_glue  # the book build has it; Colab does not
-    except ImportError:
-        return value
-    myst_glue(name, value, display=display)
-    return value
-
-
 def glue_facts(facts: dict[str, Any], digits: int = 2) -> dict[str, str]:
     """``glue`` every number of ``facts`` by its name, to ``digits`` significant figures
     (``sig``); returns the texts glued, so a cell can also show them."""
@@ -59,11 +62,12 @@ def table_number(x: float) -> str:
     """How every table of the book prints a number: integers (and integer-valued floats such
     as a seed mean of counts, or 8192) as integers, never in scientific notation; other
     numbers to three significant figures, trailing zeros kept (1.00, 0.260), or to the unit
-    from 100 up; a missing value (None, NaN) as a dash."""
+    from 100 up; a missing value (None, NaN) as a dash. From 100,000 up, digits are grouped
+    in threes (1,048,576)."""
     if x is None or isinstance(x, float) and math.isnan(x):
         return "–"
     if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x)}"
+        return f"{int(x):,}" if abs(x) >= 100_000 else f"{int(x)}"
     if abs(x) >= 100:
         return f"{float(x):.0f}"
     return f"{float(x):#.3g}".rstrip(".")
@@ -72,12 +76,14 @@ def table_number(x: float) -> str:
 def table_cell(x: Any) -> str:
     """How every table cell prints: a yes/no as the verdict marks (✓, ✗), a missing value
     (None, NaN) as a dash, a number by ``table_number``, anything else as its text."""
-    if isinstance(x, bool | np.bool_):
+    if isinstance(x, (bool, np.bool_)):
         return "✓" if x else "✗"
     if x is None:
         return "–"
     if isinstance(x, numbers.Real):
         return table_number(float(x))
+    if isinstance(x, (tuple, list)):
+        return ", ".join(table_cell(v) for v in x)
     return str(x)
 
 
@@ -107,10 +113,24 @@ def _labels(index: Any) -> Any:
 
 
 def _label(x: Any) -> str:
-    """A row or column label: like a cell, but a setting such as 0.003 or 0.9999 as written."""
-    if isinstance(x, float | np.floating) and not float(x).is_integer():
+    """A row or column label: like a cell, but a setting such as 0.003 or 0.9999 as written,
+    and a code name (``final_loss``) by its display name (``display_name``)."""
+    if isinstance(x, (float, np.floating)) and not float(x).is_integer():
         return f"{float(x):g}"
+    if isinstance(x, str):
+        return display_name(x)
     return table_cell(x)
+
+
+def display_name(name: str) -> str:
+    """What a table calls a column or row the code calls ``name``: a metric by its short name
+    in the metrics registry (``final_loss`` -> loss), another code name (``deviation_on``)
+    from ``DISPLAY_NAMES``, or with its underscores read as spaces; plain words unchanged."""
+    if name in METRICS:
+        return METRICS[name].short
+    if name in DISPLAY_NAMES:
+        return DISPLAY_NAMES[name]
+    return name.replace("_", " ") if re.fullmatch(r"[a-z0-9]+(_[a-z0-9.]+)+", name) else name
 
 
 def use_book_tables() -> None:
@@ -128,4 +148,13 @@ def use_book_tables() -> None:
         return
     html = shell.display_formatter.formatters["text/html"]
     for kind in (pd.DataFrame, pd.Series):
-        html.for_type(kind, lambda df: book_table(df).to_html(classes="dataframe book-table"))
+        html.for_type(kind, _table_html)
+
+
+def _table_html(df: Any) -> str:
+    """A table as the book shows it: ``book_table``'s cells, without pandas' default 0, 1, 2
+    row numbers."""
+    import pandas as pd  # the [book] extra
+
+    plain_index = isinstance(df.index, pd.RangeIndex) and df.index.name is None
+    return book_table(df).to_html(classes="dataframe book-table", index=not plain_index)
