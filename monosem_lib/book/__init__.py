@@ -21,6 +21,7 @@ from . import (
     intro,
     live,
     plots,
+    prose,
     sae_chapter,
     sae_compare,
     sae_explorer,
@@ -43,6 +44,7 @@ from .inspector_static import *  # noqa: F403
 from .intro import *  # noqa: F403
 from .live import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .prose import *  # noqa: F403
 from .sae_chapter import *  # noqa: F403
 from .sae_compare import *  # noqa: F403
 from .sae_explorer import *  # noqa: F403
@@ -68,6 +70,7 @@ __all__ = [
     *study_plots.__all__,
     *study_tables.__all__,
     *text.__all__,
+    *prose.__all__,
     *live.__all__,
     *explorers.__all__,
     *bias_explorer.__all__,
