@@ -162,3 +162,18 @@ def test_tables_show_display_names_grouped_digits_and_no_row_numbers():
     assert "final_loss" not in html and "<th>0</th>" not in html and "deviation when on" in html
     indexed = _table_html(df.set_index(pd.Index(["a", "b"], name="run")))
     assert "<th>a</th>" in indexed
+
+
+def test_seed_means_carry_their_spread_into_tables():
+    import pandas as pd
+
+    from monosem_lib.book.tables import _object_frame
+    from monosem_lib.book.text import Spread, table_cell
+
+    s = Spread([0.3, 0.35, 0.4])
+    assert abs(s - 0.35) < 1e-12 and s.n == 3 and abs(s.sd - 0.05) < 1e-12
+    assert table_cell(s) == "0.350 ± 0.05" and table_cell(Spread([0.3])) == "0.300"
+    assert Spread([1.0, None, float("nan"), 3.0]).n == 2
+    frame = _object_frame({"a": {"x": s}})
+    assert isinstance(frame.loc["a", "x"], Spread) and frame.loc["a", "x"] > 0.3
+    assert isinstance(pd.Series({1: s}, dtype=object).iloc[0], Spread)

@@ -32,6 +32,7 @@ from ..paper.series import departures
 from ..paper.table1 import BOOK_RULES, TABLE1
 from ..store.results import Results
 from .batches import B1_SHRINK, GROUP_NAMES
+from .text import Spread
 from .views import WorldSample
 
 __all__ = [
@@ -131,13 +132,20 @@ def seed_means(
 
 
 def group_table(groups: dict[str, Results]) -> pd.DataFrame:
-    """Seed means of loss, mono/N, coverage and dead neurons, one row per group."""
+    """Seed means of loss, mono/N, coverage and dead neurons, one row per group, each with its
+    spread over the seeds (``Spread``)."""
     keys = ("final_loss", "mono_per_feature", "features_covered", "dead_neurons")
     rows = {
-        GROUP_NAMES.get(name, name): {**{k: r.mean(k) for k in keys}, "seeds": len(r)}
+        GROUP_NAMES.get(name, name): {**{k: Spread(r.metric(k)) for k in keys}, "seeds": len(r)}
         for name, r in groups.items()
     }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return _object_frame(rows)
+
+
+def _object_frame(rows: dict) -> pd.DataFrame:
+    """{row: {column: value}} as a DataFrame that keeps each value as it is (a ``Spread``
+    stays one; pandas would turn it into a plain float)."""
+    return pd.DataFrame(list(rows.values()), index=list(rows), dtype=object)
 
 
 def grid_label(c: Config) -> str:
@@ -166,31 +174,33 @@ def shrink_study(groups: dict[str, Results], live: Results, views: dict) -> pd.D
 
 
 def claim3_table(claim: Claim) -> pd.DataFrame:
-    """A claim 3's numbers as a DataFrame: baseline and engineered seed-mean mono/N and loss,
-    one row per learning rate."""
+    """A claim 3's numbers as a DataFrame: baseline and engineered seed-mean mono/N (with its
+    spread over the seeds, where the claim kept them) and loss, one row per learning rate."""
     n = claim.numbers
+    seeds = n.get("seeds", {})
     rows = {
         lr: {
-            "mono/N baseline": mono[0],
-            "mono/N engineered": mono[1],
+            "mono/N baseline": Spread(seeds[lr][0]) if lr in seeds else mono[0],
+            "mono/N engineered": Spread(seeds[lr][1]) if lr in seeds else mono[1],
             "loss baseline": n["final_loss"][lr][0],
             "loss engineered": n["final_loss"][lr][1],
         }
         for lr, mono in n["mono_per_feature"].items()
     }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("lr")
+    return _object_frame(rows).rename_axis("lr")
 
 
 def width_table(widths: dict[str, Results]) -> pd.DataFrame:
-    """Seed means of loss, mono/N and coverage per width and recipe: a DataFrame indexed by
-    k, with k/N and one column per recipe and metric."""
+    """Seed means (with their spread, ``Spread``) of loss, mono/N and coverage per width and
+    recipe: a DataFrame indexed by k, with k/N and one column per recipe and metric."""
     keys = {METRICS[k].short: k for k in ("final_loss", "mono_per_feature", "features_covered")}
     first = next(iter(widths.values()))
     table = pd.DataFrame(index=pd.Index(sorted(first.values("k")), name="k"))
     table["k/N"] = table.index / first.configs[0].N
     for recipe, r in widths.items():
         for label, key in keys.items():
-            table[f"{recipe} {label}"] = pd.Series(r.mean_by("k", key))
+            spreads = {k: Spread(v) for k, v in r.by_value("k", key).items()}
+            table[f"{recipe} {label}"] = pd.Series(spreads, dtype=object)
     return table
 
 

@@ -25,6 +25,7 @@ DISPLAY_NAMES = {
 }
 
 __all__ = [
+    "Spread",
     "book_table",
     "display_name",
     "glue_facts",
@@ -58,6 +59,23 @@ def glue_facts(facts: dict[str, Any], digits: int = 2) -> dict[str, str]:
     return texts
 
 
+class Spread(float):
+    """A seed mean that remembers its spread: a float equal to the mean (so a table's
+    arithmetic and comparisons read the mean), with the standard deviation ``sd`` over ``n``
+    seeds; a table prints it as "0.354 ± 0.021" (``table_cell``)."""
+
+    sd: float
+    n: int
+
+    def __new__(cls, values: Any) -> Spread:
+        got = np.asarray([v for v in np.ravel(values) if v is not None], dtype=float)
+        got = got[~np.isnan(got)]
+        out = super().__new__(cls, float(got.mean()) if got.size else float("nan"))
+        out.sd = float(got.std(ddof=1)) if got.size > 1 else float("nan")
+        out.n = int(got.size)
+        return out
+
+
 def table_number(x: float) -> str:
     """How every table of the book prints a number: integers (and integer-valued floats such
     as a seed mean of counts, or 8192) as integers, never in scientific notation; other
@@ -80,6 +98,8 @@ def table_cell(x: Any) -> str:
         return "✓" if x else "✗"
     if x is None:
         return "–"
+    if isinstance(x, Spread) and x.n > 1:
+        return f"{table_number(float(x))} ± {sig(x.sd)}"
     if isinstance(x, numbers.Real):
         return table_number(float(x))
     if isinstance(x, (tuple, list)):
