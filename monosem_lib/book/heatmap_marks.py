@@ -144,7 +144,7 @@ class PassingMarks:
             [],
             facecolors=MARK_COLOR,
             edgecolors=MARK_COLOR,
-            linewidths=0.4,
+            linewidths=1.5,  # a lone passing row stays visible on a phone
             transform=ax.get_yaxis_transform(),
             clip_on=False,
         )
