@@ -180,7 +180,7 @@ def test_live_view_cancels_a_background_computation_when_a_control_moves():
 def test_checkpoint_explorer_live_and_static(run):
     view = checkpoint_explorer(run, 1)
     last = _image(view)
-    assert "mono neurons / feature" in view.status.value
+    assert "mono neurons " in view.status.value and "(red)" in view.status.value
     view.controls["step"].value = 1
     first = _image(view)
     assert not np.allclose(first, last), "the heatmap should change between checkpoints"

@@ -16,6 +16,7 @@ from . import (
     explorers,
     figure_kit,
     grid_slider,
+    heatmap_marks,
     inspector,
     inspector_static,
     intro,
@@ -39,6 +40,7 @@ from .bias_explorer import *  # noqa: F403
 from .explorers import *  # noqa: F403
 from .figure_kit import *  # noqa: F403
 from .grid_slider import *  # noqa: F403
+from .heatmap_marks import *  # noqa: F403
 from .inspector import *  # noqa: F403
 from .inspector_static import *  # noqa: F403
 from .intro import *  # noqa: F403
@@ -63,6 +65,7 @@ __all__ = [
     *views.__all__,
     *tables.__all__,
     *figure_kit.__all__,
+    *heatmap_marks.__all__,
     *plots.__all__,
     *scale_plots.__all__,
     *stored.__all__,

@@ -18,6 +18,7 @@ from ..core.config import Config
 from ..core.model import ToyModel
 from ..core.training import Run
 from .figure_kit import heatmap_order, sfa_heatmap
+from .heatmap_marks import HeatmapFrame, HeatmapFrames, Passing, PassingMarks
 from .live import LiveView, PanelSlot, StaticSlider, static_slider
 
 __all__ = [
@@ -26,6 +27,12 @@ __all__ = [
     "width_explorer",
     "HeatmapPanel",
     "draw_state",
+    "model_frame",
+    "stats_frame",
+    "show_frame",
+    "checkpoint_frames",
+    "instance_frames",
+    "width_frames",
     "slider_view",
     "state_numbers",
     "short_number",
@@ -34,34 +41,59 @@ __all__ = [
 
 # -- the book's explorers -------------------------------------------------------------------
 def state_numbers(st, config: Config, loss: float | None) -> str:
-    mono = int(st.mono[0].sum())
-    covered = st.covered(0)
+    """The numbers printed with a heatmap of instance 0 of ``st`` (``NeuronStats``), led by
+    the count of the neurons its marks show (``Passing.label``)."""
+    passing = Passing.of_stats(st)
     parts = [
-        f"{METRICS['mono_per_feature'].label} {mono / config.N:.2f}",
-        f"features covered {covered / config.N:.2f}",
+        passing.label(),
+        f"{METRICS['mono_per_feature'].short} {passing.count / config.N:.2f}",
+        f"covered {passing.covered} of {config.N} features",
         f"dead {int(st.dead[0].sum())}",
     ]
     if loss is not None:
-        parts.insert(0, f"loss {loss:.4f}")
+        parts.append(f"loss {loss:.4f}")
     return " | ".join(parts)
 
 
-class HeatmapPanel:
-    """The sorted single-feature-activation heatmap with its colorbar, drawn once per figure
-    and then updated in place (kept in a ``PanelSlot``). Live (no footer), the image and title
-    are blitted onto a cached background (see ``figure_png``); static frames draw normally."""
+def stats_frame(st, config: Config, title: str, loss: float | None) -> HeatmapFrame:
+    """The heatmap frame of instance 0 of ``st`` (``NeuronStats``): its activations, its
+    passing neurons and its numbers, all from ``st``."""
+    sfa = st.sfa[0].double().cpu().numpy()
+    return HeatmapFrame(sfa, Passing.of_stats(st), title, state_numbers(st, config, loss))
 
-    def __init__(self, fig: Figure, sfa: np.ndarray, title: str, footer: bool):
+
+def model_frame(model: ToyModel, P, config: Config, title: str, loss: float | None) -> HeatmapFrame:
+    """The heatmap frame of a one-instance model (signed probes for the abs task)."""
+    return stats_frame(neuron_stats(model, P, signed=is_signed(config)), config, title, loss)
+
+
+class HeatmapPanel:
+    """The sorted single-feature-activation heatmap with its colorbar and the marks of its
+    passing neurons, drawn once per figure and then updated in place (kept in a
+    ``PanelSlot``). Live (no footer), the image, marks and title are blitted onto a cached
+    background (see ``figure_png``); static frames draw normally with the numbers under them."""
+
+    def __init__(self, fig: Figure, frame: HeatmapFrame, footer: bool):
         self.fig = fig
-        self.shape = sfa.shape
+        self.shape = frame.sfa.shape
         self.ax = fig.add_subplot(1, 1, 1)
-        self.img = sfa_heatmap(self.ax, sfa, vmax=1.0, title=title, colorbar=True)
+        self.live = not footer
+        self.marks = PassingMarks(self.ax, animated=self.live)
+        self.img = sfa_heatmap(
+            self.ax,
+            frame.sfa,
+            vmax=1.0,
+            title=frame.title,
+            colorbar=True,
+            passing=frame.passing,
+            count=False,
+            marks=self.marks,
+        )
         self.footer = (
             fig.text(0.5, 0.005, "", ha="center", va="bottom", fontsize=9) if footer else None
         )
-        fig.subplots_adjust(bottom=0.2 if footer else 0.13, top=0.9, left=0.1, right=0.97)
+        fig.subplots_adjust(bottom=0.22 if footer else 0.16, top=0.9, left=0.1, right=0.97)
         self.background = None
-        self.live = not footer
         if self.live:
             self.img.set_animated(True)
             self.ax.title.set_animated(True)
@@ -104,16 +136,29 @@ class HeatmapPanel:
             .clip(0, cols - 1)
         )
         buf[y0:y1, x0:x1] = self.lut[index[r][:, c]]
-        self.ax.draw_artist(self.ax.title)
+        for artist in (*self.marks.artists(), self.ax.title):
+            self.ax.draw_artist(artist)
         return True
 
-    def show(self, sfa: np.ndarray, title: str, text: str) -> None:
-        a = np.clip(sfa, 0, None)
+    def show(self, frame: HeatmapFrame) -> None:
+        """Draw ``frame``: its activations, the marks of its passing neurons, its title and
+        (static frames) its numbers."""
+        a = np.clip(frame.sfa, 0, None)
         rows, cols = heatmap_order(a)
         self.img.set_data(a[rows][:, cols])
-        self.ax.set_title(title)
+        self.marks.show(frame.passing, (rows, cols))
+        self.ax.set_title(frame.title)
         if self.footer is not None:
-            self.footer.set_text(text)
+            self.footer.set_text(frame.text)
+
+
+def show_frame(fig: Figure, slot: PanelSlot, frame: HeatmapFrame, footer: bool = True) -> str:
+    """Draw ``frame`` in the panel ``slot`` keeps on ``fig``; ``footer`` also writes its
+    numbers under the heatmap (static frames: live views show them in their status line).
+    Returns the numbers."""
+    panel = slot.get(fig, (frame.sfa.shape, footer), lambda f: HeatmapPanel(f, frame, footer))
+    panel.show(frame)
+    return frame.text
 
 
 def draw_state(
@@ -126,15 +171,9 @@ def draw_state(
     loss: float | None,
     footer: bool = True,
 ) -> str:
-    """Heatmap of one model and its numbers, in the panel ``slot`` keeps on ``fig``; ``footer``
-    also writes the numbers under the heatmap (static frames: live views show them in their
-    status line instead)."""
-    st = neuron_stats(model, P, signed=is_signed(config))
-    sfa = st.sfa[0].double().cpu().numpy()
-    text = state_numbers(st, config, loss)
-    panel = slot.get(fig, (sfa.shape, footer), lambda f: HeatmapPanel(f, sfa, title, footer))
-    panel.show(sfa, title, text)
-    return text
+    """Heatmap of one model and its numbers (``model_frame``), in the panel ``slot`` keeps on
+    ``fig`` (``show_frame``); returns the numbers."""
+    return show_frame(fig, slot, model_frame(model, P, config, title, loss), footer)
 
 
 def slider_view(
@@ -152,6 +191,37 @@ def slider_view(
     )
 
 
+def _one(frames: HeatmapFrames, value) -> HeatmapFrame:
+    (frame,) = frames.frame(value)
+    return frame
+
+
+def _frame_drawer(frames: HeatmapFrames, slot: PanelSlot) -> Callable:
+    """``draw(fig, value, footer)`` of a slider over ``frames``: the status line (live) or
+    nothing (static frames print their numbers under the heatmap)."""
+
+    def draw(fig, value, footer=True):
+        frame = _one(frames, value)
+        text = show_frame(fig, slot, frame, footer)
+        return text if footer else f"{frame.title}: {text}"
+
+    return draw
+
+
+def checkpoint_frames(run: Run, instance: int = 0) -> HeatmapFrames:
+    """The checkpoint slider's frames: one per stored checkpoint (log2-spaced steps), with
+    the training loss over the ``LOSS_WINDOW`` steps before it."""
+    sub = run.select([instance])
+    hist = sub.loss_history[:, 0].double()
+
+    def frame(step: int) -> tuple[HeatmapFrame]:
+        loss = float(hist[max(0, step - LOSS_WINDOW) : step].mean())
+        title = f"after {step} steps (log2 = {np.log2(step):.0f})"
+        return (model_frame(sub.checkpoint_model(step), sub.P, sub.config, title, loss),)
+
+    return HeatmapFrames(sorted(sub.checkpoints), frame)
+
+
 def checkpoint_explorer(
     run: Run, instance: int = 0, live: bool = True, figsize: tuple[float, float] = (7, 4.2)
 ) -> LiveView | StaticSlider:
@@ -159,22 +229,15 @@ def checkpoint_explorer(
 
     Returns a ``LiveView`` (``live=True``) or a ``StaticSlider``.
     """
-    sub = run.select([instance])
-    steps = sorted(sub.checkpoints)
-    cfg = sub.config
-    hist = sub.loss_history[:, 0].double()
+    frames = checkpoint_frames(run, instance)
+    steps = list(frames.values)
     slot = PanelSlot()
-
-    def draw_step(fig, step, footer=True):
-        loss = float(hist[max(0, step - LOSS_WINDOW) : step].mean())
-        title = f"after {step} steps (log2 = {np.log2(step):.0f})"
-        text = draw_state(fig, slot, sub.checkpoint_model(step), sub.P, cfg, title, loss, footer)
-        return text if footer else f"{title}: {text}"
-
+    draw_step = _frame_drawer(frames, slot)
     if not live:
         caption = (
             f"Precomputed: the model's heatmap and numbers at each of its {len(steps)} "
-            f"checkpoints, {steps[0]} to {steps[-1]} steps; the title shows the step."
+            f"checkpoints, {steps[0]} to {steps[-1]} steps; the title shows the step, red "
+            "marks the neurons that pass the 0.999 criterion."
         )
         return static_slider(draw_step, steps, figsize=figsize, caption=caption)
     import ipywidgets as w
@@ -190,6 +253,20 @@ def short_number(x: float) -> str:
     return f"{x:.3g}"
 
 
+def instance_frames(
+    run: Run, instances: Sequence[int], title: Callable[[Config], str]
+) -> HeatmapFrames:
+    """The instance slider's frames: one per instance, titled by ``title(config)``, with its
+    loss on fresh evaluation samples."""
+
+    def frame(i: int) -> tuple[HeatmapFrame]:
+        r = run.select([i])
+        loss = float(evaluate_loss(r)[0])
+        return (model_frame(r.model, r.P, r.config, title(r.config), loss),)
+
+    return HeatmapFrames(list(instances), frame)
+
+
 def instance_slider(
     run: Run,
     instances: Sequence[int],
@@ -199,17 +276,14 @@ def instance_slider(
 ) -> LiveView | StaticSlider:
     """A slider over some instances of one run: each frame is that instance's heatmap and
     numbers, titled by ``title(config)``. Static (JS) unless ``live``."""
-    instances = list(instances)
-    slot = PanelSlot()
-
-    def draw(fig, i, footer=True):
-        r = run.select([i])
-        loss = float(evaluate_loss(r)[0])
-        text = draw_state(fig, slot, r.model, r.P, r.config, title(r.config), loss, footer)
-        return text if footer else f"{title(r.config)}: {text}"
-
+    frames = instance_frames(run, instances, title)
+    instances = list(frames.values)
+    draw = _frame_drawer(frames, slot := PanelSlot())
     if not live:
-        caption = f"Precomputed: {len(instances)} models of one batch; the title names each."
+        caption = (
+            f"Precomputed: {len(instances)} models of one batch; the title names each, red "
+            "marks the neurons that pass the 0.999 criterion."
+        )
         return static_slider(draw, instances, figsize=figsize, caption=caption)
     import ipywidgets as w
 
@@ -222,6 +296,19 @@ def instance_slider(
     return slider_view("i", slider, draw, figsize, slot)
 
 
+def width_frames(runs: dict[int, Run], instance: int = 0) -> HeatmapFrames:
+    """The width slider's frames: one per width k, with the training loss of its last
+    ``LOSS_WINDOW`` steps."""
+
+    def frame(k: int) -> tuple[HeatmapFrame]:
+        r = runs[k].select([instance])
+        title = f"k = {k} neurons ({k / r.config.N:g} N)"
+        loss = float(r.loss_history[-LOSS_WINDOW:, 0].double().mean())
+        return (model_frame(r.model, r.P, r.config, title, loss),)
+
+    return HeatmapFrames(sorted(runs), frame)
+
+
 def width_explorer(
     runs: dict[int, Run],
     instance: int = 0,
@@ -229,28 +316,15 @@ def width_explorer(
     figsize: tuple[float, float] = (7, 4.2),
 ) -> LiveView | StaticSlider:
     """Slide over precomputed widths k: the heatmap and numbers of each width's model."""
-    ks = sorted(runs)
+    frames = width_frames(runs, instance)
+    ks = list(frames.values)
     slot = PanelSlot()
-
-    def draw_k(fig, k, footer=True):
-        r = runs[k].select([instance])
-        title = f"k = {k} neurons ({k / r.config.N:g} N)"
-        text = draw_state(
-            fig,
-            slot,
-            r.model,
-            r.P,
-            r.config,
-            title,
-            float(r.loss_history[-LOSS_WINDOW:, 0].double().mean()),
-            footer,
-        )
-        return text if footer else f"{title}: {text}"
-
+    draw_k = _frame_drawer(frames, slot)
     if not live:
         caption = (
             f"Precomputed: the model's heatmap and numbers at each width k from {ks[0]} to "
-            f"{ks[-1]} neurons; the title shows k."
+            f"{ks[-1]} neurons; the title shows k, red marks the neurons that pass the 0.999 "
+            "criterion."
         )
         return static_slider(draw_k, ks, figsize=figsize, caption=caption)
     import ipywidgets as w

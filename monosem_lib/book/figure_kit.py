@@ -27,6 +27,7 @@ from ..analysis.metrics import METRICS
 from ..analysis.responses import MultiFeatureResponse
 from ..paper.series import SweepSeries, batch_sentence
 from ..paper.table1 import TABLE1
+from .heatmap_marks import MARK_NOTE, Passing, PassingMarks
 from .text import use_book_tables
 
 __all__ = [
@@ -140,9 +141,16 @@ def sfa_heatmap(
     cmap: str = "viridis",
     colorbar: bool = False,
     order: tuple[np.ndarray, np.ndarray] | None = None,
+    passing: Passing | None = None,
+    xlabel: str = "feature (sorted)",
+    count: bool = True,
+    marks: PassingMarks | None = None,
 ) -> AxesImage:
     """Draw the sorted neurons x features heatmap of one instance's single-feature activations
-    ``sfa`` [k, N] (``order``: rows and columns from ``heatmap_order``)."""
+    ``sfa`` [k, N] (``order``: rows and columns from ``heatmap_order``), its passing units
+    marked (``PassingMarks``; ``passing`` by default classifies ``sfa`` with the paper's
+    criterion; ``marks``: drawn there, else on new ones). The x label says what the marks
+    mean, with how many units pass when ``count`` (sliders print the count with the frame)."""
     a = np.clip(as_numpy(sfa), 0, None)
     rows, cols = heatmap_order(a) if order is None else order
     img = ax.imshow(
@@ -153,12 +161,15 @@ def sfa_heatmap(
         vmin=0,
         vmax=vmax if vmax is not None else max(1e-6, float(a.max())),
     )
-    ax.set_xlabel("feature (sorted)")
-    ax.set_ylabel("neuron (sorted by monosemanticity)")
+    passing = Passing.of_sfa(sfa) if passing is None else passing
+    (PassingMarks(ax) if marks is None else marks).show(passing, (rows, cols))
+    note = passing.label("red: pass 0.999") if count else MARK_NOTE
+    ax.set_xlabel(f"{xlabel}\n{note}")
+    ax.set_ylabel(f"{passing.unit} (sorted by monosemanticity)")
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(img, ax=ax, label="activation")
+        ax.figure.colorbar(img, ax=ax, label="activation", pad=0.1)
     return img
 
 
@@ -416,18 +427,28 @@ def heatmap_row(
     vmax: float | None = None,
     xlabel: str | None = None,
     figsize: tuple[float, float] | None = None,
+    passing: Sequence[Passing] | None = None,
 ) -> Figure:
     """Sorted single-feature-activation heatmaps side by side, one per entry of ``sfas``
     (each [k, N], or [k, 2N] for a signed probe), on one colour scale (``vmax``, by default
-    the largest activation of them all), which the last panel's colour bar shows."""
+    the largest activation of them all), which the last panel's colour bar shows. Each
+    marks its passing units (``passing``, one per panel; by default the paper's criterion
+    on the activations given) and counts them under its x axis."""
     n = len(titles)
     if vmax is None:
         vmax = max(1e-6, max(float(np.clip(as_numpy(a), 0, None).max()) for a in sfas))
+    marks = [None] * n if passing is None else list(passing)
     fig, axes = subplots(1, n, figsize=figsize or (5.5 * n, 4.2), squeeze=False)
-    for j, (ax, sfa, title) in enumerate(zip(axes[0], sfas, titles)):
-        sfa_heatmap(ax, sfa, vmax=vmax, title=title, colorbar=j == n - 1)
-        if xlabel:
-            ax.set_xlabel(xlabel)
+    for j, (ax, sfa, title, p) in enumerate(zip(axes[0], sfas, titles, marks)):
+        sfa_heatmap(
+            ax,
+            sfa,
+            vmax=vmax,
+            title=title,
+            colorbar=j == n - 1,
+            passing=p,
+            xlabel=xlabel or "feature (sorted)",
+        )
     return fig
 
 

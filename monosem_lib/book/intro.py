@@ -11,6 +11,7 @@ from ..core.config import preset
 from ..paper.claims import STATEMENTS, Claim, verdict_mark
 from ..store.results import Results
 from .figure_kit import heatmap_row
+from .heatmap_marks import Passing
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -84,10 +85,15 @@ def departures_paragraph() -> str:
 
 def intro_heatmaps(baseline: Results, engineered: Results, instance: int = 0) -> Figure:
     """The baseline's and the engineered model's single-feature activations side by side
-    (one instance of each; neurons sorted by their preferred feature)."""
+    (one instance of each; neurons sorted by their preferred feature), the neurons that pass
+    the 0.999 criterion marked and counted."""
     titles = ["baseline (initial bias 0, no decay)", "engineered (initial bias -1, bias decay)"]
-    sfas = [r.stats(instance).sfa[0] for r in (baseline, engineered)]
-    fig = heatmap_row(sfas, titles, vmax=1, figsize=(10, 4.2))
-    for ax in fig.axes[:2]:
-        ax.set_xlabel("feature")
-    return fig
+    stats = [r.stats(instance) for r in (baseline, engineered)]
+    return heatmap_row(
+        [st.sfa[0] for st in stats],
+        titles,
+        vmax=1,
+        figsize=(10, 4.4),
+        xlabel="feature",
+        passing=[Passing.of_stats(st) for st in stats],
+    )

@@ -30,6 +30,7 @@ from .figure_kit import (
     subplots,
     sweep_plot,
 )
+from .heatmap_marks import Passing
 from .tables import describe_config
 from .views import (
     Coverage,
@@ -444,11 +445,18 @@ def results_heatmaps(
     xlabel: str | None = None,
 ) -> Figure:
     """``heatmap_row`` of every instance of ``results`` under a metric ``variant``, titled by
-    ``titles`` (default: ``experiments.describe_config`` of each instance)."""
+    ``titles`` (default: ``experiments.describe_config`` of each instance), each marking the
+    neurons that pass under that variant."""
     if titles is None:
         titles = [describe_config(c) for c in results.configs]
-    sfas = [results.stats(i, variant).sfa[0] for i in range(len(results))]
-    return heatmap_row(sfas, titles, vmax=vmax, xlabel=xlabel)
+    stats = [results.stats(i, variant) for i in range(len(results))]
+    return heatmap_row(
+        [st.sfa[0] for st in stats],
+        titles,
+        vmax=vmax,
+        xlabel=xlabel,
+        passing=[Passing.of_stats(st) for st in stats],
+    )
 
 
 def nonlinearity_figure(table: pd.DataFrame) -> Figure:

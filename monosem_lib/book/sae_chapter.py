@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -19,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..paper.sae_study import SAE_SHAPES, SAEStudy, stale_sae_batches
 from .figure_kit import BookFigure, sfa_heatmap
+from .heatmap_marks import HeatmapFrame, Passing
 from .sae_compare import SAE_CONTENDER_LABELS, SAEEntry
 from .text import table_number
 
@@ -29,6 +31,7 @@ __all__ = [
     "sae_compute_figure",
     "sae_hardness_figure",
     "sae_heatmap",
+    "sae_frame",
     "SAE_COLORS",
 ]
 
@@ -94,27 +97,43 @@ def _missing_figure(what: str) -> Figure:
     return fig
 
 
-def sae_heatmap(ax: Axes, sfa: np.ndarray, title: str, unit: str) -> None:
+def sae_frame(entry: SAEEntry, title: str, unit: str, text: str = "") -> HeatmapFrame:
+    """One contender's heatmap frame: its stored single-feature activations, its units that
+    pass the criterion (``Passing.of_sfa``, as ``dictionary.unit_metrics`` counted them) and
+    ``title``; ``text`` follows the count in the numbers printed with it."""
+    sfa = entry.sfa()
+    passing = Passing.of_sfa(torch.from_numpy(sfa).double(), unit=unit)
+    numbers = [passing.label(), f"covered {passing.covered / passing.N:.2f}"]
+    return HeatmapFrame(sfa, passing, title, " | ".join(numbers + ([text] if text else [])))
+
+
+def sae_heatmap(
+    ax: Axes, sfa: np.ndarray, title: str, unit: str, passing: Passing | None = None
+) -> None:
     """One contender's sorted single-feature heatmap (clipped at 0, its own colour scale)
-    with its colorbar, its units (``neuron`` or ``latent``) named on the y axis."""
+    with its colorbar, its units (``neuron`` or ``latent``) named on the y axis and those
+    that pass the criterion marked (``passing``; by default classified here)."""
     vmax = max(1e-6, float(np.clip(sfa, 0, None).max()))
-    sfa_heatmap(ax, sfa, vmax=vmax, title=title, colorbar=True)
+    if passing is None:
+        passing = Passing.of_sfa(torch.from_numpy(np.asarray(sfa)).double(), unit=unit)
+    sfa_heatmap(ax, sfa, vmax=vmax, title=title, colorbar=True, passing=passing, count=False)
     ax.set_ylabel(f"{unit} (sorted)")
     ax.tick_params(labelsize=TICK_SIZE)
 
 
-def sae_heatmaps(entries: dict[str, SAEEntry], figsize=(11, 6.6)) -> Figure:
+def sae_heatmaps(entries: dict[str, SAEEntry], figsize=(11, 7)) -> Figure:
     """Single-feature activations of every contender (units x features, sorted as in the
-    paper's plots, clipped at 0), one panel each with its colorbar."""
+    paper's plots, clipped at 0), one panel each with its colorbar, the units that pass the
+    0.999 criterion marked in red and counted in the title."""
     if not entries:
         return _missing_figure("the contenders' heatmaps")
     fig = BookFigure(figsize=figsize, layout="constrained")
     axes = fig.subplots(2, 3).ravel()
     for ax, (label, entry) in zip(axes, entries.items()):
-        row = entry.row
         unit = "neuron" if "neurons" in label else "latent"
-        title = f"{label}\ncovered {row['features_covered']:.2f}, mono {row['mono_units']}"
-        sae_heatmap(ax, entry.sfa(), title, unit)
+        frame = sae_frame(entry, label, unit)
+        title = f"{label}\n{frame.text.replace(' | ', ', ')}"
+        sae_heatmap(ax, frame.sfa, title, unit, frame.passing)
     for ax in axes[len(entries) :]:
         ax.set_visible(False)
     return fig

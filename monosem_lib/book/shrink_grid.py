@@ -12,12 +12,13 @@ from ..store.cache import load_or_train
 from ..store.results import Results, load_results
 from ..store.summaries import save_summary
 from .batches import GRID_SHRINKS, LIVE_BIASES, bias_shrink_grid
-from .explorers import HeatmapPanel, state_numbers
+from .explorers import show_frame, stats_frame
 from .grid_slider import static_grid
-from .live import StaticSlider
+from .heatmap_marks import HeatmapFrame, HeatmapFrames
+from .live import PanelSlot, StaticSlider
 from .stored import DataUnavailable, data_dir
 
-__all__ = ["BIAS_GRID", "store_bias_grid", "bias_grid", "bias_grid_slider"]
+__all__ = ["BIAS_GRID", "store_bias_grid", "bias_grid", "bias_grid_frames", "bias_grid_slider"]
 
 BIAS_GRID = "bias-grid"  # data/live/bias-grid.json and .npz
 
@@ -46,20 +47,29 @@ def bias_grid() -> Results:
     return Results.from_run(load_or_train(configs), scale="live")
 
 
-def bias_grid_slider(grid: Results, figsize: tuple[float, float] = (7, 4.2)) -> StaticSlider:
-    """Initial bias x total shrink S, one heatmap with its numbers per pair, starting at the
-    engineered recipe's bias -1 with B1's shrink."""
+def bias_grid_frames(grid: Results) -> HeatmapFrames:
+    """The grid slider's frames, one per (initial bias, total shrink S) pair of
+    ``LIVE_BIASES`` x ``GRID_SHRINKS``, with the stored final loss."""
     where = {(c.init_bias, round(total_shrink(c), 1)): i for i, c in enumerate(grid.configs)}
     loss = grid.metric("final_loss")
 
-    def draw(fig, bias: float, shrink: float) -> None:
+    def frame(pair: tuple[float, float]) -> tuple[HeatmapFrame]:
+        bias, shrink = pair
         i = where[(bias, round(shrink, 1))]
-        st = grid.stats(i)
-        sfa = st.sfa[0].double().cpu().numpy()
         title = f"initial bias {bias:g}, total shrink S = {shrink:.1f}"
-        HeatmapPanel(fig, sfa, title, True).show(
-            sfa, title, state_numbers(st, grid.configs[i], loss[i])
-        )
+        return (stats_frame(grid.stats(i), grid.configs[i], title, float(loss[i])),)
+
+    return HeatmapFrames([(b, s) for b in LIVE_BIASES for s in GRID_SHRINKS], frame)
+
+
+def bias_grid_slider(grid: Results, figsize: tuple[float, float] = (7, 4.2)) -> StaticSlider:
+    """Initial bias x total shrink S, one heatmap with its numbers per pair, starting at the
+    engineered recipe's bias -1 with B1's shrink."""
+    frames, slot = bias_grid_frames(grid), PanelSlot()
+
+    def draw(fig, bias: float, shrink: float) -> None:
+        (frame,) = frames.frame((bias, shrink))
+        show_frame(fig, slot, frame)
 
     start = (LIVE_BIASES.index(-1.0), 2)
     return static_grid(
@@ -70,6 +80,7 @@ def bias_grid_slider(grid: Results, figsize: tuple[float, float] = (7, 4.2)) -> 
         text=lambda v: f"{v:g}",
         start=start,
         caption="Precomputed: drag either slider to browse the grid of initial bias × total shrink "
-        "S at the live scale (N = 32, k = 128); the heatmap, loss and counts are the model's.",
+        "S at the live scale (N = 32, k = 128); the heatmap, loss and counts are the model's, "
+        "and red marks the neurons that pass the 0.999 criterion.",
         figsize=figsize,
     )
