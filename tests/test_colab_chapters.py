@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,7 @@ CPU_CELL = (
     "_usage = _resource.getrusage(_resource.RUSAGE_SELF)\n"
     "print(_json.dumps({'kernel_cpu_s': round(_usage.ru_utime + _usage.ru_stime, 1)}))"
 )
+ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")  # a MyST role, as {glue:text}`name`
 DROPPED_ENV = ("PYTHONPATH", "PYTEST_CURRENT_TEST", "JUPYTER_PATH", "VIRTUAL_ENV")
 
 
@@ -226,6 +228,14 @@ def test_chapter_runs_alone_from_its_install_cell(notebook, snapshot, python, tm
     assert _torch_state(python) == torch_before, "the install cell changed Colab's torch"
     hard = float(os.environ.get("MONOSEM_NOTEBOOK_HARD_LIMIT", "150"))
     assert row["chapter_s"] < hard, f"{notebook.stem} took {row['chapter_s']} s alone"
+    # Colab shows Markdown as written: every sentence must carry its numbers, no MyST role,
+    # and the chapter's own check must have compared each stated number with the code's.
+    roles = [r for c in nb.cells if c.cell_type == "markdown" for r in ROLE.findall(c.source)]
+    assert not roles, f"{notebook.stem}: MyST roles Colab would show raw: {roles[:5]}"
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "stated numbers equal the computed values" in printed, "the prose check did not run"
 
 
 def test_unreachable_data_ends_in_one_sentence(snapshot, python, tmp_path):

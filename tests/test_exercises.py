@@ -128,7 +128,7 @@ def test_shrink_interference_coverage_projector_checkers(capsys):
     assert not ok and "M @ M != M" in out
 
 
-# -- chapter 7 ------------------------------------------------------------------------------
+# -- chapter 8 ------------------------------------------------------------------------------
 def test_the_sae_checkers_accept_solutions_and_explain_mistakes(capsys):
     def mmcs(atoms, truth):
         a, t = atoms / atoms.norm(dim=0), truth / truth.norm(dim=0)

@@ -1,4 +1,4 @@
-"""Stored summaries (chapter 8): loading by scale, staleness, the appendix's views, and the
+"""Stored summaries (chapter 7): loading by scale, staleness, the appendix's views, and the
 claims computed from them, on tiny sweeps with known structure."""
 
 import json
@@ -179,7 +179,7 @@ def test_every_stored_batch_is_current():
 
 
 def test_stored_data_show_what_the_book_states():
-    """Every scale's claims have the verdicts chapter 8 states (reproduction.EXPECTED_VERDICTS),
+    """Every scale's claims have the verdicts chapter 7 states (reproduction.EXPECTED_VERDICTS),
     and the budget study's too: a damaged or regenerated file that changes a verdict fails."""
     data = rp.load_data(ROOT / "data")
     by_scale = {s: rp.scale_claims(ROOT / "data", data, s) for s in rp.EXPECTED_VERDICTS}

@@ -339,7 +339,7 @@ def check_projector(fn: Callable) -> bool:
     return _report(True, "P^T (P P^T)^-1 P: symmetric, idempotent, rank m")
 
 
-# -- chapter 7 ------------------------------------------------------------------------------
+# -- chapter 8 ------------------------------------------------------------------------------
 def _mmcs_cases() -> list[tuple[torch.Tensor, torch.Tensor, float, str]]:
     """(atoms [d, L], truth [d, N], expected MMCS, what the case catches)."""
     eye = torch.eye(3, dtype=torch.float64)

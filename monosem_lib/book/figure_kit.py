@@ -350,11 +350,31 @@ def captioned(fig: Figure, caption: str, alt: str) -> Any:
     )
 
 
-def batch_figure(name: str, s: SweepSeries) -> Any:
-    """A stored batch's sweep plot (``sweep_series_figure``) captioned with its description
-    and the sentence generated from its numbers (``series.batch_sentence``)."""
-    text = f"<em>{html.escape(TABLE1[name].description)}.</em> {html.escape(batch_sentence(s))}"
+def batch_figure(name: str, s: SweepSeries, configs: Sequence[Any] = ()) -> Any:
+    """A stored batch's sweep plot (``sweep_series_figure``) captioned with the paper's row, the
+    settings its stored runs were trained with (from ``configs``, where given: the book's own
+    decay, not the paper's) and the sentence generated from its numbers
+    (``series.batch_sentence``)."""
+    row = html.escape(TABLE1[name].description)
+    ran = f" Here: {html.escape(_run_settings(configs))}." if configs else ""
+    text = f"<em>The paper's row: {row}.</em>{ran} {html.escape(batch_sentence(s))}"
     return captioned(sweep_series_figure(s), text, alt=f"{name}: {TABLE1[name].description}")
+
+
+def _run_settings(configs: Sequence[Any]) -> str:
+    """The settings a batch's runs share or sweep, as a caption states them: scale, initial
+    bias, bias decay d and L1 (each one value, or its range)."""
+
+    def values(field: str) -> str:
+        got = sorted({float(getattr(c, field)) for c in configs})
+        return f"{got[0]:g}" if len(got) == 1 else f"{got[0]:g} to {got[-1]:g}"
+
+    c = configs[0]
+    parts = [f"N = {c.N}, m = {c.m}, {c.steps} steps", f"initial bias {values('init_bias')}"]
+    parts.append(f"bias decay d = {values('bias_decay')}")
+    if any(float(x.l1) for x in configs):
+        parts.append(f"L1 {values('l1')}")
+    return ", ".join(parts)
 
 
 def multi_feature_figure(

@@ -1,7 +1,7 @@
 """The chapters' figures, in plain matplotlib: each takes runs, results or views and returns a
 figure. Returned figures are not registered with pyplot: a chapter shows one by making it the
 cell's last expression or by ``display(fig)``, so a figure is never drawn twice. Nothing here
-computes science: every number comes from ``analysis``, ``views`` or ``results``. Chapter 8's
+computes science: every number comes from ``analysis``, ``views`` or ``results``. Chapter 7's
 figures (the scales side by side) are in ``scale_plots``; primitives in ``figure_kit``.
 """
 

@@ -125,7 +125,7 @@ def check_prose(notebook: str | Path, values: dict[str, Any] | None = None) -> s
         raise AssertionError(
             f"{path.name}: {len(bad)} stated number(s) differ from the code: " + "; ".join(bad[:6])
         )
-    return f"✓ the text's {len(stated)} stated numbers equal the computed values"
+    return f"the text's {len(stated)} stated numbers equal the computed values"
 
 
 def _mismatch(stated: Stated, values: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Chapter 8's figures: the claims at each scale side by side, and the budget study."""
+"""Chapter 7's figures: the claims at each scale side by side, and the budget study."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def claim5_figure(report: Report, figsize: tuple[float, float] = (13, 3.4)) -> F
     return fig
 
 
-# -- chapter 8: the scales side by side -------------------------------------------------------
+# -- chapter 7: the scales side by side -------------------------------------------------------
 
 
 def claim_overlay(

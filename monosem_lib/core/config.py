@@ -271,7 +271,7 @@ PRESETS: dict[str, Config] = {
     "paper": _PAPER,
     # The paper's shape (N, m, k, eps, LAMB, periodic cosine) at 1/256 of its samples, for a
     # CPU: batch 1024 for 2^12 steps (2^22 samples), about 2 minutes a model on two cores.
-    # Chapter 8's budget study (data/paper-cpu/budget) shows what the cut costs.
+    # Chapter 7's budget study (data/paper-cpu/budget) shows what the cut costs.
     "paper-cpu": _PAPER.replace(batch=1024, steps=2**12),
     # Smaller than book, for sliders that retrain while the reader watches.
     # Shows the bias effect (mono/N 0.06 -> 0.6 with init bias -1 and B1's shrink of 5.9)

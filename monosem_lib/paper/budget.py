@@ -41,7 +41,7 @@ __all__ = [
 # ``make data-paper-cpu``.
 STUDY_STEPS = (1024, 2048, 4096, 8192, 16384)
 STUDY_RATES = (0.003, 0.01)
-# Claim 3 is judged at the book's rate at every budget, as chapter 8's claims table reads the
+# Claim 3 is judged at the book's rate at every budget, as chapter 7's claims table reads the
 # paper's shape (``reproduction.CLAIM_READING``); lr 0.003 is shown beside it.
 CLAIM3_RATES = (0.01,)
 

@@ -3,7 +3,7 @@
 Every function returns a :class:`Claim`: the paper's statement, the numbers it rests on, and
 the checks that decide it, each with its margin from ``MARGINS`` (the one place margins are
 set). ``Claim.check()`` raises an AssertionError naming every failed check and its numbers.
-The science tests, every chapter's Checks cell and chapter 8 call these same functions, on
+The science tests, every chapter's Checks cell and chapter 7 call these same functions, on
 live runs at book scale or on stored data at any scale. Formatting lives in ``describe``.
 """
 

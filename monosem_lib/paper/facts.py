@@ -1,4 +1,4 @@
-"""The numbers chapter 8's sentences state, by name, computed from the stored data at the
+"""The numbers chapter 7's sentences state, by name, computed from the stored data at the
 paper's shape: each chapter glues them (``book.glue``) so that no sentence carries a typed
 number. Names read ``<what>_<value>_<metric>``, for example ``LR3_0.01_mono`` (the seed
 mean of LR3's monosemantic neurons per feature at lr 0.01)."""
@@ -123,7 +123,7 @@ def peak_facts(prefix: str, results: Results, var: str, metric: str = "mono") ->
 
 
 def setting_facts(cpu_lr1: Results, book_k0: Results) -> dict[str, float]:
-    """Chapter 8's setting: the paper's training PFLOP a model (``paper_pflop``, its LR1 row),
+    """Chapter 7's setting: the paper's training PFLOP a model (``paper_pflop``, its LR1 row),
     the zero predictor's loss at the paper's shape (``zero_loss``) and minutes a model on the
     CPU (``cpu_minutes``), both from the stored paper-cpu LR1, and book-scale K0's coverage at
     k = 8N (``book_K0_8N_covered``)."""

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 BATCHES = tuple(TABLE1)  # every batch of Table 1, in the paper's order
-CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 8's claims read
+CLAIM_BATCHES = ("LR1", "LR3", "K0", "K1", "LR5")  # the ones chapter 7's claims read
 
 
 def load_data(root: str | Path) -> dict[str, dict[str, Results]]:
@@ -81,7 +81,7 @@ def at_scale(
     **kwargs: Any,
 ) -> Any:
     """``claim(*summaries, *args)`` for the batches ``names`` of one scale, or None when any of
-    them has not been produced yet (how chapter 8 leaves a column empty)."""
+    them has not been produced yet (how chapter 7 leaves a column empty)."""
     names = [names] if isinstance(names, str) else list(names)
     if not all(n in found for n in names):
         return None
@@ -135,13 +135,13 @@ def metric_variant_rows(results: Results, seed: int = 0) -> list[dict]:
     return rows
 
 
-# -- the claims at each scale (chapter 8) ---------------------------------------------------------
+# -- the claims at each scale (chapter 7) ---------------------------------------------------------
 
 # How each scale's stored batches are read for the five claims: rates left out of claim 1
 # because they have not converged at that budget, the rates claim 3 is judged at, the width
 # batch of claim 4, and the stored model with weights claim 5 reverse-engineers (file under the
 # scale's folder, instance). Both scales judge claim 3 at the book's rate, 0.01, and read LR3's
-# model at that rate for claim 5. (At the paper's shape chapter 8 also states claim 3 at
+# model at that rate for claim 5. (At the paper's shape chapter 7 also states claim 3 at
 # lr 0.03, where the baseline is already monosemantic; ``CLAIM3_AT_003`` is its verdict.)
 CLAIM_READING: dict[str, dict[str, Any]] = {
     "book": {
@@ -275,9 +275,9 @@ def _current(path: Path) -> bool:
         return False
 
 
-# -- what the stored data show, as chapter 8 states it ---------------------------------------------
+# -- what the stored data show, as chapter 7 states it ---------------------------------------------
 
-# The verdict of every claim at each scale (chapter 8's table), of claims 1-3 at every budget of
+# The verdict of every claim at each scale (chapter 7's table), of claims 1-3 at every budget of
 # the study, and of claim 3 for LR3 with the paper's own decay. The book's checks and tests
 # assert the stored data still give these, so a damaged or regenerated file that moves a
 # verdict fails CI.
@@ -285,4 +285,4 @@ EXPECTED_VERDICTS: dict[str, dict[int, bool]] = {
     "book": {1: True, 2: True, 3: True, 4: True, 5: True},
     "paper-cpu": {1: False, 2: True, 3: True, 4: False, 5: False},
 }
-CLAIM3_AT_003 = False  # claim 3 at the paper's shape, lr 0.03 (chapter 8)
+CLAIM3_AT_003 = False  # claim 3 at the paper's shape, lr 0.03 (chapter 7)

@@ -122,7 +122,7 @@ SAE_SHAPES: dict[str, SAEShape] = {
         slider_l1=(0.1, 0.2, 0.4, 0.8, 1.6),
     ),
     # The paper's shape at the paper-cpu budget, at lr 0.03 with the paper's own decay 0.03
-    # (chapter 8: the rescaled decay leaves LR3 without a monosemantic neuron at this
+    # (chapter 7: the rescaled decay leaves LR3 without a monosemantic neuron at this
     # budget). The model sees 2^22 samples, each SAE 2^20.
     "paper-cpu": SAEShape(
         "paper-cpu",

@@ -319,7 +319,7 @@ def _run_from_arrays(
     )
 
 
-# -- summaries: what chapter 8 stores for paper-scale (and book-scale) sweeps -------------
+# -- summaries: what chapter 7 stores for paper-scale (and book-scale) sweeps -------------
 SUMMARY_FORMAT = "monosem-summary"
 SUMMARY_FORMAT_VERSION = 1
 
