@@ -97,6 +97,13 @@ def test_each_page_loads_each_script_once():
     assert scripts_once.unique_scripts(["x.js", "x.js"]) == ["x.js"]
 
 
+def test_vendored_scripts_are_not_added_to_every_page():
+    """Jupyter Book lists every .js under _static for every page; MathJax's own files and the
+    playground's modules must load only where they are asked for."""
+    files = ["mathjax/a11y/sre.js", ("playground/ui.js", {}), "other.js", ("x.js", {"defer": 1})]
+    assert scripts_once.page_scripts(files) == ["other.js", ("x.js", {"defer": 1})]
+
+
 def test_check_catches_a_changed_url(tmp_path):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, tmp_path / name)

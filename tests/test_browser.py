@@ -116,6 +116,19 @@ def test_page_loads_shows_figures_links_colab_and_sliders_work(
     page.close()
 
 
+def test_the_ten_minute_path_lands_on_its_sections(server, browser):
+    """Each link of the front page's ten-minute path opens a page with that section."""
+    page = browser.new_page()
+    page.goto(f"{server}/intro.html", wait_until="load")
+    links = page.eval_on_selector_all("ol.ten-minutes a", "els => els.map(e => e.href)")
+    assert len(links) >= 4, f"the ten-minute path has {len(links)} links"
+    for link in links:
+        page.goto(link, wait_until="load")
+        anchor = link.split("#", 1)[1]
+        assert page.query_selector(f"section#{anchor}"), f"{link}: no section #{anchor}"
+    page.close()
+
+
 def test_every_chapter_has_a_js_slider_where_the_book_promises_one(server, browser):
     """Chapters with a live slider ship its static twin; check the count on the built pages."""
     for _, url, notebook in PAGES:
@@ -166,9 +179,14 @@ def math_rendered(page) -> tuple[int, int, list[str]]:
 # Each table cell: its text length and how many lines it wraps to; each table: how far it
 # overflows the frame it sits in (0 when it fits).
 CELL_LINES = """els => els.map(e => {
-    const text = e.innerText.trim(), range = document.createRange();
-    range.selectNodeContents(e);
-    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    const tops = new Set(), walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+        if (!node.textContent.trim() || node.parentElement.closest('mjx-container')) continue;
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        for (const r of range.getClientRects()) tops.add(Math.round((r.top + r.bottom) / 20));
+    }
+    const text = e.innerText.trim();
     return [text.slice(0, 30), text.length, Math.max(1, tops.size)];
 })"""
 TABLE_OVERFLOW = """els => els.map(t => {
@@ -181,7 +199,7 @@ TABLE_OVERFLOW = """els => els.map(t => {
 def narrow_cells(page) -> list:
     """Table cells that wrap to fewer than about six characters a line."""
     cells = page.eval_on_selector_all("main table td, main table th", CELL_LINES)
-    return [(t, n, lines) for t, n, lines in cells if lines > 1 and n / lines < 5]
+    return [(t, n, lines) for t, n, lines in cells if n >= 6 and lines > 1 and n / lines < 5]
 
 
 def test_raw_tex_and_machine_paths_are_caught():

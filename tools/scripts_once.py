@@ -33,6 +33,26 @@ def _dedupe(app: Any, pagename: str, templatename: str, context: dict, doctree: 
         context["script_files"][:] = unique_scripts(context["script_files"])
 
 
+# Folders of _static whose scripts load only where they are needed: Jupyter Book adds every .js
+# file under _static to every page, which would run MathJax's extensions without MathJax and
+# the playground's ES modules as classic scripts.
+NOT_ON_EVERY_PAGE = ("mathjax/", "playground/")
+
+
+def page_scripts(files: list[Any]) -> list[Any]:
+    """``html_js_files`` without the scripts under ``NOT_ON_EVERY_PAGE``."""
+    return [
+        f
+        for f in files
+        if not str(f[0] if isinstance(f, tuple) else f).startswith(NOT_ON_EVERY_PAGE)
+    ]
+
+
+def _keep_own_scripts(app: Any, config: Any) -> None:
+    config.html_js_files = page_scripts(config.html_js_files)
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.connect("config-inited", _keep_own_scripts, priority=400)  # before Sphinx reads the list
     app.connect("html-page-context", _dedupe, priority=990)  # after the handlers that add scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -49,12 +49,10 @@ def sae_data_status(root: str | Path, study: SAEStudy) -> str:
     makes it (the chapter runs either way)."""
     stale = stale_sae_batches(root)
     if not stale:
-        return (
-            f"The stored study is complete and current ({', '.join(study.shapes)}; {Path(root)})."
-        )
+        return f"The stored study is complete and current ({', '.join(study.shapes)}; `data/sae`)."
     scales = sorted({s.split("/")[0] for s in stale})
     return (
-        f"{len(stale)} stored batches are missing or stale under {Path(root)} (scales: "
+        f"{len(stale)} stored batches are missing or stale under `data/sae` (scales: "
         f"{', '.join(scales)}); the tables below show what is there. Make them with "
         "`make data-sae` in a clone of the repository (resumable), or one scale with "
         "`python -m monosem_lib.paper.sae_study --shape book`."
@@ -80,9 +78,36 @@ _FORMATS = {
 
 
 def sae_comparison_table(frame: pd.DataFrame):
-    """The contenders side by side as a styled table: integers as integers, 2-3 significant
-    figures, a dash where a metric does not apply."""
-    return frame.style.format(_FORMATS, na_rep="\u2014")
+    """The contenders side by side as a styled table, one column per contender and one row
+    per metric (eleven metrics side by side do not fit the page), one table per scale where
+    ``frame`` holds several: integers as integers, 2-3 significant figures, a dash where a
+    metric does not apply."""
+    import pandas as pd  # the [book] extra
+
+    if isinstance(frame.index, pd.MultiIndex) and frame.index.nlevels > 1:
+        from IPython.display import HTML  # the [book] extra
+
+        parts = [
+            _metric_rows(frame.xs(key, level=0)).set_caption(SCALE_CAPTIONS.get(key, key))
+            for key in dict.fromkeys(frame.index.get_level_values(0))
+        ]
+        return HTML("".join(p.to_html() for p in parts))
+    return _metric_rows(frame)
+
+
+SCALE_CAPTIONS = {"book": "Book scale", "paper-cpu": "The paper's shape (1/256 of its samples)"}
+
+
+def _metric_rows(frame: pd.DataFrame):
+    """``frame`` transposed (a contender a column) and styled by ``_FORMATS``."""
+    import pandas as pd  # the [book] extra
+
+    table = frame.T
+    style = table.style.format(na_rep="\u2014")
+    for metric, fmt in _FORMATS.items():
+        if metric in table.index:
+            style = style.format(fmt, subset=pd.IndexSlice[[metric], :], na_rep="\u2014")
+    return style
 
 
 # -- figures ------------------------------------------------------------------------------------

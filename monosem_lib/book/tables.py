@@ -59,6 +59,7 @@ __all__ = [
     "batch_table",
     "rules_table",
     "departures_table",
+    "departure_tables",
     "claim2_table",
     "lever_numbers",
     "abs_pair_table",
@@ -365,6 +366,24 @@ def departures_table(scales: tuple[str, ...] = ("paper", "book")) -> pd.DataFram
     cell = lambda p, b: p if p == b else f"{p} → {b}"
     rows = {name: {q: cell(*v) for q, v in departures(name, scales).items()} for name in TABLE1}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# The departures table's columns in groups narrow enough for the text column.
+DEPARTURE_GROUPS = {
+    "shape": ("N", "m", "k/N", "m/N", "eps N"),
+    "training": ("lr", "batch", "steps", "samples"),
+    "schedule and decay": ("schedule", "bias decay", "total shrink"),
+}
+
+
+def departure_tables(scales: tuple[str, ...] = ("paper", "book")) -> dict[str, pd.DataFrame]:
+    """``departures_table`` split into ``DEPARTURE_GROUPS`` (every column in one group), so
+    that each fits the page."""
+    table = departures_table(scales)
+    missing = set(table.columns) - {c for cols in DEPARTURE_GROUPS.values() for c in cols}
+    if missing:
+        raise ValueError(f"departure columns in no group: {sorted(missing)}")
+    return {group: table[list(cols)] for group, cols in DEPARTURE_GROUPS.items()}
 
 
 # -- small views the chapters' checks and tables read --------------------------------------------
