@@ -379,8 +379,9 @@ def test_the_chapters_figures_and_both_sliders_draw(tiny_study):
     from monosem_lib.book import sae_chapter, sae_compare, sae_explorer
 
     frame = sae_compare.sae_comparison_frame(tiny_study, ["tiny"])
-    html = sae_chapter.sae_comparison_table(frame).to_html()
+    html = sae_chapter.sae_comparison_table(frame).data
     assert "\u2014" in html and "TopK SAE on h" in html
+    assert html.index("TopK SAE on h") < html.index("training GFLOP"), "a contender a column"
     for fig in (
         sae_chapter.sae_heatmaps(sae_compare.sae_contenders(tiny_study, "tiny")),
         sae_chapter.sae_compute_figure(frame),

@@ -154,4 +154,4 @@ def model_diagram() -> SVG:
     Shown by chapter 1 and the front page."""
     from IPython.display import SVG  # the [book] extra
 
-    return SVG(files("monosem_lib.book").joinpath("assets", "model.svg").read_text("utf-8"))
+    return SVG(files("monosem_lib.book").joinpath("assets/model.svg").read_text("utf-8"))

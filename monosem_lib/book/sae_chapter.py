@@ -9,6 +9,7 @@ displayed).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from .figure_kit import BookFigure, sfa_heatmap
 from .heatmap_marks import HeatmapFrame, Passing
 from .sae_compare import SAE_CONTENDER_LABELS, SAEEntry
 from .text import table_number
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
 
 __all__ = [
     "sae_data_status",
@@ -77,22 +81,20 @@ _FORMATS = {
 }
 
 
-def sae_comparison_table(frame: pd.DataFrame):
+def sae_comparison_table(frame: pd.DataFrame) -> HTML:
     """The contenders side by side as a styled table, one column per contender and one row
     per metric (eleven metrics side by side do not fit the page), one table per scale where
     ``frame`` holds several: integers as integers, 2-3 significant figures, a dash where a
     metric does not apply."""
-    import pandas as pd  # the [book] extra
+    from IPython.display import HTML  # the [book] extra
 
-    if isinstance(frame.index, pd.MultiIndex) and frame.index.nlevels > 1:
-        from IPython.display import HTML  # the [book] extra
-
-        parts = [
-            _metric_rows(frame.xs(key, level=0)).set_caption(SCALE_CAPTIONS.get(key, key))
-            for key in dict.fromkeys(frame.index.get_level_values(0))
-        ]
-        return HTML("".join(p.to_html() for p in parts))
-    return _metric_rows(frame)
+    if not (isinstance(frame.index, pd.MultiIndex) and frame.index.nlevels > 1):
+        return HTML(_metric_rows(frame).to_html())
+    parts = [
+        _metric_rows(frame.xs(key, level=0)).set_caption(SCALE_CAPTIONS.get(key, key))
+        for key in dict.fromkeys(frame.index.get_level_values(0))
+    ]
+    return HTML("".join(p.to_html() for p in parts))
 
 
 SCALE_CAPTIONS = {"book": "Book scale", "paper-cpu": "The paper's shape (1/256 of its samples)"}
