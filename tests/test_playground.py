@@ -38,6 +38,7 @@ ASSETS = ROOT / "_static" / "playground"
 SCRIPT = ROOT / "tests" / "js" / "parity.mjs"
 SHOTS = ROOT / "_build" / "screenshots"
 SITE = ROOT / "_build" / "html"
+TIMES = ROOT / "_build" / "playground-times.json"  # the benchmark's numbers, for CI's artifact
 RTOL = 1e-4  # float32 rounding, as the issue asks
 
 
@@ -122,6 +123,10 @@ def test_playground_html_loads_ui_from_the_base_it_is_given():
         web.playground_html('x"><script>')
     for name in ("trainer.js", "worker.js", "ui.js", "playground.css", "index.html"):
         assert (ASSETS / name).exists(), name
+    page = (ROOT / "playground.md").read_text()
+    assert (
+        'from "./_static/playground/ui.js"' in page and "_static/playground/playground.css" in page
+    )
 
 
 # -- statistical --------------------------------------------------------------------------------
@@ -338,6 +343,17 @@ def test_playground_trains_in_the_page(browser):
         assert not problems, problems
         page.close()
         lib_ms = _library_ms_per_step()
+        times = {
+            "recipe_alone_s": float(alone["elapsedMs"]) / 1000,
+            "recipe_alone_ms_per_step": float(alone["msPerStep"]),
+            "recipe_beside_baseline_s": ms / 1000,
+            "baseline_beside_recipe_s": base_ms / 1000,
+            "library_ms_per_step": lib_ms,
+            "first_frame_ms": first_frame,
+            "longest_task_ms": max(long_tasks, default=0),
+            "cpus": os.cpu_count(),
+        }
+        TIMES.write_text(json.dumps(times, indent=1))
         print(
             f"\nplayground, live preset, 5000 steps in headless Chromium: recipe alone "
             f"{float(alone['elapsedMs']) / 1000:.2f} s ({alone['msPerStep']} ms/step); beside the "

@@ -4,7 +4,8 @@
 // computation: importable from a Web Worker, the page and Node alike.
 //
 // Layouts (row-major, as the library's): P [m][N], W1 [k][m], b [k], W2 [N][k]. Internally
-// W2 is kept transposed (W2T [k][N]) so a neuron's outgoing weights are contiguous. A step
+// W1 and W2 are kept transposed (W1T [m][k], W2T [k][N]) so every inner loop runs over
+// contiguous memory: a neuron's outgoing weights, an input's incoming ones. A step
 // goes forward through A = W1 P ([k][N], kept as AT [N][k]) over each sample's active
 // features only, visits only the neurons a sample switches on, takes the gradient to A and
 // then gW1 = gA P^T once per step.
@@ -208,16 +209,17 @@ export class Trainer {
     const { N, m, k } = c;
     this.P = init ? Float64Array.from(init.P) : makeProjection(N, m, c.seed);
     const w = init ? init : initWeights(N, m, k, c.seed, c.initBias);
-    this.W1 = Float64Array.from(w.W1);
+    this.W1T = new Float64Array(m * k);
+    for (let n = 0; n < k; n++) for (let i = 0; i < m; i++) this.W1T[i * k + n] = w.W1[n * m + i];
     this.b = Float64Array.from(w.b);
     this.W2T = new Float64Array(k * N);
     for (let i = 0; i < N; i++) for (let n = 0; n < k; n++) this.W2T[n * N + i] = w.W2[i * k + n];
-    this.gW1 = new Float64Array(k * m); this.gb = new Float64Array(k);
+    this.gW1T = new Float64Array(m * k); this.gb = new Float64Array(k);
     this.gW2T = new Float64Array(k * N);
     this.AT = new Float64Array(N * k); this.gAT = new Float64Array(N * k);
     this.pre = new Float64Array(k); this.dpre = new Float64Array(k);
     this.act = new Int32Array(k); this.r = new Float64Array(N);
-    const tensors = [[this.W1, this.gW1], [this.b, this.gb], [this.W2T, this.gW2T]];
+    const tensors = [[this.W1T, this.gW1T], [this.b, this.gb], [this.W2T, this.gW2T]];
     this.lamb = tensors.map(([wt, g]) => ({
       w: wt, g, mo: new Float64Array(wt.length), ve: new Float64Array(wt.length),
       u: new Float64Array(wt.length),
@@ -230,15 +232,15 @@ export class Trainer {
 
   get done() { return this.t >= this.cfg.steps; }
 
-  /** A = W1 P, kept as AT [N][k]. */
+  /** A = W1 P, kept as AT [N][k]: AT[j][n] = sum_i P[i][j] W1T[i][n]. */
   computeA() {
-    const { N, m, k } = this.cfg, { W1, P, AT } = this;
+    const { N, m, k } = this.cfg, { W1T, P, AT } = this;
     AT.fill(0);
-    for (let n = 0; n < k; n++) {
+    for (let j = 0; j < N; j++) {
+      const row = j * k;
       for (let i = 0; i < m; i++) {
-        const w = W1[n * m + i], row = i * N;
-        if (w === 0) continue;
-        for (let j = 0; j < N; j++) AT[j * k + n] += w * P[row + j];
+        const p = P[i * N + j], col = i * k;
+        for (let n = 0; n < k; n++) AT[row + n] += p * W1T[col + n];
       }
     }
   }
@@ -257,10 +259,10 @@ export class Trainer {
     return loss;
   }
 
-  /** Loss of a batch and its gradient in gW1, gb, gW2T. */
+  /** Loss of a batch and its gradient in gW1T, gb, gW2T. */
   gradient({ rows, idx, val }) {
     const { N, m, k, batch: B } = this.cfg;
-    const { AT, gAT, b, gb, W2T, gW2T, pre, dpre, act, r, P, gW1 } = this;
+    const { AT, gAT, b, gb, W2T, gW2T, pre, dpre, act, r, P, gW1T } = this;
     this.computeA();
     gAT.fill(0); gb.fill(0); gW2T.fill(0);
     const scale = 2 / B, N4 = N - (N % 4);
@@ -313,13 +315,13 @@ export class Trainer {
         for (let a = 0; a < na; a++) gAT[off + act[a]] += v * dpre[a];
       }
     }
-    // gW1 = gA P^T: gW1[n][i] = sum_j gA[n][j] P[i][j]
-    for (let n = 0; n < k; n++) {
-      for (let i = 0; i < m; i++) {
-        let s = 0;
-        const row = i * N;
-        for (let j = 0; j < N; j++) s += gAT[j * k + n] * P[row + j];
-        gW1[n * m + i] = s;
+    // gW1 = gA P^T: gW1T[i][n] = sum_j P[i][j] gAT[j][n]
+    gW1T.fill(0);
+    for (let i = 0; i < m; i++) {
+      const col = i * k;
+      for (let j = 0; j < N; j++) {
+        const p = P[i * N + j], row = j * k;
+        for (let n = 0; n < k; n++) gW1T[col + n] += p * gAT[row + n];
       }
     }
     this.activeNeurons += visited;
@@ -387,7 +389,9 @@ export class Trainer {
     const { N, k } = this.cfg;
     const W2 = new Float64Array(N * k);
     for (let n = 0; n < k; n++) for (let i = 0; i < N; i++) W2[i * k + n] = this.W2T[n * N + i];
-    return { W1: Float64Array.from(this.W1), b: Float64Array.from(this.b), W2 };
+    const { m } = this.cfg, W1 = new Float64Array(k * m);
+    for (let n = 0; n < k; n++) for (let i = 0; i < m; i++) W1[n * m + i] = this.W1T[i * k + n];
+    return { W1, b: Float64Array.from(this.b), W2 };
   }
 }
 
