@@ -339,7 +339,12 @@ def test_playground_trains_in_the_page(browser):
         assert first_frame < 300, f"first frame {first_frame} ms after the slider moved"
         assert "bias=-0.5" in page.url, page.url
         long_tasks = page.evaluate("window.__longTasks")
-        assert max(long_tasks, default=0) < 100, f"main-thread long tasks: {long_tasks}"
+        draw_ms = float(_state(page)["drawMaxMs"])
+        assert draw_ms < 50, f"one frame took {draw_ms} ms of the main thread's time"
+        # A task's wall time also counts the time the OS gives other processes: on a machine
+        # busier than its cores (CI's is not) it says nothing about the page.
+        if os.getloadavg()[0] <= (os.cpu_count() or 1):
+            assert max(long_tasks, default=0) < 100, f"main-thread long tasks: {long_tasks}"
         assert not problems, problems
         page.close()
         lib_ms = _library_ms_per_step()
@@ -351,6 +356,8 @@ def test_playground_trains_in_the_page(browser):
             "library_ms_per_step": lib_ms,
             "first_frame_ms": first_frame,
             "longest_task_ms": max(long_tasks, default=0),
+            "longest_frame_ms": draw_ms,
+            "load_average": os.getloadavg()[0],
             "cpus": os.cpu_count(),
         }
         TIMES.write_text(json.dumps(times, indent=1))
@@ -360,7 +367,9 @@ def test_playground_trains_in_the_page(browser):
             f"baseline: recipe {ms / 1000:.2f} s, baseline {base_ms / 1000:.2f} s "
             f"(page wall {wall:.1f} s); library (torch, CPU) {lib_ms:.3f} ms/step; "
             f"first frame {first_frame:.0f} ms; longest main-thread task "
-            f"{max(long_tasks, default=0):.0f} ms; mono/N recipe {mono:.2f}, baseline {base:.2f}"
+            f"{max(long_tasks, default=0):.0f} ms, longest frame {draw_ms:.1f} ms (load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); mono/N recipe {mono:.2f}, "
+            f"baseline {base:.2f}"
         )
 
         phone, problems = _open(browser, f"{url}/index.html", 390)
@@ -389,7 +398,10 @@ def test_built_playground_page_trains(browser):
         )
         assert "seed=3" in page.url
         page.screenshot(path=str(SHOTS / "playground-page-1280.png"), full_page=True)
-        assert not problems, problems
+        # the theme's own noise offline (tests/test_browser.py lists it) is not the playground's
+        ours = [p for p in problems if "invalid theme mode" not in p.lower()]
+        ours = [p for p in ours if not p.startswith("went offline") or "playground" in p]
+        assert not ours, ours
         page.close()
     finally:
         httpd.shutdown()

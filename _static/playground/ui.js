@@ -256,6 +256,7 @@ class Playground {
     if (m.type === "error") return this.fail(m.message);
     if (m.type === "snap") {
       run.snap = m;
+      run.fresh = true;
       run.curve.push(...m.curve);
     } else if (m.type === "done") {
       run.done = m;
@@ -274,10 +275,20 @@ class Playground {
 
   // -- drawing ------------------------------------------------------------------------------
   draw() {
+    const t0 = performance.now();
+    this.drawFrame();
+    const ms = performance.now() - t0;
+    this.drawMaxMs = Math.max(this.drawMaxMs || 0, ms);
+    this.root.dataset.drawMaxMs = this.drawMaxMs.toFixed(1);
+    this.root.dataset.frames = String((+this.root.dataset.frames || 0) + 1);
+  }
+
+  drawFrame() {
     const { run, base } = this.runs;
     for (const which of ["run", "base"]) {
       const r = this.runs[which];
-      if (!r.snap || (which === "base" && !this.baselineOn)) continue;
+      if (!r.snap || !r.fresh || (which === "base" && !this.baselineOn)) continue;
+      r.fresh = false;
       drawHeatmap(this.canvases[which], r.snap);
       if (r.firstFrameMs === null) r.firstFrameMs = performance.now() - r.startedAt;
       const label = which === "run" ? "this setting" : "baseline (bias 0, no decay)";
@@ -325,9 +336,20 @@ class Playground {
   }
 }
 
+// Canvas widths in CSS pixels, measured by a ResizeObserver rather than on every frame (a
+// read of clientWidth after a text change forces a layout).
+const widths = new WeakMap();
+const resized = new ResizeObserver((entries) => {
+  for (const e of entries) widths.set(e.target, e.contentRect.width);
+});
+
 function fitCanvas(canvas, aspect) {
+  if (!widths.has(canvas)) {
+    resized.observe(canvas);
+    widths.set(canvas, canvas.clientWidth || canvas.parentElement.clientWidth || 300);
+  }
   const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(120, canvas.clientWidth || canvas.parentElement.clientWidth || 300);
+  const w = Math.max(120, widths.get(canvas));
   const h = Math.round(w * aspect);
   if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
     canvas.width = Math.round(w * dpr);
@@ -346,35 +368,45 @@ function neuronOrder(stats, k) {
   return order.sort((a, b) => key(a) - key(b) || stats.share[b] - stats.share[a]);
 }
 
+const pixels = new WeakMap(); // each canvas's k x (N + 1) image: the strip, then the features
+
 function drawHeatmap(canvas, snap) {
   const { sfa, stats } = snap;
   const k = stats.mono.length, N = sfa.length / k;
   const { ctx, w, h } = fitCanvas(canvas, 0.42);
-  const strip = 6, top = strip + 2;
-  const cw = w / k, ch = (h - top) / N;
+  let img = pixels.get(canvas);
+  if (!img || img.width !== k || img.height !== N + 1) {
+    img = { width: k, height: N + 1, data: new ImageData(k, N + 1), bitmap: new OffscreenCanvas(k, N + 1) };
+    pixels.set(canvas, img);
+  }
+  const px = img.data.data;
   let mx = 0;
   for (let i = 0; i < sfa.length; i++) if (sfa[i] > mx) mx = sfa[i];
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, w, h);
   const order = neuronOrder(stats, k);
   for (let c = 0; c < k; c++) {
-    const n = order[c], x = c * cw;
-    ctx.fillStyle = stats.mono[n] ? COLORS.mono : stats.dead[n] ? "#c8c8c8" : "#ffffff";
-    ctx.fillRect(x, 0, Math.max(1, cw), strip);
+    const n = order[c];
+    const [r0, g0, b0] = stats.mono[n] ? [232, 89, 12] : stats.dead[n] ? [200, 200, 200] : [255, 255, 255];
+    px.set([r0, g0, b0, 255], c * 4);
     for (let j = 0; j < N; j++) {
-      const v = mx > 0 ? Math.sqrt(sfa[n * N + j] / mx) : 0;
-      if (v <= 0.01) continue;
-      const g = Math.round(255 - 220 * v);
-      ctx.fillStyle = `rgb(${Math.round(255 - 235 * v)},${g},255)`;
-      ctx.fillRect(x, top + j * ch, Math.ceil(cw), Math.ceil(ch));
+      const v = mx > 0 ? Math.sqrt(sfa[n * N + j] / mx) : 0, o = ((j + 1) * k + c) * 4;
+      px[o] = 255 - 235 * v; px[o + 1] = 255 - 220 * v; px[o + 2] = 255; px[o + 3] = 255;
     }
   }
+  img.bitmap.getContext("2d").putImageData(img.data, 0, 0);
+  const strip = 6, top = strip + 2, cw = w / k, ch = (h - top) / N;
+  ctx.imageSmoothingEnabled = false;
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, w, h);
+  ctx.drawImage(img.bitmap, 0, 0, k, 1, 0, 0, w, strip);
+  ctx.drawImage(img.bitmap, 0, 1, k, N, 0, top, w, h - top);
   ctx.strokeStyle = COLORS.mono;
   ctx.lineWidth = Math.max(1, Math.min(cw, ch) / 4);
+  ctx.beginPath();
   for (let c = 0; c < k; c++) {
     const n = order[c];
-    if (stats.mono[n]) ctx.strokeRect(c * cw, top + stats.top[n] * ch, cw, ch);
+    if (stats.mono[n]) ctx.rect(c * cw, top + stats.top[n] * ch, cw, ch);
   }
+  ctx.stroke();
 }
 
 function drawCurves(canvas, run, base, steps) {
