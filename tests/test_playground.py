@@ -311,9 +311,10 @@ def test_playground_trains_in_the_page(browser):
         # the recipe at the rule's d, its baseline beside it: the run to time
         _move(page, "k", 128)
         assert abs(float(page.input_value('input[data-key="decay"]')) - 0.23) < 1e-9
-        t0 = time.perf_counter()
+        frames0, t0 = int(_state(page).get("frames", 0)), time.perf_counter()
         done = _wait_done(page)
         wall = time.perf_counter() - t0
+        fps = (int(done["frames"]) - frames0) / wall
         mono, base = float(done["mono"]), float(done["baseMono"])
         ms, base_ms = float(done["elapsedMs"]), float(done["baseElapsedMs"])
         assert mono > base + 0.1, f"recipe mono/N {mono} does not beat the baseline's {base}"
@@ -345,6 +346,7 @@ def test_playground_trains_in_the_page(browser):
         # busier than its cores (CI's is not) it says nothing about the page.
         if os.getloadavg()[0] <= (os.cpu_count() or 1):
             assert max(long_tasks, default=0) < 100, f"main-thread long tasks: {long_tasks}"
+            assert fps >= 10, f"the heatmaps redrew {fps:.1f} times a second while training"
         assert not problems, problems
         page.close()
         lib_ms = _library_ms_per_step()
@@ -357,6 +359,7 @@ def test_playground_trains_in_the_page(browser):
             "first_frame_ms": first_frame,
             "longest_task_ms": max(long_tasks, default=0),
             "longest_frame_ms": draw_ms,
+            "frames_per_second": fps,
             "load_average": os.getloadavg()[0],
             "cpus": os.cpu_count(),
         }
@@ -367,7 +370,8 @@ def test_playground_trains_in_the_page(browser):
             f"baseline: recipe {ms / 1000:.2f} s, baseline {base_ms / 1000:.2f} s "
             f"(page wall {wall:.1f} s); library (torch, CPU) {lib_ms:.3f} ms/step; "
             f"first frame {first_frame:.0f} ms; longest main-thread task "
-            f"{max(long_tasks, default=0):.0f} ms, longest frame {draw_ms:.1f} ms (load average "
+            f"{max(long_tasks, default=0):.0f} ms, longest frame {draw_ms:.1f} ms, {fps:.0f} "
+            f"frames a second (load average "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); mono/N recipe {mono:.2f}, "
             f"baseline {base:.2f}"
         )

@@ -183,7 +183,7 @@ class Playground {
     const { settings, notes } = clampSettings({ ...this.settings, ...changes }, this.defaults);
     const baseChanged = BASE_KEYS.some((key) => settings[key] !== this.settings[key]);
     this.settings = settings;
-    if (notes.length) this.showNotes(notes);
+    this.showNotes(notes); // a note from the URL goes once the reader sets something
     this.syncInputs();
     this.writeUrl();
     this.restart(baseChanged);
@@ -418,7 +418,7 @@ function drawCurves(canvas, run, base, steps) {
   const lo = Math.log10(Math.min(...losses, 1e-2)), hi = Math.log10(Math.max(...losses, 1e-1));
   const monoMax = Math.max(0.5, ...[...run, ...base].map((p) => p[2]));
   const panels = [
-    { x0: 0, title: "loss", y: (p) => (Math.log10(Math.max(p[1], 1e-12)) - lo) / (hi - lo || 1) },
+    { x0: 0, title: `loss (log, ${fmt(10 ** lo, 2)} to ${fmt(10 ** hi, 2)})`, y: (p) => (Math.log10(Math.max(p[1], 1e-12)) - lo) / (hi - lo || 1) },
     { x0: pw + gap, title: `mono/N (0 to ${fmt(monoMax, 2)})`, y: (p) => p[2] / monoMax },
   ];
   ctx.font = "11px sans-serif";
