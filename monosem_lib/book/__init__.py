@@ -34,6 +34,7 @@ from . import (
     tables,
     text,
     views,
+    web,
 )
 from .batches import *  # noqa: F403
 from .bias_explorer import *  # noqa: F403
@@ -58,6 +59,7 @@ from .study_tables import *  # noqa: F403
 from .tables import *  # noqa: F403
 from .text import *  # noqa: F403
 from .views import *  # noqa: F403
+from .web import *  # noqa: F403
 
 __all__ = [
     "exercises",
@@ -84,4 +86,5 @@ __all__ = [
     *sae_compare.__all__,
     *sae_chapter.__all__,
     *sae_explorer.__all__,
+    *web.__all__,
 ]
