@@ -72,7 +72,7 @@ def table_number(x: float) -> str:
 def table_cell(x: Any) -> str:
     """How every table cell prints: a yes/no as the verdict marks (✓, ✗), a missing value
     (None, NaN) as a dash, a number by ``table_number``, anything else as its text."""
-    if isinstance(x, bool | np.bool_):
+    if isinstance(x, (bool, np.bool_)):
         return "✓" if x else "✗"
     if x is None:
         return "–"

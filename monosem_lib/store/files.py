@@ -59,6 +59,7 @@ from .verify import (
     same_structure,
     storable,
     summary_configs,
+    write_npz,
 )
 
 __all__ = [
@@ -190,9 +191,7 @@ def write_weights_dir(
     storable(arrays, directory / "weights.npz")
 
     def write(tmp: Path) -> None:
-        weights = write_temp(
-            tmp, "weights.npz", lambda fh: np.savez(fh, allow_pickle=False, **arrays)
-        )
+        weights = write_temp(tmp, "weights.npz", lambda fh: write_npz(fh, arrays))
         os.replace(weights, tmp / "weights.npz")
         sealed = seal(meta, {"weights.npz": tmp / "weights.npz"})
         text = json.dumps(sealed, indent=1, allow_nan=False).encode()
@@ -353,9 +352,7 @@ def write_summary(
     json.dumps(meta, allow_nan=False)  # a ValueError here, before anything is written
 
     def write(folder: Path) -> Path:
-        return commit_pair(
-            folder, name, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays), meta
-        )
+        return commit_pair(folder, name, lambda fh: write_npz(fh, arrays, compress=True), meta)
 
     try:
         with holding(path / name):
