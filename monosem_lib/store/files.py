@@ -132,7 +132,7 @@ def _run_meta(run: Run, metrics: list[dict], steps: list[int]) -> dict:
         "library_version": __version__,
         "results_version": RESULTS_VERSION,
         "source_digest": SOURCE_DIGEST,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "device": str(run.model.flat.device),
         "torch_version": torch.__version__,
         "configs": [c.to_dict() for c in run.configs],
@@ -377,7 +377,7 @@ def provenance() -> dict:
         "results_version": RESULTS_VERSION,
         "source_digest": SOURCE_DIGEST,
         "torch_version": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
