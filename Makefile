@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
+.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
 
 venv: $(STAMP)
 
@@ -25,13 +25,22 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 # the next (keyed by config and library code: a code change retrains).
 RUN_ENV := MONOSEM_QUIET=1 MONOSEM_CACHE_DIR=$(CURDIR)/_build/monosem-cache
 
-# Unit and science tests, every chapter under nbval (timed), the strict build (which reuses
-# the cached runs), then the built site in a real browser.
+# Unit and science tests, the oldest stage, every chapter under nbval (timed), the strict
+# build (which reuses the cached runs), then the built site in a real browser.
 test: venv lint
 	$(RUN_ENV) $(PY) -m pytest tests -m "not browser"
+	$(MAKE) --no-print-directory test-oldest
 	$(RUN_ENV) $(PY) -m pytest --nbval-lax book -p no:cacheprovider
 	$(MAKE) --no-print-directory build
 	$(RUN_ENV) MONOSEM_REQUIRE_BUILD=1 $(PY) -m pytest tests -m browser
+
+# The oldest supported versions (requirements-oldest.txt: Python 3.11, numpy 1.23.2, pandas 2.1,
+# matplotlib 3.9, Colab's ipywidgets 7.7.1 and IPython 7.34, torch 2.13.0) in .venv-oldest,
+# built once from PyPI and the pip cache (about a minute) and rebuilt when the pins change: the
+# tests marked `oldest` and one chapter that trains and caches, each part timed (a few minutes).
+PYTHON_OLDEST ?= python3.11
+test-oldest:
+	PYTHON_OLDEST=$(PYTHON_OLDEST) tools/test_oldest.sh
 
 # Lint, format and type check (rules in pyproject.toml; ruff and mypy are pinned in
 # requirements.txt). mypy checks the library, the packages pyproject.toml names.

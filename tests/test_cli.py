@@ -84,6 +84,7 @@ def test_train_json_is_one_object_with_the_promised_keys(capsys):
         assert SUMMARY <= set(row)
 
 
+@pytest.mark.oldest
 @pytest.mark.parametrize(
     "args,flag",
     [
@@ -179,6 +180,7 @@ def test_out_never_overwrites_silently(tmp_path, capsys):
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.oldest
 def test_runtime_failures_are_one_line_too(capsys):
     code, out, err = _run(
         ["train", "--preset", "tiny", "--steps", "20", "--init-bias", "1e30"], capsys
@@ -232,6 +234,7 @@ def test_bench_reports_every_shape_against_the_naive_trainer(capsys):
     assert live["median_seconds"] > 0 and live["redraws"][0] >= 3 and live["target_seconds"] == 4.0
 
 
+@pytest.mark.oldest
 def test_sweep_writes_a_summary_and_splits_batches(tmp_path, capsys):
     from monosem_lib.store.files import load_summary
 
@@ -320,6 +323,7 @@ def test_sweep_in_shards_merges_into_the_unsharded_summary(tmp_path):
             np.testing.assert_array_equal(A[key], B[key], err_msg=key)
 
 
+@pytest.mark.oldest
 def test_merge_names_missing_or_foreign_parts(tmp_path, capsys):
     common = ["sweep", "LR1", "--steps", "20", "--seeds", "1", "--summary", str(tmp_path)]
     assert main([*common, "--shard", "0/2"]) == 0
@@ -327,6 +331,24 @@ def test_merge_names_missing_or_foreign_parts(tmp_path, capsys):
     assert "need shards 0/2 .. 1/2 exactly once each" in capsys.readouterr().err
     assert main([*common, "--shard", "2/2"]) == 2
     assert "needs 0 <= I < N" in capsys.readouterr().err
+
+
+@pytest.mark.oldest
+def test_a_merge_of_shards_loads_as_the_unsharded_summary(tmp_path):
+    """The quick twin of the shards test above (for the oldest stage): two shards of a short
+    sweep merge into a summary that loads with the unsharded one's configs and arrays."""
+    from monosem_lib.store.files import load_summary
+
+    common = ["sweep", "LR1", "--steps", "20", "--seeds", "1", "--values", "0.003,0.01,0.03"]
+    assert main([*common, "--representative", "1", "--summary", str(tmp_path / "full")]) == 0
+    for i in range(2):
+        shard = ["--shard", f"{i}/2", "--representative", "1"]
+        assert main([*common, *shard, "--summary", str(tmp_path / "parts")]) == 0
+    parts = sorted(str(p) for p in (tmp_path / "parts").glob("LR1.part-*.json"))
+    assert main(["merge", *parts, "--summary", str(tmp_path / "merged")]) == 0
+    full, merged = (load_summary(tmp_path / d / "LR1.json") for d in ("full", "merged"))
+    assert merged.configs == full.configs and "shard" not in merged.meta
+    assert sorted(merged.all_arrays()) == sorted(full.all_arrays())
 
 
 def test_paper_gpu_plans_trains_and_resumes_on_a_tiny_budget(tmp_path, capsys):

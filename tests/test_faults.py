@@ -264,6 +264,7 @@ def test_damaged_or_mismatched_summaries_are_refused_with_their_path(kind, says,
     assert not holds_configs(path, run.configs), "--resume retrains it"
 
 
+@pytest.mark.oldest
 def test_resume_retrains_a_summary_that_fails_verification(tmp_path, capsys):
     assert _cli([*SWEEP, "--values", "0.003", "--summary", tmp_path], capsys)[0] == 0
     npz = tmp_path / "LR1.npz"

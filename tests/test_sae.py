@@ -139,6 +139,7 @@ def test_topk_keeps_each_instances_own_k():
     assert activate(pre, "relu").tolist()[0] == [[3.0, 0.0, 2.0, 1.0]]
 
 
+@pytest.mark.oldest
 def test_save_and_load_round_trip_without_pickles(tmp_path):
     cfg = SAEConfig(d=8, latents=12, batch=16, steps=5, instances=2)
     run = train_sae(cfg, lambda: torch.rand(1, 16, 8))
@@ -183,6 +184,7 @@ def test_a_saved_sae_is_sealed_locked_and_verified(tmp_path):
         load_sae(target)
 
 
+@pytest.mark.oldest
 def test_a_study_batch_is_committed_as_a_sealed_pair(tmp_path):
     rows = [{"contender": "baseline", "l0": 1.0}, {"contender": "engineered", "l0": 2.0}]
     arrays = {"sfa_000": np.ones((3, 2), np.float16), "sfa_001": np.zeros((3, 2), np.float16)}

@@ -15,6 +15,8 @@ from monosem_lib.store.cache import RunCache, load_or_train, run_key
 from monosem_lib.store.files import load_run
 from monosem_lib.store.summaries import save_run
 
+pytestmark = pytest.mark.oldest
+
 
 @pytest.fixture(scope="module")
 def run():

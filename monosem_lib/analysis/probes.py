@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -61,7 +61,7 @@ def eval_batches(run: Run, instance: int, samples: int):
         n += chunk
 
 
-Neurons = Union[Tensor, Sequence[int], None]  # typing.Union: the package supports Python 3.9
+Neurons = Tensor | Sequence[int] | None
 """A set of neurons, as indices, a [k] boolean mask, or None for none."""
 
 

@@ -9,7 +9,7 @@ keeps going; the notebooks assert that the hidden solutions pass.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import html
 import json
 import uuid
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 

@@ -19,9 +19,9 @@ import html as _html
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.animation import FuncAnimation

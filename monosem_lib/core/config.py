@@ -124,7 +124,8 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
 def check_device(value: Any, name: str = "device") -> None:
     """A device a config may name: ``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``."""
     if not isinstance(value, str) or not (
-        value in ("cpu", "cuda", "auto") or (value.startswith("cuda:") and value[5:].isdigit())
+        value in ("cpu", "cuda", "auto")
+        or (value.startswith("cuda:") and value[5:].isascii() and value[5:].isdigit())
     ):
         raise ConfigError(name, value, "must be cpu, cuda, cuda:<n> or auto")
 

@@ -44,9 +44,15 @@ def run_key(configs: Config | Iterable[Config]) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$MONOSEM_CACHE_DIR``, else ``~/.cache/monosem_lib``."""
+    """``$MONOSEM_CACHE_DIR``, else ``$XDG_CACHE_HOME/monosem_lib``, else
+    ``~/.cache/monosem_lib`` (an unset or empty variable counts as absent; a relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG specification asks)."""
     env = os.environ.get("MONOSEM_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "monosem_lib"
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "monosem_lib"
 
 
 class RunCache:

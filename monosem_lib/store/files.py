@@ -59,6 +59,7 @@ from .verify import (
     same_structure,
     storable,
     summary_configs,
+    write_npz,
 )
 
 __all__ = [
@@ -131,7 +132,7 @@ def _run_meta(run: Run, metrics: list[dict], steps: list[int]) -> dict:
         "library_version": __version__,
         "results_version": RESULTS_VERSION,
         "source_digest": SOURCE_DIGEST,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "device": str(run.model.flat.device),
         "torch_version": torch.__version__,
         "configs": [c.to_dict() for c in run.configs],
@@ -190,9 +191,7 @@ def write_weights_dir(
     storable(arrays, directory / "weights.npz")
 
     def write(tmp: Path) -> None:
-        weights = write_temp(
-            tmp, "weights.npz", lambda fh: np.savez(fh, allow_pickle=False, **arrays)
-        )
+        weights = write_temp(tmp, "weights.npz", lambda fh: write_npz(fh, arrays))
         os.replace(weights, tmp / "weights.npz")
         sealed = seal(meta, {"weights.npz": tmp / "weights.npz"})
         text = json.dumps(sealed, indent=1, allow_nan=False).encode()
@@ -353,9 +352,7 @@ def write_summary(
     json.dumps(meta, allow_nan=False)  # a ValueError here, before anything is written
 
     def write(folder: Path) -> Path:
-        return commit_pair(
-            folder, name, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays), meta
-        )
+        return commit_pair(folder, name, lambda fh: write_npz(fh, arrays, compress=True), meta)
 
     try:
         with holding(path / name):
@@ -380,7 +377,7 @@ def provenance() -> dict:
         "results_version": RESULTS_VERSION,
         "source_digest": SOURCE_DIGEST,
         "torch_version": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -71,7 +71,7 @@ def _describe_self() -> bytes:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300] if sys.argv else "",
-        "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "since": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return json.dumps(info).encode()
 

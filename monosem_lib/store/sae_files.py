@@ -54,6 +54,7 @@ from .verify import (
     require_finite,
     require_shape,
     storable,
+    write_npz,
 )
 
 __all__ = ["save_sae", "load_sae", "write_batch", "load_batch", "StoredBatch"]
@@ -186,9 +187,7 @@ def write_batch(
     json.dumps(full, allow_nan=False)  # a ValueError here, before anything is written
 
     def write(folder: Path) -> Path:
-        return commit_pair(
-            folder, name, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays), full
-        )
+        return commit_pair(folder, name, lambda fh: write_npz(fh, arrays, compress=True), full)
 
     try:
         with holding(path / name):

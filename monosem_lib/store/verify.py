@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -26,6 +28,8 @@ __all__ = [
     "require_finite",
     "require_shape",
     "storable",
+    "write_npz",
+    "STRAY_ARRAY",
     "finite_or_none",
     "check_stem",
     "summary_configs",
@@ -34,6 +38,9 @@ __all__ = [
 ]
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+# ``np.savez(fh, allow_pickle=False, **arrays)`` before numpy 2.2 took the keyword for an array
+# and stored it as one (0-d, False): files this library wrote then carry it. Never written now.
+STRAY_ARRAY = "allow_pickle"
 
 
 def check_header(meta: object, where: Path, fmt: str, format_version: int) -> dict:
@@ -92,9 +99,18 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise StoredFileError(f"{path}: is missing")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files}
     except Exception as err:  # noqa: BLE001 - zip, zlib, format errors: all mean a damaged file
         raise StoredFileError(f"{path}: is damaged or not an npz file ({err})") from None
+    stray = arrays.get(STRAY_ARRAY)
+    if stray is not None and stray.shape == () and stray.dtype == np.bool_:
+        del arrays[STRAY_ARRAY]
+        warnings.warn(
+            f"{path}: ignored its array {STRAY_ARRAY!r}, a keyword that numpy older than 2.2 "
+            "stored as data when an earlier monosem_lib wrote the file; the rest is whole",
+            stacklevel=2,
+        )
+    return arrays
 
 
 def require_finite(arrays: dict[str, np.ndarray], where: Path, keys: Iterable[str] | None = None):
@@ -112,10 +128,30 @@ def require_finite(arrays: dict[str, np.ndarray], where: Path, keys: Iterable[st
 
 
 def storable(arrays: dict[str, np.ndarray], where: Path) -> None:
-    """Refuse to write non-finite values (a write never stores nan or inf)."""
+    """Refuse to write non-finite values (a write never stores nan or inf), object arrays
+    (which only a pickle could store) and an array named like the stray of old numpy."""
     for key, a in arrays.items():
+        if not isinstance(key, str) or key == STRAY_ARRAY:
+            raise ValueError(f"refusing to write {where}: {key!r} is not an allowed array name")
+        if a.dtype.hasobject:
+            raise ValueError(
+                f"refusing to write {where}: {key} is an object array ({a.dtype}); only "
+                "numeric and boolean arrays are stored (never a pickle)"
+            )
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
             raise ValueError(f"refusing to write {where}: {key} holds nan or inf values")
+
+
+def write_npz(fh: BinaryIO, arrays: dict[str, np.ndarray], compress: bool = False) -> None:
+    """Write ``arrays`` into ``fh`` as an ``.npz`` (what ``np.savez`` and, with ``compress``,
+    ``np.savez_compressed`` write), each array by ``numpy.lib.format.write_array`` with
+    ``allow_pickle=False``: an object array raises, and no keyword is passed that a numpy
+    older than 2.2 would store as an array (``STRAY_ARRAY``)."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(fh, mode="w", compression=method, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
 def require_shape(arrays: dict, key: str, shape: tuple, where: Path) -> None:
