@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -78,16 +78,22 @@ def test_sig_keeps_the_sign_and_is_symmetric(x, digits):
 
 @QUICK
 @given(finite)
+@example(1048576.0)
+@example(-100000.0)
 def test_table_numbers_print_integers_whole_and_others_without_exponents(x):
     text = table_number(x)
     assert text.startswith("-") == (x < 0 and text.strip("-0.") != ""), (x, text)
+    digits = text.replace(",", "")  # from 100,000 up, integers group their digits in threes
+    if "," in text:
+        assert x.is_integer() and abs(x) >= 100_000, (x, text)
+        assert all(len(g) == 3 for g in text.lstrip("-").split(",")[1:]), (x, text)
     if x.is_integer() and abs(x) < 1e15:
-        assert text == str(int(x))
+        assert digits == str(int(x))
     if x == 0 or abs(x) >= 1e-4:
         assert "e" not in text, (x, text)
         figures = 3 if abs(x) < 100 else None  # to the unit from 100 up
         want = f"{x:.3g}" if figures else f"{x:.0f}"
-        assert math.isclose(float(text), float(want)) or x.is_integer(), (x, text)
+        assert math.isclose(float(digits), float(want)) or x.is_integer(), (x, text)
 
 
 # -- file names: a stored name never leaves its folder ----------------------------------------
