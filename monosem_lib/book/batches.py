@@ -32,6 +32,7 @@ __all__ = [
     "BOOK_WIDTHS",
     "engineered_model",
     "other_tasks",
+    "abs_baseline",
     "recipe_groups",
     "width_results",
     "width_runs",
@@ -160,6 +161,13 @@ def other_tasks(scale: str = "book") -> dict[str, list[Config]]:
         "gelu": [book.replace(nonlinearity="gelu"), engineered.replace(nonlinearity="gelu")],
         "solu": [engineered.replace(nonlinearity="solu")],
     }
+
+
+def abs_baseline(scale: str = "book", lr: float = 0.01) -> list[Config]:
+    """Chapter 6: the abs model at k = 8N without the recipe at rate ``lr``, three seeds, to
+    set beside the stored LR5 batch (the recipe with the rule's decay at every rate)."""
+    base = preset(scale).replace(task="abs", k=8 * preset(scale).N, lr=lr)
+    return [base.replace(seed=s) for s in (0, 1, 2)]
 
 
 # -- chapter 3: the recipe, the live grid and what it shows ------------------------------------

@@ -461,16 +461,25 @@ def results_heatmaps(
 
 def nonlinearity_figure(table: pd.DataFrame) -> Figure:
     """Bars of mono/N, loss and silent neurons per (nonlinearity, recipe) row of
-    ``experiments.nonlinearity_table``, recipes in blue and baselines in orange."""
+    ``tables.nonlinearity_table``, recipes in blue and baselines in orange, with the seeds'
+    standard deviation as error bars where a row has several seeds (its label says how many)."""
     fig, axes = subplots(1, 3, figsize=(12, 3))
-    labels = [f"{a}\n{b}" for a, b in table.index]
+    labels = [f"{a}\n{b}\n{seeds_label(n)}" for (a, b), n in zip(table.index, table["seeds"])]
     colors = ["#2a7ab9" if b == "recipe" else "#f0ad4e" for _, b in table.index]
     titles = (METRICS["mono_per_feature"].label, "loss", "neurons silent on every single feature")
-    for ax, column, title in zip(axes, table.columns, titles):
-        ax.bar(range(len(table)), table[column], color=colors)
+    for ax, column, title in zip(axes, ("mono/N", "loss", "silent"), titles):
+        sd = [getattr(v, "sd", float("nan")) for v in table[column]]
+        ax.bar(range(len(table)), table[column].astype(float), color=colors,
+               yerr=sd, capsize=3, ecolor="#333")  # fmt: skip
         ax.set_xticks(range(len(table)), labels, fontsize=8)
         ax.set_title(title)
+    axes[0].set_ylabel("seed mean ± sd")
     return fig
+
+
+def seeds_label(n: int) -> str:
+    """The words under a bar: "one seed" or "3 seeds"."""
+    return "one seed" if n == 1 else f"{n} seeds"
 
 
 def power_law_figure(view: PowerLawView) -> Figure:

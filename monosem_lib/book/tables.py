@@ -322,17 +322,19 @@ def task_table(results: dict[str, Results]) -> pd.DataFrame:
 
 
 def nonlinearity_table(groups: dict[tuple[str, str], Results]) -> pd.DataFrame:
-    """Seed means of mono/N, loss and neurons silent on every single feature, all read with
-    the book's variant (activations clipped at 0), for {(nonlinearity, recipe): Results}."""
+    """Seed means (``Spread``: mean ± sd where there are several seeds) of mono/N, loss and
+    neurons silent on every single feature, all read with the book's variant (activations
+    clipped at 0), and the number of seeds, for {(nonlinearity, recipe): Results}."""
     rows = {}
     for key, r in groups.items():
         stats = [r.stats(i, "book") for i in range(len(r))]
         rows[key] = {
-            "mono/N": float(np.mean([float(s.mono.sum()) / s.N for s in stats])),
-            "loss": r.mean("final_loss"),
-            "silent": float(np.mean([float(s.dead.sum()) for s in stats])),
+            "mono/N": Spread([float(s.mono.sum()) / s.N for s in stats]),
+            "loss": Spread(r.metric("final_loss")),
+            "silent": Spread([float(s.dead.sum()) for s in stats]),
+            "seeds": len(r),
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return _object_frame(rows)
 
 
 # -- the appendix: every stored batch of Table 1 -----------------------------------------------
