@@ -187,7 +187,8 @@ def results_sweep(
 ) -> Figure:
     """``sweep_plot`` of Results: one panel per metric (keys of ``METRICS``), one line per
     entry of ``series`` (``{label: Results}``) against config field ``var``, seeds as points;
-    each entry of ``reference`` (``{label: Results}``) as a dotted line at its mean."""
+    each entry of ``reference`` (``{label: Results}``) as a dotted line at its mean, in a band
+    of one standard deviation over its seeds when it has several."""
     first = next(iter(series.values()))
     x = sorted(first.values(var))
     data = {
@@ -198,6 +199,10 @@ def results_sweep(
     for name, r in (reference or {}).items():
         for ax, key in zip(fig.axes, metrics):
             ax.axhline(r.mean(key), color="k", ls=":", label=name)
+            if len(r) > 1:
+                values = np.asarray(r.metric(key), dtype=float)
+                mean, sd = values.mean(), values.std(ddof=1)
+                ax.axhspan(mean - sd, mean + sd, color="k", alpha=0.08, lw=0)
     if reference:
         fig.axes[0].legend(fontsize=8)
     return fig
