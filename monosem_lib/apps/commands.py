@@ -437,10 +437,14 @@ def format_gpu_plan(result: dict) -> str:
 
 
 def cmd_decay_study(args) -> dict:
-    """Train and store every cell of a decay study that is not current, one file a cell."""
+    """Train and store every cell of a decay study that is not current, one file a cell, in
+    the study's order; with ``--limit n`` at most n cells (the rest are left ``to do``)."""
     folder = Path(args.data) / STUDY_FOLDERS[args.name]
-    cells = {}
-    for cell, _ in study_cells(args.name):
-        written = run_study(args.name, folder, only=[cell.name])
-        cells[cell.name] = "trained" if written else "current"
-    return {"study": args.name, "folder": str(folder), "cells": cells}
+    cells, trained = {}, 0
+    for cell, configs in study_cells(args.name):
+        left = None if args.limit is None else args.limit - trained
+        written = run_study(args.name, folder, only=[cell.name], limit=left)
+        trained += len(written)
+        done = written or holds_configs(folder / f"{cell.name}.json", configs)
+        cells[cell.name] = "trained" if written else "current" if done else "to do"
+    return {"study": args.name, "folder": str(folder), "cells": cells, "trained": trained}

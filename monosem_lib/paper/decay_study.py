@@ -12,22 +12,33 @@ optimum.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core.config import Config, ConfigError, preset
-from ..core.training import train
 from ..store.results import Results, load_results
-from ..store.summaries import holds_configs, lean_summary, save_summary
 from .claims import MARGINS
+from .decay_cells import (
+    STUDIES,
+    STUDY_FOLDERS,
+    Cell,
+    DecayStudy,
+    Part,
+    _study,
+    root2_grid,
+    run_study,
+    stale_cells,
+    study_cells,
+)
 from .recipe import CANDIDATES, candidates, decay_for_shrink, total_shrink
 
 __all__ = [
     "DecayStudy",
+    "Part",
     "Cell",
+    "root2_grid",
     "STUDIES",
     "STUDY_FOLDERS",
     "LOSS_TOLERANCE",
@@ -55,154 +66,6 @@ __all__ = [
 LOSS_TOLERANCE = 0.02
 # Shrinks within this fraction of the best mono/N form the optimum's plateau.
 PLATEAU = 0.9
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One stored file of a study: every shrink and the baseline, for one run length,
-    schedule, learning rate and block of seeds."""
-
-    name: str
-    steps: int
-    schedule: str
-    lr: float
-    seeds: tuple[int, ...]
-    shrinks: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class DecayStudy:
-    """A grid of run lengths, schedules, rates and total shrinks at one scale.
-
-    Attributes:
-        name: the study's name (``book`` or ``paper-cpu``); also its folder under ``data/``.
-        scale: the preset the models are built from.
-        shrinks: the total shrinks S tried with initial bias -1 (0 means no decay).
-        seeds: seeds per point; every shrink and the baseline share them.
-        grid: (steps, schedule, lr) triples; each is one cell.
-        seeds_per_file: seeds stored together in one file (a resumable unit of work).
-        init_bias: the engineered initial bias.
-        long: (from_steps, seeds, shrinks) for the longest runs, which cost the most: grid
-            points of at least ``from_steps`` steps run these fewer seeds and shrinks.
-    """
-
-    name: str
-    scale: str
-    shrinks: tuple[float, ...]
-    seeds: int
-    grid: tuple[tuple[int, str, float], ...]
-    seeds_per_file: int = 3
-    init_bias: float = -1.0
-    long: tuple[int, int, tuple[float, ...]] | None = None
-
-    def _setting(self, steps: int) -> tuple[int, tuple[float, ...]]:
-        """Seeds and shrinks of a grid point of ``steps`` steps."""
-        if self.long is not None and steps >= self.long[0]:
-            return self.long[1], self.long[2]
-        return self.seeds, self.shrinks
-
-    def cells(self) -> list[Cell]:
-        """The study's files, in the order they are trained: every grid point with the first
-        block of seeds, then again with the next block (so an interrupted study has every
-        point at least once)."""
-        out = []
-        for first in range(0, self.seeds, self.seeds_per_file):
-            seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
-            for steps, schedule, lr in self.grid:
-                count, shrinks = self._setting(steps)
-                if first >= count:
-                    continue
-                block = tuple(s for s in seeds if s < count)
-                tag = "" if len(block) == count else f"-seeds{block[0]}-{block[-1]}"
-                name = f"T{steps}-{schedule}-lr{lr:g}{tag}"
-                out.append(Cell(name, steps, schedule, lr, block, shrinks))
-        return out
-
-    def configs(self, cell: Cell) -> list[Config]:
-        """The cell's instances: the baseline, then every shrink, each at every seed."""
-        base = preset(self.scale, steps=cell.steps, schedule=cell.schedule, lr=cell.lr)
-        out = [base.replace(seed=s) for s in cell.seeds]
-        for shrink in cell.shrinks:
-            decay = decay_for_shrink(shrink, cell.lr, cell.steps)
-            out += [
-                base.replace(seed=s, init_bias=self.init_bias, bias_decay=decay) for s in cell.seeds
-            ]
-        return out
-
-
-_BOOK_STEPS = (1000, 2000, 4000, 8000, 16000)
-_SCHEDULES = ("cosine", "paper", "constant")
-
-STUDIES: dict[str, DecayStudy] = {
-    # Book scale: T over 16x, three schedules at lr 0.01; two more rates (half-cosine) at
-    # T = 4000, which tell d from d * lr.
-    "book": DecayStudy(
-        name="book",
-        scale="book",
-        shrinks=(0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0, 30.0),
-        seeds=3,
-        grid=tuple((t, s, 0.01) for t in _BOOK_STEPS[:-1] for s in _SCHEDULES)
-        + tuple((4000, "cosine", lr) for lr in (0.003, 0.03))
-        + tuple((_BOOK_STEPS[-1], s, 0.01) for s in _SCHEDULES),
-        # 16000 steps: two seeds, and neither no decay (it leaves nearly every neuron dead
-        # at every shorter T) nor S = 30 (too strong at every shorter T).
-        long=(16000, 2, (1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0)),
-    ),
-    # The paper's shape at the CPU budget (2^22 samples): both schedules, two rates.
-    "paper-cpu": DecayStudy(
-        name="paper-cpu",
-        scale="paper-cpu",
-        shrinks=(0.0, 3.0, 6.0, 12.0, 20.0),
-        seeds=2,
-        grid=tuple((2**12, s, lr) for lr in (0.01, 0.03) for s in ("cosine", "paper")),
-        seeds_per_file=1,
-    ),
-}
-
-# Where each study is stored, under the data folder.
-STUDY_FOLDERS = {name: f"decay-study/{name}" for name in STUDIES}
-
-
-def _study(name: str) -> DecayStudy:
-    if name not in STUDIES:
-        raise ConfigError("study", name, "must be one of " + ", ".join(STUDIES))
-    return STUDIES[name]
-
-
-def study_cells(name: str) -> Iterator[tuple[Cell, list[Config]]]:
-    """Every cell of study ``name`` with its configs."""
-    study = _study(name)
-    for cell in study.cells():
-        yield cell, study.configs(cell)
-
-
-def run_study(
-    name: str, folder: str | Path, *, resume: bool = True, only: Sequence[str] = ()
-) -> list[Path]:
-    """Train and store every cell of study ``name`` under ``folder`` (one compact summary a
-    cell), skipping cells whose stored file holds the same configs from the same code."""
-    written = []
-    for cell, configs in study_cells(name):
-        if only and cell.name not in only:
-            continue
-        if resume and holds_configs(Path(folder) / f"{cell.name}.json", configs):
-            continue
-        run = train(configs)
-        path = save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)
-        written.append(lean_summary(path))
-    return written
-
-
-def stale_cells(name: str, root: str | Path) -> list[str]:
-    """The stored cells of study ``name`` under the data folder ``root`` that are not current
-    (other configs, or made by code that gives other numbers), by file name."""
-    folder = Path(root) / STUDY_FOLDERS[name]
-    return [
-        cell.name
-        for cell, configs in study_cells(name)
-        if (folder / f"{cell.name}.json").exists()
-        and not holds_configs(folder / f"{cell.name}.json", configs)
-    ]
 
 
 # -- what the study shows ----------------------------------------------------------------------
