@@ -147,3 +147,18 @@ def test_the_rates_exponent():
     assert ci.lo <= ci.value <= ci.hi and ci.n == 50
     assert math.isnan(df.fit_rate(found[:1], 8000)[1]), "one rate fits nothing"
     assert str(ci).startswith(f"{ci.value:.2f} [")
+
+
+def test_the_rules_range_is_the_run_of_rates_where_its_decay_is_on_the_plateau():
+    """A fixed d = 0.15 at T = 8000 gives S = 600 lr: on the optimum at every rate up to 0.02;
+    at 0.03 the optimum needs S = 40, more than twice the rule's 18."""
+    tables = {}
+    for lr, best in ((0.003, 1.8), (0.006, 3.6), (0.01, 6.0), (0.02, 12.0), (0.03, 40.0)):
+        key, t = _table(8000, "cosine", best)
+        key = (8000, "cosine", lr, "flat")
+        tables[key] = ds.Table(key, t.shrinks, t.seeds, t.values, t.k)
+    found = ds.optima_of(tables, reference="own")
+    assert df.on_plateau(found[2], 6.0) and not df.on_plateau(found[2], 12.0)
+    assert df.rule_range(found, 0.15) == (0.003, 0.02)
+    assert df.rule_range(found, 0.6) is None, "off the plateau at 0.01 itself"
+    assert df.rule_range(found, 0.15, steps=4000) is None, "no such run length"

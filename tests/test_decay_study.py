@@ -161,11 +161,22 @@ def test_the_rule_is_the_stored_studys_fit():
 
 def test_decay_for_follows_the_rule_and_names_bad_input():
     from monosem_lib.core.config import ConfigError
-    from monosem_lib.paper.recipe import RULES, decay_for
+    from monosem_lib.paper.recipe import RULES, DecayRuleWarning, decay_for
 
     assert decay_for(4000, 0.01, "cosine") == pytest.approx(RULES["cosine"].d0)
-    assert decay_for(16000, 0.03, "paper") < decay_for(4000, 0.03, "paper"), "weaker if longer"
-    for bad in ({"schedule": "linear"}, {"steps": 0}, {"lr": -1.0}):
+    assert decay_for(16000, 0.01, "paper") < decay_for(4000, 0.01, "paper"), "weaker if longer"
+    lo, hi = RULES["cosine"].lr_range
+    assert (
+        lo <= 0.01 <= hi
+        and RULES["cosine"].holds_at(lo)
+        and not RULES["cosine"].holds_at(hi * 1.01)
+    )
+    with pytest.warns(DecayRuleWarning, match="outside the range"):
+        outside = decay_for(4000, 2 * hi, "cosine")
+    assert outside == decay_for(4000, 2 * hi, "cosine", outside="allow") == RULES["cosine"].d0
+    with pytest.raises(ConfigError, match="lr=.*the cosine rule holds for base rates"):
+        decay_for(4000, lo / 2, "cosine", outside="raise")
+    for bad in ({"schedule": "linear"}, {"steps": 0}, {"lr": -1.0}, {"outside": "ignore"}):
         args = {"steps": 4000, "lr": 0.01, "schedule": "cosine", **bad}
         with pytest.raises(ConfigError, match=next(iter(bad))):
             decay_for(**args)

@@ -227,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--limit", type=positive_int, default=None, help="train at most this many cells, then stop"
     )
+    d.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: print what the stored cells show (optima, exponents with intervals)",
+    )
+    d.add_argument(
+        "--replicates", type=positive_int, default=1000, help="bootstrap replicates (--report)"
+    )
     d.add_argument("--json", action="store_true")
     return parser
 

@@ -185,5 +185,5 @@ def plain_train(config: Config) -> nn.Sequential:
         opt.step()
         if t < c.steps / 2:
             with torch.no_grad():
-                hidden.bias.mul_(1 - c.bias_decay * c.lr * decay_mult(c, mult[t]))
+                hidden.bias.mul_(1 - c.bias_decay * c.lr * decay_mult(c, float(mult[t])))
     return net

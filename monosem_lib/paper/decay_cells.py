@@ -31,6 +31,7 @@ __all__ = [
     "STUDIES",
     "STUDY_FOLDERS",
     "root2_grid",
+    "get_study",
     "study_cells",
     "run_study",
     "stale_cells",
@@ -268,7 +269,8 @@ STUDIES: dict[str, DecayStudy] = {
 STUDY_FOLDERS = {name: f"decay-study/{name}" for name in STUDIES}
 
 
-def _study(name: str) -> DecayStudy:
+def get_study(name: str) -> DecayStudy:
+    """The study ``name`` (``STUDIES``), or a ConfigError naming the known ones."""
     if name not in STUDIES:
         raise ConfigError("study", name, "must be one of " + ", ".join(STUDIES))
     return STUDIES[name]
@@ -276,7 +278,7 @@ def _study(name: str) -> DecayStudy:
 
 def study_cells(name: str) -> Iterator[tuple[Cell, list[Config]]]:
     """Every cell of study ``name`` with its configs."""
-    study = _study(name)
+    study = get_study(name)
     for cell in study.cells():
         yield cell, study.configs(cell)
 

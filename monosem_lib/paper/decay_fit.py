@@ -15,18 +15,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .decay_study import (
+    DEAD_CAP,
     LOSS_TOLERANCE,
     Key,
     Optimum,
     Table,
     fit_shrink,
+    load_tables,
+    optima_of,
     optimum_of,
     reference_losses,
 )
+from .recipe import RULES
 
 __all__ = [
     "Interval",
@@ -38,6 +43,11 @@ __all__ = [
     "rate_interval",
     "decision_agreement",
     "knife_edges",
+    "on_plateau",
+    "rule_range",
+    "study_summary",
+    "report_lines",
+    "rule_sentence",
 ]
 
 # Replicates per bootstrap.
@@ -170,8 +180,8 @@ def decision_agreement(
     ``center_hi``, NaN where no replicate has one)."""
     out = {}
     for o in found:
-        same = [next((r for r in rep if r.key == o.key), None) for rep in replicates]
-        same = [r for r in same if r is not None]
+        at = [next((r for r in rep if r.key == o.key), None) for rep in replicates]
+        same = [r for r in at if r is not None]
         if not same:
             continue
         centers = [r.center for r in same if r.center is not None]
@@ -192,3 +202,125 @@ def knife_edges(agreement: dict[Key, dict[str, float]], threshold: float = 0.8) 
     return [
         key for key, a in agreement.items() if a["engineers"] < threshold or a["shrink"] < threshold
     ]
+
+
+def on_plateau(o: Optimum, shrink: float) -> bool:
+    """Whether total shrink ``shrink`` lies on the optimum's plateau (``Optimum.plateau``),
+    widened by half a step of the sqrt(2) grid on each side (the grid's resolution)."""
+    if o.plateau is None or not o.engineers:
+        return False
+    half = 2**0.25
+    return o.plateau[0] / half <= shrink <= o.plateau[1] * half
+
+
+def rule_range(
+    found: Sequence[Optimum], decay: float, steps: int = 8000, schedule: str = "cosine"
+) -> tuple[float, float] | None:
+    """The widest run of swept base rates around 0.01, at run length ``steps`` under
+    ``schedule``, where the decay ``decay`` gives a shrink on the plateau (``on_plateau``):
+    the range a rule with no rate term holds for. None if it fails at 0.01 itself."""
+    pts = sorted(
+        (o for o in found if (o.steps, o.schedule, o.decay_schedule) == (steps, schedule, "flat")),
+        key=lambda o: o.lr,
+    )
+    holds = [on_plateau(o, decay * o.lr * math.ceil(steps / 2)) for o in pts]
+    at = next((i for i, o in enumerate(pts) if math.isclose(o.lr, 0.01)), None)
+    if at is None or not holds[at]:
+        return None
+    lo = hi = at
+    while lo > 0 and holds[lo - 1]:
+        lo -= 1
+    while hi < len(pts) - 1 and holds[hi + 1]:
+        hi += 1
+    return pts[lo].lr, pts[hi].lr
+
+
+def study_summary(
+    name: str, folder: str | Path, replicates: int = BOOTSTRAP, lr: float = 0.01
+) -> dict:
+    """Everything the study says, on whatever cells are stored: the optima against the best
+    baseline (``found``), against the own baseline (``own``) and under the dead-neuron cap
+    (``capped``); each schedule's exponent b with its interval and the pairwise differences
+    (``exponents``, and ``exponents_capped``); the rate's exponent a at T = 8000 under the
+    half-cosine (``rate``); each grid point's decision agreement and the knife edges; the
+    optima at the grid's edge; and the base rates each rule of ``recipe.RULES`` holds for
+    (``ranges``, ``rule_range`` at T = 8000)."""
+    tables = load_tables(name, folder)
+    found = optima_of(tables)
+    capped = optima_of(tables, dead_cap=DEAD_CAP)
+    reps = bootstrap_optima(tables, replicates)
+    reps_capped = bootstrap_optima(tables, replicates, dead_cap=DEAD_CAP)
+    kinds = list(dict.fromkeys((o.schedule, o.decay_schedule) for o in found if o.lr == lr))
+    agreement = decision_agreement(found, reps)
+    return {
+        "found": found,
+        "own": optima_of(tables, reference="own"),
+        "capped": capped,
+        "exponents": exponent_intervals(found, reps, kinds, lr),
+        "exponents_capped": exponent_intervals(capped, reps_capped, kinds, lr),
+        "rate": rate_interval(found, reps, 8000),
+        "agreement": agreement,
+        "knife_edges": knife_edges(agreement),
+        "at_edge": [o.key for o in found if o.at_edge and o.engineers],
+        "ranges": {s: rule_range(found, r.decay(8000), 8000, s) for s, r in RULES.items()},
+    }
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
+def _point_line(o: Optimum, agree: dict, own: Optimum | None, cap: Optimum | None) -> str:
+    """One grid point in one line (``report_lines``)."""
+    head = f"T {o.steps} {o.label} lr {o.lr:g}:"
+    best = o.best
+    if best is None:
+        return f"{head} no admissible S (mono/N base {o.baseline.mono:.2f})"
+    plateau = "-" if o.plateau is None else "-".join(_fmt(x) for x in o.plateau)
+    return " ".join(
+        [
+            head,
+            f"S* {_fmt(o.center)} [plateau {plateau}, seeds agree {agree.get('shrink', 1):.2f}]",
+            f"mono/N {o.baseline.mono:.2f}->{best.mono:.2f} coverage {best.coverage:.2f}",
+            f"loss/ref {o.loss_ratio:.3f} dead {best.dead:.0f} works {o.engineers};",
+            f"own-baseline S* {_fmt(own.center if own else None)},",
+            f"dead-capped S* {_fmt(cap.center if cap else None)}",
+        ]
+    )
+
+
+def report_lines(summary: dict, lr: float = 0.01) -> list[str]:
+    """``study_summary`` as text: one line per grid point, then the exponents, the rate's
+    share, the knife edges and the rule in one sentence."""
+    own = {o.key: o for o in summary["own"]}
+    cap = {o.key: o for o in summary["capped"]}
+    agree = summary["agreement"]
+    lines = [
+        _point_line(o, agree.get(o.key, {}), own.get(o.key), cap.get(o.key))
+        for o in summary["found"]
+    ]
+    for title, ex in (("b", summary["exponents"]), ("b, dead capped", summary["exponents_capped"])):
+        listed = "; ".join(f"{k} {v}" for k, v in ex.items())
+        lines.append(f"{title} (S* ~ T^b at lr {lr:g}, 95% over seeds): {listed}")
+    lines.append(f"rate exponent a (S* ~ lr^a at T = 8000, half-cosine): {summary['rate']}")
+    lines.append(f"knife edges: {summary['knife_edges']}")
+    lines.append(f"optimum at the grid's edge: {summary['at_edge']}")
+    lines.append(rule_sentence(summary))
+    return lines
+
+
+def rule_sentence(summary: dict) -> str:
+    """The rule in one sentence, with the exponents' intervals and its range of rates."""
+    ex = summary["exponents"]
+    parts = []
+    for schedule, rule in RULES.items():
+        b = ex.get(schedule)
+        where = "" if b is None else f", study b = {b}"
+        parts.append(f"{schedule}: d0 {rule.d0:g}, b {rule.b:g}{where}")
+    lo, hi = RULES["cosine"].lr_range
+    held = summary["ranges"].get("cosine")
+    return (
+        f"Rule: d* = d0 (T/4000)^(b-1) with {'; '.join(parts)}; no rate term, for base rates "
+        f"{lo:g} to {hi:g} (the study at T = 8000: {held}; rate exponent a = {summary['rate']}, "
+        "a = 1 means d does not move with the rate)."
+    )

@@ -30,7 +30,7 @@ from .decay_cells import (
     Cell,
     DecayStudy,
     Part,
-    _study,
+    get_study,
     root2_grid,
     run_study,
     stale_cells,
@@ -119,7 +119,9 @@ class Table:
     values: dict[str, np.ndarray]
     k: int
 
-    def points(self, cols: Sequence[int] | None = None) -> tuple[Point | None, list[Point]]:
+    def points(
+        self, cols: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[Point | None, list[Point]]:
         """Seed means over the columns ``cols`` (every seed if None; a column may repeat, as in
         a bootstrap): the baseline (None if not stored) and each stored shrink."""
         idx = np.arange(len(self.seeds)) if cols is None else np.asarray(cols)
@@ -139,7 +141,7 @@ def load_study(name: str, folder: str | Path) -> dict[Key, Results]:
     """The stored cells of study ``name`` under ``folder``, by grid point (cells of one point
     joined); points with nothing stored yet are left out."""
     out: dict[Key, list[Results]] = {}
-    for cell in _study(name).cells():
+    for cell in get_study(name).cells():
         path = Path(folder) / f"{cell.name}.json"
         if path.exists():
             key = (cell.steps, cell.schedule, cell.lr, cell.decay_schedule)
@@ -171,7 +173,7 @@ def table_of(key: Key, results: Results, grid: Sequence[float] | None = None) ->
 
 def load_tables(name: str, folder: str | Path) -> dict[Key, Table]:
     """Every stored grid point of study ``name`` as a Table on the study's grid of shrinks."""
-    grid = _study(name).shrinks
+    grid = get_study(name).shrinks
     return {key: table_of(key, r, grid) for key, r in load_study(name, folder).items()}
 
 
@@ -307,7 +309,7 @@ def optimum_of(
     reference: float | None = None,
     tolerance: float = LOSS_TOLERANCE,
     dead_cap: float | None = None,
-    cols: Sequence[int] | None = None,
+    cols: Sequence[int] | np.ndarray | None = None,
 ) -> Optimum | None:
     """The Optimum of one grid point over the seed columns ``cols`` (all if None); None when
     its baseline is not stored. ``dead_cap`` is a fraction of the neurons k."""
@@ -325,7 +327,7 @@ def optimum_of(
 def find_optimum(key: tuple, results: Results, tolerance: float = LOSS_TOLERANCE) -> Optimum | None:
     """The best shrink of one grid point (``Optimum``) measured against its own baseline, every
     stored shrink read; ``key`` is (steps, schedule, lr[, decay schedule])."""
-    full: Key = (*key, "flat") if len(key) == 3 else key  # type: ignore[assignment]
+    full: Key = (*key, "flat") if len(key) == 3 else key
     return optimum_of(table_of(full, results), None, tolerance)
 
 

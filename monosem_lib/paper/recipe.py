@@ -18,6 +18,7 @@ recipe keeps fixed when the run length T, the rate or the schedule changes (``CA
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 from ..core.config import Config, ConfigError
@@ -31,6 +32,7 @@ __all__ = [
     "mean_multiplier",
     "candidates",
     "DecayRule",
+    "DecayRuleWarning",
     "RULES",
     "decay_for",
 ]
@@ -74,21 +76,34 @@ def candidates(shrink: float, lr: float, steps: int, schedule: str) -> dict[str,
 # -- the rule the decay study supports -----------------------------------------------------------
 
 
+class DecayRuleWarning(UserWarning):
+    """``decay_for`` was asked for a rate outside the range its rule holds for."""
+
+
 @dataclass(frozen=True)
 class DecayRule:
     """The decay coefficient that engineers the most monosemantic neurons at no loss cost,
-    for one schedule: d* = d0 (T / t0)^(b - 1), whatever the learning rate. b = 1 keeps d
-    itself fixed (the total shrink S = d lr T/2 then grows like T); b = 0 would keep S fixed.
-    ``d0`` and ``b`` are the decay study's fit (``decay_study.fit_decay``; the test
-    ``tests/test_decay_study.py`` holds them to the stored study)."""
+    for one schedule: d* = d0 (T / t0)^(b - 1), for base rates in ``lr_range`` (inclusive).
+    b = 1 keeps d itself fixed (the total shrink S = d lr T/2 then grows like T); b = 0 would
+    keep S fixed. The rule has no learning-rate term: within ``lr_range`` the study's best d
+    does not move with the rate by more than its noise; outside it the rule's d is off the
+    study's plateau (``decay_for`` warns or refuses there). ``d0``, ``b`` and ``lr_range``
+    restate the decay study (``decay_study``, ``decay_fit``; ``tests/test_decay_study.py``
+    holds them to the stored study)."""
 
     d0: float
     b: float
     t0: int = 4000
+    lr_range: tuple[float, float] = (0.01, 0.01)
 
     def decay(self, steps: int) -> float:
         """d* for a run of ``steps`` steps."""
         return self.d0 * (steps / self.t0) ** (self.b - 1)
+
+    def holds_at(self, lr: float) -> bool:
+        """Whether base rate ``lr`` lies in the range the rule holds for."""
+        lo, hi = self.lr_range
+        return lo * (1 - 1e-9) <= lr <= hi * (1 + 1e-9)
 
 
 # At book scale (data/decay-study/book, lr 0.01): under one half-cosine and a constant rate the
@@ -104,15 +119,27 @@ RULES: dict[str, DecayRule] = {
 }
 
 
-def decay_for(steps: int, lr: float, schedule: str = "cosine") -> float:
+def decay_for(steps: int, lr: float, schedule: str = "cosine", *, outside: str = "warn") -> float:
     """The bias decay to pair with an initial bias of -1 for a run of ``steps`` steps at base
     rate ``lr`` under ``schedule`` (``RULES``): the one rule the book uses wherever a decay is
-    set for a run length. ``lr`` is checked and caps d at 0.5 / lr but does not otherwise move
-    it: the rule is fitted at lr 0.01, and at lr 0.03 it is too weak (see ``RULES``)."""
+    set for a run length. The rule has no rate term, and holds for the base rates in its
+    ``DecayRule.lr_range`` (measured at T = 8000 under the half-cosine). Outside that range
+    ``outside`` says what happens: ``warn`` (a ``DecayRuleWarning``, the decay still given),
+    ``raise`` (ConfigError) or ``allow`` (for callers that show the rule failing on purpose).
+    d is capped at 0.5 / lr (so that bias_decay * lr stays below 1)."""
     if schedule not in RULES:
         raise ConfigError("schedule", schedule, "must be one of " + ", ".join(RULES))
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError("steps", steps, "must be an integer >= 1")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError("lr", lr, "must be a finite number > 0")
-    return min(RULES[schedule].decay(steps), 0.5 / lr)
+    if outside not in ("warn", "raise", "allow"):
+        raise ConfigError("outside", outside, "must be one of warn, raise, allow")
+    rule = RULES[schedule]
+    if not rule.holds_at(lr) and outside != "allow":
+        lo, hi = rule.lr_range
+        what = f"the {schedule} rule holds for base rates {lo:g} to {hi:g} (decay study)"
+        if outside == "raise":
+            raise ConfigError("lr", lr, what)
+        warnings.warn(f"lr={lr:g} is outside the range {what}", DecayRuleWarning, stacklevel=2)
+    return min(rule.decay(steps), 0.5 / lr)
