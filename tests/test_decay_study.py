@@ -137,7 +137,7 @@ def test_a_study_trains_once_resumes_and_reads_its_optima(tmp_path, monkeypatch)
     tables = ds.load_tables("tiny", folder)
     assert list(tables) == [(*p, "flat") for p in points] + [(120, "paper", 0.01, "rate")]
     assert tables[(120, "paper", 0.01, "flat")].shrinks == (1.5, 3.0), "two cells joined"
-    found = ds.optima("tiny", folder)
+    found = ds.optima("tiny", folder, reference="best")
     assert [o.label for o in found] == ["cosine", "paper", "paper-rate"]
     for o in found:
         assert o.baseline.shrink is None and o.shrink in (None, 1.5, 3.0)

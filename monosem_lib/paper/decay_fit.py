@@ -246,8 +246,8 @@ def study_summary(
     optima at the grid's edge; and the base rates each rule of ``recipe.RULES`` holds for
     (``ranges``, ``rule_range`` at T = 8000)."""
     tables = load_tables(name, folder)
-    found = optima_of(tables)
-    capped = optima_of(tables, dead_cap=DEAD_CAP)
+    found = optima_of(tables, reference="best")
+    capped = optima_of(tables, reference="best", dead_cap=DEAD_CAP)
     reps = bootstrap_optima(tables, replicates)
     reps_capped = bootstrap_optima(tables, replicates, dead_cap=DEAD_CAP)
     kinds = list(dict.fromkeys((o.schedule, o.decay_schedule) for o in found if o.lr == lr))

@@ -335,11 +335,13 @@ def optima_of(
     tables: dict[Key, Table],
     tolerance: float = LOSS_TOLERANCE,
     *,
-    reference: str = "best",
+    reference: str = "own",
     dead_cap: float | None = None,
 ) -> list[Optimum]:
     """Every grid point's optimum (those with a stored baseline), in the tables' order.
-    ``reference`` is ``best`` (the best baseline at that run length and rate) or ``own``."""
+    ``reference`` is ``best`` (the best baseline at that run length and rate: how the study's
+    conclusions and the rule read it, ``decay_fit.study_summary``) or ``own`` (each point's
+    own baseline, the chapters' reading until their text moves to ``best``)."""
     if reference not in ("best", "own"):
         raise ValueError(f"reference={reference!r} is not allowed: must be best or own")
     refs = reference_losses(tables, own=reference == "own")
@@ -352,7 +354,7 @@ def optima(
     folder: str | Path,
     tolerance: float = LOSS_TOLERANCE,
     *,
-    reference: str = "best",
+    reference: str = "own",
     dead_cap: float | None = None,
 ) -> list[Optimum]:
     """Every stored grid point's optimum, in the study's order (``optima_of``)."""
