@@ -71,6 +71,8 @@ class Interval:
         return bool(x < self.lo or x > self.hi)
 
     def __str__(self) -> str:
+        if not math.isfinite(self.value):
+            return "not fitted"
         return f"{self.value:.2f} [{self.lo:.2f}, {self.hi:.2f}]"
 
 
