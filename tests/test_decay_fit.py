@@ -162,3 +162,48 @@ def test_the_rules_range_is_the_run_of_rates_where_its_decay_is_on_the_plateau()
     assert df.rule_range(found, 0.15) == (0.003, 0.02)
     assert df.rule_range(found, 0.6) is None, "off the plateau at 0.01 itself"
     assert df.rule_range(found, 0.15, steps=4000) is None, "no such run length"
+
+
+def test_the_studys_figures_show_the_intervals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.container import ErrorbarContainer
+
+    from monosem_lib.book.study_plots import optimum_figure, rate_figure
+
+    tables = {}
+    for steps in (1000, 2000, 4000, 8000):
+        tables.update([_table(steps, "cosine", 3.0 * steps / 1000, jitter=0.5)])
+    for lr in (0.005, 0.02):
+        key, t = _table(8000, "cosine", 24.0 * lr / 0.01)
+        tables[(8000, "cosine", lr, "flat")] = ds.Table(key, t.shrinks, t.seeds, t.values, t.k)
+    found = ds.optima_of(tables)
+    reps = df.bootstrap_optima(tables, replicates=50)
+    agree = df.decision_agreement(found, reps)
+    ex = df.exponent_intervals(found, reps, [("cosine", "flat")])
+    fig = optimum_figure(found, intervals=agree, exponents=ex)
+    ax = fig.axes[0]
+    assert any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+    assert f"b = {ex['cosine']}" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    fig = rate_figure(found, intervals=agree, rate=df.rate_interval(found, reps, 8000))
+    bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1 and len(bars[0].lines[2][0].get_segments()) == 3, "three rates"
+    assert optimum_figure(found).axes[0].containers == [], "no intervals unless given"
+
+
+def test_the_report_reads_a_stored_study(tmp_path, monkeypatch, capsys):
+    from monosem_lib.apps.cli import main
+
+    tiny = ds.DecayStudy(
+        "tiny2", "tiny", (1.5, 3.0), (ds.Part(((100, "cosine", 0.01),), (1.5, 3.0), (0, 1)),)
+    )
+    monkeypatch.setitem(ds.STUDIES, "tiny2", tiny)
+    monkeypatch.setitem(ds.STUDY_FOLDERS, "tiny2", "decay-study/tiny2")
+    args = ["decay-study", "tiny2", "--data", str(tmp_path)]
+    assert main([*args, "--report", "--replicates", "5"]) == 0, "nothing stored: still reports"
+    assert "Rule: d* = d0 (T/4000)^(b-1)" in capsys.readouterr().out
+    assert main(args) == 0 and main([*args, "--report", "--replicates", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "T 100 cosine lr 0.01:" in out and "knife edges:" in out
+    assert not list((tmp_path / "decay-study" / "tiny2").glob("*.tmp")), "nothing left aside"

@@ -13,10 +13,11 @@ from matplotlib.figure import Figure
 from ..analysis.metrics import METRICS
 from ..paper.decay_fit import Interval
 from ..paper.decay_study import Key, Optimum
+from ..paper.recipe import RULES, decay_for_shrink
 from .figure_kit import subplots
 from .study_tables import SCHEDULE_NAMES
 
-__all__ = ["shrink_curves_figure", "optimum_figure"]
+__all__ = ["shrink_curves_figure", "optimum_figure", "rate_figure"]
 
 
 def _schedules(found: Sequence[Optimum]) -> list[str]:
@@ -108,5 +109,51 @@ def optimum_figure(
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yticks([1, 2, 5, 10, 20, 50])
     ax.set_xticks(ts)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def rate_figure(
+    found: Sequence[Optimum],
+    steps: int = 8000,
+    intervals: Mapping[Key, Mapping[str, float]] | None = None,
+    rate: Interval | None = None,
+) -> Figure:
+    """The best decay d* (the plateau's middle) against the base rate at run length ``steps``
+    under the half-cosine, log-log, with the bootstrap interval of each point over seeds
+    (``intervals``, ``decay_fit.decision_agreement``), beside the rule's d (``decay_for``,
+    no rate term; its range of rates shaded) and the fitted rate exponent (``rate``)."""
+    fig, ax = subplots(figsize=(6.4, 3.9))
+    pts = sorted(
+        (o.lr, o.center, o.key)
+        for o in found
+        if (o.steps, o.schedule, o.decay_schedule) == (steps, "cosine", "flat")
+        and o.engineers
+        and o.center is not None
+    )
+    to_d = lambda s, lr: decay_for_shrink(s, lr, steps)
+    if pts:
+        xs = [lr for lr, _, _ in pts]
+        ys = [to_d(c, lr) for lr, c, _ in pts]
+        label = "study: best d" + ("" if rate is None else f" (S* ~ lr^a, a = {rate})")
+        line = ax.plot(xs, ys, marker="o", label=label)[0]
+        if intervals is not None:
+            lo = [to_d(intervals.get(k, {}).get("center_lo", c), lr) for lr, c, k in pts]
+            hi = [to_d(intervals.get(k, {}).get("center_hi", c), lr) for lr, c, k in pts]
+            err = np.nan_to_num(
+                [np.maximum(np.subtract(ys, lo), 0), np.maximum(np.subtract(hi, ys), 0)]
+            )
+            ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor=line.get_color(), capsize=3)
+    rule = RULES["cosine"]
+    lrs = sorted({o.lr for o in found if (o.steps, o.schedule) == (steps, "cosine")})
+    if lrs:
+        ax.plot(lrs, [rule.decay(steps)] * len(lrs), "k--", lw=1, label="the rule's d")
+        ax.axvspan(*rule.lr_range, color="0.9", zorder=0, label="where the rule holds")
+    ax.set(xscale="log", yscale="log", xlabel="base learning rate", ylabel="best decay d*",
+           title=f"T = {steps}, half-cosine")  # fmt: skip
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if lrs:
+        ax.set_xticks(lrs)
     ax.legend(fontsize=8)
     return fig
