@@ -217,7 +217,9 @@ _BOOK_PARTS = (
     # optimum can lie (the best S grows with the rate).
     Part(_lr_points((0.003, 0.006)), root2_grid(0.7, 24.0), (0, 1, 2), tag="-lr"),
     Part(_lr_points((0.02, 0.03)), root2_grid(2.0, 96.0), (0, 1, 2), tag="-lr"),
-    # The sqrt(2) grid at three seeds: the points the earlier grid lacks, longest runs first.
+    # The sqrt(2) grid at three seeds: the points the earlier grid lacks, where most decisions
+    # sit (T = 8000 and 4000) first, then the longest runs.
+    _root2((8000, 4000)),
     Part(
         tuple((16000, s, 0.01) for s in _SCHEDULES),
         _new(_BOOK_GRID, _OLD_SHRINKS),
@@ -226,7 +228,6 @@ _BOOK_PARTS = (
         tag="-root2",
     ),  # fmt: skip
     Part(tuple((16000, s, 0.01) for s in _SCHEDULES), _BOOK_GRID, (2,), tag="-root2"),
-    _root2((8000, 4000)),
     # The troughs explanation tested: the periodic cosine with decay in proportion to the
     # scheduled rate, one seed first.
     _rate_decay((0,)),
