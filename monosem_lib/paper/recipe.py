@@ -1,8 +1,11 @@
 """The bias-decay recipe: how hard bias decay pulls, and how to set it for a run.
 
 Bias decay multiplies every bias by ``1 - d * lr`` after each step of the first half of
-training, whatever the scheduled rate at that step. Several quantities could be what a good
-recipe keeps fixed when the run length T, the rate or the schedule changes (``CANDIDATES``):
+training, whatever the scheduled rate at that step (with ``Config.decay_schedule = "rate"`` by
+``1 - d * lr * m_t`` instead, m_t the schedule's multiplier: the decay study's test of whether
+decay acting alone in the troughs of the periodic cosine is what moves its best decay).
+Several quantities could be what a good recipe keeps fixed when the run length T, the rate or
+the schedule changes (``CANDIDATES``):
 
 - ``S = d * lr * ceil(T/2)``, the total shrink (``total_shrink``): biases are pulled in by
   about ``exp(-S)`` over the first half;
@@ -46,7 +49,9 @@ PAPER_DECAY = 0.03
 
 def total_shrink(config: Config) -> float:
     """decay * lr * (steps in the first half): how far bias decay pulls biases in total
-    (the product of the per-step factors is about exp(-shrink))."""
+    (the product of the per-step factors is about exp(-shrink)). Nominal for decay that
+    follows the rate (``decay_schedule`` rate), which pulls about ``mean_multiplier`` times
+    as far."""
     return config.bias_decay * config.lr * math.ceil(config.steps / 2)
 
 
