@@ -34,6 +34,11 @@ def test_the_book_study_spans_sixteen_fold_run_lengths_three_schedules_and_a_roo
             have = cover[(t, schedule, 0.01, "flat")]
             for seed in range(3):
                 assert {(s, seed, -1.0) for s in grid} | {(0.0, seed, 0.0)} <= have, (t, schedule)
+    five = {k[:3] for k, have in cover.items() if {seed for _, seed, _ in have} == set(range(5))}
+    assert five == {(8000, "cosine", 0.01), (8000, "paper", 0.01), (4000, "cosine", 0.01),
+                    (2000, "paper", 0.01)}, "five seeds at the knife edges"  # fmt: skip
+    for key in five:
+        assert {(s, 4, -1.0) for s in grid} | {(0.0, 4, 0.0)} <= cover[(*key, "flat")]
     rates = sorted(lr for t, s, lr, d in cover if (t, s, d) == (8000, "cosine", "flat"))
     assert rates == [0.003, 0.006, 0.01, 0.02, 0.03], "the rate's share at T = 8000"
     troughs = sorted(t for t, s, _, d in cover if d == "rate")

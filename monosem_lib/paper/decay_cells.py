@@ -195,6 +195,9 @@ def _rate_decay(seeds: tuple[int, ...]) -> Part:
     return Part(points, root2_grid(1.0, 48.0), seeds, tag="-ratedecay", decay_schedule="rate")
 
 
+_KNIFE_EDGES = ((8000, "cosine", 0.01), (8000, "paper", 0.01), (4000, "cosine", 0.01),
+                (2000, "paper", 0.01))  # fmt: skip
+
 _BOOK_PARTS = (
     # The earlier grid (stored): T up to 8000 at three seeds, the rate at T = 4000.
     Part(
@@ -233,6 +236,10 @@ _BOOK_PARTS = (
     _rate_decay((0,)),
     _root2((2000, 1000)),
     _rate_decay((1, 2)),
+    # Five seeds where a decision sits within noise: the points where at least a tenth of
+    # the bootstrap replicates over the first three seeds disagreed on whether the recipe
+    # engineers or on its best shrink (``decay_fit.knife_edges``, with either loss reference).
+    Part(_KNIFE_EDGES, _BOOK_GRID, (3, 4), tag="-more"),
 )
 
 

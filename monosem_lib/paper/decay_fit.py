@@ -197,7 +197,7 @@ def decision_agreement(
     return out
 
 
-def knife_edges(agreement: dict[Key, dict[str, float]], threshold: float = 0.8) -> list[Key]:
+def knife_edges(agreement: dict[Key, dict[str, float]], threshold: float = 0.9) -> list[Key]:
     """The grid points where a decision sits within noise: fewer than ``threshold`` of the
     replicates agree with the full data on whether the recipe engineers or on the best
     shrink (to one grid step). These get more seeds."""
