@@ -28,7 +28,9 @@ def test_the_book_study_spans_sixteen_fold_run_lengths_three_schedules_and_a_roo
         key = (cell.steps, cell.schedule, cell.lr, cell.decay_schedule)
         for c in configs:
             cover.setdefault(key, set()).add((round(total_shrink(c), 6), c.seed, c.init_bias))
-    grid = {round(s, 6) for s in study.shrinks}
+    trained = {round(s, 6) for c in study.cells() for s in c.shrinks}
+    assert trained - {0.0, 1.0, 2.0, 4.5, 9.0, 18.0, 30.0} == {round(s, 6) for s in study.shrinks}
+    grid = {round(s, 6) for s in ds.root2_grid(1.0, 34.0)}
     for t in steps:  # every schedule at lr 0.01: the whole grid and the baseline, 3 seeds
         for schedule in ("cosine", "paper", "constant"):
             have = cover[(t, schedule, 0.01, "flat")]

@@ -260,7 +260,8 @@ def _paper_shape(lr: float) -> tuple[Part, ...]:
 _OLD_PAPER = (0.0, 3.0, 6.0, 12.0, 20.0)
 
 STUDIES: dict[str, DecayStudy] = {
-    "book": DecayStudy(name="book", scale="book", shrinks=_BOOK_GRID, parts=_BOOK_PARTS),
+    # The analysis grid: every sqrt(2) point any part trains (0.75 to 96 for the rate's share).
+    "book": DecayStudy(name="book", scale="book", shrinks=root2_grid(0.7, 96.0), parts=_BOOK_PARTS),
     # The paper's shape at the CPU budget (batch 1024), one file per model.
     "paper-cpu": DecayStudy(
         name="paper-cpu",
