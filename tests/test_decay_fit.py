@@ -9,7 +9,7 @@ import pytest
 from monosem_lib.core.config import preset
 from monosem_lib.paper import decay_fit as df
 from monosem_lib.paper import decay_study as ds
-from monosem_lib.paper.recipe import decay_for_shrink
+from monosem_lib.paper.recipe import DecayRule, decay_for_shrink
 from monosem_lib.store.results import Results
 
 GRID = ds.root2_grid(1.0, 50.0)
@@ -159,9 +159,14 @@ def test_the_rules_range_is_the_run_of_rates_where_its_decay_is_on_the_plateau()
         tables[key] = ds.Table(key, t.shrinks, t.seeds, t.values, t.k)
     found = ds.optima_of(tables, reference="own")
     assert df.on_plateau(found[2], 6.0) and not df.on_plateau(found[2], 12.0)
-    assert df.rule_range(found, 0.15) == (0.003, 0.02)
-    assert df.rule_range(found, 0.6) is None, "off the plateau at 0.01 itself"
-    assert df.rule_range(found, 0.15, steps=4000) is None, "no such run length"
+    fixed = DecayRule(d0=0.15, b=1.0)
+    assert df.rule_range(found, fixed) == (0.003, 0.02)
+    assert df.rule_range(found, DecayRule(d0=0.6, b=1.0)) is None, "off the plateau at 0.01"
+    assert df.rule_range(found, fixed, steps=4000) is None, "no such run length"
+    # a rate term d ~ lr^0.5 (a = 1.5) where the optimum keeps d fixed: off at both ends
+    grows = DecayRule(d0=0.15, b=1.0, a=1.5)
+    assert grows.decay(8000, 0.04) == pytest.approx(0.3) and grows.decay(8000) == 0.15
+    assert df.rule_range(found, grows) == (0.006, 0.01)
 
 
 def test_the_studys_figures_show_the_intervals():

@@ -31,7 +31,7 @@ from .decay_study import (
     optimum_of,
     reference_losses,
 )
-from .recipe import RULES
+from .recipe import RULES, DecayRule
 
 __all__ = [
     "Interval",
@@ -216,16 +216,16 @@ def on_plateau(o: Optimum, shrink: float) -> bool:
 
 
 def rule_range(
-    found: Sequence[Optimum], decay: float, steps: int = 8000, schedule: str = "cosine"
+    found: Sequence[Optimum], rule: DecayRule, steps: int = 8000, schedule: str = "cosine"
 ) -> tuple[float, float] | None:
     """The widest run of swept base rates around 0.01, at run length ``steps`` under
-    ``schedule``, where the decay ``decay`` gives a shrink on the plateau (``on_plateau``):
-    the range a rule with no rate term holds for. None if it fails at 0.01 itself."""
+    ``schedule``, where the rule's decay (``DecayRule.decay`` at that rate) gives a shrink on
+    the plateau (``on_plateau``): the range the rule holds for. None if it fails at 0.01."""
     pts = sorted(
         (o for o in found if (o.steps, o.schedule, o.decay_schedule) == (steps, schedule, "flat")),
         key=lambda o: o.lr,
     )
-    holds = [on_plateau(o, decay * o.lr * math.ceil(steps / 2)) for o in pts]
+    holds = [on_plateau(o, rule.decay(steps, o.lr) * o.lr * math.ceil(steps / 2)) for o in pts]
     at = next((i for i, o in enumerate(pts) if math.isclose(o.lr, 0.01)), None)
     if at is None or not holds[at]:
         return None
@@ -264,7 +264,7 @@ def study_summary(
         "agreement": agreement,
         "knife_edges": knife_edges(agreement),
         "at_edge": [o.key for o in found if o.at_edge and o.engineers],
-        "ranges": {s: rule_range(found, r.decay(8000), 8000, s) for s, r in RULES.items()},
+        "ranges": {s: rule_range(found, r, 8000, s) for s, r in RULES.items()},
     }
 
 

@@ -88,22 +88,26 @@ class DecayRuleWarning(UserWarning):
 @dataclass(frozen=True)
 class DecayRule:
     """The decay coefficient that engineers the most monosemantic neurons at no loss cost,
-    for one schedule: d* = d0 (T / t0)^(b - 1), for base rates in ``lr_range`` (inclusive).
-    b = 1 keeps d itself fixed (the total shrink S = d lr T/2 then grows like T); b = 0 would
-    keep S fixed. The rule has no learning-rate term: within ``lr_range`` the study's best d
-    does not move with the rate by more than its noise; outside it the rule's d is off the
-    study's plateau (``decay_for`` warns or refuses there). ``d0``, ``b`` and ``lr_range``
-    restate the decay study (``decay_study``, ``decay_fit``; ``tests/test_decay_study.py``
-    holds them to the stored study)."""
+    for one schedule: d* = d0 (T / t0)^(b - 1) (lr / lr0)^(a - 1), for base rates in
+    ``lr_range`` (inclusive; ``decay_for`` warns or refuses outside it).
+
+    b = 1 keeps d fixed as the run grows (the total shrink S = d lr T/2 then grows like T);
+    b = 0 would keep S fixed. a is the same for the rate: S* ~ lr^a, so a = 1 (the default)
+    is no rate term, and a = 1.5 makes d* grow like the square root of the rate. ``d0``,
+    ``b``, ``a`` and ``lr_range`` restate the decay study (``decay_study``, ``decay_fit``;
+    ``tests/test_decay_study.py`` holds them to the stored study)."""
 
     d0: float
     b: float
     t0: int = 4000
     lr_range: tuple[float, float] = (0.01, 0.01)
+    a: float = 1.0
+    lr0: float = 0.01
 
-    def decay(self, steps: int) -> float:
-        """d* for a run of ``steps`` steps."""
-        return self.d0 * (steps / self.t0) ** (self.b - 1)
+    def decay(self, steps: int, lr: float | None = None) -> float:
+        """d* for a run of ``steps`` steps at base rate ``lr`` (``lr0`` if None)."""
+        rate = 1.0 if lr is None else (lr / self.lr0) ** (self.a - 1)
+        return self.d0 * (steps / self.t0) ** (self.b - 1) * rate
 
     def holds_at(self, lr: float) -> bool:
         """Whether base rate ``lr`` lies in the range the rule holds for."""
@@ -127,8 +131,8 @@ RULES: dict[str, DecayRule] = {
 def decay_for(steps: int, lr: float, schedule: str = "cosine", *, outside: str = "warn") -> float:
     """The bias decay to pair with an initial bias of -1 for a run of ``steps`` steps at base
     rate ``lr`` under ``schedule`` (``RULES``): the one rule the book uses wherever a decay is
-    set for a run length. The rule has no rate term, and holds for the base rates in its
-    ``DecayRule.lr_range`` (measured at T = 8000 under the half-cosine). Outside that range
+    set for a run length. The rule holds for the base rates in its ``DecayRule.lr_range``
+    (measured at T = 8000 under the half-cosine, ``decay_fit.rule_range``). Outside that range
     ``outside`` says what happens: ``warn`` (a ``DecayRuleWarning``, the decay still given),
     ``raise`` (ConfigError) or ``allow`` (for callers that show the rule failing on purpose).
     d is capped at 0.5 / lr (so that bias_decay * lr stays below 1)."""
@@ -147,4 +151,4 @@ def decay_for(steps: int, lr: float, schedule: str = "cosine", *, outside: str =
         if outside == "raise":
             raise ConfigError("lr", lr, what)
         warnings.warn(f"lr={lr:g} is outside the range {what}", DecayRuleWarning, stacklevel=2)
-    return min(rule.decay(steps), 0.5 / lr)
+    return min(rule.decay(steps, lr), 0.5 / lr)
