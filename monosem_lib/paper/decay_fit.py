@@ -317,12 +317,14 @@ def rule_sentence(summary: dict) -> str:
     parts = []
     for schedule, rule in RULES.items():
         b = ex.get(schedule)
-        where = "" if b is None else f", study b = {b}"
-        parts.append(f"{schedule}: d0 {rule.d0:g}, b {rule.b:g}{where}")
-    lo, hi = RULES["cosine"].lr_range
-    held = summary["ranges"].get("cosine")
+        where = "" if b is None else f" (study: {b})"
+        parts.append(f"{schedule} d0 = {rule.d0:g}, b = {rule.b:g}{where}")
+    cosine = RULES["cosine"]
+    lo, hi = cosine.lr_range
+    term = "no rate term" if cosine.a == 1 else f"times (lr/{cosine.lr0:g})^{cosine.a - 1:g}"
     return (
-        f"Rule: d* = d0 (T/4000)^(b-1) with {'; '.join(parts)}; no rate term, for base rates "
-        f"{lo:g} to {hi:g} (the study at T = 8000: {held}; rate exponent a = {summary['rate']}, "
-        "a = 1 means d does not move with the rate)."
+        f"Rule: d* = d0 (T/{cosine.t0})^(b-1), {term}: {'; '.join(parts)}; for base rates "
+        f"{lo:g} to {hi:g} (where the rule's d lies on the study's plateau at T = 8000: "
+        f"{summary['ranges'].get('cosine')}; the study's rate exponent a = {summary['rate']}, "
+        "S* ~ lr^a, so d* ~ lr^(a-1))."
     )
