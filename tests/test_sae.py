@@ -407,7 +407,7 @@ def test_without_stored_data_the_chapter_says_how_to_get_it(tmp_path):
     line = sae_chapter.sae_data_status(tmp_path, empty)
     assert "missing" in line and "make data-sae" in line
     frame = sae_compare.sae_comparison_frame(empty)
-    assert frame.empty and sae_chapter.sae_comparison_table(frame).to_html()
+    assert frame.empty and sae_chapter.sae_comparison_table(frame).data
     for fig in (
         sae_chapter.sae_heatmaps(sae_compare.sae_contenders(empty, "book")),
         sae_chapter.sae_compute_figure(frame),
