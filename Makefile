@@ -121,12 +121,19 @@ data-paper: venv
 data-grid: venv
 	$(RUN_ENV) $(PY) -c "from monosem_lib import book; print(book.store_bias_grid('data/live'))"
 
-# The decay study (how to set bias decay for a run length, rate and schedule): the book-scale
-# grid (about 1.5 h on 2 idle cores) and the paper's shape at the CPU budget (about 30 min a
-# seed), one file per cell under data/decay-study, resumable.
+# The decay study (how to set bias decay for a run length, rate and schedule; issue 27), one
+# file per cell under data/decay-study, written atomically, resumable cell by cell (a rerun
+# trains only what is missing; `--limit n` stops after n cells). Book scale: T = 1000 ... 16000
+# under three schedules at lr 0.01 on a sqrt(2) grid of total shrinks (1.06 ... 34) at three
+# seeds, the rate's share at T = 8000 (lr 0.003 ... 0.03), and the periodic cosine with decay
+# that follows the rate: about 4.6 M model-steps, 1.5-2 CPU hours on one thread. The paper's
+# shape (batch 1024, periodic cosine, T = 2048 ... 8192, S 1.5 ... 12, two seeds, one file per
+# model): about 11 CPU hours at lr 0.01 and 12 more at 0.03. What the stored cells show:
+# `python -m monosem_lib decay-study book --report`.
 data-decay-study: venv
 	$(RUN_ENV) $(PY) -m monosem_lib decay-study book --data data
 	$(RUN_ENV) $(PY) -m monosem_lib decay-study paper-cpu --data data
+	$(RUN_ENV) $(PY) -m monosem_lib decay-study book --data data --report
 
 # The paper's full budget (batch 8192 for 2^17 steps) on one data-center GPU: the models of LR1
 # and LR3 that fit in 8 minutes, planned from the device's measured step time (the plan is

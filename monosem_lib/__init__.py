@@ -78,6 +78,7 @@ _LAZY_MODULES = {
     "dictionary": "analysis.dictionary",
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
+    "decay_fit": "paper.decay_fit",
     "facts": "paper.facts",
     "sae_study": "paper.sae_study",
 }

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from monosem_lib.core.config import NONLINEARITIES, preset
+from monosem_lib.core.config import NONLINEARITIES, ConfigError, preset
 from monosem_lib.core.model import ACTIVATIONS, ToyModel, activation
 from monosem_lib.core.optim import BatchedAdam, BatchedLamb, schedule_multipliers
 from monosem_lib.core.reference import ReferenceLamb, naive_train, plain_train
@@ -393,3 +393,17 @@ def test_results_read_weights_through_select_and_concat():
     torch.testing.assert_close(both.stats(3).sfa, res.stats(1).sfa)
     with pytest.raises(ValueError, match="no weights"):
         Results(res.configs, res.metrics).run(0)
+
+
+def test_decay_that_follows_the_rate_trains_as_the_plain_reference_does():
+    """decay_schedule rate scales each step's decay by the schedule's multiplier; in the
+    troughs of the periodic cosine it then all but stops, unlike the flat decay."""
+    base = preset("tiny", steps=1100, dtype="float64", schedule="paper")
+    rate = base.replace(decay_schedule="rate")
+    configs = [rate.replace(lr=0.01, init_bias=-0.5, bias_decay=3.0, seed=1)]
+    _assert_matches_plain_recipe(configs, "rate decay")
+    flat = train([configs[0].replace(decay_schedule="flat")], progress=False).model.split()[1]
+    follows = train(configs, progress=False).model.split()[1]
+    assert not torch.allclose(flat, follows), "the decay's schedule changed nothing"
+    with pytest.raises(ConfigError, match="decay_schedule"):
+        base.replace(decay_schedule="troughs")

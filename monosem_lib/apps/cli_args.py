@@ -9,6 +9,7 @@ import math
 from typing import Any, NoReturn
 
 from ..core.config import (
+    DECAY_SCHEDULES,
     FEATURE_DISTS,
     NONLINEARITIES,
     OPTIMIZERS,
@@ -145,6 +146,10 @@ FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
         "--bias-decay",
         dict(type=finite, help="b <- b (1 - decay lr) during the first half"),
     ),
+    "decay_schedule": (
+        "--decay-schedule",
+        dict(choices=DECAY_SCHEDULES, help="flat, or rate: the decay follows the scheduled rate"),
+    ),
     "l1": ("--l1", dict(type=finite, help="L1 penalty on activations")),
     "seed": ("--seed", dict(type=seed_int)),
     "instances": (
@@ -219,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decay-study", help="the decay study: how to set bias decay (resumable)")
     d.add_argument("name", choices=tuple(STUDIES), help="which study")
     d.add_argument("--data", metavar="DIR", default="data", help="the data folder (default data)")
+    d.add_argument(
+        "--limit", type=positive_int, default=None, help="train at most this many cells, then stop"
+    )
+    d.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: print what the stored cells show (optima, exponents with intervals)",
+    )
+    d.add_argument(
+        "--replicates", type=positive_int, default=1000, help="bootstrap replicates (--report)"
+    )
     d.add_argument("--json", action="store_true")
     return parser
 

@@ -3,7 +3,7 @@ best shrink against the run length beside what each candidate invariant would pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.ticker
 import numpy as np
@@ -11,15 +11,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..analysis.metrics import METRICS
-from ..paper.decay_study import Optimum
+from ..paper.decay_fit import Interval
+from ..paper.decay_study import Key, Optimum
+from ..paper.recipe import RULES, decay_for_shrink
 from .figure_kit import subplots
 from .study_tables import SCHEDULE_NAMES
 
-__all__ = ["shrink_curves_figure", "optimum_figure"]
+__all__ = ["shrink_curves_figure", "optimum_figure", "rate_figure"]
 
 
 def _schedules(found: Sequence[Optimum]) -> list[str]:
-    return list(dict.fromkeys(o.schedule for o in found))
+    return list(dict.fromkeys(o.label for o in found))
 
 
 def _curve(ax: Axes, o: Optimum, color) -> None:
@@ -47,7 +49,7 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
     colors = dict(zip(steps, matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(steps)))))
     for ax, schedule in zip(axes, schedules):
         for o in found:
-            if o.schedule == schedule and o.lr == lr:
+            if o.label == schedule and o.lr == lr:
                 _curve(ax, o, colors[o.steps])
         ax.set_xscale("symlog", linthresh=1.0)
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -57,19 +59,44 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
     return fig
 
 
-def optimum_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
+def optimum_figure(
+    found: Sequence[Optimum],
+    lr: float = 0.01,
+    intervals: Mapping[Key, Mapping[str, float]] | None = None,
+    exponents: Mapping[str, Interval] | None = None,
+) -> Figure:
     """The best total shrink S* (the plateau's middle) against the run length T, log-log, one
     line per schedule at rate ``lr`` over the run lengths where the recipe works, beside the
-    two simple rules: S fixed, and the coefficient d fixed (S proportional to T)."""
+    two simple rules: S fixed, and the coefficient d fixed (S proportional to T). With
+    ``intervals`` (``decay_fit.decision_agreement``) each point carries the bootstrap interval
+    of its S* over seeds; with ``exponents`` (``decay_fit.exponent_intervals``) the legend
+    gives each schedule's exponent b of S* ~ T^b with its interval."""
     fig, ax = subplots(figsize=(6.4, 3.9))
-    for schedule in _schedules(found):
+    labels = list(dict.fromkeys(o.label for o in found))
+    for i, label in enumerate(labels):
         pts = sorted(
-            (o.steps, o.center)
+            (o.steps, o.center, o.key)
             for o in found
-            if o.schedule == schedule and o.lr == lr and o.engineers and o.center is not None
+            if o.label == label and o.lr == lr and o.engineers and o.center is not None
         )
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=SCHEDULE_NAMES.get(schedule, schedule))
+        if not pts:
+            continue
+        name = SCHEDULE_NAMES.get(label, label)
+        if exponents is not None and label in exponents:
+            name += f", b = {exponents[label]}"
+        shift = 1.03 ** (i - (len(labels) - 1) / 2)  # side by side, so intervals don't hide
+        xs = [t * shift for t, _, _ in pts]
+        ys = [c for _, c, _ in pts]
+        line = ax.plot(xs, ys, marker="o", label=name)[0]
+        if intervals is not None:
+            lo = [intervals.get(k, {}).get("center_lo", c) for _, c, k in pts]
+            hi = [intervals.get(k, {}).get("center_hi", c) for _, c, k in pts]
+            err = np.array(
+                [[max(c - a, 0) for c, a in zip(ys, lo)], [max(b - c, 0) for c, b in zip(ys, hi)]]
+            )
+            ax.errorbar(
+                xs, ys, yerr=np.nan_to_num(err), fmt="none", ecolor=line.get_color(), capsize=3
+            )
     ts = sorted({o.steps for o in found if o.lr == lr})
     ref = [o.center for o in found if o.lr == lr and o.engineers and o.center is not None]
     if ref:
@@ -82,5 +109,51 @@ def optimum_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yticks([1, 2, 5, 10, 20, 50])
     ax.set_xticks(ts)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def rate_figure(
+    found: Sequence[Optimum],
+    steps: int = 8000,
+    intervals: Mapping[Key, Mapping[str, float]] | None = None,
+    rate: Interval | None = None,
+) -> Figure:
+    """The best decay d* (the plateau's middle) against the base rate at run length ``steps``
+    under the half-cosine, log-log, with the bootstrap interval of each point over seeds
+    (``intervals``, ``decay_fit.decision_agreement``), beside the rule's d (``decay_for``,
+    no rate term; its range of rates shaded) and the fitted rate exponent (``rate``)."""
+    fig, ax = subplots(figsize=(6.4, 3.9))
+    pts = sorted(
+        (o.lr, o.center, o.key)
+        for o in found
+        if (o.steps, o.schedule, o.decay_schedule) == (steps, "cosine", "flat")
+        and o.engineers
+        and o.center is not None
+    )
+    to_d = lambda s, lr: decay_for_shrink(s, lr, steps)
+    if pts:
+        xs = [lr for lr, _, _ in pts]
+        ys = [to_d(c, lr) for lr, c, _ in pts]
+        label = "study: best d" + ("" if rate is None else f" (S* ~ lr^a, a = {rate})")
+        line = ax.plot(xs, ys, marker="o", label=label)[0]
+        if intervals is not None:
+            lo = [to_d(intervals.get(k, {}).get("center_lo", c), lr) for lr, c, k in pts]
+            hi = [to_d(intervals.get(k, {}).get("center_hi", c), lr) for lr, c, k in pts]
+            err = np.nan_to_num(
+                [np.maximum(np.subtract(ys, lo), 0), np.maximum(np.subtract(hi, ys), 0)]
+            )
+            ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor=line.get_color(), capsize=3)
+    rule = RULES["cosine"]
+    lrs = sorted({o.lr for o in found if (o.steps, o.schedule) == (steps, "cosine")})
+    if lrs:
+        ax.plot(lrs, [rule.decay(steps)] * len(lrs), "k--", lw=1, label="the rule's d")
+        ax.axvspan(*rule.lr_range, color="0.9", zorder=0, label="where the rule holds")
+    ax.set(xscale="log", yscale="log", xlabel="base learning rate", ylabel="best decay d*",
+           title=f"T = {steps}, half-cosine")  # fmt: skip
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if lrs:
+        ax.set_xticks(lrs)
+    ax.legend(fontsize=8)
     return fig

@@ -5,7 +5,8 @@ bad value fails at once with a message that names the field and what is allowed,
 inside training.
 
 Fields split into two kinds. *Structural* fields fix tensor shapes and the training loop
-(``N, m, k, task, nonlinearity, batch, steps, optimizer, schedule, device, dtype``) and must
+(``N, m, k, task, nonlinearity, batch, steps, optimizer, schedule, decay_schedule, device,
+dtype``) and must
 agree for runs that train together in one batched pass. *Per-instance* fields (``eps,
 feature_dist, lr, init_bias, bias_decay, l1, seed``) may differ between the instances of one
 pass, which is how a whole sweep trains at once.
@@ -33,6 +34,7 @@ __all__ = [
     "NONLINEARITIES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "DECAY_SCHEDULES",
     "DTYPES",
     "SCALES",
     "Scale",
@@ -47,6 +49,10 @@ TASKS = ("decoder", "reprojector", "abs")
 NONLINEARITIES = ("relu", "gelu", "solu")
 OPTIMIZERS = ("lamb", "adam")
 SCHEDULES = ("cosine", "paper", "constant")
+# How bias decay acts over the first half: ``flat`` by 1 - bias_decay * lr at every step,
+# ``rate`` by 1 - bias_decay * lr * m_t, m_t the schedule's multiplier at step t (decay
+# follows the scheduled rate, so it never acts alone in the troughs of a periodic schedule).
+DECAY_SCHEDULES = ("flat", "rate")
 DTYPES = ("float32", "float64")
 
 
@@ -83,6 +89,7 @@ STRUCTURAL_FIELDS = (
     "steps",
     "optimizer",
     "schedule",
+    "decay_schedule",
     "device",
     "dtype",
 )
@@ -152,7 +159,9 @@ class Config:
             code's periodic CosineAnnealingLR with T_max=512) or ``constant``.
         init_bias: added to the default (``nn.Linear``) bias init.
         bias_decay: during the first half of training, ``b <- b * (1 - bias_decay * lr)``
-            after every step.
+            after every step (``decay_schedule`` flat).
+        decay_schedule: ``flat`` (the above) or ``rate``: ``b <- b * (1 - bias_decay * lr *
+            m_t)``, m_t the schedule's multiplier at step t (``DECAY_SCHEDULES``).
         l1: penalty on the activations, ``l1 * sum|h| / batch`` added to the loss.
         seed: fixes the projection P (and Q), the initial weights and the data stream.
         instances: train this many copies with seeds ``seed .. seed + instances - 1``.
@@ -172,6 +181,7 @@ class Config:
     lr: float = 0.01
     optimizer: str = "lamb"
     schedule: str = "cosine"
+    decay_schedule: str = "flat"
     init_bias: float = 0.0
     bias_decay: float = 0.0
     l1: float = 0.0
@@ -205,6 +215,7 @@ class Config:
         check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("decay_schedule", self.decay_schedule, DECAY_SCHEDULES)
         check_choice("dtype", self.dtype, DTYPES)
         check_device(self.device)
 

@@ -85,6 +85,12 @@ class NaiveResult(NamedTuple):
     seconds: float
 
 
+def decay_mult(config: Config, rate_mult: float) -> float:
+    """What scales a step's bias decay: 1, or the schedule's multiplier when the decay follows
+    the scheduled rate (``decay_schedule`` rate)."""
+    return float(rate_mult) if config.decay_schedule == "rate" else 1.0
+
+
 def naive_train(
     config: Config, steps: int | None = None, seed: int = 0, warmup: int = 0
 ) -> NaiveResult:
@@ -127,7 +133,7 @@ def naive_train(
         opt.step()
         if t < steps / 2 and config.bias_decay:
             with torch.no_grad():
-                hidden.bias.mul_(1 - config.bias_decay * config.lr)
+                hidden.bias.mul_(1 - config.bias_decay * config.lr * decay_mult(config, mult[t]))
         losses.append(loss.detach())
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -179,5 +185,5 @@ def plain_train(config: Config) -> nn.Sequential:
         opt.step()
         if t < c.steps / 2:
             with torch.no_grad():
-                hidden.bias.mul_(1 - c.bias_decay * c.lr)
+                hidden.bias.mul_(1 - c.bias_decay * c.lr * decay_mult(c, float(mult[t])))
     return net

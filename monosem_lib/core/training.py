@@ -266,13 +266,16 @@ class _Data:
 class _Hyper:
     """Per-instance knobs as tensors: ``base_lr`` [I], the schedule's multiplier per step
     ``mult`` [steps], ``decay_factor`` [I, 1] (None without bias decay), applied while
-    step < ``decay_until``, and ``l1`` [I, 1, 1] (None without a penalty)."""
+    step < ``decay_until`` (``decay_lr`` [I, 1], bias_decay * lr, when the decay follows the
+    scheduled rate: the factor at step t is then 1 - decay_lr * mult[t]), and ``l1`` [I, 1, 1]
+    (None without a penalty)."""
 
     base_lr: Tensor
     mult: list[float]
     decay_factor: Tensor | None
     decay_until: float
     l1: Tensor | None
+    decay_lr: Tensor | None = None
 
     @classmethod
     def build(cls, insts: list[Config], dtype: torch.dtype, device: torch.device) -> _Hyper:
@@ -288,12 +291,14 @@ class _Hyper:
             if any(c.l1 for c in insts)
             else None
         )
+        follows = decay_factor is not None and first.decay_schedule == "rate"
         return cls(
             torch.tensor([c.lr for c in insts], dtype=dtype, device=device),
             schedule_multipliers(first.schedule, first.steps).tolist(),
             decay_factor,
             first.steps / 2,
             l1,
+            1 - decay_factor if follows and decay_factor is not None else None,
         )
 
 
@@ -325,7 +330,10 @@ class _State:
         loss = loss_and_grad(self.model, x, target, self.grad, hyper.l1, self.buffers)
         self.opt.step(self.grad, hyper.base_lr * hyper.mult[t])
         if hyper.decay_factor is not None and t < hyper.decay_until:
-            self.b_view.mul_(hyper.decay_factor)
+            if hyper.decay_lr is None:
+                self.b_view.mul_(hyper.decay_factor)
+            else:
+                self.b_view.mul_(1 - hyper.decay_lr * hyper.mult[t])
         self.history[t] = loss
         return loss
 

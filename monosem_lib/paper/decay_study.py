@@ -1,33 +1,48 @@
 """The decay study: which quantity a good bias decay keeps fixed across run lengths, rates and
 schedules (the candidates are ``recipe.CANDIDATES``), measured.
 
-A :class:`DecayStudy` trains, for each run length, schedule and rate, the engineered recipe
-(initial bias -1) at a grid of total shrinks beside the baseline (initial bias 0, no decay),
-with the same seeds. :func:`optima` finds, per cell, the shrink that maximises monosemantic
-neurons per feature while keeping the loss within ``LOSS_TOLERANCE`` of the baseline's, and
-:func:`spreads` says how much each candidate quantity varies across run lengths at the
-optimum.
+A :class:`DecayStudy` (``decay_cells``) trains, for each run length, schedule and rate, the
+engineered recipe (initial bias -1) at a sqrt(2)-spaced grid of total shrinks beside the
+baseline (initial bias 0, no decay), with the same seeds. :func:`load_tables` reads whatever
+cells are stored into one :class:`Table` a grid point (per-seed metrics, NaN where a model is
+not stored yet), so the analysis runs on a study in progress. :func:`optima` finds, per grid
+point, the shrink that maximises monosemantic neurons per feature while keeping the loss within
+``LOSS_TOLERANCE`` of a reference (by default the best baseline at that run length and rate,
+``reference_losses``) and, optionally, the dead neurons under a cap; :func:`spreads` and
+:func:`fit_shrink` say how the optimum moves with the run length. ``decay_fit`` bootstraps
+all of it over seeds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core.config import Config, ConfigError, preset
-from ..core.training import train
 from ..store.results import Results, load_results
-from ..store.summaries import holds_configs, lean_summary, save_summary
 from .claims import MARGINS
+from .decay_cells import (
+    STUDIES,
+    STUDY_FOLDERS,
+    Cell,
+    DecayStudy,
+    Part,
+    get_study,
+    root2_grid,
+    run_study,
+    stale_cells,
+    study_cells,
+)
 from .recipe import CANDIDATES, candidates, decay_for_shrink, total_shrink
 
 __all__ = [
     "DecayStudy",
+    "Part",
     "Cell",
+    "root2_grid",
     "STUDIES",
     "STUDY_FOLDERS",
     "LOSS_TOLERANCE",
@@ -35,12 +50,21 @@ __all__ = [
     "study_cells",
     "run_study",
     "stale_cells",
+    "DEAD_CAP",
+    "METRICS",
+    "Key",
     "Point",
+    "Table",
     "Optimum",
     "load_study",
+    "table_of",
+    "load_tables",
+    "reference_losses",
     "choose",
+    "optimum_of",
     "find_optimum",
     "optima",
+    "optima_of",
     "plateau_of",
     "admissible_decays",
     "spreads",
@@ -51,180 +75,132 @@ __all__ = [
     "point_facts",
 ]
 
-# The engineered model may cost at most this fraction of the baseline's loss.
+
+# The engineered model may cost at most this fraction of the reference loss.
 LOSS_TOLERANCE = 0.02
 # Shrinks within this fraction of the best mono/N form the optimum's plateau.
 PLATEAU = 0.9
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One stored file of a study: every shrink and the baseline, for one run length,
-    schedule, learning rate and block of seeds."""
-
-    name: str
-    steps: int
-    schedule: str
-    lr: float
-    seeds: tuple[int, ...]
-    shrinks: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class DecayStudy:
-    """A grid of run lengths, schedules, rates and total shrinks at one scale.
-
-    Attributes:
-        name: the study's name (``book`` or ``paper-cpu``); also its folder under ``data/``.
-        scale: the preset the models are built from.
-        shrinks: the total shrinks S tried with initial bias -1 (0 means no decay).
-        seeds: seeds per point; every shrink and the baseline share them.
-        grid: (steps, schedule, lr) triples; each is one cell.
-        seeds_per_file: seeds stored together in one file (a resumable unit of work).
-        init_bias: the engineered initial bias.
-        long: (from_steps, seeds, shrinks) for the longest runs, which cost the most: grid
-            points of at least ``from_steps`` steps run these fewer seeds and shrinks.
-    """
-
-    name: str
-    scale: str
-    shrinks: tuple[float, ...]
-    seeds: int
-    grid: tuple[tuple[int, str, float], ...]
-    seeds_per_file: int = 3
-    init_bias: float = -1.0
-    long: tuple[int, int, tuple[float, ...]] | None = None
-
-    def _setting(self, steps: int) -> tuple[int, tuple[float, ...]]:
-        """Seeds and shrinks of a grid point of ``steps`` steps."""
-        if self.long is not None and steps >= self.long[0]:
-            return self.long[1], self.long[2]
-        return self.seeds, self.shrinks
-
-    def cells(self) -> list[Cell]:
-        """The study's files, in the order they are trained: every grid point with the first
-        block of seeds, then again with the next block (so an interrupted study has every
-        point at least once)."""
-        out = []
-        for first in range(0, self.seeds, self.seeds_per_file):
-            seeds = tuple(range(first, min(self.seeds, first + self.seeds_per_file)))
-            for steps, schedule, lr in self.grid:
-                count, shrinks = self._setting(steps)
-                if first >= count:
-                    continue
-                block = tuple(s for s in seeds if s < count)
-                tag = "" if len(block) == count else f"-seeds{block[0]}-{block[-1]}"
-                name = f"T{steps}-{schedule}-lr{lr:g}{tag}"
-                out.append(Cell(name, steps, schedule, lr, block, shrinks))
-        return out
-
-    def configs(self, cell: Cell) -> list[Config]:
-        """The cell's instances: the baseline, then every shrink, each at every seed."""
-        base = preset(self.scale, steps=cell.steps, schedule=cell.schedule, lr=cell.lr)
-        out = [base.replace(seed=s) for s in cell.seeds]
-        for shrink in cell.shrinks:
-            decay = decay_for_shrink(shrink, cell.lr, cell.steps)
-            out += [
-                base.replace(seed=s, init_bias=self.init_bias, bias_decay=decay) for s in cell.seeds
-            ]
-        return out
-
-
-_BOOK_STEPS = (1000, 2000, 4000, 8000, 16000)
-_SCHEDULES = ("cosine", "paper", "constant")
-
-STUDIES: dict[str, DecayStudy] = {
-    # Book scale: T over 16x, three schedules at lr 0.01; two more rates (half-cosine) at
-    # T = 4000, which tell d from d * lr.
-    "book": DecayStudy(
-        name="book",
-        scale="book",
-        shrinks=(0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0, 30.0),
-        seeds=3,
-        grid=tuple((t, s, 0.01) for t in _BOOK_STEPS[:-1] for s in _SCHEDULES)
-        + tuple((4000, "cosine", lr) for lr in (0.003, 0.03))
-        + tuple((_BOOK_STEPS[-1], s, 0.01) for s in _SCHEDULES),
-        # 16000 steps: two seeds, and neither no decay (it leaves nearly every neuron dead
-        # at every shorter T) nor S = 30 (too strong at every shorter T).
-        long=(16000, 2, (1.0, 2.0, 3.0, 4.5, 6.0, 9.0, 12.0, 18.0, 24.0)),
-    ),
-    # The paper's shape at the CPU budget (2^22 samples): both schedules, two rates.
-    "paper-cpu": DecayStudy(
-        name="paper-cpu",
-        scale="paper-cpu",
-        shrinks=(0.0, 3.0, 6.0, 12.0, 20.0),
-        seeds=2,
-        grid=tuple((2**12, s, lr) for lr in (0.01, 0.03) for s in ("cosine", "paper")),
-        seeds_per_file=1,
-    ),
+# The cap on dead neurons, as a fraction of the neurons k, under which optima are also reported.
+DEAD_CAP = 0.1
+# What a Table holds per model, and the Point field each becomes.
+METRICS = {
+    "mono": "mono_per_feature",
+    "loss": "final_loss",
+    "dead": "dead_neurons",
+    "coverage": "features_covered",
 }
 
-# Where each study is stored, under the data folder.
-STUDY_FOLDERS = {name: f"decay-study/{name}" for name in STUDIES}
-
-
-def _study(name: str) -> DecayStudy:
-    if name not in STUDIES:
-        raise ConfigError("study", name, "must be one of " + ", ".join(STUDIES))
-    return STUDIES[name]
-
-
-def study_cells(name: str) -> Iterator[tuple[Cell, list[Config]]]:
-    """Every cell of study ``name`` with its configs."""
-    study = _study(name)
-    for cell in study.cells():
-        yield cell, study.configs(cell)
-
-
-def run_study(
-    name: str, folder: str | Path, *, resume: bool = True, only: Sequence[str] = ()
-) -> list[Path]:
-    """Train and store every cell of study ``name`` under ``folder`` (one compact summary a
-    cell), skipping cells whose stored file holds the same configs from the same code."""
-    written = []
-    for cell, configs in study_cells(name):
-        if only and cell.name not in only:
-            continue
-        if resume and holds_configs(Path(folder) / f"{cell.name}.json", configs):
-            continue
-        run = train(configs)
-        path = save_summary(run, folder, name=cell.name, scale=name, overwrite=True, compact=True)
-        written.append(lean_summary(path))
-    return written
-
-
-def stale_cells(name: str, root: str | Path) -> list[str]:
-    """The stored cells of study ``name`` under the data folder ``root`` that are not current
-    (other configs, or made by code that gives other numbers), by file name."""
-    folder = Path(root) / STUDY_FOLDERS[name]
-    return [
-        cell.name
-        for cell, configs in study_cells(name)
-        if (folder / f"{cell.name}.json").exists()
-        and not holds_configs(folder / f"{cell.name}.json", configs)
-    ]
-
-
-# -- what the study shows ----------------------------------------------------------------------
+# A grid point: run length, schedule, base rate, decay schedule (``Config.decay_schedule``).
+Key = tuple[int, str, float, str]
 
 
 @dataclass(frozen=True)
 class Point:
-    """Seed means at one setting of a cell: the baseline (``shrink`` None) or the recipe at a
-    total shrink."""
+    """Seed means at one setting of a grid point: the baseline (``shrink`` None) or the recipe
+    at a total shrink; ``coverage`` is the fraction of features with a monosemantic neuron."""
 
     shrink: float | None
     mono: float
     loss: float
     dead: float
     seeds: int
+    coverage: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Per-seed metrics of one grid point: ``values[name]`` is [1 + len(shrinks), len(seeds)]
+    (row 0 the baseline, then each shrink of the study's grid), NaN where a model is not
+    stored. ``k`` is the models' neuron count."""
+
+    key: Key
+    shrinks: tuple[float, ...]
+    seeds: tuple[int, ...]
+    values: dict[str, np.ndarray]
+    k: int
+
+    def points(
+        self, cols: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[Point | None, list[Point]]:
+        """Seed means over the columns ``cols`` (every seed if None; a column may repeat, as in
+        a bootstrap): the baseline (None if not stored) and each stored shrink."""
+        idx = np.arange(len(self.seeds)) if cols is None else np.asarray(cols)
+        sub = {name: v[:, idx] for name, v in self.values.items()}
+        counts = np.sum(~np.isnan(sub["loss"]), axis=1)
+        out: list[Point | None] = []
+        for row, shrink in enumerate((None, *self.shrinks)):
+            if counts[row] == 0:
+                out.append(None)
+                continue
+            mean = {name: float(np.nanmean(v[row])) for name, v in sub.items()}
+            out.append(Point(shrink, seeds=int(counts[row]), **mean))
+        return out[0], [p for p in out[1:] if p is not None]
+
+
+def load_study(name: str, folder: str | Path) -> dict[Key, Results]:
+    """The stored cells of study ``name`` under ``folder``, by grid point (cells of one point
+    joined); points with nothing stored yet are left out."""
+    out: dict[Key, list[Results]] = {}
+    for cell in get_study(name).cells():
+        path = Path(folder) / f"{cell.name}.json"
+        if path.exists():
+            key = (cell.steps, cell.schedule, cell.lr, cell.decay_schedule)
+            out.setdefault(key, []).append(load_results(path))
+    return {
+        key: parts[0] if len(parts) == 1 else Results.concat(parts) for key, parts in out.items()
+    }
+
+
+def table_of(key: Key, results: Results, grid: Sequence[float] | None = None) -> Table:
+    """The per-seed Table of one grid point from its stored models; a shrink off ``grid`` (an
+    earlier grid's) is left out, and so is a repeated model (the first is kept)."""
+    on_grid = None if grid is None else {round(s, 6) for s in grid}
+    cells: dict[tuple[float | None, int], dict] = {}
+    for c, m in zip(results.configs, results.metrics):
+        shrink = None if c.init_bias == 0 and c.bias_decay == 0 else round(total_shrink(c), 6)
+        if shrink is not None and (shrink == 0 or (on_grid is not None and shrink not in on_grid)):
+            continue
+        cells.setdefault((shrink, c.seed), m)
+    shrinks = tuple(sorted({s for s, _ in cells if s is not None}))
+    seeds = tuple(sorted({seed for _, seed in cells}))
+    values = {name: np.full((1 + len(shrinks), len(seeds)), np.nan) for name in METRICS}
+    rows = {s: i for i, s in enumerate((None, *shrinks))}
+    for (shrink, seed), m in cells.items():
+        for name, metric in METRICS.items():
+            values[name][rows[shrink], seeds.index(seed)] = m[metric]
+    return Table(key, shrinks, seeds, values, results.configs[0].k)
+
+
+def load_tables(name: str, folder: str | Path) -> dict[Key, Table]:
+    """Every stored grid point of study ``name`` as a Table on the study's grid of shrinks."""
+    grid = get_study(name).shrinks
+    return {key: table_of(key, r, grid) for key, r in load_study(name, folder).items()}
+
+
+def reference_losses(tables: dict[Key, Table], own: bool = False) -> dict[Key, float]:
+    """The loss each grid point's tolerance is measured against: the best (lowest) seed-mean
+    baseline loss over every schedule at the same run length and rate, or with ``own`` the
+    point's own baseline. NaN where no baseline is stored."""
+    base = {}
+    for key, t in tables.items():
+        b, _ = t.points()
+        base[key] = float("nan") if b is None else b.loss
+    if own:
+        return base
+    out = {}
+    for key in tables:
+        same = [v for k, v in base.items() if (k[0], k[2]) == (key[0], key[2]) and v == v]
+        out[key] = min(same) if same else float("nan")
+    return out
 
 
 @dataclass(frozen=True)
 class Optimum:
     """The best decay of one grid point (run length, schedule, rate): the shrink with the most
-    mono neurons per feature among those whose loss is within ``tolerance`` of the
-    baseline's (None when no shrink is), with every point it was chosen from."""
+    mono neurons per feature among the admissible ones (``admissible``; None when none is),
+    with every point it was chosen from. ``reference`` is the loss the tolerance is measured
+    against (the baseline's when not given); ``dead_cap`` caps the dead neurons of an
+    admissible point (None: no cap)."""
 
     steps: int
     schedule: str
@@ -233,14 +209,37 @@ class Optimum:
     points: tuple[Point, ...]
     shrink: float | None
     tolerance: float
+    reference: float | None = None
+    dead_cap: float | None = None
+    decay_schedule: str = "flat"
+
+    @property
+    def key(self) -> Key:
+        return (self.steps, self.schedule, self.lr, self.decay_schedule)
+
+    @property
+    def label(self) -> str:
+        """The schedule, with ``-rate`` when the decay follows the scheduled rate."""
+        return self.schedule if self.decay_schedule == "flat" else f"{self.schedule}-rate"
 
     @property
     def best(self) -> Point | None:
         return next((p for p in self.points if p.shrink == self.shrink), None)
 
+    @property
+    def ref_loss(self) -> float:
+        return self.baseline.loss if self.reference is None else self.reference
+
     def admissible(self, p: Point) -> bool:
-        """Whether a point costs at most ``tolerance`` of the baseline's loss (``choose``)."""
-        return p.loss <= (1 + self.tolerance) * self.baseline.loss
+        """Whether a point costs at most ``tolerance`` of the reference loss and, under a cap,
+        leaves at most ``dead_cap`` neurons dead (``choose``)."""
+        cheap = p.loss <= (1 + self.tolerance) * self.ref_loss
+        return cheap and (self.dead_cap is None or p.dead <= self.dead_cap)
+
+    @property
+    def loss_ratio(self) -> float:
+        """The best point's loss over the reference (NaN without a best)."""
+        return float("nan") if self.best is None else self.best.loss / self.ref_loss
 
     @property
     def engineers(self) -> bool:
@@ -256,7 +255,7 @@ class Optimum:
     @property
     def plateau(self) -> tuple[float, float] | None:
         """The smallest and largest admissible shrink whose mono/N is at least ``PLATEAU``
-        of the best's (the grid is coarse and the curve flat near its top)."""
+        of the best's (the curve is flat near its top)."""
         best = self.best
         if best is None or not self.shrink:
             return None
@@ -272,6 +271,13 @@ class Optimum:
         """The plateau's geometric middle, the shrink the study recommends here."""
         return None if self.plateau is None else math.sqrt(self.plateau[0] * self.plateau[1])
 
+    @property
+    def at_edge(self) -> bool:
+        """Whether the best shrink is the largest or smallest one tried (the optimum may lie
+        beyond the grid)."""
+        tried = [p.shrink for p in self.points if p.shrink]
+        return bool(tried) and self.shrink in (min(tried), max(tried))
+
     def candidates(self) -> dict[str, float] | None:
         """The candidate invariants (``recipe.CANDIDATES``) at the plateau's middle."""
         if self.center is None:
@@ -279,60 +285,100 @@ class Optimum:
         return candidates(self.center, self.lr, self.steps, self.schedule)
 
 
-def load_study(name: str, folder: str | Path) -> dict[tuple[int, str, float], Results]:
-    """The stored cells of study ``name`` under ``folder``, by grid point (seed blocks of one
-    point joined); points not stored yet are left out."""
-    out: dict[tuple[int, str, float], list[Results]] = {}
-    for cell in _study(name).cells():
-        path = Path(folder) / f"{cell.name}.json"
-        if path.exists():
-            out.setdefault((cell.steps, cell.schedule, cell.lr), []).append(load_results(path))
-    return {
-        key: parts[0] if len(parts) == 1 else Results.concat(parts) for key, parts in out.items()
-    }
-
-
-def _points(results: Results) -> tuple[Point, list[Point]]:
-    """The baseline and the recipe's points of one grid point, seed means."""
-    groups: dict[float | None, list[int]] = {}
-    for i, c in enumerate(results.configs):
-        key = None if c.init_bias == 0 and c.bias_decay == 0 else round(total_shrink(c), 6)
-        groups.setdefault(key, []).append(i)
-
-    def point(key: float | None, idx: list[int]) -> Point:
-        m = [results.metrics[i] for i in idx]
-        mean = lambda k: float(np.mean([x[k] for x in m]))
-        return Point(
-            key, mean("mono_per_feature"), mean("final_loss"), mean("dead_neurons"), len(m)
-        )
-
-    base = point(None, groups.pop(None))
-    return base, [point(k, idx) for k, idx in sorted(groups.items())]
-
-
-def choose(baseline: Point, points: Sequence[Point], tolerance: float) -> float | None:
+def choose(
+    baseline: Point,
+    points: Sequence[Point],
+    tolerance: float,
+    reference: float | None = None,
+    dead_cap: float | None = None,
+) -> float | None:
     """The shrink with the most mono/N among ``points`` whose loss is at most ``1 +
-    tolerance`` times the baseline's; None when none is."""
-    ok = [p for p in points if p.loss <= (1 + tolerance) * baseline.loss]
+    tolerance`` times the reference (the baseline's if None) and, under a cap, whose dead
+    neurons are at most ``dead_cap``; None when none is."""
+    ref = baseline.loss if reference is None else reference
+    ok = [
+        p
+        for p in points
+        if p.loss <= (1 + tolerance) * ref and (dead_cap is None or p.dead <= dead_cap)
+    ]
     return max(ok, key=lambda p: p.mono).shrink if ok else None
 
 
-def find_optimum(
-    key: tuple[int, str, float], results: Results, tolerance: float = LOSS_TOLERANCE
-) -> Optimum:
-    """The best shrink of one grid point (``Optimum``)."""
-    base, points = _points(results)
-    return Optimum(*key, base, tuple(points), choose(base, points, tolerance), tolerance)
+def optimum_of(
+    table: Table,
+    reference: float | None = None,
+    tolerance: float = LOSS_TOLERANCE,
+    dead_cap: float | None = None,
+    cols: Sequence[int] | np.ndarray | None = None,
+) -> Optimum | None:
+    """The Optimum of one grid point over the seed columns ``cols`` (all if None); None when
+    its baseline is not stored. ``dead_cap`` is a fraction of the neurons k."""
+    base, points = table.points(cols)
+    if base is None:
+        return None
+    cap = None if dead_cap is None else dead_cap * table.k
+    steps, schedule, lr, decay_schedule = table.key
+    shrink = choose(base, points, tolerance, reference, cap)
+    return Optimum(
+        steps, schedule, lr, base, tuple(points), shrink, tolerance, reference, cap, decay_schedule
+    )
 
 
-def optima(name: str, folder: str | Path, tolerance: float = LOSS_TOLERANCE) -> list[Optimum]:
-    """Every stored grid point's optimum, in the study's order."""
-    return [find_optimum(k, r, tolerance) for k, r in load_study(name, folder).items()]
+def find_optimum(key: tuple, results: Results, tolerance: float = LOSS_TOLERANCE) -> Optimum | None:
+    """The best shrink of one grid point (``Optimum``) measured against its own baseline, every
+    stored shrink read; ``key`` is (steps, schedule, lr[, decay schedule])."""
+    full: Key = (*key, "flat") if len(key) == 3 else key
+    return optimum_of(table_of(full, results), None, tolerance)
+
+
+def optima_of(
+    tables: dict[Key, Table],
+    tolerance: float = LOSS_TOLERANCE,
+    *,
+    reference: str = "own",
+    dead_cap: float | None = None,
+) -> list[Optimum]:
+    """Every grid point's optimum (those with a stored baseline), in the tables' order.
+    ``reference`` is ``best`` (the best baseline at that run length and rate: how the study's
+    conclusions and the rule read it, ``decay_fit.study_summary``) or ``own`` (each point's
+    own baseline, the chapters' reading until their text moves to ``best``)."""
+    if reference not in ("best", "own"):
+        raise ValueError(f"reference={reference!r} is not allowed: must be best or own")
+    refs = reference_losses(tables, own=reference == "own")
+    found = [optimum_of(t, refs[k], tolerance, dead_cap) for k, t in tables.items()]
+    return [o for o in found if o is not None]
+
+
+def optima(
+    name: str,
+    folder: str | Path,
+    tolerance: float = LOSS_TOLERANCE,
+    *,
+    reference: str = "own",
+    dead_cap: float | None = None,
+) -> list[Optimum]:
+    """Every stored grid point's optimum, in the study's order (``optima_of``)."""
+    return optima_of(load_tables(name, folder), tolerance, reference=reference, dead_cap=dead_cap)
+
+
+def _series(
+    found: Sequence[Optimum], schedule: str, lr: float, decay_schedule: str = "flat"
+) -> list[Optimum]:
+    """The optima of one schedule, rate and decay schedule, by run length."""
+    return sorted(
+        (
+            o
+            for o in found
+            if (o.schedule, o.lr, o.decay_schedule) == (schedule, lr, decay_schedule)
+        ),
+        key=lambda o: o.steps,
+    )
 
 
 def _optimum_at(found: Sequence[Optimum], steps: int, schedule: str, lr: float) -> Optimum | None:
-    """The study's optimum at this run length, schedule and rate; None if the grid lacks it."""
-    return next((o for o in found if (o.steps, o.schedule, o.lr) == (steps, schedule, lr)), None)
+    """The study's optimum at this run length, schedule and rate (the decay flat); None if the
+    grid lacks it."""
+    return next((o for o in _series(found, schedule, lr) if o.steps == steps), None)
 
 
 def plateau_of(
@@ -356,11 +402,13 @@ def admissible_decays(
     return decay_for_shrink(min(ok), lr, steps), decay_for_shrink(max(ok), lr, steps)
 
 
-def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, float]:
+def spreads(
+    found: Sequence[Optimum], schedule: str, lr: float, decay_schedule: str = "flat"
+) -> dict[str, float]:
     """For one schedule and rate: how much each candidate invariant varies across run lengths
     at the optimum's plateau, as max / min (1 means constant). Only points where the recipe
     works (``Optimum.engineers``) count."""
-    rows = [o.candidates() for o in found if o.schedule == schedule and o.lr == lr and o.engineers]
+    rows = [o.candidates() for o in _series(found, schedule, lr, decay_schedule) if o.engineers]
     out = {}
     for name in CANDIDATES:
         values = [r[name] for r in rows if r is not None]
@@ -369,17 +417,21 @@ def spreads(found: Sequence[Optimum], schedule: str, lr: float) -> dict[str, flo
 
 
 def fit_shrink(
-    found: Sequence[Optimum], schedule: str, lr: float, t0: int = 4000
+    found: Sequence[Optimum],
+    schedule: str,
+    lr: float,
+    t0: int = 4000,
+    decay_schedule: str = "flat",
 ) -> tuple[float, float]:
     """The power law S* = s0 (T / t0)^b through the optima of one schedule and rate (least
     squares in log-log, over the points where the recipe works): (s0, b). b = 0 when the
     total shrink is the invariant, b = 1 when the per-step shrink d * lr is."""
     pts = [
         (math.log(o.steps / t0), math.log(o.center))
-        for o in found
-        if o.schedule == schedule and o.lr == lr and o.engineers and o.center is not None
+        for o in _series(found, schedule, lr, decay_schedule)
+        if o.engineers and o.center is not None
     ]
-    if len(pts) < 2:
+    if len({x for x, _ in pts}) < 2:
         return float("nan"), float("nan")
     x, y = np.array(pts).T
     b, log_s0 = np.polyfit(x, y, 1)
@@ -401,38 +453,45 @@ def shrink_exponent(found: Sequence[Optimum], schedule: str, lr: float) -> float
 
 
 def findings(found: Sequence[Optimum], lr: float = 0.01) -> dict[str, float]:
-    """The numbers the book states about the study, by name: for each schedule at rate ``lr``
-    the run lengths where the recipe works (``_T_min``, ``_T_max``), the range of the best
-    decay d* and of the best total shrink S* over them, and the fitted exponent b
+    """The numbers the book states about the study, by name: for each schedule (``label``) at
+    rate ``lr`` the run lengths where the recipe works (``_T_min``, ``_T_max``), the range of
+    the best decay d* and of the best total shrink S* over them, and the fitted exponent b
     (``fit_shrink``)."""
     out: dict[str, float] = {}
-    for schedule in dict.fromkeys(o.schedule for o in found):
-        works = [o for o in found if o.schedule == schedule and o.lr == lr and o.engineers]
+    for o0 in {o.label: o for o in found}.values():
+        series = _series(found, o0.schedule, lr, o0.decay_schedule)
+        works = [o for o in series if o.engineers]
         rows = [c for o in works for c in [o.candidates()] if c is not None]
         if not rows:
             continue
-        out[f"{schedule}_T_min"] = min(o.steps for o in works)
-        out[f"{schedule}_T_max"] = max(o.steps for o in works)
+        label = o0.label
+        out[f"{label}_T_min"] = min(o.steps for o in works)
+        out[f"{label}_T_max"] = max(o.steps for o in works)
         for name in ("S", "d"):
             values = [r[name] for r in rows]
-            out[f"{schedule}_{name}_min"], out[f"{schedule}_{name}_max"] = min(values), max(values)
-        out[f"{schedule}_b"] = fit_shrink(found, schedule, lr)[1]
-        out[f"{schedule}_points"] = len(rows)
+            out[f"{label}_{name}_min"], out[f"{label}_{name}_max"] = min(values), max(values)
+        out[f"{label}_b"] = fit_shrink(found, o0.schedule, lr, decay_schedule=o0.decay_schedule)[1]
+        out[f"{label}_points"] = len(rows)
     return out
 
 
-def point_facts(found: Sequence[Optimum]) -> dict[str, float]:
-    """Each grid point's numbers by name, ``<schedule>_lr<rate>_<what>`` (the run length
-    left out: for a study at one run length, such as the paper's shape): the baseline's and the
-    best recipe's mono/N, the loss ratio at the best, and the best S and d."""
+def point_facts(found: Sequence[Optimum], steps: int | None = None) -> dict[str, float]:
+    """Each grid point's numbers by name, ``<schedule>_lr<rate>_<what>`` (at one run length:
+    ``steps``, or every point when None, with a ``T<steps>_`` prefix when they span several):
+    the baseline's and the best recipe's mono/N and coverage, the loss ratio at the best (to
+    the reference), the best S and d, and the dead neurons there."""
+    pts = [o for o in found if steps is None or o.steps == steps]
+    several = steps is None and len({o.steps for o in pts}) > 1
     out: dict[str, float] = {}
-    for o in found:
+    for o in pts:
         best = o.best
         if best is None or o.shrink is None:
             continue
-        key = f"{o.schedule}_lr{o.lr:g}"
+        prefix = f"T{o.steps}_" if several else ""
+        key = f"{prefix}{o.label}_lr{o.lr:g}"
         out[f"{key}_base"], out[f"{key}_mono"] = o.baseline.mono, best.mono
-        out[f"{key}_loss_ratio"] = best.loss / o.baseline.loss
+        out[f"{key}_coverage"] = best.coverage
+        out[f"{key}_loss_ratio"] = o.loss_ratio
         out[f"{key}_S"], out[f"{key}_d"] = o.shrink, decay_for_shrink(o.shrink, o.lr, o.steps)
         out[f"{key}_dead"] = best.dead
     return out

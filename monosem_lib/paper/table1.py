@@ -318,10 +318,12 @@ def rule_decay(paper_decay: float, steps: int, lr: float, schedule: str) -> floa
     """The decay a row with the paper's decay ``paper_decay`` gets for a run of ``steps``
     steps at rate ``lr`` under ``schedule``: the rule's decay (``recipe.decay_for``) times
     ``paper_decay`` relative to the paper's usual 0.03 (so D1's and the E rows' weaker decays
-    stay weaker); 0 stays 0. Book scale and the paper-cpu budget both set decays this way."""
+    stay weaker); 0 stays 0. Book scale and the paper-cpu budget both set decays this way,
+    at every rate of a sweep, also outside the rule's range (``DecayRule.lr_range``): the
+    chapters show where it stops holding."""
     if paper_decay == 0:
         return 0.0
-    return decay_for(steps, lr, schedule) * paper_decay / PAPER_DECAY
+    return decay_for(steps, lr, schedule, outside="allow") * paper_decay / PAPER_DECAY
 
 
 def sweep_values(name: str, scale: str = "book") -> tuple:
