@@ -245,15 +245,18 @@ _BOOK_PARTS = (
 
 def _paper_shape(lr: float) -> tuple[Part, ...]:
     """The paper's shape at rate ``lr``: the periodic cosine at T = 2048 ... 8192 on the
-    sqrt(2) grid from 1.5 to 12 at two seeds, longest runs first; T = 4096 at seed 0 has its
-    baseline and S = 3, 6, 12 from the earlier grid."""
+    sqrt(2) grid from 1.5 to 12 at two seeds, one seed at every length first (so the exponent
+    can be read early), longest runs first; T = 4096 at seed 0 has its baseline and S = 3, 6,
+    12 from the earlier grid."""
     at = lambda *ts: tuple((t, "paper", lr) for t in ts)
     return (
-        Part(at(8192), _PAPER_GRID, (0, 1), tag="-root2", split=True),
+        Part(at(8192), _PAPER_GRID, (0,), tag="-root2", split=True),
         Part(at(4096), _new(_PAPER_GRID, (3.0, 6.0, 12.0)), (0,), baseline=False,
              tag="-root2", split=True),
+        Part(at(2048), _PAPER_GRID, (0,), tag="-root2", split=True),
+        Part(at(8192), _PAPER_GRID, (1,), tag="-root2", split=True),
         Part(at(4096), _PAPER_GRID, (1,), tag="-root2", split=True),
-        Part(at(2048), _PAPER_GRID, (0, 1), tag="-root2", split=True),
+        Part(at(2048), _PAPER_GRID, (1,), tag="-root2", split=True),
     )  # fmt: skip
 
 
