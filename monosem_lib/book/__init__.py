@@ -32,6 +32,7 @@ from . import (
     study_plots,
     study_tables,
     tables,
+    task_plots,
     text,
     views,
     web,
@@ -57,6 +58,7 @@ from .stored import *  # noqa: F403
 from .study_plots import *  # noqa: F403
 from .study_tables import *  # noqa: F403
 from .tables import *  # noqa: F403
+from .task_plots import *  # noqa: F403
 from .text import *  # noqa: F403
 from .views import *  # noqa: F403
 from .web import *  # noqa: F403
@@ -69,6 +71,7 @@ __all__ = [
     *figure_kit.__all__,
     *heatmap_marks.__all__,
     *plots.__all__,
+    *task_plots.__all__,
     *scale_plots.__all__,
     *stored.__all__,
     *intro.__all__,

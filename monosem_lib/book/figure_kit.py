@@ -32,6 +32,7 @@ from .text import use_book_tables
 
 __all__ = [
     "style",
+    "seeds_label",
     "BookFigure",
     "heatmap_order",
     "sfa_heatmap",
@@ -474,3 +475,8 @@ def heatmap_row(
 
 def pow2_label(x: float, _pos=None) -> str:
     return f"$2^{{{int(round(np.log2(x)))}}}$" if x > 0 else ""
+
+
+def seeds_label(n: int) -> str:
+    """The words under a bar: "one seed" or "3 seeds"."""
+    return "one seed" if n == 1 else f"{n} seeds"
