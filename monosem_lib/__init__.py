@@ -79,6 +79,7 @@ _LAZY_MODULES = {
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
     "decay_fit": "paper.decay_fit",
+    "decay_facts": "paper.decay_facts",
     "facts": "paper.facts",
     "sae_study": "paper.sae_study",
 }

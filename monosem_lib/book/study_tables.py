@@ -8,10 +8,17 @@ import numpy as np
 import pandas as pd
 
 from ..paper.decay_fit import Interval
-from ..paper.decay_study import Optimum, fit_shrink, spreads
+from ..paper.decay_study import Key, Optimum, fit_shrink, spreads
 from ..paper.recipe import decay_for_shrink
 
-__all__ = ["optimum_table", "rule_table", "SCHEDULE_NAMES"]
+__all__ = [
+    "optimum_table",
+    "compact_optimum_table",
+    "exponent_table",
+    "rule_table",
+    "SCHEDULE_NAMES",
+    "SHORT_NAMES",
+]
 
 SCHEDULE_NAMES = {
     "cosine": "half-cosine",
@@ -80,3 +87,77 @@ def rule_table(
             row["b, 95% interval"] = f"{exponents[label].lo:.2f} to {exponents[label].hi:.2f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("schedule").replace({np.nan: None})
+
+
+SHORT_NAMES = {
+    "cosine": "half-cosine",
+    "paper": "periodic",
+    "constant": "constant",
+    "paper-rate": "periodic, decay ∝ rate",
+}
+
+
+def compact_optimum_table(
+    found: Sequence[Optimum],
+    capped: Sequence[Optimum],
+    agreement: Mapping[Key, Mapping[str, float]],
+    by: str = "T",
+) -> pd.DataFrame:
+    """The grid points ``found``, narrow enough for a phone, one row each by schedule and run
+    length (``by="T"``) or by base rate (``by="lr"``): mono/N from the baseline to the best
+    shrink, the best's coverage, loss over the reference and dead neurons, S* with its 95%
+    bootstrap interval over seeds (``agreement``, ``decay_fit.decision_agreement``; a dash
+    where the recipe does not engineer) and the best admissible S under the dead-neuron cap
+    (``capped``), whether or not it engineers."""
+    caps = {o.key: o for o in capped}
+    rows = {}
+    rank = {label: i for i, label in enumerate(SHORT_NAMES)}
+    order = (lambda o: (rank.get(o.label, 9), o.steps)) if by == "T" else (lambda o: o.lr)
+    for o in sorted(found, key=order):
+        best, a, cap = o.best, agreement.get(o.key, {}), caps.get(o.key)
+        s_star = "–"
+        if o.engineers and o.center is not None:
+            lo, hi = a.get("center_lo", o.center), a.get("center_hi", o.center)
+            s_star = f"{o.center:.3g} [{lo:.3g}, {hi:.3g}]"
+        name = (SHORT_NAMES.get(o.label, o.label), o.steps) if by == "T" else o.lr
+        rows[name] = {
+            "mono/N": f"{o.baseline.mono:.2f} → " + ("–" if best is None else f"{best.mono:.2f}"),
+            "coverage": None if best is None else best.coverage,
+            "loss / ref.": None if best is None else o.loss_ratio,
+            "dead": None if best is None else best.dead,
+            "S* [95%]": s_star,
+            "S*, dead ≤ 10%": None if cap is None else cap.center,
+        }
+    index = pd.MultiIndex.from_tuples(list(rows)) if by == "T" else pd.Index(list(rows))
+    frame = pd.DataFrame(list(rows.values()), index=index)
+    return frame.rename_axis(["schedule", "T"] if by == "T" else "base rate")
+
+
+def exponent_table(
+    exponents: Mapping[str, Interval], capped: Mapping[str, Interval]
+) -> pd.DataFrame:
+    """Each schedule's exponent b of S* ~ T^b, and each pair's difference, with 95% bootstrap
+    intervals over seeds, beside the same under the dead-neuron cap; "supported" when the
+    difference's interval excludes 0 (``decay_fit.exponent_intervals``)."""
+    rows = {}
+    for name, b in exponents.items():
+        parts = [SCHEDULE_NAMES.get(n, n) for n in _split_pair(name, exponents)]
+        label = parts[0] if len(parts) == 1 else f"{parts[0]} − {parts[1]}"
+        c = capped.get(name)
+        rows[label] = {
+            "b [95%]": str(b),
+            "dead ≤ 10%": "–" if c is None else str(c),
+            "differs from 0": None if len(parts) == 1 else b.lo > 1e-6 or b.hi < -1e-6,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("b of S* ~ T^b")
+
+
+def _split_pair(name: str, known: Mapping[str, Interval]) -> list[str]:
+    """``cosine-paper-rate`` as [cosine, paper-rate]: a schedule, or two joined by ``-``."""
+    singles = [k for k in known if "-" not in k or k == "paper-rate"]
+    if name in singles:
+        return [name]
+    for a in singles:
+        if name.startswith(a + "-") and name[len(a) + 1 :] in singles:
+            return [a, name[len(a) + 1 :]]
+    return [name]

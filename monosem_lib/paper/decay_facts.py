@@ -1,0 +1,79 @@
+"""The decay study's statements as named numbers, for the appendix's prose and checks.
+
+``summary_facts`` reads ``decay_fit.study_summary``: each schedule's exponent b and the
+differences between schedules with their 95% intervals, the rate's exponent a, the range of
+rates the rule holds for (and the range a rate term would give), the book recipe against the
+plateau at its run length, where decay that follows the rate puts its best shrink once the
+schedule's mean multiplier is counted, and where the dead-neuron cap moves an optimum.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .decay_fit import Interval, on_plateau, rule_range
+from .decay_study import Optimum
+from .recipe import RULES, DecayRule, decay_for_shrink, mean_multiplier
+
+__all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves"]
+
+# The rule with a rate term that the rate sweep suggests (d* ~ lr^(a - 1), a = 1.5): the
+# appendix reports the range of rates it would hold for; the book keeps the rule without it.
+RATE_TERM_RULE = DecayRule(d0=0.23, b=1.0, a=1.5)
+
+_NAMES = ("cosine", "paper", "constant", "paper-rate", "cosine-paper", "cosine-constant",
+          "paper-constant", "cosine-paper-rate")  # fmt: skip
+
+
+def _interval_facts(prefix: str, iv: Interval) -> dict[str, float]:
+    return {prefix: iv.value, f"{prefix}_lo": iv.lo, f"{prefix}_hi": iv.hi}
+
+
+def cap_moves(summary: dict) -> list[tuple[Optimum, Optimum]]:
+    """The grid points whose best shrink moves under the dead-neuron cap: (uncapped, capped)."""
+    capped = {o.key: o for o in summary["capped"]}
+    return [
+        (o, capped[o.key])
+        for o in summary["found"]
+        if o.key in capped and o.center is not None and capped[o.key].center != o.center
+    ]
+
+
+def _at(summary: dict, steps: int, schedule: str, lr: float, decay: str = "flat") -> Optimum:
+    return next(o for o in summary["found"] if o.key == (steps, schedule, lr, decay))
+
+
+def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
+    """The appendix's numbers by name (see the module's docstring)."""
+    out: dict[str, float] = {}
+    for name in _NAMES:
+        if name in summary["exponents"]:
+            out.update(_interval_facts(f"b_{name}", summary["exponents"][name]))
+    for name in ("cosine", "constant"):
+        out.update(_interval_facts(f"bcap_{name}", summary["exponents_capped"][name]))
+    out.update(_interval_facts("rate_a", summary["rate"]))
+    out["rule_lr_lo"], out["rule_lr_hi"] = RULES["cosine"].lr_range
+    alt = rule_range(summary["found"], RATE_TERM_RULE) or (math.nan, math.nan)
+    out["alt_lr_lo"], out["alt_lr_hi"] = alt
+    book = _at(summary, 8000, "cosine", 0.01)
+    out["recipe_S"] = recipe_d * 0.01 * 4000
+    out["recipe_on_plateau"] = float(on_plateau(book, out["recipe_S"]))
+    out["rule_S"] = RULES["cosine"].decay(8000) * 0.01 * 4000
+    out["rule_on_plateau"] = float(on_plateau(book, out["rule_S"]))
+    out["book_S_star"] = book.center or math.nan
+    out["book_best_mono"] = book.best.mono if book.best else math.nan
+    out["recipe_mono"] = next(p.mono for p in book.points if p.shrink == out["recipe_S"])
+    for lr in (0.003, 0.03):
+        o = _at(summary, 8000, "cosine", lr)
+        out[f"d_star_{lr:g}"] = decay_for_shrink(o.center or math.nan, lr, 8000)
+        out[f"dead_{lr:g}"] = o.best.dead if o.best else math.nan
+    for steps in (8000, 16000):
+        flat, rate = _at(summary, steps, "paper", 0.01), _at(summary, steps, "paper", 0.01, "rate")
+        half = _at(summary, steps, "cosine", 0.01)
+        out[f"paper_S_{steps}"] = flat.center or math.nan
+        out[f"cosine_S_{steps}"] = half.center or math.nan
+        out[f"rate_S_{steps}"] = rate.center or math.nan
+        out[f"rate_eff_S_{steps}"] = out[f"rate_S_{steps}"] * mean_multiplier("paper", steps)
+    out["paper_mean_multiplier"] = mean_multiplier("paper", 8000)
+    out["cap_moves"] = len(cap_moves(summary))
+    return out
