@@ -51,6 +51,8 @@ def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
             out.update(_interval_facts(f"b_{name}", summary["exponents"][name]))
     for name in ("cosine", "constant"):
         out.update(_interval_facts(f"bcap_{name}", summary["exponents_capped"][name]))
+    pc = summary["exponents"]["paper-constant"]  # negative: the periodic's b is the lower
+    out["b_paper-constant_neg_lo"], out["b_paper-constant_neg_hi"] = -pc.hi, -pc.lo
     out.update(_interval_facts("rate_a", summary["rate"]))
     out["rule_lr_lo"], out["rule_lr_hi"] = RULES["cosine"].lr_range
     alt = rule_range(summary["found"], RATE_TERM_RULE) or (math.nan, math.nan)
@@ -75,5 +77,14 @@ def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
         out[f"rate_S_{steps}"] = rate.center or math.nan
         out[f"rate_eff_S_{steps}"] = out[f"rate_S_{steps}"] * mean_multiplier("paper", steps)
     out["paper_mean_multiplier"] = mean_multiplier("paper", 8000)
-    out["cap_moves"] = len(cap_moves(summary))
+    nan = math.nan
+    moves = {a.key: (a.center or nan, b.center or nan) for a, b in cap_moves(summary)}
+    out["cap_moves"] = len(moves)
+    for tag, key in (
+        ("short", (2000, "cosine", 0.01, "flat")),
+        ("fast", (8000, "cosine", 0.03, "flat")),
+    ):
+        out[f"cap_{tag}_from"], out[f"cap_{tag}_to"] = moves.get(key, (nan, nan))
+    for schedule, rule in RULES.items():
+        out[f"rule_{schedule}_d0"], out[f"rule_{schedule}_b"] = rule.d0, rule.b
     return out

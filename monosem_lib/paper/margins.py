@@ -40,8 +40,9 @@ CHECK_MARGINS: dict[str, float] = {
     "ch3_fast_dead": 0.4,  # ...and leaves over 40% of its neurons dead
     "ch3_recipe_vs_lr3": 0.7,  # the book's recipe and LR3 at lr 0.01 within 0.7x of each other
     "ch3_l1_loss_ratio": 0.97,  # the bias recipe's loss at least 3% below the L1 lever's
-    "ch3_cosine_d_spread": 1.5,  # decay study, half-cosine: d* varies less than 1.5x, S* more
-    "ch3_paper_exponent": 0.7,  # periodic cosine: S* ~ T^b with b below 0.7, half-cosine above
+    "decay_same_b": 0.15,  # decay study: periodic cosine and constant rate: b within 0.15
+    "decay_rate_a": 1.1,  # ... S* ~ lr^a with a's interval above 1.1 (d* grows with the rate)
+    "decay_same_S": 1.35,  # ... decay following the rate: S within 1.35x of the periodic's
     "ch4_cover_at_N": 0.1,  # coverage below 0.1 at k = N...
     "ch4_cover_widest": 0.7,  # ...and above 0.7 at the widest layer
     "ch4_cover_step": 0.15,  # coverage rises by 0.15 at each doubling from N to 4N
