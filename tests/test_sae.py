@@ -435,3 +435,13 @@ def test_the_chapters_findings_follow_from_its_numbers():
     # What the numbers do not hold is left out, not guessed.
     assert "slider_enough_latents_weak_l1_covered_min" not in found
     assert "hard_m32_engineered_covered_min" not in found
+
+
+def test_a_config_field_added_at_its_default_keeps_stored_batches_current():
+    # A batch stored before Config gained a field (here decay_schedule) holds configs without
+    # it; read back through Config.from_dict they equal today's, and any other value differs.
+    configs = [c.to_dict() for c in sae_study.sae_model_configs("book", 32)]
+    old = {"models": [{k: v for k, v in c.items() if k != "decay_schedule"} for c in configs]}
+    assert sae_study._with_defaults(old) == {"models": configs}
+    changed = {"models": [{**c, "bias_decay": 0.5} for c in old["models"]]}
+    assert sae_study._with_defaults(changed) != {"models": configs}

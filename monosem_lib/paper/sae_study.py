@@ -365,9 +365,20 @@ def _is_current(root: Path, shape: str, name: str) -> bool:
         raise  # written by a newer library: never stale here, never to be overwritten
     except ValueError:
         return False
-    return meta.get("data_version") == SAE_DATA_VERSION and meta.get("spec") == _jsonable(
-        _expected_spec(shape, name)
+    stored = meta.get("spec")
+    return (
+        meta.get("data_version") == SAE_DATA_VERSION
+        and isinstance(stored, dict)
+        and (_jsonable(_with_defaults(stored)) == _jsonable(_expected_spec(shape, name)))
     )
+
+
+def _with_defaults(spec: dict) -> dict:
+    """A stored spec with its model configs read back through ``Config.from_dict``, so a
+    config field added since (at its default value) does not make the batch stale."""
+    if not isinstance(spec.get("models"), list):
+        return spec
+    return {**spec, "models": [Config.from_dict(m).to_dict() for m in spec["models"]]}
 
 
 def _jsonable(obj: dict) -> dict:
