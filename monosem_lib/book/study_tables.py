@@ -101,36 +101,35 @@ def compact_optimum_table(
     found: Sequence[Optimum],
     capped: Sequence[Optimum],
     agreement: Mapping[Key, Mapping[str, float]],
-    by: str = "T",
 ) -> pd.DataFrame:
-    """The grid points ``found``, narrow enough for a phone, one row each by schedule and run
-    length (``by="T"``) or by base rate (``by="lr"``): mono/N from the baseline to the best
-    shrink, the best's coverage, loss over the reference and dead neurons, S* with its 95%
-    bootstrap interval over seeds (``agreement``, ``decay_fit.decision_agreement``; a dash
-    where the recipe does not engineer) and the best admissible S under the dead-neuron cap
-    (``capped``), whether or not it engineers."""
+    """The grid points ``found``, narrow enough for a phone, one row each, indexed by schedule,
+    base rate and run length (a level that takes one value is left out): mono/N from the
+    baseline to the best shrink, the best's coverage, loss over the reference and dead
+    neurons, S* with its 95% bootstrap interval over seeds where ``agreement`` has one
+    (``decay_fit.decision_agreement``; a dash where the recipe does not engineer), and the best
+    admissible S under the dead-neuron cap (``capped``), whether or not it engineers."""
     caps = {o.key: o for o in capped}
-    rows = {}
     rank = {label: i for i, label in enumerate(SHORT_NAMES)}
-    order = (lambda o: (rank.get(o.label, 9), o.steps)) if by == "T" else (lambda o: o.lr)
-    for o in sorted(found, key=order):
+    rows = {}
+    for o in sorted(found, key=lambda o: (rank.get(o.label, 9), o.lr, o.steps)):
         best, a, cap = o.best, agreement.get(o.key, {}), caps.get(o.key)
         s_star = "–"
-        if o.engineers and o.center is not None:
-            lo, hi = a.get("center_lo", o.center), a.get("center_hi", o.center)
-            s_star = f"{o.center:.3g} [{lo:.3g}, {hi:.3g}]"
-        name = (SHORT_NAMES.get(o.label, o.label), o.steps) if by == "T" else o.lr
-        rows[name] = {
+        if o.engineers and o.center is not None and "center_lo" in a:
+            s_star = f"{o.center:.3g} [{a['center_lo']:.3g}, {a['center_hi']:.3g}]"
+        elif o.engineers and o.center is not None:  # one seed: no interval
+            s_star = f"{o.center:.3g}"
+        rows[(SHORT_NAMES.get(o.label, o.label), o.lr, o.steps)] = {
             "mono/N": f"{o.baseline.mono:.2f} → " + ("–" if best is None else f"{best.mono:.2f}"),
             "coverage": None if best is None else best.coverage,
             "loss / ref.": None if best is None else o.loss_ratio,
             "dead": None if best is None else best.dead,
-            "S* [95%]": s_star,
+            "S*" if not agreement else "S* [95%]": s_star,
             "S*, dead ≤ 10%": None if cap is None else cap.center,
         }
-    index = pd.MultiIndex.from_tuples(list(rows)) if by == "T" else pd.Index(list(rows))
+    index = pd.MultiIndex.from_tuples(list(rows), names=["schedule", "base rate", "T"])
     frame = pd.DataFrame(list(rows.values()), index=index)
-    return frame.rename_axis(["schedule", "T"] if by == "T" else "base rate")
+    single = [n for n, level in zip(index.names, index.levels) if len(level) == 1]
+    return frame.droplevel(single[: index.nlevels - 1]) if single else frame
 
 
 def exponent_table(

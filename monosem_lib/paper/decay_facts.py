@@ -10,12 +10,13 @@ schedule's mean multiplier is counted, and where the dead-neuron cap moves an op
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .decay_fit import Interval, on_plateau, rule_range
-from .decay_study import Optimum
+from .decay_study import Optimum, fit_shrink
 from .recipe import RULES, DecayRule, decay_for_shrink, mean_multiplier
 
-__all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves"]
+__all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves", "paper_shape_facts"]
 
 # The rule with a rate term that the rate sweep suggests (d* ~ lr^(a - 1), a = 1.5): the
 # appendix reports the range of rates it would hold for; the book keeps the rule without it.
@@ -87,4 +88,35 @@ def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
         out[f"cap_{tag}_from"], out[f"cap_{tag}_to"] = moves.get(key, (nan, nan))
     for schedule, rule in RULES.items():
         out[f"rule_{schedule}_d0"], out[f"rule_{schedule}_b"] = rule.d0, rule.b
+    return out
+
+
+def paper_shape_facts(
+    found: Sequence[Optimum], capped: Sequence[Optimum], schedule: str = "paper", lr: float = 0.01
+) -> dict[str, float]:
+    """Chapter 7's run-length study at the paper's shape, by name: at every run length T of
+    ``schedule`` at ``lr``, the baseline's and the best shrink's mono/N (``T<T>_base``,
+    ``T<T>_mono``), the plateau's middle S* and ends, the dead neurons at the best, whether
+    the recipe engineers, S* under the dead cap (``capped``) and the seeds; then the fitted
+    exponent b of S* ~ T^b over the run lengths where it engineers (``b``, ``b_points``), the
+    same under the cap (``b_capped``), and the rule's b (``rule_b``)."""
+    out: dict[str, float] = {}
+    caps = {o.key: o for o in capped}
+    series = sorted(
+        (o for o in found if (o.schedule, o.lr) == (schedule, lr)), key=lambda o: o.steps
+    )
+    for o in series:
+        key, best, cap = f"T{o.steps}", o.best, caps.get(o.key)
+        out[f"{key}_base"] = o.baseline.mono
+        out[f"{key}_mono"] = best.mono if best else math.nan
+        out[f"{key}_dead"] = best.dead if best else math.nan
+        out[f"{key}_S"] = o.center or math.nan
+        out[f"{key}_lo"], out[f"{key}_hi"] = o.plateau or (math.nan, math.nan)
+        out[f"{key}_engineers"] = float(o.engineers)
+        out[f"{key}_S_capped"] = (cap.center if cap else None) or math.nan
+        out[f"{key}_seeds"] = min(p.seeds for p in o.points) if o.points else 0
+    out["b"] = fit_shrink(series, schedule, lr, 4096)[1]
+    out["b_points"] = sum(o.engineers for o in series)
+    out["b_capped"] = fit_shrink(list(caps.values()), schedule, lr, 4096)[1]
+    out["rule_b"] = RULES[schedule].b
     return out
