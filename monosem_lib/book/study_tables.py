@@ -106,26 +106,26 @@ def compact_optimum_table(
     base rate and run length (a level that takes one value is left out): mono/N from the
     baseline to the best shrink, the best's coverage, loss over the reference and dead
     neurons, S* with its 95% bootstrap interval over seeds where ``agreement`` has one
-    (``decay_fit.decision_agreement``; a dash where the recipe does not engineer), and the best
+    (``decay_fit.decision_agreement``; S* and its interval blank where the recipe does not
+    engineer), and the best
     admissible S under the dead-neuron cap (``capped``), whether or not it engineers."""
     caps = {o.key: o for o in capped}
     rank = {label: i for i, label in enumerate(SHORT_NAMES)}
     rows = {}
     for o in sorted(found, key=lambda o: (rank.get(o.label, 9), o.lr, o.steps)):
         best, a, cap = o.best, agreement.get(o.key, {}), caps.get(o.key)
-        s_star = "–"
-        if o.engineers and o.center is not None and "center_lo" in a:
-            s_star = f"{o.center:.3g} [{a['center_lo']:.3g}, {a['center_hi']:.3g}]"
-        elif o.engineers and o.center is not None:  # one seed: no interval
-            s_star = f"{o.center:.3g}"
-        rows[(SHORT_NAMES.get(o.label, o.label), o.lr, o.steps)] = {
-            "mono/N": f"{o.baseline.mono:.2f} → " + ("–" if best is None else f"{best.mono:.2f}"),
+        works = o.engineers and o.center is not None
+        row = {
+            "mono/N": f"{o.baseline.mono:.2f}→" + ("–" if best is None else f"{best.mono:.2f}"),
             "coverage": None if best is None else best.coverage,
             "loss / ref.": None if best is None else o.loss_ratio,
             "dead": None if best is None else best.dead,
-            "S*" if not agreement else "S* [95%]": s_star,
-            "S*, dead ≤ 10%": None if cap is None else cap.center,
+            "S*": o.center if works else None,
         }
+        if agreement:  # the interval over seeds, a dash where the recipe does not engineer
+            row["95%"] = _range(a.get("center_lo"), a.get("center_hi")) if works else "–"
+        row["S*, dead ≤ 10%"] = None if cap is None else cap.center
+        rows[(SHORT_NAMES.get(o.label, o.label), o.lr, o.steps)] = row
     index = pd.MultiIndex.from_tuples(list(rows), names=["schedule", "base rate", "T"])
     frame = pd.DataFrame(list(rows.values()), index=index)
     single = [n for n, level in zip(index.names, index.levels) if len(level) == 1]
@@ -136,19 +136,33 @@ def exponent_table(
     exponents: Mapping[str, Interval], capped: Mapping[str, Interval]
 ) -> pd.DataFrame:
     """Each schedule's exponent b of S* ~ T^b, and each pair's difference, with 95% bootstrap
-    intervals over seeds, beside the same under the dead-neuron cap; "supported" when the
+    intervals over seeds, beside the same under the dead-neuron cap; "differs" when the
     difference's interval excludes 0 (``decay_fit.exponent_intervals``)."""
     rows = {}
     for name, b in exponents.items():
-        parts = [SCHEDULE_NAMES.get(n, n) for n in _split_pair(name, exponents)]
+        parts = [SHORT_NAMES.get(n, n) for n in _split_pair(name, exponents)]
         label = parts[0] if len(parts) == 1 else f"{parts[0]} − {parts[1]}"
         c = capped.get(name)
         rows[label] = {
-            "b [95%]": str(b),
-            "dead ≤ 10%": "–" if c is None else str(c),
-            "differs from 0": None if len(parts) == 1 else b.lo > 1e-6 or b.hi < -1e-6,
+            "b": b.value,
+            "95%": _range(b.lo, b.hi),
+            "b, dead ≤ 10%": None if c is None else c.value,
+            "95%, dead ≤ 10%": "–" if c is None else _range(c.lo, c.hi),
+            "differs": None if len(parts) == 1 else b.lo > 1e-6 or b.hi < -1e-6,
         }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("b of S* ~ T^b")
+    return _frame(rows).rename_axis("b of S* ~ T^b")
+
+
+def _frame(rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows.values()), index=list(rows), dtype=object)
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    """An interval as "0.93 to 1.08" (one number when both ends agree; a dash when unknown)."""
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "–"
+    a, b = f"{lo:.3g}", f"{hi:.3g}"
+    return a if a == b else f"{a} to {b}"
 
 
 def _split_pair(name: str, known: Mapping[str, Interval]) -> list[str]:
