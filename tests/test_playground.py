@@ -325,8 +325,12 @@ def test_playground_trains_in_the_page(browser):
         page.click(".mp-reset")
         alone = _wait_done(page)
         # a slider moved during a run restarts it at once
+        old_run = _state(page).get("runId", "")
         page.click(".mp-reset")
-        page.wait_for_function("+document.querySelector('.monosem-playground').dataset.step > 500")
+        page.wait_for_function(  # the new run's own steps: the last run's final step lingers
+            f"document.querySelector('.monosem-playground').dataset.runId !== '{old_run}'"
+            " && +document.querySelector('.monosem-playground').dataset.step > 500"
+        )
         before = _state(page)
         _move(page, "initBias", -0.5)
         page.wait_for_function(
