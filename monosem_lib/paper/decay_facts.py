@@ -91,6 +91,15 @@ def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
     return out
 
 
+def _slope(points: Sequence[tuple[float, float]]) -> float:
+    """The least-squares slope through (x, y) points; NaN with fewer than two x values."""
+    if len({x for x, _ in points}) < 2:
+        return math.nan
+    xs, ys = zip(*points)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+
+
 def paper_shape_facts(
     found: Sequence[Optimum], capped: Sequence[Optimum], schedule: str = "paper", lr: float = 0.01
 ) -> dict[str, float]:
@@ -99,7 +108,9 @@ def paper_shape_facts(
     ``T<T>_mono``), the plateau's middle S* and ends, the dead neurons at the best, whether
     the recipe engineers, S* under the dead cap (``capped``) and the seeds; then the fitted
     exponent b of S* ~ T^b over the run lengths where it engineers (``b``, ``b_points``), the
-    same under the cap (``b_capped``), and the rule's b (``rule_b``)."""
+    same through the best shrinks rather than the plateaus' middles (``b_peak``) and under the
+    cap (``b_capped``), the rule's b (``rule_b``), and at each T the rule's shrink and whether
+    it lies on the plateau (``T<T>_rule_S``, ``T<T>_rule_on``)."""
     out: dict[str, float] = {}
     caps = {o.key: o for o in capped}
     series = sorted(
@@ -115,7 +126,12 @@ def paper_shape_facts(
         out[f"{key}_engineers"] = float(o.engineers)
         out[f"{key}_S_capped"] = (cap.center if cap else None) or math.nan
         out[f"{key}_seeds"] = min(p.seeds for p in o.points) if o.points else 0
+        out[f"{key}_best_S"] = o.shrink or math.nan
+        rule_s = RULES[schedule].decay(o.steps, lr) * lr * math.ceil(o.steps / 2)
+        out[f"{key}_rule_S"], out[f"{key}_rule_on"] = rule_s, float(on_plateau(o, rule_s))
     out["b"] = fit_shrink(series, schedule, lr, 4096)[1]
+    peaks = [(math.log(o.steps), math.log(o.shrink)) for o in series if o.engineers and o.shrink]
+    out["b_peak"] = _slope(peaks)
     out["b_points"] = sum(o.engineers for o in series)
     out["b_capped"] = fit_shrink(list(caps.values()), schedule, lr, 4096)[1]
     out["rule_b"] = RULES[schedule].b
