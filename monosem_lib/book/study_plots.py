@@ -43,18 +43,23 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
     one line per run length T. Filled points cost at most the tolerance in loss, hollow ones
     more; the star is the optimum."""
     schedules = _schedules(found)
-    fig, axes = subplots(1, len(schedules), figsize=(4.2 * len(schedules), 3.6), sharey=True)
-    axes = np.atleast_1d(axes)
+    cols = len(schedules) if len(schedules) <= 3 else 2  # four panels as two rows of two
+    rows = -(-len(schedules) // cols)
+    fig, axes = subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), sharey=True)
+    axes = np.atleast_1d(axes).ravel()
     steps = sorted({o.steps for o in found})
     colors = dict(zip(steps, matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(steps)))))
     for ax, schedule in zip(axes, schedules):
-        for o in found:
+        for o in sorted(found, key=lambda o: o.steps):  # the legend by run length
             if o.label == schedule and o.lr == lr:
                 _curve(ax, o, colors[o.steps])
         ax.set_xscale("symlog", linthresh=1.0)
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set(title=SCHEDULE_NAMES.get(schedule, schedule), xlabel="total shrink S")
-    axes[0].set_ylabel(METRICS["mono_per_feature"].label)
+    for ax in axes[len(schedules) :]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel(METRICS["mono_per_feature"].label)
     axes[0].legend(fontsize=9, title=f"lr {lr:g}", title_fontsize=9, loc="upper left")
     return fig
 
