@@ -45,7 +45,7 @@ def shrink_curves_figure(found: Sequence[Optimum], lr: float = 0.01) -> Figure:
     schedules = _schedules(found)
     cols = len(schedules) if len(schedules) <= 3 else 2  # four panels as two rows of two
     rows = -(-len(schedules) // cols)
-    fig, axes = subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), sharey=True)
+    fig, axes = subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows), sharey=True)
     axes = np.atleast_1d(axes).ravel()
     steps = sorted({o.steps for o in found})
     colors = dict(zip(steps, matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(steps)))))
