@@ -21,6 +21,7 @@ from ..store.sae_files import StoredBatch
 
 __all__ = [
     "SAEEntry",
+    "untuned_recipe_facts",
     "SAE_CONTENDER_LABELS",
     "sae_model_entry",
     "sae_entry",
@@ -227,6 +228,26 @@ def sae_hardness_frame(study: SAEStudy, shape: str = "book") -> pd.DataFrame:
                 )
     columns = ["m", "eps", "contender", "features covered", "recovered", "MMCS", "FVU"]
     return pd.DataFrame(records, columns=columns + ["task loss", "zero loss"])
+
+
+def untuned_recipe_facts(hard: pd.DataFrame, tuned_m: int = 32) -> dict[str, float]:
+    """Where the engineered model, its decay tuned at one regime (m = ``tuned_m``), covers fewer
+    features than the baseline in ``sae_hardness_frame``: the number of regimes with fewer
+    dimensions (``untuned_small``), how many of them fall below the baseline
+    (``untuned_below``), and the worst of them, its m, eps and both coverages
+    (``untuned_worst_*``)."""
+    cov = hard.pivot_table(index=["m", "eps"], columns="contender", values="features covered")
+    small = cov[cov.index.get_level_values("m") < tuned_m]
+    gap = small["baseline neurons"] - small["engineered neurons"]
+    worst = gap.idxmax()
+    return {
+        "untuned_small": len(small),
+        "untuned_below": int((gap > 0).sum()),
+        "untuned_worst_m": worst[0],
+        "untuned_worst_eps_inv": round(1 / worst[1]),
+        "untuned_worst_engineered": small.loc[worst, "engineered neurons"],
+        "untuned_worst_baseline": small.loc[worst, "baseline neurons"],
+    }
 
 
 def sae_slider_steps(shape: str = "book") -> list[tuple[int, float]]:
