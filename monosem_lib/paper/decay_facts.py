@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
+from .budget import STUDY_STEPS
 from .decay_fit import Interval, on_plateau, rule_range
 from .decay_study import Optimum, fit_shrink
 from .recipe import RULES, DecayRule, decay_for_shrink, mean_multiplier
 
-__all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves", "paper_shape_facts"]
+__all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves", "paper_shape_facts", "periodic_factor"]
 
 # The rule with a rate term that the rate sweep suggests (d* ~ lr^(a - 1), a = 1.5): the
 # appendix reports the range of rates it would hold for; the book keeps the rule without it.
@@ -88,7 +90,16 @@ def summary_facts(summary: dict, recipe_d: float = 0.3) -> dict[str, float]:
         out[f"cap_{tag}_from"], out[f"cap_{tag}_to"] = moves.get(key, (nan, nan))
     for schedule, rule in RULES.items():
         out[f"rule_{schedule}_d0"], out[f"rule_{schedule}_b"] = rule.d0, rule.b
+    out["periodic_factor"] = periodic_factor(summary["exponents"]["paper"].value)
     return out
+
+
+def periodic_factor(b: float, steps: Sequence[int] = STUDY_STEPS) -> float:
+    """How far apart (a factor of at least 1) the periodic rule's decay and the same rule with
+    exponent ``b`` fall over the run lengths ``steps`` (the budget study's by default)."""
+    rule = RULES["paper"]
+    other = replace(rule, b=b)
+    return max(max(r, 1 / r) for r in (other.decay(t) / rule.decay(t) for t in steps))
 
 
 def _slope(points: Sequence[tuple[float, float]]) -> float:
