@@ -27,6 +27,7 @@ sparsity and seeds trains in one pass (different dictionary sizes are separate p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -53,6 +54,7 @@ __all__ = [
     "SAE_INSTANCE_FIELDS",
     "activate",
     "init_sae",
+    "calibrate_threshold",
 ]
 
 SAE_KINDS = ("topk", "relu")
@@ -226,6 +228,10 @@ class SAE:
         I, d, L: instances, input width, latents.
         kind: ``topk`` or ``relu``.
         topk: [I] latents kept per sample (TopK; ignored for ReLU).
+        threshold: None (encode by ``kind``), or [I] inference-time thresholds: ``encode``
+            then keeps every pre-activation above its instance's threshold, ``pre * 1[pre >
+            theta]`` (JumpReLU's rule, as BatchTopK SAEs are used after training), with no
+            top-k. Set by ``thresholded``; training never uses it.
     """
 
     flat: Tensor
@@ -234,6 +240,7 @@ class SAE:
     L: int
     kind: str
     topk: Tensor
+    threshold: Tensor | None = None
 
     @staticmethod
     def sizes(I: int, d: int, L: int) -> tuple[int, int, int, int]:
@@ -277,10 +284,29 @@ class SAE:
 
     def encode(self, a: Tensor) -> Tensor:
         """Latents z [I, B, L] of activations ``a`` [I, B, d] (or [B, d], shared)."""
+        pre = self.pre_activations(a)
+        if self.threshold is not None:
+            theta = self.threshold.to(pre.device, pre.dtype).view(-1, 1, 1)
+            return pre * (pre > theta)
+        return activate(pre, self.kind, self.topk)
+
+    def pre_activations(self, a: Tensor) -> Tensor:
+        """Pre-activations [I, B, L] of activations ``a`` [I, B, d] (or [B, d], shared)."""
         W_enc, b_enc, _, b_dec = self.split()
         centred = self._batched(a) - b_dec.unsqueeze(1)
-        pre = torch.baddbmm(b_enc.unsqueeze(1), centred, W_enc.transpose(1, 2))
-        return activate(pre, self.kind, self.topk)
+        return torch.baddbmm(b_enc.unsqueeze(1), centred, W_enc.transpose(1, 2))
+
+    def thresholded(self, threshold: Tensor | float | None) -> SAE:
+        """A copy (sharing the weights) that encodes with the inference-time ``threshold``
+        ([I], or one number for every instance; None: back to the kind's own rule)."""
+        if threshold is None:
+            return dataclasses.replace(self, threshold=None)
+        theta = torch.as_tensor(threshold, dtype=torch.float64).reshape(-1).expand(self.I)
+        if not bool(torch.isfinite(theta).all()) or bool((theta < 0).any()):
+            raise ValueError(
+                f"threshold={theta.tolist()!r} is not allowed: must be finite and >= 0"
+            )
+        return dataclasses.replace(self, threshold=theta.clone())
 
     def decode(self, z: Tensor) -> Tensor:
         """Reconstructions [I, B, d] of latents z [I, B, L]."""
@@ -294,9 +320,10 @@ class SAE:
     def select(self, instances: list[int]) -> SAE:
         """An SAE holding only the given instances (copied)."""
         idx = list(instances)
-        return SAE.from_weights(
+        out = SAE.from_weights(
             SAEWeights(*(t[idx] for t in self.split())), self.kind, self.topk[idx]
         )
+        return out if self.threshold is None else out.thresholded(self.threshold[idx])
 
 
 def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
@@ -322,3 +349,26 @@ def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
     sae = SAE.from_weights(weights, first.kind, topk)
     sae.flat = sae.flat.to(resolve_device(first.device), getattr(torch, first.dtype))
     return sae
+
+
+@torch.no_grad()
+def calibrate_threshold(sae: SAE, batches: Iterable[Tensor]) -> Tensor:
+    """Each instance's inference-time threshold [I] for a TopK SAE: the mean, over the samples
+    of ``batches`` ([I or 1, B, d] each, training activations), of the smallest activation
+    that TopK keeps in the sample (samples where it keeps none are skipped). Encoding with
+    ``sae.thresholded(theta)`` then keeps about ``topk`` latents a sample on such data. (A
+    BatchTopK SAE averages each batch's smallest kept value instead, as its k is the batch's;
+    for a per-sample TopK that minimum sits far below and keeps several times k.)"""
+    if sae.kind != "topk":
+        raise ValueError(f"kind={sae.kind!r} is not allowed: only a topk SAE has a threshold")
+    total = torch.zeros(sae.I, dtype=torch.float64)
+    count = torch.zeros(sae.I, dtype=torch.float64)
+    for a in batches:
+        z = activate(sae.pre_activations(a), "topk", sae.topk).double().cpu()
+        smallest = z.masked_fill(z <= 0, float("inf")).min(-1).values  # [I, B]
+        kept = torch.isfinite(smallest)
+        total += smallest.where(kept, torch.zeros(())).sum(1)
+        count += kept.sum(1)
+    if bool((count == 0).any()):
+        raise ValueError("no batch kept any latent: the threshold needs activations that fire")
+    return total / count
