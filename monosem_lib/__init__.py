@@ -45,7 +45,7 @@ from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel
 from .core.sae import SAE, SAEConfig, calibrate_threshold
-from .core.sae_training import SAERun, activation_source, train_sae
+from .core.sae_training import SAERateSweep, SAERun, activation_source, sweep_sae_lr, train_sae
 from .core.training import Run, TrainingDiverged, train, train_many
 from .paper.recipe import decay_for, decay_for_shrink, total_shrink
 from .paper.table1 import (
@@ -109,6 +109,8 @@ __all__ = [
     "SAE",
     "SAERun",
     "calibrate_threshold",
+    "SAERateSweep",
+    "sweep_sae_lr",
     "train_sae",
     "activation_source",
     "save_sae",

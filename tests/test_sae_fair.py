@@ -5,6 +5,8 @@ and resampling, an honest FLOP bill, and the frontier study's cells."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,15 @@ import torch
 import monosem_lib as ml
 from monosem_lib.analysis import dictionary as gt
 from monosem_lib.analysis.sae_scoring import score_neurons, score_topk_both_ways
-from monosem_lib.core.sae import calibrate_threshold
+from monosem_lib.core.config import ConfigError
+from monosem_lib.core.optim import BatchedAdam
+from monosem_lib.core.sae import SAE_OPT_IN_FIELDS, calibrate_threshold
+from monosem_lib.core.sae_reference import plain_train_sae
+from monosem_lib.core.sae_resample import resample_dead_, resample_generators
+from monosem_lib.core.sae_training import sweep_sae_lr
+from monosem_lib.paper import sae_study
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +133,157 @@ def test_topk_is_scored_both_ways_on_a_toy_model(tiny_run):
     assert again["threshold"]["l0"] == cut["l0"]
     neurons = score_neurons(tiny_run, 0, samples=1024)
     assert neurons["mmcs"] is not None and "loss" in neurons
+
+
+# -- SAEs trained as practitioners train them ----------------------------------------------------
+
+
+def test_the_opt_in_fields_leave_stored_specs_as_they_were():
+    assert set(ml.SAEConfig().to_dict()) == {
+        f for f in ml.SAEConfig.__dataclass_fields__ if f not in SAE_OPT_IN_FIELDS
+    }
+    set_up = ml.SAEConfig(warmup=0.05, cooldown=0.2, resample=2)
+    assert set_up.to_dict()["resample"] == 2
+    assert ml.SAEConfig.from_dict(set_up.to_dict()) == set_up
+    stored = ROOT / "data" / "sae" / "book" / "x-topk-m32.json"
+    if stored.is_file():  # the stored study's SAE spec is what the library still writes
+        spec = json.loads(stored.read_text())["spec"]
+        batch = next(b for b in sae_study.sae_batches("book") if b.name == "x-topk-m32")
+        assert spec["sae"] == json.loads(json.dumps(batch.spec()["sae"]))
+
+
+def test_warm_up_and_cool_down_shape_the_rate():
+    c = ml.SAEConfig(steps=100, warmup=0.05, cooldown=0.2)
+    mult = c.lr_multipliers()
+    assert mult[0] == pytest.approx(1 / 5) and mult[4] == 1 and mult[50] == 1
+    assert mult[80] == 1 and mult[99] == pytest.approx(1 / 20)
+    assert torch.all(mult[80:].diff() < 0) and torch.all(mult[:5].diff() > 0)
+    assert torch.equal(
+        ml.SAEConfig(steps=100).lr_multipliers(), torch.ones(100, dtype=torch.float64)
+    )
+    assert ml.SAEConfig(steps=100, resample=4).resample_steps() == [20, 40, 60, 80]
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"warmup": 1.0}, "warmup"),
+        ({"cooldown": -0.1}, "cooldown"),
+        ({"warmup": 0.6, "cooldown": 0.6}, "cooldown"),
+        ({"resample": -1}, "resample"),
+        ({"resample": 2000}, "resample"),
+    ],
+)
+def test_bad_training_options_name_the_field(changes, field):
+    with pytest.raises(ConfigError) as err:
+        ml.SAEConfig().replace(**changes)
+    assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_warm_up_and_cool_down_match_the_plain_autograd_trainer():
+    steps, batch, d = 30, 16, 5
+    g = torch.Generator().manual_seed(3)
+    batches = [torch.rand(batch, d, generator=g, dtype=torch.float64) for _ in range(steps)]
+    common = dict(d=d, latents=8, batch=batch, steps=steps, dtype="float64", lr=1e-2)
+    configs = [
+        ml.SAEConfig(kind="relu", l1=0.05, warmup=0.1, cooldown=0.3, **common),
+        ml.SAEConfig(kind="relu", l1=0.05, warmup=0.1, cooldown=0.3, seed=1, **common),
+    ]
+    it = iter(batches)
+    run = ml.train_sae(configs, lambda: next(it).unsqueeze(0))
+    for i, c in enumerate(configs):
+        ref = plain_train_sae(c, batches)
+        assert max(float((w[i] - r).abs().max()) for w, r in zip(run.sae.split(), ref)) < 1e-10
+    plain = iter(batches)
+    flat = ml.train_sae([c.replace(warmup=0.0) for c in configs], lambda: next(plain).unsqueeze(0))
+    assert float((flat.sae.flat - run.sae.flat).abs().max()) > 1e-4  # the ramp mattered
+
+
+def test_resampling_revives_dead_relu_latents():
+    planted, source = _planted(seed=1)
+    common = dict(d=16, latents=64, kind="relu", l1=0.3, steps=900, batch=256, lr=3e-2)
+    common["dead_after"] = 100
+    plain = ml.train_sae(ml.SAEConfig(**common), source)
+    planted, source = _planted(seed=1)
+    run = ml.train_sae(ml.SAEConfig(resample=2, **common), source)
+    assert run.resampled is not None and run.resampled.shape == (2, 1)
+    assert int(run.resampled.sum()) > 0, "the check needs dead latents to resample"
+    assert run.dead_latents[0] < plain.dead_latents[0]
+    W_dec = run.sae.split().W_dec[0]
+    assert torch.allclose(W_dec.norm(dim=0), torch.ones(64), atol=1e-5)
+    assert plain.resampled is None and len(plain.dead_latents) == 1
+
+
+def test_resample_dead_moves_only_dead_latents_and_clears_their_moments():
+    cfg = ml.SAEConfig(d=6, latents=8, batch=32, steps=3, kind="relu", l1=0.01)
+    run = ml.train_sae(cfg, lambda: torch.rand(1, 32, 6))
+    sae = run.sae
+    opt = BatchedAdam(sae.flat, sae.blocks(), 1)
+    opt.exp_avg.fill_(1.0)
+    before = sae.flat.clone()
+    dead = torch.zeros(1, 8, dtype=torch.bool)
+    dead[0, [1, 5]] = True
+    counts = resample_dead_(sae, opt, torch.rand(1, 32, 6), dead, resample_generators([cfg]))
+    assert counts.tolist() == [2]
+    W_enc, b_enc, W_dec, _ = sae.split()
+    old = sae.split(before)
+    assert torch.equal(W_dec[0][:, [0, 2, 3, 4, 6, 7]], old.W_dec[0][:, [0, 2, 3, 4, 6, 7]])
+    assert not torch.equal(W_dec[0][:, 1], old.W_dec[0][:, 1])
+    assert torch.allclose(W_dec[0][:, [1, 5]].norm(dim=0), torch.ones(2))
+    assert b_enc[0, 1] == 0 and sae.split(opt.exp_avg).W_enc[0, 5].abs().sum() == 0
+    assert sae.split(opt.exp_avg).W_enc[0, 0].abs().sum() > 0
+
+
+def test_practitioners_settings_still_recover_a_planted_dictionary():
+    planted, source = _planted(seed=2)
+    cfg = ml.SAEConfig(
+        d=16, latents=64, kind="relu", l1=0.3, steps=1500, batch=256, lr=1e-2,
+        warmup=0.05, cooldown=0.2, resample=3,
+    )  # fmt: skip
+    run = ml.train_sae(cfg, source)
+    found = gt.best_cosines(run.sae.split().W_dec[0].double(), planted.double())
+    assert gt.mmcs(found) > 0.99 and gt.recovered(found) == 1.0
+
+
+def test_the_rate_sweep_picks_the_lowest_end_loss():
+    _, source = _planted(seed=4)
+    cfg = ml.SAEConfig(d=16, latents=64, topk=2, steps=300, batch=256, instances=2)
+    sweep = sweep_sae_lr(cfg, source, [1e-5, 3e-3])
+    assert sweep.run.instances == 4 and sweep.end_loss.shape == (2,)
+    assert sweep.best_lr == 3e-3 and sweep.end_loss[1] < sweep.end_loss[0]
+    with pytest.raises(ValueError, match="tail=0 is not allowed"):
+        sweep_sae_lr(cfg, source, [1e-3], tail=0)
+
+
+# -- an honest FLOP bill ---------------------------------------------------------------------
+
+
+def test_auxk_is_billed_over_the_dead_latents_it_uses():
+    # Zero inputs: no latent ever fires, so all 8 are dead from step dead_after on.
+    cfg = ml.SAEConfig(d=4, latents=8, topk=2, aux_k=3, dead_after=3, batch=16, steps=10)
+    run = ml.train_sae(cfg, lambda: torch.zeros(1, 16, 4))
+    assert run.aux_steps == 7 and run.dead_latents == [8]
+    assert run.aux_latent_steps.tolist() == [7 * 3]
+    base = 16 * 10 * cfg.flops_per_sample
+    assert run.instance_flops == [base + 16 * 7 * 3 * 6 * 4]
+    assert run.flops == base + 16 * 7 * 6 * 4 * 8  # the dense bill, kept as it was
+    assert run.instance_flops[0] < run.flops
+
+
+def test_few_dead_latents_cost_auxk_little():
+    _, source = _planted(seed=5)
+    cfg = ml.SAEConfig(d=16, latents=64, topk=2, steps=400, batch=256, lr=3e-3, dead_after=50)
+    run = ml.train_sae(cfg, source)
+    assert run.aux_steps > 0, "the check needs AuxK to run"
+    assert int(run.aux_latent_steps[0]) <= run.aux_steps * cfg.aux_latents
+    assert run.instance_flops[0] < run.flops
+
+
+def test_the_bill_and_resampling_survive_saving(tmp_path):
+    cfg = ml.SAEConfig(d=4, latents=8, topk=2, aux_k=3, dead_after=3, batch=16, steps=10)
+    run = ml.train_sae(cfg.replace(resample=2), lambda: torch.zeros(1, 16, 4))
+    ml.save_sae(run, tmp_path / "sae")
+    back = ml.load_sae(tmp_path / "sae")
+    assert torch.equal(back.aux_latent_steps, run.aux_latent_steps)
+    assert torch.equal(back.resampled, run.resampled) and back.instance_flops == run.instance_flops
+    assert back.configs[0].resample == 2
