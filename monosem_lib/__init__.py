@@ -83,6 +83,8 @@ _LAZY_MODULES = {
     "decay_facts": "paper.decay_facts",
     "facts": "paper.facts",
     "sae_study": "paper.sae_study",
+    "sae_frontier": "paper.sae_frontier",
+    "sae_frontier_report": "paper.sae_frontier_report",
 }
 
 

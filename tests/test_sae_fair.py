@@ -20,7 +20,9 @@ from monosem_lib.core.sae import SAE_OPT_IN_FIELDS, calibrate_threshold
 from monosem_lib.core.sae_reference import plain_train_sae
 from monosem_lib.core.sae_resample import resample_dead_, resample_generators
 from monosem_lib.core.sae_training import sweep_sae_lr
-from monosem_lib.paper import sae_study
+from monosem_lib.paper import sae_frontier, sae_study
+from monosem_lib.paper import sae_frontier_report as report
+from monosem_lib.paper.decay_cells import study_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,3 +289,117 @@ def test_the_bill_and_resampling_survive_saving(tmp_path):
     assert torch.equal(back.aux_latent_steps, run.aux_latent_steps)
     assert torch.equal(back.resampled, run.resampled) and back.instance_flops == run.instance_flops
     assert back.configs[0].resample == 2
+
+
+# -- the frontier study ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_frontier(monkeypatch):
+    shape = sae_frontier.FrontierShape(
+        "tiny",
+        ml.preset("tiny", device="cpu"),
+        regimes=((8, 1 / 8),),
+        samples=(2**11, 2**12),
+        seeds=(0,),
+        sae_batch=64,
+        resample=1,
+    )
+    monkeypatch.setitem(sae_frontier.FRONTIER_SHAPES, "tiny", shape)
+    return shape
+
+
+def test_the_frontier_is_resumable_cell_by_cell(tmp_path, tiny_frontier):
+    cells = sae_frontier.frontier_cells("tiny")
+    assert len(cells) == 2 * len(sae_frontier.FRONTIER_PARTS)
+    assert cells[0].name == "m8-e8-n11-seed0-models" and cells[0].samples == 2**11
+    assert sae_frontier.run_frontier(tmp_path, "tiny", limit=2, progress=False) == [
+        c.name for c in cells[:2]
+    ]
+    assert sae_frontier.stale_frontier_cells(tmp_path, "tiny") == [c.name for c in cells[2:]]
+    written = sae_frontier.run_frontier(tmp_path, "tiny", progress=False)
+    assert written == [c.name for c in cells[2:]]
+    assert sae_frontier.run_frontier(tmp_path, "tiny", progress=False) == []
+    rows = list(sae_frontier.frontier_rows(tmp_path, "tiny"))
+    size = tiny_frontier.grid_size
+    assert len(rows) == 2 * (1 + size + 6 * size)
+    assert all(r["mmcs"] is not None and r["flops"] > 0 and "seconds" in r for r in rows)
+    topk = [r for r in rows if r.get("kind") == "topk"]
+    assert all(r["thr_l0"] > 0 and r["threshold"] > 0 for r in topk)
+    on_h = [r for r in rows if r["contender"] in ("sae-hb", "sae-he")]
+    assert all(r["model_flops"] > 0 and "loss" in r for r in on_h)
+    # A changed grid makes every cell stale.
+    monkeypatch_shape = sae_frontier.FrontierShape(
+        **{**tiny_frontier.__dict__, "l1_grid": (0.1, 0.4, 0.8)}
+    )
+    sae_frontier.FRONTIER_SHAPES["tiny"] = monkeypatch_shape
+    stale = sae_frontier.stale_frontier_cells(tmp_path, "tiny")
+    assert stale and all(s.endswith("relu") for s in stale)
+    with pytest.raises(ValueError, match="unknown cell 'nope'"):
+        sae_frontier.run_frontier(tmp_path, "tiny", only=["nope"])
+
+
+def test_the_frontier_configs_follow_the_rule_and_equal_grids(tiny_frontier):
+    models = sae_frontier.frontier_model_configs("tiny", 8, 1 / 8, 2**12, 0)
+    rule = ml.decay_for(64, models[0].lr, models[0].schedule, outside="allow")
+    assert models[0].init_bias == 0 and models[0].bias_decay == 0 and models[0].steps == 64
+    assert [c.bias_decay for c in models[1:]] == pytest.approx([rule / 2, rule, rule * 2])
+    cell = sae_frontier.FrontierCell("tiny", 8, 1 / 8, 2**12, 0, "sae-he-topk")
+    saes = sae_frontier.frontier_sae_configs(cell)
+    assert [c.topk for c in saes] == [1, 2, 4] and saes[0].d == tiny_frontier.base.k
+    assert saes[0].warmup == 0.05 and saes[0].steps == 64
+    relu = sae_frontier.frontier_sae_configs(
+        sae_frontier.FrontierCell("tiny", 8, 1 / 8, 2**12, 0, "sae-x-relu"), scale=2.0
+    )
+    assert [c.l1 for c in relu] == pytest.approx([0.4, 0.8, 1.6]) and relu[0].resample == 1
+    with pytest.raises(ConfigError, match="grids"):
+        sae_frontier.FrontierShape(**{**tiny_frontier.__dict__, "topk_grid": (1.0,)})
+    with pytest.raises(ConfigError, match="samples=100"):
+        sae_frontier.FrontierShape(**{**tiny_frontier.__dict__, "samples": (100,)})
+
+
+def test_the_knee_needs_no_ground_truth():
+    # Loss falls steeply to the second point and little after: the knee is the second.
+    assert report.knee_index([1, 2, 4, 8], [1.0, 0.3, 0.25, 0.22]) == 1
+    assert report.knee_index([1, 2], [0.5, 0.4]) == 1  # too few points: the lowest loss
+    assert report.knee_index([1, 2, 4], [0.1, 0.5, 0.9]) == 0  # none below the chord
+    with pytest.raises(ValueError, match="equally long"):
+        report.knee_index([1], [])
+
+
+def test_choices_and_frontiers_come_from_stored_rows():
+    def row(seed, grid, l0, fvu, covered):
+        return dict(m=8, eps=0.125, samples=4096, seed=seed, contender="sae-x", kind="topk",
+                    grid=grid, l0=l0, fvu=fvu, features_covered=covered, mmcs=0.9,
+                    flops=10, seconds=1.0)  # fmt: skip
+
+    grid = ((0.5, 1, 1.0, 0.2), (1.0, 2, 0.3, 0.5), (2.0, 4, 0.25, 0.9))
+    rows = [row(s, *point) for s in (0, 1) for point in grid]
+    choices = report.frontier_choices(rows)
+    assert len(choices) == 2
+    assert all(c["chosen"]["grid"] == 1.0 and c["oracle"]["grid"] == 2.0 for c in choices)
+    (point,) = report.frontier_points(rows)
+    assert point["seeds"] == 2 and point["features_covered"] == (0.5, 0.5, 0.5)
+    assert point["flops"] == 30  # the whole grid is billed
+    (oracle,) = report.frontier_points(rows, "oracle")
+    assert oracle["features_covered"][0] == 0.9
+    assert "sae-x" in report.format_frontier([point])
+
+
+def test_the_decay_studys_bill_counts_its_models():
+    bill = report.decay_study_bill("book")
+    configs = [c for _, cs in study_cells("book") for c in cs]
+    assert bill["models"] == len(configs) > 100
+    assert bill["model_steps"] == sum(c.steps for c in configs)
+    assert bill["flops"] == sum(c.flops_per_sample * c.batch * c.steps for c in configs)
+
+
+def test_the_frontier_command_trains_a_limit_and_reports(tmp_path, tiny_frontier, capsys):
+    out = str(tmp_path / "f")
+    assert report.main(["--shape", "tiny", "--out", out, "--limit", "1"]) == 0
+    assert "wrote 1 cells; 13 to go" in capsys.readouterr().out
+    assert report.main(["--shape", "tiny", "--out", out, "--report", "--data", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "baseline" in text and "cells to go: 13" in text and "models" in text
+    with pytest.raises(SystemExit):
+        report.main(["--shape", "tiny", "--limit", "-1"])
