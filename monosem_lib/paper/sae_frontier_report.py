@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 _KEY = ("m", "eps", "samples", "seed", "contender", "kind")
+# What a frontier point reports: coverage (0.999), MMCS, FVU, L0, dead units, and for TopK the
+# same coverage and L0 with the inference-time threshold.
+_METRICS = ("features_covered", "mmcs", "fvu", "l0", "dead", "thr_features_covered", "thr_l0")
 
 
 def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
@@ -114,7 +117,7 @@ def _bill(entry: dict) -> tuple[float, float]:
 def frontier_points(
     rows: Iterable[dict],
     which: str = "chosen",
-    metrics: Sequence[str] = ("features_covered", "mmcs", "fvu", "l0"),
+    metrics: Sequence[str] = _METRICS,
 ) -> list[dict]:
     """Per contender, regime and length: each metric of the ``which`` (chosen or oracle) row
     as mean, min and max over seeds, the seeds found, and the mean bill of the grid."""
@@ -221,7 +224,7 @@ def format_frontier(points: Sequence[dict]) -> str:
             p.get("kind") or "-",
             p["seeds"],
         ]
-        values += [_cell(p.get(k)) for k in ("features_covered", "mmcs", "fvu", "l0")]
+        values += [_cell(p.get(k)) for k in _METRICS]
         values += [f"{p['flops'] / 1e9:.1f}", f"{p['seconds']:.0f}"]
         lines.append("\t".join(str(v) for v in values))
     return "\n".join(lines)
