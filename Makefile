@@ -117,7 +117,7 @@ data-sae: venv
 # rule's decay times 0.5, 1, 2, and TopK and ReLU SAEs on x and on h of both models over
 # grids of three, at 2^18 ... 2^21 samples, three seeds, three regimes (252 cells). Then what
 # the stored cells show, each contender chosen by the knee of loss against L0 and by the oracle.
-FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib.paper.sae_frontier_report
+FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib.paper.sae_frontier_report --threads 1
 data-sae-frontier: venv
 	$(FRONTIER) --shape book --out data/sae-frontier $(FRONTIER_ARGS)
 	$(FRONTIER) --shape book --out data/sae-frontier --report

@@ -401,5 +401,6 @@ def test_the_frontier_command_trains_a_limit_and_reports(tmp_path, tiny_frontier
     assert report.main(["--shape", "tiny", "--out", out, "--report", "--data", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "baseline" in text and "cells to go: 13" in text and "models" in text
-    with pytest.raises(SystemExit):
-        report.main(["--shape", "tiny", "--limit", "-1"])
+    for bad in (["--limit", "-1"], ["--threads", "0"]):
+        with pytest.raises(SystemExit):
+            report.main(["--shape", "tiny", *bad])

@@ -24,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import torch
+
 from .decay_cells import STUDY_FOLDERS, study_cells
 from .sae_frontier import (
     FRONTIER_SHAPES,
@@ -240,9 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="train at most this many cells")
     parser.add_argument("--report", action="store_true", help="print, train nothing")
     parser.add_argument("--data", default="data", help="the data folder (decay study's bill)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 0:
         parser.error(f"--limit={args.limit} is not allowed: must be >= 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads={args.threads} is not allowed: must be >= 1")
+        torch.set_num_threads(args.threads)
     if not args.report:
         written = run_frontier(args.out, args.shape, limit=args.limit)
         left = len(stale_frontier_cells(args.out, args.shape))
