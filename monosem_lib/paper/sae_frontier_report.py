@@ -129,7 +129,7 @@ def frontier_points(
     for entry in frontier_choices(rows):
         groups[tuple(entry[k] for k in _KEY if k != "seed")].append(entry)
     out = []
-    for key, entries in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+    for key, entries in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         point: dict = dict(zip([k for k in _KEY if k != "seed"], key), seeds=len(entries))
         for name in metrics:
             values = [float(e[which][name]) for e in entries if e[which].get(name) is not None]
@@ -140,6 +140,14 @@ def frontier_points(
         point["seconds"] = sum(b[1] for b in bills) / len(bills)
         out.append(point)
     return out
+
+
+def _order(key: tuple) -> tuple:
+    """Points by regime (largest m, sparsest eps first), contender, kind, then length."""
+    m, eps, samples, contender, kind = key
+    rank = ("baseline", "engineered", "sae-x", "sae-hb", "sae-he")
+    where = rank.index(contender) if contender in rank else len(rank)
+    return (-m, eps, where, kind or "", samples)
 
 
 def decay_study_bill(name: str = "book", data: str | Path | None = None) -> dict:
