@@ -384,6 +384,9 @@ def test_choices_and_frontiers_come_from_stored_rows():
     (oracle,) = report.frontier_points(rows, "oracle")
     assert oracle["features_covered"][0] == 0.9
     assert "sae-x" in report.format_frontier([point])
+    curve = report.grid_points(rows)
+    assert [p["grid"] for p in curve] == [0.5, 1.0, 2.0] and curve[2]["l0"] == (4.0, 4.0, 4.0)
+    assert all(p["seeds"] == 2 for p in curve)
 
 
 def test_the_decay_studys_bill_counts_its_models():

@@ -7,7 +7,8 @@
   features covered at 0.999, then MMCS), both from stored rows;
 * ``frontier_points``: the chosen points over seeds (mean, min and max), with the bill of
   the whole tuning grid (every grid point's training FLOPs and seconds, plus the model an SAE
-  on h reads);
+  on h reads), the curves against FLOPs; ``grid_points``: every grid point over seeds, the
+  curves against L0;
 * ``decay_study_bill``: what the decay study that tuned the recipe cost (models, steps,
   samples, FLOPs from the configs; seconds from its stored cells), and ``frontier_bill``: the
   planned FLOPs of a frontier shape;
@@ -41,6 +42,7 @@ __all__ = [
     "knee_index",
     "frontier_choices",
     "frontier_points",
+    "grid_points",
     "decay_study_bill",
     "frontier_bill",
     "format_frontier",
@@ -138,6 +140,23 @@ def frontier_points(
         bills = [_bill(e) for e in entries]
         point["flops"] = sum(b[0] for b in bills) / len(bills)
         point["seconds"] = sum(b[1] for b in bills) / len(bills)
+        out.append(point)
+    return out
+
+
+def grid_points(rows: Iterable[dict], metrics: Sequence[str] = _METRICS) -> list[dict]:
+    """Every grid point (each contender's every setting) at every regime and length, its
+    metrics as mean, min and max over seeds: the points of the curves against L0."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(*(row.get(k) for k in _KEY if k != "seed"), row.get("grid"))].append(row)
+    out = []
+    for key, found in sorted(groups.items(), key=lambda kv: (*_order(kv[0][:-1]), kv[0][-1] or 0)):
+        point: dict = dict(zip([*(k for k in _KEY if k != "seed"), "grid"], key), seeds=len(found))
+        for name in metrics:
+            values = [float(r[name]) for r in found if r.get(name) is not None]
+            if values:
+                point[name] = (sum(values) / len(values), min(values), max(values))
         out.append(point)
     return out
 
