@@ -407,3 +407,12 @@ def test_the_frontier_command_trains_a_limit_and_reports(tmp_path, tiny_frontier
     for bad in (["--limit", "-1"], ["--threads", "0"]):
         with pytest.raises(SystemExit):
             report.main(["--shape", "tiny", *bad])
+
+
+def test_the_papers_shape_is_planned_at_lr_001_with_the_rules_decay():
+    models = sae_frontier.frontier_model_configs("paper-cpu", 64, 1 / 64, 2**21, 0)
+    assert models[0].lr == 0.01 and models[0].steps == 2**11 and models[0].N == 512
+    rule = ml.decay_for(2**11, 0.01, models[0].schedule)
+    assert models[2].bias_decay == pytest.approx(rule)  # the middle of the grid
+    book, paper = report.frontier_bill("book"), report.frontier_bill("paper-cpu")
+    assert book["cells"] == 3 * 3 * 4 * 7 and paper["flops"] > book["flops"]

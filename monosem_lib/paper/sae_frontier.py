@@ -138,6 +138,15 @@ FRONTIER_SHAPES: dict[str, FrontierShape] = {
         preset("book", device="cpu"),
         regimes=((32, 1 / 16), (16, 1 / 4), (8, 1 / 8)),
     ),
+    # The paper's shape (N = 512, m = 64, k = 1024, eps = 1/64, LAMB, periodic cosine) at lr
+    # 0.01 with the rule's decay, batch 1024 for the models: later, and much heavier (an SAE on
+    # h reads 1024 wide; ``frontier_bill("paper-cpu")``).
+    "paper-cpu": FrontierShape(
+        "paper-cpu",
+        preset("paper-cpu", lr=0.01, device="cpu"),
+        regimes=((64, 1 / 64),),
+        sae_batch=1024,
+    ),
 }
 
 
