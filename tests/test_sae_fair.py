@@ -23,6 +23,7 @@ from monosem_lib.core.sae_training import sweep_sae_lr
 from monosem_lib.paper import sae_frontier, sae_study
 from monosem_lib.paper import sae_frontier_report as report
 from monosem_lib.paper.decay_cells import study_cells
+from monosem_lib.store.sae_files import load_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -416,3 +417,20 @@ def test_the_papers_shape_is_planned_at_lr_001_with_the_rules_decay():
     assert models[2].bias_decay == pytest.approx(rule)  # the middle of the grid
     book, paper = report.frontier_bill("book"), report.frontier_bill("paper-cpu")
     assert book["cells"] == 3 * 3 * 4 * 7 and paper["flops"] > book["flops"]
+
+
+def test_an_opt_in_rate_sweep_keeps_the_lowest_end_loss_and_bills_every_rate(
+    tmp_path, tiny_frontier
+):
+    name = "m8-e8-n12-seed0-sae-x-topk"
+    sae_frontier.run_frontier(tmp_path / "one", "tiny", only=[name], progress=False)
+    (plain,) = [load_batch(tmp_path / "one" / "tiny" / name).rows]
+    swept_shape = sae_frontier.FrontierShape(**{**tiny_frontier.__dict__, "sae_lrs": (1e-4, 3e-3)})
+    sae_frontier.FRONTIER_SHAPES["tiny"] = swept_shape
+    assert name in sae_frontier.stale_frontier_cells(tmp_path / "one", "tiny")  # the spec says
+    sae_frontier.run_frontier(tmp_path / "two", "tiny", only=[name], progress=False)
+    swept = load_batch(tmp_path / "two" / "tiny" / name).rows
+    assert [r["lr"] for r in plain] == [1e-3] * 3
+    assert all(r["lr"] == 3e-3 for r in swept)  # 1e-4 is far too slow for 64 steps
+    assert [r["flops"] for r in swept] == [2 * r["flops"] for r in plain]
+    assert all(s["end_loss"] < p["end_loss"] for s, p in zip(swept, plain))

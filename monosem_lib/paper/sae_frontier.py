@@ -97,6 +97,9 @@ class FrontierShape:
         sae_batch, sae_lr: every SAE's batch and Adam rate.
         warmup, cooldown: the SAEs' linear warm-up and cool-down fractions.
         resample: resampling points of a ReLU SAE.
+        sae_lrs: opt-in rate sweep (empty: every SAE at ``sae_lr``): each grid point trains
+            at every rate and keeps the one with the lowest reconstruction loss at the end (no
+            ground truth), its row billed for every rate's run.
     """
 
     name: str
@@ -114,6 +117,7 @@ class FrontierShape:
     warmup: float = 0.05
     cooldown: float = 0.2
     resample: int = 4
+    sae_lrs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         sizes = {len(self.decay_grid), len(self.topk_grid), len(self.l1_grid)}
@@ -245,6 +249,8 @@ def _cell_spec(cell: FrontierCell) -> dict:
     if cell.part != "models":
         spec["sae"] = [c.to_dict() for c in frontier_sae_configs(cell)]
         spec["reads"] = _read_index(cell)
+        if _shape(cell.shape).sae_lrs:
+            spec["sae_lrs"] = list(_shape(cell.shape).sae_lrs)
     return json.loads(json.dumps(spec))
 
 
@@ -273,8 +279,11 @@ def _models_cell(cell: FrontierCell, progress: bool | None) -> tuple[list[dict],
     return rows, arrays
 
 
-def _sae_rows(cell: FrontierCell, run: Run, sr: SAERun, index: int) -> tuple[list[dict], dict]:
-    """Score every SAE of a cell (TopK also with a calibrated threshold)."""
+def _sae_rows(
+    cell: FrontierCell, run: Run, sr: SAERun, index: int, bills: list[tuple[int, float]]
+) -> tuple[list[dict], dict]:
+    """Score every SAE of a cell (TopK also with a calibrated threshold); ``bills``: each
+    one's training FLOPs and seconds."""
     s = _shape(cell.shape)
     grid = s.topk_grid if cell.kind == "topk" else s.l1_grid
     mc = run.configs[index]
@@ -294,8 +303,9 @@ def _sae_rows(cell: FrontierCell, run: Run, sr: SAERun, index: int) -> tuple[lis
             "grid": grid[j],
             "sparsity": c.sparsity,
             **score_sae(sr.sae, j, run, index, cell.on),
-            "flops": sr.instance_flops[j],
-            "seconds": sr.train_seconds / sr.instances,
+            "lr": c.lr,
+            "flops": bills[j][0],
+            "seconds": bills[j][1],
             "dead_at_end": sr.dead_latents[j],
             "end_loss": float(sr.loss_history[-max(1, c.steps // 20) :, j].double().mean()),
             **extra,
@@ -317,9 +327,38 @@ def _sae_cell(cell: FrontierCell, progress: bool | None) -> tuple[list[dict], di
     index = _read_index(cell)
     scale = sae_feature_scale(run, index, cell.on)
     saes = frontier_sae_configs(cell, scale)
+    rates = _shape(cell.shape).sae_lrs or (saes[0].lr,)
+    saes = [c.replace(lr=lr) for c in saes for lr in rates]
     source = activation_source(run, cell.on, saes[0].batch, [index] * len(saes))
     sr = train_sae(saes, source, progress=progress)
-    return _sae_rows(cell, run, sr, index)
+    sr, bills = _keep_best_rate(sr, len(rates))
+    return _sae_rows(cell, run, sr, index, bills)
+
+
+def _keep_best_rate(sr: SAERun, rates: int) -> tuple[SAERun, list[tuple[int, float]]]:
+    """Of every ``rates`` consecutive instances (one grid point at each rate), the one with
+    the lowest reconstruction loss over the last 5% of its steps, as a run of those; and each
+    kept one's bill, the FLOPs and seconds of all its rates' runs."""
+    last = max(1, sr.config.steps // 20)
+    end = sr.loss_history[-last:].double().mean(0)
+    share = sr.train_seconds / sr.instances
+    flops = sr.instance_flops
+    picks, bills = [], []
+    for g in range(0, sr.instances, rates):
+        picks.append(g + int(end[g : g + rates].argmin()))
+        bills.append((sum(flops[g : g + rates]), share * rates))
+    if rates == 1:
+        return sr, bills
+    return SAERun(
+        tuple(sr.configs[i] for i in picks),
+        sr.sae.select(picks),
+        sr.loss_history[:, picks],
+        share * len(picks),
+        sr.aux_steps,
+        sr.since_fired[picks],
+        None if sr.aux_latent_steps is None else sr.aux_latent_steps[picks],
+        None if sr.resampled is None else sr.resampled[:, picks],
+    ), bills
 
 
 # -- storing -----------------------------------------------------------------------------
