@@ -434,3 +434,15 @@ def test_an_opt_in_rate_sweep_keeps_the_lowest_end_loss_and_bills_every_rate(
     assert all(r["lr"] == 3e-3 for r in swept)  # 1e-4 is far too slow for 64 steps
     assert [r["flops"] for r in swept] == [2 * r["flops"] for r in plain]
     assert all(s["end_loss"] < p["end_loss"] for s, p in zip(swept, plain))
+
+
+def test_the_sae_studys_rows_carry_the_honest_bill_beside_the_dense_one(tmp_path, monkeypatch):
+    shape = sae_study.SAEShape(
+        "tiny", ml.preset("tiny", steps=100), dict(ml.ENGINEERED), m_values=(8,),
+        eps_values=(1 / 8,), main=(8, 1 / 8), sae_steps=300, sae_batch=32, l1_grid=(0.2,),
+    )  # fmt: skip
+    monkeypatch.setitem(sae_study.SAE_SHAPES, "tiny", shape)
+    sae_study.run_sae_study(tmp_path, "tiny", only=["models-m8", "h-topk-m8"], progress=False)
+    (row,) = load_batch(tmp_path / "tiny" / "h-topk-m8").rows
+    # AuxK ran (some latents died), and it is billed over the few it used, not densely.
+    assert row["dead_at_end"] > 0 and row["flops_auxk_used"] < row["flops"]
