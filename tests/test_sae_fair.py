@@ -446,3 +446,19 @@ def test_the_sae_studys_rows_carry_the_honest_bill_beside_the_dense_one(tmp_path
     (row,) = load_batch(tmp_path / "tiny" / "h-topk-m8").rows
     # AuxK ran (some latents died), and it is billed over the few it used, not densely.
     assert row["dead_at_end"] > 0 and row["flops_auxk_used"] < row["flops"]
+
+
+def test_the_frontier_figure_draws_a_curve_per_contender(tmp_path, tiny_frontier):
+    from matplotlib.figure import Figure
+
+    from monosem_lib.book.sae_frontier_plots import frontier_figure
+
+    sae_frontier.run_frontier(tmp_path, "tiny", progress=False)
+    rows = list(sae_frontier.frontier_rows(tmp_path, "tiny"))
+    fig = frontier_figure(report.frontier_points(rows), report.grid_points(rows), 8, 1 / 8)
+    assert isinstance(fig, Figure) and fig._repr_png_()[:4] == b"\x89PNG"
+    left, right = fig.axes[:2]
+    assert len(left.lines) >= 10  # 8 contenders, TopK's thresholded twins
+    assert "2^12" in right.get_title()
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"engineered", "sae-x topk", "sae-x topk (threshold)"} <= labels
