@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae bench constraints clean
+.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae data-sae-frontier bench constraints clean
 
 venv: $(STAMP)
 
@@ -110,6 +110,17 @@ SAE_STUDY = $(RUN_ENV) $(PY) -m monosem_lib.paper.sae_study --out data/sae
 data-sae: venv
 	$(SAE_STUDY) --shape book
 	$(SAE_STUDY) --shape paper-cpu
+
+# The fair fight's frontier study (issue 29; monosem_lib/paper/sae_frontier.py), one pair of
+# files per cell under data/sae-frontier/book, written atomically, resumable cell by cell
+# (FRONTIER_ARGS="--limit n" stops after n cells): the baseline, the engineered model at the
+# rule's decay times 0.5, 1, 2, and TopK and ReLU SAEs on x and on h of both models over
+# grids of three, at 2^18 ... 2^21 samples, three seeds, three regimes (252 cells). Then what
+# the stored cells show, each contender chosen by the knee of loss against L0 and by the oracle.
+FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib.paper.sae_frontier_report --threads 1
+data-sae-frontier: venv
+	$(FRONTIER) --shape book --out data/sae-frontier $(FRONTIER_ARGS)
+	$(FRONTIER) --shape book --out data/sae-frontier --report
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv

@@ -44,8 +44,8 @@ from .analysis.report_text import compare_sets, format_report, report_dict
 from .core.config import PRESETS, Config, ConfigError, preset, scale
 from .core.data import feature_probabilities, make_projection, make_world, zero_loss
 from .core.model import ToyModel
-from .core.sae import SAE, SAEConfig
-from .core.sae_training import SAERun, activation_source, train_sae
+from .core.sae import SAE, SAEConfig, calibrate_threshold
+from .core.sae_training import SAERateSweep, SAERun, activation_source, sweep_sae_lr, train_sae
 from .core.training import Run, TrainingDiverged, train, train_many
 from .paper.recipe import decay_for, decay_for_shrink, total_shrink
 from .paper.table1 import (
@@ -76,12 +76,15 @@ _LAZY_MODULES = {
     "responses": "analysis.responses",
     "claims": "paper.claims",
     "dictionary": "analysis.dictionary",
+    "sae_scoring": "analysis.sae_scoring",
     "recipe": "paper.recipe",
     "decay_study": "paper.decay_study",
     "decay_fit": "paper.decay_fit",
     "decay_facts": "paper.decay_facts",
     "facts": "paper.facts",
     "sae_study": "paper.sae_study",
+    "sae_frontier": "paper.sae_frontier",
+    "sae_frontier_report": "paper.sae_frontier_report",
 }
 
 
@@ -107,6 +110,9 @@ __all__ = [
     "SAEConfig",
     "SAE",
     "SAERun",
+    "calibrate_threshold",
+    "SAERateSweep",
+    "sweep_sae_lr",
     "train_sae",
     "activation_source",
     "save_sae",

@@ -8,10 +8,11 @@ In a toy model the true features are known, so every contender is measured the s
   counts monosemantic units (top share above 0.999) and the features they cover;
 * **directions** where a unit has one to compare: an SAE's decoder atoms against the true
   directions in the space it reads (the columns of P for x; for h, the model's response to
-  each feature alone, ``h(P e_j) - h(0)``, normalised); neurons have no atoms, so none is
-  compared for them. ``mmcs`` is the mean
-  over features of the best cosine with any unit, ``recovered`` the fraction of features
-  whose best cosine exceeds a threshold (0.9);
+  each feature alone, ``h(P e_j) - h(0)``, normalised). A neuron's atom is its own axis in h
+  (``neuron_axes``), scored against the same true directions in h as an SAE on h; it is
+  compared only when asked (``neuron_units(..., axes=True)``), so the default rows hold no
+  MMCS for neurons. ``mmcs`` is the mean over features of the best cosine with any unit,
+  ``recovered`` the fraction of features whose best cosine exceeds a threshold (0.9);
 * **on data** (fresh evaluation samples): L0 (units active per sample), the fraction of
   variance unexplained (FVU) of what the contender reconstructs, dead units (never active),
   and for an SAE on h the *spliced* loss, the model's loss with h replaced by the SAE's
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,6 +39,8 @@ __all__ = [
     "EVAL_SAMPLES",
     "Units",
     "neuron_units",
+    "neuron_axes",
+    "neuron_axis_cosines",
     "sae_units",
     "h_probes",
     "h_directions",
@@ -85,10 +89,31 @@ def h_directions(run: Run, instance: int) -> Tensor:
 
 
 @torch.no_grad()
-def neuron_units(run: Run, instance: int) -> Units:
-    """A toy model's neurons: single-feature activations [k, N]. Neurons have no dictionary
-    atoms, so no directions are compared (MMCS and recovery stay None)."""
-    return Units(h_probes(run, instance).T)
+def neuron_units(run: Run, instance: int, axes: bool = False) -> Units:
+    """A toy model's neurons: single-feature activations [k, N]. By default no directions are
+    compared (MMCS and recovery stay None, as the stored study's rows have them); with
+    ``axes=True`` each neuron's atom is its axis in h (``neuron_axes``), compared with each
+    feature's direction in h (``h_directions``), the yardstick of an SAE on h."""
+    sfa = h_probes(run, instance).T
+    if not axes:
+        return Units(sfa)
+    return Units(sfa, neuron_axes(sfa.shape[0], sfa.dtype, sfa.device), h_directions(run, instance))
+
+
+def neuron_axes(k: int, dtype: torch.dtype = torch.float64, device: Any = None) -> Tensor:
+    """The atoms of k neurons in h: neuron i's axis e_i, as the columns of the identity [k, k]."""
+    return torch.eye(k, dtype=dtype, device=device)
+
+
+@torch.no_grad()
+def neuron_axis_cosines(run: Run, instance: int, absolute: bool = False) -> Tensor:
+    """For every feature, its best cosine with any neuron's axis in h: [N]. Feature j's
+    direction d_j = h(P e_j) - h(0), so the cosine with axis i is d_ij / |d_j|; ``absolute``
+    takes |d_ij| (a feature that only silences a neuron then counts too). ``mmcs`` of the
+    result is the neurons' MMCS; a model whose neurons answer one feature each scores 1."""
+    truth = h_directions(run, instance).double()
+    cos = cosine_matrix(neuron_axes(truth.shape[0], truth.dtype, truth.device), truth)
+    return (cos.abs() if absolute else cos).max(0).values
 
 
 @torch.no_grad()

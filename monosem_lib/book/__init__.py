@@ -26,6 +26,7 @@ from . import (
     sae_chapter,
     sae_compare,
     sae_explorer,
+    sae_frontier_plots,
     scale_plots,
     shrink_grid,
     stored,
@@ -52,6 +53,7 @@ from .prose import *  # noqa: F403
 from .sae_chapter import *  # noqa: F403
 from .sae_compare import *  # noqa: F403
 from .sae_explorer import *  # noqa: F403
+from .sae_frontier_plots import *  # noqa: F403
 from .scale_plots import *  # noqa: F403
 from .shrink_grid import *  # noqa: F403
 from .stored import *  # noqa: F403
@@ -89,5 +91,6 @@ __all__ = [
     *sae_compare.__all__,
     *sae_chapter.__all__,
     *sae_explorer.__all__,
+    *sae_frontier_plots.__all__,
     *web.__all__,
 ]

@@ -27,6 +27,7 @@ sparsity and seeds trains in one pass (different dictionary sizes are separate p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -43,6 +44,7 @@ from .config import (
     check_int,
 )
 from .data import derive_seed, resolve_device
+from .optim import schedule_multipliers
 
 __all__ = [
     "SAEConfig",
@@ -51,8 +53,10 @@ __all__ = [
     "SAE_KINDS",
     "SAE_STRUCTURAL_FIELDS",
     "SAE_INSTANCE_FIELDS",
+    "SAE_OPT_IN_FIELDS",
     "activate",
     "init_sae",
+    "calibrate_threshold",
 ]
 
 SAE_KINDS = ("topk", "relu")
@@ -67,7 +71,13 @@ SAE_STRUCTURAL_FIELDS = (
     "schedule",
     "device",
     "dtype",
+    "warmup",
+    "cooldown",
+    "resample",
 )
+# Opt-in training fields and their defaults (today's training): ``to_dict`` leaves them out
+# while they hold these values, so what the stored study recorded stays what it compares.
+SAE_OPT_IN_FIELDS = {"warmup": 0.0, "cooldown": 0.0, "resample": 0}
 SAE_INSTANCE_FIELDS = ("topk", "l1", "lr", "aux_alpha", "seed")
 
 
@@ -93,6 +103,15 @@ class SAEConfig:
         instances: train this many copies with seeds ``seed .. seed + instances - 1``.
         device: ``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``.
         dtype: ``float32`` or ``float64``.
+        warmup: fraction of the steps over which the rate rises linearly from lr/W to lr
+            (W = round(warmup * steps) steps; 0: none), times ``schedule``.
+        cooldown: fraction of the last steps over which the rate falls linearly to lr/C
+            (C = round(cooldown * steps); 0: none), times ``schedule``. Practitioners use
+            about 0.05 and 0.2 with ``schedule="constant"``.
+        resample: resample dead latents this many times (0: never), at steps
+            ``resample_steps`` (evenly spaced over the run): a latent that
+            did not fire since the previous point is re-initialised toward an input that the
+            SAE reconstructs badly (Bricken et al. 2023; ``sae_resample``).
     """
 
     d: int = 32
@@ -111,6 +130,9 @@ class SAEConfig:
     instances: int = 1
     device: str = "cpu"
     dtype: str = "float32"
+    warmup: float = 0.0
+    cooldown: float = 0.0
+    resample: int = 0
 
     def __post_init__(self) -> None:
         for name in ("d", "latents", "dead_after", "batch", "steps", "instances"):
@@ -123,6 +145,7 @@ class SAEConfig:
         check_float("lr", self.lr, "must be a finite number > 0", lambda v: v > 0)
         check_float("l1", self.l1, "must be a finite number >= 0", lambda v: v >= 0)
         check_float("aux_alpha", self.aux_alpha, "must be a finite number >= 0", lambda v: v >= 0)
+        self._check_opt_in()
         self._check_kind()
         check_device(self.device)
 
@@ -136,6 +159,20 @@ class SAEConfig:
                 raise ConfigError("l1", self.l1, "must be 0 for kind='topk' (L1 is for 'relu')")
         if self.aux_k > self.latents:
             raise ConfigError("aux_k", self.aux_k, f"must be at most latents={self.latents}")
+
+    def _check_opt_in(self) -> None:
+        """Warm-up and cool-down fractions that fit in the run; resampling points that exist."""
+        for name in ("warmup", "cooldown"):
+            check_float(name, getattr(self, name), "must be in [0, 1)", lambda v: 0 <= v < 1)
+        if self.warmup + self.cooldown > 1:
+            raise ConfigError(
+                "cooldown", self.cooldown, f"must be at most 1 - warmup = {1 - self.warmup:g}"
+            )
+        check_int("resample", self.resample, minimum=0)
+        if self.resample and 2 * self.resample > self.steps:
+            raise ConfigError(
+                "resample", self.resample, f"must be at most steps/2 = {self.steps // 2}"
+            )
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -164,6 +201,31 @@ class SAEConfig:
         return 6 * self.d * self.latents
 
     @property
+    def aux_flops_per_latent(self) -> int:
+        """AuxK's FLOPs per sample for each dead latent it uses (its decoder product, the
+        decoder's weight gradient and the latent's gradient, 3 x 2 d): the bill of a sparse
+        AuxK, which touches only the ``aux_latents`` dead latents it picks."""
+        return 6 * self.d
+
+    def lr_multipliers(self) -> Tensor:
+        """The rate's multiplier at each step [steps] (float64): ``schedule`` times the linear
+        ``warmup`` and ``cooldown`` ramps."""
+        mult = schedule_multipliers(self.schedule, self.steps)
+        t = torch.arange(self.steps, dtype=torch.float64)
+        warm, cool = round(self.warmup * self.steps), round(self.cooldown * self.steps)
+        if warm:
+            mult = mult * ((t + 1) / warm).clamp(max=1)
+        if cool:
+            mult = mult * ((self.steps - t) / cool).clamp(max=1)
+        return mult
+
+    def resample_steps(self) -> list[int]:
+        """The steps before which dead latents are resampled: ``j * steps // (resample + 1)``
+        for j = 1 .. resample, evenly spaced with as many steps after the last (none when
+        ``resample`` is 0)."""
+        return [j * self.steps // (self.resample + 1) for j in range(1, self.resample + 1)]
+
+    @property
     def structure(self) -> tuple:
         """The structural fields; configs with equal structure train in one pass."""
         return tuple(getattr(self, f) for f in SAE_STRUCTURAL_FIELDS)
@@ -186,7 +248,12 @@ class SAEConfig:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, but the opt-in ones (``SAE_OPT_IN_FIELDS``) only where they are set."""
+        out = dataclasses.asdict(self)
+        for name, default in SAE_OPT_IN_FIELDS.items():
+            if out[name] == default:
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SAEConfig:
@@ -226,6 +293,10 @@ class SAE:
         I, d, L: instances, input width, latents.
         kind: ``topk`` or ``relu``.
         topk: [I] latents kept per sample (TopK; ignored for ReLU).
+        threshold: None (encode by ``kind``), or [I] inference-time thresholds: ``encode``
+            then keeps every pre-activation above its instance's threshold, ``pre * 1[pre >
+            theta]`` (JumpReLU's rule, as BatchTopK SAEs are used after training), with no
+            top-k. Set by ``thresholded``; training never uses it.
     """
 
     flat: Tensor
@@ -234,6 +305,7 @@ class SAE:
     L: int
     kind: str
     topk: Tensor
+    threshold: Tensor | None = None
 
     @staticmethod
     def sizes(I: int, d: int, L: int) -> tuple[int, int, int, int]:
@@ -277,10 +349,29 @@ class SAE:
 
     def encode(self, a: Tensor) -> Tensor:
         """Latents z [I, B, L] of activations ``a`` [I, B, d] (or [B, d], shared)."""
+        pre = self.pre_activations(a)
+        if self.threshold is not None:
+            theta = self.threshold.to(pre.device, pre.dtype).view(-1, 1, 1)
+            return pre * (pre > theta)
+        return activate(pre, self.kind, self.topk)
+
+    def pre_activations(self, a: Tensor) -> Tensor:
+        """Pre-activations [I, B, L] of activations ``a`` [I, B, d] (or [B, d], shared)."""
         W_enc, b_enc, _, b_dec = self.split()
         centred = self._batched(a) - b_dec.unsqueeze(1)
-        pre = torch.baddbmm(b_enc.unsqueeze(1), centred, W_enc.transpose(1, 2))
-        return activate(pre, self.kind, self.topk)
+        return torch.baddbmm(b_enc.unsqueeze(1), centred, W_enc.transpose(1, 2))
+
+    def thresholded(self, threshold: Tensor | float | None) -> SAE:
+        """A copy (sharing the weights) that encodes with the inference-time ``threshold``
+        ([I], or one number for every instance; None: back to the kind's own rule)."""
+        if threshold is None:
+            return dataclasses.replace(self, threshold=None)
+        theta = torch.as_tensor(threshold, dtype=torch.float64).reshape(-1).expand(self.I)
+        if not bool(torch.isfinite(theta).all()) or bool((theta < 0).any()):
+            raise ValueError(
+                f"threshold={theta.tolist()!r} is not allowed: must be finite and >= 0"
+            )
+        return dataclasses.replace(self, threshold=theta.clone())
 
     def decode(self, z: Tensor) -> Tensor:
         """Reconstructions [I, B, d] of latents z [I, B, L]."""
@@ -294,9 +385,10 @@ class SAE:
     def select(self, instances: list[int]) -> SAE:
         """An SAE holding only the given instances (copied)."""
         idx = list(instances)
-        return SAE.from_weights(
+        out = SAE.from_weights(
             SAEWeights(*(t[idx] for t in self.split())), self.kind, self.topk[idx]
         )
+        return out if self.threshold is None else out.thresholded(self.threshold[idx])
 
 
 def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
@@ -322,3 +414,26 @@ def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
     sae = SAE.from_weights(weights, first.kind, topk)
     sae.flat = sae.flat.to(resolve_device(first.device), getattr(torch, first.dtype))
     return sae
+
+
+@torch.no_grad()
+def calibrate_threshold(sae: SAE, batches: Iterable[Tensor]) -> Tensor:
+    """Each instance's inference-time threshold [I] for a TopK SAE: the mean, over the samples
+    of ``batches`` ([I or 1, B, d] each, training activations), of the smallest activation
+    that TopK keeps in the sample (samples where it keeps none are skipped). Encoding with
+    ``sae.thresholded(theta)`` then keeps about ``topk`` latents a sample on such data. (A
+    BatchTopK SAE averages each batch's smallest kept value instead, as its k is the batch's;
+    for a per-sample TopK that minimum sits far below and keeps several times k.)"""
+    if sae.kind != "topk":
+        raise ValueError(f"kind={sae.kind!r} is not allowed: only a topk SAE has a threshold")
+    total = torch.zeros(sae.I, dtype=torch.float64)
+    count = torch.zeros(sae.I, dtype=torch.float64)
+    for a in batches:
+        z = activate(sae.pre_activations(a), "topk", sae.topk).double().cpu()
+        smallest = z.masked_fill(z <= 0, float("inf")).min(-1).values  # [I, B]
+        kept = torch.isfinite(smallest)
+        total += smallest.where(kept, torch.zeros(())).sum(1)
+        count += kept.sum(1)
+    if bool((count == 0).any()):
+        raise ValueError("no batch kept any latent: the threshold needs activations that fire")
+    return total / count

@@ -5,6 +5,8 @@ same initial weights (``sae.init_sae``), the same batches, and the same rules (T
 with L1, AuxK on latents that have not fired for ``dead_after`` steps, the decoder's gradient
 made orthogonal to its columns and the columns renormalised after each step), but with
 autograd and per-instance ``nn.Parameter`` tensors instead of hand-written batched gradients.
+The rate follows ``SAEConfig.lr_multipliers`` (schedule, warm-up, cool-down); resampling
+(``sae_resample``) is not done here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .optim import schedule_multipliers
 from .sae import SAEConfig, init_sae
 
 __all__ = ["plain_train_sae"]
@@ -56,7 +57,7 @@ def plain_train_sae(config: SAEConfig, batches: Sequence[Tensor]) -> list[Tensor
     init = init_sae([c], batches[0].double().unsqueeze(0)).split()
     params = [nn.Parameter(t[0].detach().clone().double()) for t in init]
     opt = torch.optim.Adam(params, lr=c.lr)
-    mult = schedule_multipliers(c.schedule, c.steps)
+    mult = c.lr_multipliers()
     since = torch.zeros(c.latents, dtype=torch.long)
     for t in range(c.steps):
         for group in opt.param_groups:

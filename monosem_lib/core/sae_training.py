@@ -21,8 +21,9 @@ from torch import Tensor
 from .config import ConfigError
 from .data import make_world
 from .model import activation
-from .optim import BatchedAdam, schedule_multipliers
+from .optim import BatchedAdam
 from .sae import SAE, SAE_STRUCTURAL_FIELDS, SAEConfig, SAEWeights, activate, init_sae
+from .sae_resample import resample_dead_, resample_generators
 from .training import Run, show_progress
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "activation_source",
     "sae_loss_and_grad",
     "SOURCE_STREAM",
+    "SAERateSweep",
+    "sweep_sae_lr",
 ]
 
 SOURCE_STREAM = "sae"  # the data stream SAEs train on: independent of the model's own
@@ -48,6 +51,9 @@ class SAERun:
         train_seconds: wall-clock time of the training loop.
         aux_steps: steps on which AuxK ran (some latent was dead).
         since_fired: [I, L] steps since each latent last fired, at the end.
+        aux_latent_steps: [I] the dead latents AuxK used, summed over steps (a step uses
+            min(aux_k, dead) of them per sample), or None (a run stored before it was kept).
+        resampled: [R, I] latents resampled at each of the R ``resample_steps``, or None.
     """
 
     configs: tuple[SAEConfig, ...]
@@ -56,6 +62,8 @@ class SAERun:
     train_seconds: float
     aux_steps: int
     since_fired: Tensor
+    aux_latent_steps: Tensor | None = None
+    resampled: Tensor | None = None
 
     @property
     def config(self) -> SAEConfig:
@@ -70,6 +78,28 @@ class SAERun:
         """Training FLOPs of one instance (dense products, AuxK where it ran)."""
         c = self.config
         return c.batch * (c.steps * c.flops_per_sample + self.aux_steps * c.aux_flops_per_sample)
+
+    @property
+    def dead_latents(self) -> list[int]:
+        """Latents of each instance that had not fired for ``dead_after`` steps at the end."""
+        return [int(n) for n in (self.since_fired >= self.config.dead_after).sum(1)]
+
+    @property
+    def instance_flops(self) -> list[int]:
+        """Training FLOPs of each instance as a sparse AuxK would spend them: the dense
+        products every step, AuxK only over the dead latents it used (``aux_latent_steps``
+        times ``aux_flops_per_latent``), not the dense product that ``flops`` bills (and the
+        code runs), and resampling's forward pass (4 d L a sample) at each resampling point.
+        Without ``aux_latent_steps`` (an older stored run), AuxK is billed as in ``flops``."""
+        c = self.config
+        base = c.batch * c.steps * c.flops_per_sample
+        resample = (
+            c.batch * 4 * c.d * c.latents * (0 if self.resampled is None else len(self.resampled))
+        )
+        if self.aux_latent_steps is None:
+            return [self.flops + resample] * self.instances
+        aux = [c.batch * int(n) * c.aux_flops_per_latent for n in self.aux_latent_steps]
+        return [base + a + resample for a in aux]
 
 
 def sae_instances(configs: SAEConfig | Iterable[SAEConfig]) -> list[SAEConfig]:
@@ -209,6 +239,10 @@ class _SAEState:
     l1: Tensor | None
     alpha: Tensor | None
     since: Tensor
+    aux_used: Tensor
+    resample_at: dict[int, int]
+    gens: list[torch.Generator]
+    resampled: list[Tensor]
 
     @classmethod
     def build(cls, insts: list[SAEConfig], first_batch: Tensor) -> _SAEState:
@@ -225,18 +259,28 @@ class _SAEState:
             torch.zeros_like(sae.flat),
             BatchedAdam(sae.flat, sae.blocks(), I),
             knob("lr").view(I),
-            schedule_multipliers(first.schedule, first.steps).tolist(),
+            first.lr_multipliers().tolist(),
             knob("l1") if use_l1 else None,
             knob("aux_alpha") if use_aux else None,
             torch.zeros(I, first.latents, dtype=torch.long, device=device),
+            torch.zeros(I, dtype=torch.long),
+            _resample_windows(first),
+            resample_generators(insts),
+            [],
         )
 
     def step(self, t: int, a: Tensor, config: SAEConfig) -> tuple[Tensor, bool]:
         """One training step on batch ``a``; returns (loss [I], whether AuxK ran)."""
+        if t in self.resample_at:
+            stale = self.since >= self.resample_at[t]
+            self.resampled.append(resample_dead_(self.sae, self.opt, a, stale, self.gens))
+            self.since.masked_fill_(stale, 0)
         dead = self.since >= config.dead_after
         aux = None
         if self.alpha is not None and bool(dead.any()):
             aux = (dead, self.alpha, config.aux_latents)
+            used = dead.sum(1).clamp(max=config.aux_latents) * (self.alpha.view(-1) > 0)
+            self.aux_used += used.cpu()
         loss, fired = sae_loss_and_grad(self.sae, a, self.grad, self.l1, aux)
         W_dec, g_dec = self.sae.split().W_dec, self.sae.split(self.grad).W_dec
         _unit_columns_(W_dec, g_dec)
@@ -281,7 +325,24 @@ def train_sae(
     seconds = time.perf_counter() - start
     if not bool(torch.isfinite(history).all()):
         raise FloatingPointError("SAE training diverged (nan or inf loss); a smaller lr helps")
-    return SAERun(tuple(insts), state.sae, history.cpu(), seconds, aux_steps, state.since.cpu())
+    resampled = torch.stack(state.resampled) if state.resampled else None
+    return SAERun(
+        tuple(insts),
+        state.sae,
+        history.cpu(),
+        seconds,
+        aux_steps,
+        state.since.cpu(),
+        state.aux_used,
+        resampled,
+    )
+
+
+def _resample_windows(config: SAEConfig) -> dict[int, int]:
+    """Each resampling step and its window: the steps since the previous point (or the start)
+    over which a latent must not have fired to be resampled."""
+    steps = config.resample_steps()
+    return {t: t - prev for prev, t in zip([0, *steps], steps)}
 
 
 def _check_batch(a: Tensor, insts: list[SAEConfig]) -> Tensor:
@@ -307,3 +368,45 @@ def _bar(progress: bool | None, steps: int, I: int) -> Any:
         return None
 
     return tqdm(total=steps, unit="step", desc=f"training {I} SAE{'s' * (I > 1)}", leave=False)
+
+
+@dataclass
+class SAERateSweep:
+    """SAEs of one config trained at several learning rates, and the rate a rule that uses no
+    ground truth picks: the lowest reconstruction loss at the end of training.
+
+    Attributes:
+        lrs: the rates, in the order given.
+        end_loss: [len(lrs)] each rate's mean reconstruction loss over the last ``tail`` of the
+            steps, averaged over the config's instances (seeds).
+        best_lr: the rate with the lowest ``end_loss``.
+        run: the trained SAEs, instance ``r * instances + s`` at rate r and seed s.
+    """
+
+    lrs: tuple[float, ...]
+    end_loss: Tensor
+    best_lr: float
+    run: SAERun
+
+
+def sweep_sae_lr(
+    config: SAEConfig,
+    source: Callable[[], Tensor],
+    lrs: Sequence[float],
+    *,
+    tail: float = 0.05,
+    progress: bool | None = None,
+) -> SAERateSweep:
+    """Train ``config`` at every rate of ``lrs`` in one batched pass (the rate is per
+    instance) and pick the rate whose reconstruction loss over the last ``tail`` of the steps
+    is lowest. ``source`` gives [1, batch, d] (shared) or one stream per instance."""
+    if not lrs:
+        raise ValueError("lrs=() is not allowed: give at least one learning rate")
+    if not 0 < tail <= 1:
+        raise ValueError(f"tail={tail!r} is not allowed: must be in (0, 1]")
+    seeds = config.expand()
+    run = train_sae([c.replace(lr=lr) for lr in lrs for c in seeds], source, progress=progress)
+    last = max(1, round(tail * config.steps))
+    per = run.loss_history[-last:].double().mean(0).view(len(lrs), len(seeds)).mean(1)
+    best = int(torch.argmin(per))
+    return SAERateSweep(tuple(float(v) for v in lrs), per, float(lrs[best]), run)

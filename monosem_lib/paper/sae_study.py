@@ -309,6 +309,9 @@ def _sae_row(
         **gt.unit_metrics(units),
         **gt.sae_data_metrics(sr.sae, j, run, idx, spec.on),
         "flops": sr.flops,
+        # AuxK billed over the dead latents it used (issue 29), beside the dense bill above.
+        "flops_auxk_used": sr.instance_flops[j],
+        "dead_at_end": sr.dead_latents[j],
         "seconds": sr.train_seconds / sr.instances,
     }
     if spec.on == "h":

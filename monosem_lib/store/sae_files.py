@@ -65,6 +65,10 @@ BATCH_FORMAT = "monosem-sae-batch"
 BATCH_FORMAT_VERSION = 1
 
 
+# Arrays a run may hold (``SAERun.aux_latent_steps``, ``resampled``), stored when present.
+_OPTIONAL_ARRAYS = ("aux_latent_steps", "resampled")
+
+
 # -- trained SAEs ---------------------------------------------------------------------------
 def _sae_arrays(run: SAERun) -> dict[str, np.ndarray]:
     arrays = {
@@ -72,6 +76,10 @@ def _sae_arrays(run: SAERun) -> dict[str, np.ndarray]:
     }
     arrays["loss_history"] = run.loss_history.cpu().numpy()
     arrays["since_fired"] = run.since_fired.cpu().numpy()
+    for name in _OPTIONAL_ARRAYS:  # kept where the run has them
+        value = getattr(run, name)
+        if value is not None:
+            arrays[name] = value.cpu().numpy()
     return arrays
 
 
@@ -125,6 +133,10 @@ def _check_sae_arrays(arrays: dict, configs: tuple[SAEConfig, ...], where: Path)
     require_shape(arrays, "b_dec", (I, c.d), where)
     require_shape(arrays, "loss_history", (c.steps, I), where)
     require_shape(arrays, "since_fired", (I, c.latents), where)
+    if "aux_latent_steps" in arrays:
+        require_shape(arrays, "aux_latent_steps", (I,), where)
+    if "resampled" in arrays:
+        require_shape(arrays, "resampled", (len(c.resample_steps()), I), where)
     require_finite(arrays, where)
 
 
@@ -162,6 +174,7 @@ def load_sae(directory: str | os.PathLike, device: str = "cpu") -> SAERun:
         float(seconds),
         int(aux_steps),
         torch.from_numpy(arrays["since_fired"]),
+        *(torch.from_numpy(arrays[k]) if k in arrays else None for k in _OPTIONAL_ARRAYS),
     )
 
 

@@ -1,0 +1,299 @@
+"""Reading the frontier study: choices, frontiers, compute bills, and its command line.
+
+* ``knee_index`` and ``frontier_choices``: each contender's grid point at each regime, length
+  and seed, chosen by a rule that uses no ground truth (the knee of loss against L0: the
+  point farthest below the chord from the sparsest to the densest point, in log L0 and loss
+  scaled to [0, 1]; the lowest loss when no point lies below) and by the oracle (the most
+  features covered at 0.999, then MMCS), both from stored rows;
+* ``frontier_points``: the chosen points over seeds (mean, min and max), with the bill of
+  the whole tuning grid (every grid point's training FLOPs and seconds, plus the model an SAE
+  on h reads), the curves against FLOPs; ``grid_points``: every grid point over seeds, the
+  curves against L0;
+* ``decay_study_bill``: what the decay study that tuned the recipe cost (models, steps,
+  samples, FLOPs from the configs; seconds from its stored cells), and ``frontier_bill``: the
+  planned FLOPs of a frontier shape;
+* ``python -m monosem_lib.paper.sae_frontier_report --shape book [--limit n] [--report]``
+  (``make data-sae-frontier``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+from .decay_cells import STUDY_FOLDERS, study_cells
+from .sae_frontier import (
+    FRONTIER_SHAPES,
+    frontier_cells,
+    frontier_model_configs,
+    frontier_rows,
+    frontier_sae_configs,
+    run_frontier,
+    stale_frontier_cells,
+)
+
+__all__ = [
+    "knee_index",
+    "frontier_choices",
+    "frontier_points",
+    "grid_points",
+    "decay_study_bill",
+    "frontier_bill",
+    "format_frontier",
+    "main",
+]
+
+_KEY = ("m", "eps", "samples", "seed", "contender", "kind")
+# What a frontier point reports: coverage (0.999), MMCS, FVU, L0, dead units, and for TopK the
+# same coverage and L0 with the inference-time threshold.
+_METRICS = ("features_covered", "mmcs", "fvu", "l0", "dead", "thr_features_covered", "thr_l0")
+
+
+def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
+    """The knee of ``loss`` against ``l0`` (see the module's text): an index into both."""
+    if len(l0) != len(loss) or not l0:
+        raise ValueError(
+            f"l0 and loss must be equally long and non-empty, got {len(l0)}, {len(loss)}"
+        )
+    if len(l0) < 3:
+        return min(range(len(loss)), key=lambda i: loss[i])
+    x = [math.log(max(v, 1e-9)) for v in l0]
+    xr, yr = (max(x) - min(x)) or 1.0, (max(loss) - min(loss)) or 1.0
+    xs = [(v - min(x)) / xr for v in x]
+    ys = [(v - min(loss)) / yr for v in loss]
+    a, b = min(range(len(xs)), key=lambda i: xs[i]), max(range(len(xs)), key=lambda i: xs[i])
+    if xs[a] == xs[b]:
+        return min(range(len(loss)), key=lambda i: loss[i])
+
+    def below(i: int) -> float:  # how far point i lies below the chord from a to b
+        chord = ys[a] + (ys[b] - ys[a]) * (xs[i] - xs[a]) / (xs[b] - xs[a])
+        return chord - ys[i]
+
+    best = max(range(len(xs)), key=below)
+    return best if below(best) > 1e-12 else min(range(len(loss)), key=lambda i: loss[i])
+
+
+def _loss(row: dict) -> float:
+    """The ground-truth-free loss a row is chosen by: a model's loss, an SAE's FVU."""
+    return float(row["loss"] if row["contender"] in ("baseline", "engineered") else row["fvu"])
+
+
+def _oracle(rows: list[dict]) -> int:
+    return max(range(len(rows)), key=lambda i: (rows[i]["features_covered"], rows[i]["mmcs"]))
+
+
+def frontier_choices(rows: Iterable[dict]) -> list[dict]:
+    """One entry per contender, regime, length and seed: its key, ``chosen`` and ``oracle``
+    (the rows picked) and ``grid`` (every row of its tuning grid)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row.get(k) for k in _KEY)].append(row)
+    out = []
+    for key, grid in groups.items():
+        grid = sorted(grid, key=lambda r: (r["grid"] is not None, r["grid"] or 0))
+        chosen = knee_index([r["l0"] for r in grid], [_loss(r) for r in grid])
+        out.append(
+            {
+                **dict(zip(_KEY, key)),
+                "chosen": grid[chosen],
+                "oracle": grid[_oracle(grid)],
+                "grid": grid,
+            }
+        )
+    return out
+
+
+def _bill(entry: dict) -> tuple[float, float]:
+    """FLOPs and seconds of a choice's whole tuning grid (plus the model an SAE on h reads)."""
+    grid = entry["grid"]
+    flops = (
+        sum(r["flops"] for r in grid) + grid[0].get("model_flops", 0) + grid[0].get("h_flops", 0)
+    )
+    return float(flops), float(sum(r["seconds"] for r in grid))
+
+
+def frontier_points(
+    rows: Iterable[dict],
+    which: str = "chosen",
+    metrics: Sequence[str] = _METRICS,
+) -> list[dict]:
+    """Per contender, regime and length: each metric of the ``which`` (chosen or oracle) row
+    as mean, min and max over seeds, the seeds found, and the mean bill of the grid."""
+    if which not in ("chosen", "oracle"):
+        raise ValueError(f"which={which!r} is not allowed: must be chosen or oracle")
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for entry in frontier_choices(rows):
+        groups[tuple(entry[k] for k in _KEY if k != "seed")].append(entry)
+    out = []
+    for key, entries in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        point: dict = dict(zip([k for k in _KEY if k != "seed"], key), seeds=len(entries))
+        for name in metrics:
+            values = [float(e[which][name]) for e in entries if e[which].get(name) is not None]
+            if values:
+                point[name] = (sum(values) / len(values), min(values), max(values))
+        bills = [_bill(e) for e in entries]
+        point["flops"] = sum(b[0] for b in bills) / len(bills)
+        point["seconds"] = sum(b[1] for b in bills) / len(bills)
+        out.append(point)
+    return out
+
+
+def grid_points(rows: Iterable[dict], metrics: Sequence[str] = _METRICS) -> list[dict]:
+    """Every grid point (each contender's every setting) at every regime and length, its
+    metrics as mean, min and max over seeds: the points of the curves against L0."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(*(row.get(k) for k in _KEY if k != "seed"), row.get("grid"))].append(row)
+    out = []
+    for key, found in sorted(groups.items(), key=lambda kv: (*_order(kv[0][:-1]), kv[0][-1] or 0)):
+        point: dict = dict(zip([*(k for k in _KEY if k != "seed"), "grid"], key), seeds=len(found))
+        for name in metrics:
+            values = [float(r[name]) for r in found if r.get(name) is not None]
+            if values:
+                point[name] = (sum(values) / len(values), min(values), max(values))
+        out.append(point)
+    return out
+
+
+def _order(key: tuple) -> tuple:
+    """Points by regime (largest m, sparsest eps first), contender, kind, then length."""
+    m, eps, samples, contender, kind = key
+    rank = ("baseline", "engineered", "sae-x", "sae-hb", "sae-he")
+    where = rank.index(contender) if contender in rank else len(rank)
+    return (-m, eps, where, kind or "", samples)
+
+
+def decay_study_bill(name: str = "book", data: str | Path | None = None) -> dict:
+    """What the decay study ``name`` trains (``decay_cells.STUDIES``): models, optimizer steps,
+    samples and training FLOPs from its configs; with ``data`` (the data folder) also the
+    measured training seconds summed over the cells stored there and how many were found."""
+    models = steps = samples = flops = 0
+    cells = 0
+    for _, configs in study_cells(name):
+        cells += 1
+        for c in configs:
+            models += 1
+            steps += c.steps
+            samples += c.steps * c.batch
+            flops += c.flops_per_sample * c.batch * c.steps
+    out: dict = {
+        "cells": cells,
+        "models": models,
+        "model_steps": steps,
+        "samples": samples,
+        "flops": flops,
+    }
+    if data is not None:
+        seconds, found = 0.0, 0
+        for path in sorted((Path(data) / STUDY_FOLDERS[name]).glob("*.json")):
+            meta = json.loads(path.read_text())
+            if isinstance(meta.get("train_seconds"), (int, float)):
+                seconds, found = seconds + float(meta["train_seconds"]), found + 1
+        out.update(seconds=seconds, cells_found=found)
+    return out
+
+
+def frontier_bill(shape: str) -> dict:
+    """The planned training FLOPs of a frontier shape (models, SAEs, the h they read; AuxK and
+    resampling left out) and its numbers of cells and trained instances."""
+    flops = instances = 0
+    cells = frontier_cells(shape)
+    for cell in cells:
+        models = frontier_model_configs(cell.shape, cell.m, cell.eps, cell.samples, cell.seed)
+        if cell.part == "models":
+            flops += sum(c.flops_per_sample * c.batch * c.steps for c in models)
+            instances += len(models)
+            continue
+        saes = frontier_sae_configs(cell)
+        flops += sum(c.flops_per_sample * c.batch * c.steps for c in saes)
+        if cell.on == "h":
+            mc = models[0]
+            flops += 2 * mc.m * mc.k * saes[0].batch * saes[0].steps
+        instances += len(saes)
+    return {"cells": len(cells), "instances": instances, "flops": flops}
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, tuple):
+        mean, lo, hi = value
+        return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+    return "-" if value is None else str(value)
+
+
+def format_frontier(points: Sequence[dict]) -> str:
+    """The frontier points as a text table, one line a point."""
+    head = [
+        "m",
+        "eps",
+        "samples",
+        "contender",
+        "kind",
+        "seeds",
+        "covered",
+        "MMCS",
+        "FVU",
+        "L0",
+        "GFLOP",
+        "s",
+    ]
+    lines = ["\t".join(head)]
+    for p in points:
+        eps = f"1/{round(1 / p['eps'])}"
+        values = [
+            p["m"],
+            eps,
+            f"2^{round(math.log2(p['samples']))}",
+            p["contender"],
+            p.get("kind") or "-",
+            p["seeds"],
+        ]
+        values += [_cell(p.get(k)) for k in _METRICS]
+        values += [f"{p['flops'] / 1e9:.1f}", f"{p['seconds']:.0f}"]
+        lines.append("\t".join(str(v) for v in values))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m monosem_lib.paper.sae_frontier_report --shape book [--out DIR] [--limit n]
+    [--report]``: make the missing cells (at most n), or with ``--report`` print what the
+    stored cells show, the study's planned bill and the decay study's."""
+    parser = argparse.ArgumentParser(description="The SAE frontier study (issue 29).")
+    parser.add_argument("--shape", choices=list(FRONTIER_SHAPES), default="book")
+    parser.add_argument("--out", default="data/sae-frontier", help="root folder")
+    parser.add_argument("--limit", type=int, default=None, help="train at most this many cells")
+    parser.add_argument("--report", action="store_true", help="print, train nothing")
+    parser.add_argument("--data", default="data", help="the data folder (decay study's bill)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 0:
+        parser.error(f"--limit={args.limit} is not allowed: must be >= 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads={args.threads} is not allowed: must be >= 1")
+        torch.set_num_threads(args.threads)
+    if not args.report:
+        written = run_frontier(args.out, args.shape, limit=args.limit)
+        left = len(stale_frontier_cells(args.out, args.shape))
+        print(f"{args.shape}: wrote {len(written)} cells; {left} to go")
+        return 0
+    for which in ("chosen", "oracle"):
+        print(
+            f"# {which} (knee of loss against L0)"
+            if which == "chosen"
+            else "# oracle (most covered)"
+        )
+        print(format_frontier(frontier_points(frontier_rows(args.out, args.shape), which)))
+    missing = len(stale_frontier_cells(args.out, args.shape))
+    print(f"# cells to go: {missing}; planned bill: {frontier_bill(args.shape)}")
+    print(f"# decay study (book): {decay_study_bill('book', args.data)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
