@@ -108,9 +108,10 @@ def neuron_axes(k: int, dtype: torch.dtype = torch.float64, device: Any = None) 
 @torch.no_grad()
 def neuron_axis_cosines(run: Run, instance: int, absolute: bool = False) -> Tensor:
     """For every feature, its best cosine with any neuron's axis in h: [N]. Feature j's
-    direction d_j = h(P e_j) - h(0), so the cosine with axis i is d_ij / |d_j|; ``absolute``
-    takes |d_ij| (a feature that only silences a neuron then counts too). ``mmcs`` of the
-    result is the neurons' MMCS; a model whose neurons answer one feature each scores 1."""
+    direction is ``d_j = h(P e_j) - h(0)``, so the cosine with axis i is
+    ``d_ij / norm(d_j)``; ``absolute`` takes ``abs(d_ij)`` (a feature that only silences a
+    neuron then counts too). ``mmcs`` of the result is the neurons' MMCS; a model whose
+    neurons answer one feature each scores 1."""
     truth = h_directions(run, instance).double()
     cos = cosine_matrix(neuron_axes(truth.shape[0], truth.dtype, truth.device), truth)
     return (cos.abs() if absolute else cos).max(0).values

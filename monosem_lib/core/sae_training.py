@@ -86,11 +86,12 @@ class SAERun:
 
     @property
     def instance_flops(self) -> list[int]:
-        """Training FLOPs of each instance as a sparse AuxK would spend them: the dense
-        products every step, AuxK only over the dead latents it used (``aux_latent_steps``
-        times ``aux_flops_per_latent``), not the dense product that ``flops`` bills (and the
-        code runs), and resampling's forward pass (4 d L a sample) at each resampling point.
-        Without ``aux_latent_steps`` (an older stored run), AuxK is billed as in ``flops``."""
+        """The training FLOPs of each instance, counted as a sparse AuxK would spend them.
+        They are the dense products every step, AuxK only over the dead latents it used
+        (``aux_latent_steps`` times ``aux_flops_per_latent``), not the dense product that
+        ``flops`` bills (and the code runs), and resampling's forward pass (4 d L a sample) at
+        each resampling point. Without ``aux_latent_steps`` (an older stored run), AuxK is
+        billed as in ``flops``."""
         c = self.config
         base = c.batch * c.steps * c.flops_per_sample
         resample = (
