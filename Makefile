@@ -137,7 +137,8 @@ data-grid: venv
 # trains only what is missing; `--limit n` stops after n cells). Book scale: T = 1000 ... 16000
 # under three schedules at lr 0.01 on a sqrt(2) grid of total shrinks (1.06 ... 34) at three
 # seeds, the rate's share at T = 8000 (lr 0.003 ... 0.03), and the periodic cosine with decay
-# that follows the rate: about 4.6 M model-steps, 1.5-2 CPU hours on one thread. The paper's
+# that follows the rate: 1,335 models, 8.0 M model-steps, 3.6 CPU hours measured on one thread
+# of a shared machine (sae_frontier_report.decay_study_bill). The paper's
 # shape (batch 1024, periodic cosine, T = 2048 ... 8192, S 1.5 ... 12, two seeds, one file per
 # model): about 11 CPU hours at lr 0.01 and 12 more at 0.03. What the stored cells show:
 # `python -m monosem_lib decay-study book --report`.
