@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from .budget import STUDY_STEPS
 from .decay_fit import Interval, on_plateau, rule_range
-from .decay_study import Optimum, fit_shrink
+from .decay_study import Optimum, fit_shrink, log_log_fit
 from .recipe import RULES, DecayRule, decay_for_shrink, mean_multiplier
 
 __all__ = ["summary_facts", "RATE_TERM_RULE", "cap_moves", "paper_shape_facts", "periodic_factor"]
@@ -102,15 +102,6 @@ def periodic_factor(b: float, steps: Sequence[int] = STUDY_STEPS) -> float:
     return max(max(r, 1 / r) for r in (other.decay(t) / rule.decay(t) for t in steps))
 
 
-def _slope(points: Sequence[tuple[float, float]]) -> float:
-    """The least-squares slope through (x, y) points; NaN with fewer than two x values."""
-    if len({x for x, _ in points}) < 2:
-        return math.nan
-    xs, ys = zip(*points)
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
-
-
 def paper_shape_facts(
     found: Sequence[Optimum], capped: Sequence[Optimum], schedule: str = "paper", lr: float = 0.01
 ) -> dict[str, float]:
@@ -142,7 +133,7 @@ def paper_shape_facts(
         out[f"{key}_rule_S"], out[f"{key}_rule_on"] = rule_s, float(on_plateau(o, rule_s))
     out["b"] = fit_shrink(series, schedule, lr, 4096)[1]
     peaks = [(math.log(o.steps), math.log(o.shrink)) for o in series if o.engineers and o.shrink]
-    out["b_peak"] = _slope(peaks)
+    out["b_peak"] = log_log_fit(peaks)[1]
     out["b_points"] = sum(o.engineers for o in series)
     out["b_capped"] = fit_shrink(list(caps.values()), schedule, lr, 4096)[1]
     out["rule_b"] = RULES[schedule].b

@@ -27,6 +27,7 @@ from .decay_study import (
     Table,
     fit_shrink,
     load_tables,
+    log_log_fit,
     optima_of,
     optimum_of,
     reference_losses,
@@ -146,11 +147,7 @@ def fit_rate(
         and o.engineers
         and o.center is not None
     ]
-    if len({x for x, _ in pts}) < 2:
-        return float("nan"), float("nan")
-    x, y = np.array(pts).T
-    a, log_s0 = np.polyfit(x, y, 1)
-    return float(math.exp(log_s0)), float(a)
+    return log_log_fit(pts)
 
 
 def rate_interval(

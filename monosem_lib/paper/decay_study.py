@@ -426,16 +426,17 @@ def fit_shrink(
     """The power law S* = s0 (T / t0)^b through the optima of one schedule and rate (least
     squares in log-log, over the points where the recipe works): (s0, b). b = 0 when the
     total shrink is the invariant, b = 1 when the per-step shrink d * lr is."""
-    pts = [
-        (math.log(o.steps / t0), math.log(o.center))
-        for o in _series(found, schedule, lr, decay_schedule)
-        if o.engineers and o.center is not None
-    ]
-    if len({x for x, _ in pts}) < 2:
+    ok = [o for o in _series(found, schedule, lr, decay_schedule) if o.engineers]
+    return log_log_fit([(math.log(o.steps / t0), math.log(o.center)) for o in ok if o.center])
+
+
+def log_log_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least squares through (log x, log y): (exp(intercept), slope); NaNs below two x."""
+    if len({x for x, _ in points}) < 2:
         return float("nan"), float("nan")
-    x, y = np.array(pts).T
-    b, log_s0 = np.polyfit(x, y, 1)
-    return float(math.exp(log_s0)), float(b)
+    x, y = np.array(points).T
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(math.exp(intercept)), float(slope)
 
 
 def fit_decay(
