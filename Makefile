@@ -121,6 +121,7 @@ FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib.paper.sae_frontier_
 data-sae-frontier: venv
 	$(FRONTIER) --shape book --out data/sae-frontier $(FRONTIER_ARGS)
 	$(FRONTIER) --shape book --out data/sae-frontier --report
+	$(FRONTIER) --shape book-rates --out data/sae-frontier $(FRONTIER_ARGS)
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv

@@ -142,6 +142,17 @@ FRONTIER_SHAPES: dict[str, FrontierShape] = {
         preset("book", device="cpu"),
         regimes=((32, 1 / 16), (16, 1 / 4), (8, 1 / 8)),
     ),
+    # The SAEs' learning rate, swept (issue 29): book scale at the shortest and longest
+    # lengths, one seed, every SAE grid point at four Adam rates, each keeping the rate with
+    # the lowest final reconstruction loss (no ground truth) and billed for all four.
+    "book-rates": FrontierShape(
+        "book-rates",
+        preset("book", device="cpu"),
+        regimes=((32, 1 / 16), (16, 1 / 4), (8, 1 / 8)),
+        samples=(2**18, 2**21),
+        seeds=(0,),
+        sae_lrs=(3e-4, 1e-3, 3e-3, 1e-2),
+    ),
     # The paper's shape (N = 512, m = 64, k = 1024, eps = 1/64, LAMB, periodic cosine) at lr
     # 0.01 with the rule's decay, batch 1024 for the models: later, and much heavier (an SAE on
     # h reads 1024 wide; ``frontier_bill("paper-cpu")``).
