@@ -85,6 +85,7 @@ _LAZY_MODULES = {
     "sae_study": "paper.sae_study",
     "sae_frontier": "paper.sae_frontier",
     "sae_frontier_report": "paper.sae_frontier_report",
+    "sae_frontier_facts": "paper.sae_frontier_facts",
 }
 
 

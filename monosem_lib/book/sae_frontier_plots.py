@@ -1,11 +1,13 @@
 """The frontier study's figures (issue 29): every contender as a curve.
 
-``frontier_figure`` draws, for one data regime, a metric of each contender's chosen point
-(``paper.sae_frontier_report.frontier_points``) against the FLOPs of its whole tuning grid,
-one line over training lengths, with the seeds' range as bars; and the same metric of every
-grid point (``grid_points``) against L0 at one length. TopK SAEs are drawn twice where the
-metric has a thresholded twin (``thr_<metric>``): as trained (solid) and with the
-inference-time threshold (dashed).
+``frontier_figure`` draws, for one data regime, metrics (a row each) of each contender's
+chosen point (``paper.sae_frontier_report.frontier_points``) against the FLOPs of its whole
+tuning grid, one line over training lengths, with the seeds' range as bars; and the same
+metrics of every grid point (``grid_points``) against L0 at one length. TopK SAEs are drawn
+twice where the metric has a thresholded twin (``thr_<metric>``): as trained (solid) and with
+the inference-time threshold (dashed). ``frontier_regimes_figure`` draws one metric against
+FLOPs for several regimes side by side; ``frontier_table`` puts every contender's chosen point
+at one length beside its oracle.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .figure_kit import BookFigure
 
-__all__ = ["FRONTIER_COLORS", "frontier_figure"]
+__all__ = [
+    "FRONTIER_COLORS",
+    "FRONTIER_LABELS",
+    "frontier_figure",
+    "frontier_regimes_figure",
+    "frontier_table",
+]
 
 FRONTIER_COLORS = {
     ("baseline", None): "#7f7f7f",
@@ -32,8 +41,26 @@ FRONTIER_COLORS = {
 }
 
 
+FRONTIER_LABELS = {
+    ("baseline", None): "baseline neurons",
+    ("engineered", None): "engineered neurons",
+    ("sae-x", "topk"): "TopK SAE on x",
+    ("sae-x", "relu"): "ReLU SAE on x",
+    ("sae-hb", "topk"): "TopK SAE on baseline h",
+    ("sae-hb", "relu"): "ReLU SAE on baseline h",
+    ("sae-he", "topk"): "TopK SAE on engineered h",
+    ("sae-he", "relu"): "ReLU SAE on engineered h",
+}
+_METRIC_NAMES = {
+    "features_covered": "features covered (0.999)",
+    "mmcs": "MMCS",
+    "fvu": "FVU",
+    "loss": "task loss",
+}
+
+
 def _label(contender: str, kind: str | None) -> str:
-    return contender if kind is None else f"{contender} {kind}"
+    return FRONTIER_LABELS.get((contender, kind), contender if kind is None else kind)
 
 
 def _curves(points: Sequence[dict], m: int, eps: float, x: str) -> dict[tuple, list[dict]]:
@@ -67,32 +94,106 @@ def _draw(ax: Axes, curves: dict[tuple, list[dict]], x: str, metric: str, scale:
     ax.grid(alpha=0.3)
 
 
+def _in(point: dict, m: int, eps: float) -> bool:
+    return point["m"] == m and abs(point["eps"] - eps) < 1e-12
+
+
 def frontier_figure(
     points: Sequence[dict],
     grid: Sequence[dict],
     m: int,
     eps: float,
-    metric: str = "features_covered",
+    metrics: Sequence[str] = ("features_covered",),
     samples: int | None = None,
-    figsize: tuple[float, float] = (11, 4.2),
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """``metric`` against the tuning grid's GFLOP (chosen points over training lengths) and
-    against L0 (every grid point at ``samples``, default the longest stored) for regime
-    (m, eps)."""
-    fig = BookFigure(figsize=figsize, layout="constrained")
-    left, right = fig.subplots(1, 2, sharey=True)
-    _draw(left, _curves(points, m, eps, "flops"), "flops", metric, 1e9)
-    left.set_xlabel("training FLOPs of the contender's grid (GFLOP)")
-    lengths = sorted({p["samples"] for p in grid if p["m"] == m and abs(p["eps"] - eps) < 1e-12})
+    """Each of ``metrics`` (a row) against the tuning grid's GFLOP (chosen points over
+    training lengths) and against L0 (every grid point at ``samples``, default the longest
+    stored) for regime (m, eps)."""
+    size = figsize or (11, 1.0 + 3.0 * len(metrics))
+    fig = BookFigure(figsize=size, layout="constrained")
+    axes = fig.subplots(len(metrics), 2, sharey="row", squeeze=False)
+    lengths = sorted({p["samples"] for p in grid if _in(p, m, eps)})
     at = samples if samples is not None else (lengths[-1] if lengths else None)
-    _draw(right, _curves([p for p in grid if p["samples"] == at], m, eps, "l0"), "l0", metric, 1)
-    right.set_xlabel("L0 (units active per sample)")
-    left.set_ylabel(metric.replace("_", " "))
-    left.set_title(f"m = {m}, eps = 1/{round(1 / eps)}: chosen points over training lengths")
-    right.set_title(
+    for row, metric in zip(axes, metrics):
+        left, right = row
+        _draw(left, _curves(points, m, eps, "flops"), "flops", metric, 1e9)
+        _draw(
+            right, _curves([p for p in grid if p["samples"] == at], m, eps, "l0"), "l0", metric, 1
+        )
+        left.set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
+    axes[-1][0].set_xlabel("training FLOPs of the contender's whole grid (GFLOP)")
+    axes[-1][1].set_xlabel("L0 (units active per sample)")
+    axes[0][0].set_title(f"m = {m}, eps = 1/{round(1 / eps)}: chosen points, 2^18 to 2^21 samples")
+    axes[0][1].set_title(
         f"every grid point at 2^{math.log2(at):g} samples" if at else "no stored points"
     )
-    handles, labels = left.get_legend_handles_labels()
+    handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right center", fontsize=8)
+        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
     return fig
+
+
+def frontier_regimes_figure(
+    points: Sequence[dict],
+    regimes: Sequence[tuple[int, float]],
+    metric: str = "features_covered",
+    figsize: tuple[float, float] = (11, 4.4),
+) -> Figure:
+    """``metric`` of the chosen points against the grid's GFLOP, one panel per regime."""
+    fig = BookFigure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, len(regimes), sharey=True, squeeze=False)[0]
+    for ax, (m, eps) in zip(axes, regimes):
+        _draw(ax, _curves(points, m, eps, "flops"), "flops", metric, 1e9)
+        ax.set_title(f"m = {m}, eps = 1/{round(1 / eps)}")
+        ax.set_xlabel("grid's training GFLOP")
+    axes[0].set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+    return fig
+
+
+def _range(value: tuple[float, float, float] | None, digits: int = 2) -> str:
+    if value is None:
+        return "\u2014"
+    mean, lo, hi = value
+    return f"{mean:.{digits}f} ({lo:.{digits}f}\u2013{hi:.{digits}f})"
+
+
+def _mean(value: tuple[float, float, float] | None, fmt: str) -> str:
+    return "\u2014" if value is None else format(value[0], fmt)
+
+
+def frontier_table(
+    chosen: Sequence[dict], oracle: Sequence[dict], m: int, eps: float, samples: int
+) -> pd.DataFrame:
+    """Every contender's chosen point at (m, eps, samples) beside its oracle: coverage (mean
+    and the seeds' range), TopK's thresholded coverage, MMCS, FVU, task loss (the model's,
+    or the spliced loss for an SAE on h), L0, dead units, and the whole grid's bill."""
+    import pandas as pd  # the [book] extra
+
+    best = {
+        (p["contender"], p.get("kind")): p
+        for p in oracle
+        if _in(p, m, eps) and p["samples"] == samples
+    }
+    columns = {}
+    for p in chosen:
+        if not _in(p, m, eps) or p["samples"] != samples:
+            continue
+        key = (p["contender"], p.get("kind"))
+        o = best.get(key, {})
+        columns[_label(*key)] = {
+            "covered, knee (seeds' range)": _range(p.get("features_covered")),
+            "covered, oracle": _mean(o.get("features_covered"), ".2f"),
+            "covered with threshold, knee": _mean(p.get("thr_features_covered"), ".2f"),
+            "MMCS": _mean(p.get("mmcs"), ".3f"),
+            "FVU": _mean(p.get("fvu"), ".3f"),
+            "task loss": _mean(p.get("loss"), ".3f"),
+            "L0": _mean(p.get("l0"), ".1f"),
+            "dead units": _mean(p.get("dead"), ".0f"),
+            "grid's training GFLOP": f"{p['flops'] / 1e9:,.0f}",
+            "grid's seconds (measured)": f"{p['seconds']:.0f}",
+        }
+    return pd.DataFrame(columns)

@@ -52,7 +52,16 @@ __all__ = [
 _KEY = ("m", "eps", "samples", "seed", "contender", "kind")
 # What a frontier point reports: coverage (0.999), MMCS, FVU, L0, dead units, and for TopK the
 # same coverage and L0 with the inference-time threshold.
-_METRICS = ("features_covered", "mmcs", "fvu", "l0", "dead", "thr_features_covered", "thr_l0")
+_METRICS = (
+    "features_covered",
+    "mmcs",
+    "fvu",
+    "loss",
+    "l0",
+    "dead",
+    "thr_features_covered",
+    "thr_l0",
+)
 
 
 def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
@@ -228,20 +237,10 @@ def _cell(value: object) -> str:
 
 def format_frontier(points: Sequence[dict]) -> str:
     """The frontier points as a text table, one line a point."""
-    head = [
-        "m",
-        "eps",
-        "samples",
-        "contender",
-        "kind",
-        "seeds",
-        "covered",
-        "MMCS",
-        "FVU",
-        "L0",
-        "GFLOP",
-        "s",
-    ]
+    names = {"features_covered": "covered", "mmcs": "MMCS", "fvu": "FVU", "loss": "loss"}
+    names.update(l0="L0", dead="dead", thr_features_covered="thr covered", thr_l0="thr L0")
+    head = ["m", "eps", "samples", "contender", "kind", "seeds"]
+    head += [names[k] for k in _METRICS] + ["GFLOP", "s"]
     lines = ["\t".join(head)]
     for p in points:
         eps = f"1/{round(1 / p['eps'])}"

@@ -1,0 +1,151 @@
+"""What the frontier study says, as numbers a chapter states and asserts (issue 29).
+
+``frontier_facts`` reads the chosen (knee) and oracle points of ``sae_frontier_report`` and
+returns flat, named numbers: per regime and contender at the longest length, coverage at
+0.999 (mean over seeds and the seeds' lowest and highest), TopK's coverage with the
+inference-time threshold, MMCS, dead units and the tuning grid's GFLOP and seconds; and the
+numbers the chapter's verdicts rest on (the cheapest SAE point that covers nearly every
+feature, the widest gap between the knee and the oracle, the lowest MMCS of any SAE on h
+against the highest of any neuron axes). ``rate_facts`` compares the rate-swept shape
+(``book-rates``) with the fixed-rate one at the points both hold. Names are
+``fr_<regime>_<contender>_<metric>``: regime ``m32e16``, contender ``base``, ``eng``,
+``x_topk``, ``x_relu``, ``hb_topk``, ``hb_relu``, ``he_topk`` or ``he_relu``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from .sae_frontier_report import frontier_points
+
+__all__ = ["CONTENDER_TAGS", "regime_tag", "frontier_facts", "rate_facts"]
+
+# (contender, kind) -> the short tag a fact's name carries.
+CONTENDER_TAGS = {
+    ("baseline", None): "base",
+    ("engineered", None): "eng",
+    ("sae-x", "topk"): "x_topk",
+    ("sae-x", "relu"): "x_relu",
+    ("sae-hb", "topk"): "hb_topk",
+    ("sae-hb", "relu"): "hb_relu",
+    ("sae-he", "topk"): "he_topk",
+    ("sae-he", "relu"): "he_relu",
+}
+_SAE_H = ("hb_topk", "hb_relu", "he_topk", "he_relu")
+
+
+def regime_tag(m: int, eps: float) -> str:
+    """``m32e16`` for m = 32, eps = 1/16."""
+    return f"m{m}e{round(1 / eps)}"
+
+
+def _tag(point: dict) -> str:
+    return CONTENDER_TAGS[(point["contender"], point.get("kind"))]
+
+
+def _point_facts(prefix: str, point: dict) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, name in (("features_covered", "cov"), ("thr_features_covered", "thr_cov")):
+        if key in point:
+            mean, lo, hi = point[key]
+            out.update({f"{prefix}_{name}": mean, f"{prefix}_{name}_lo": lo})
+            out[f"{prefix}_{name}_hi"] = hi
+    for key, name in (("mmcs", "mmcs"), ("dead", "dead"), ("fvu", "fvu"), ("l0", "l0")):
+        if key in point:
+            out[f"{prefix}_{name}"] = point[key][0]
+    out[f"{prefix}_gflop"] = point["flops"] / 1e9
+    out[f"{prefix}_seconds"] = point["seconds"]
+    return out
+
+
+def _best_cov(point: dict) -> tuple[float, float, float]:
+    """Coverage, or for TopK the thresholded coverage (the fairer of its two scores)."""
+    return point.get("thr_features_covered", point["features_covered"])
+
+
+def _cheapest(points: Sequence[dict], tags: Sequence[str], at_least: float) -> dict | None:
+    """The point of the lowest bill among ``tags`` whose seeds all cover ``at_least``."""
+    ok = [p for p in points if _tag(p) in tags and _best_cov(p)[1] >= at_least]
+    return min(ok, key=lambda p: p["flops"]) if ok else None
+
+
+def _regime_facts(tag: str, chosen: list[dict], oracle: list[dict]) -> dict[str, float]:
+    """Facts of one regime: every contender at the longest length, chosen and oracle."""
+    longest = max(p["samples"] for p in chosen)
+    shortest = min(p["samples"] for p in chosen)
+    out: dict[str, float] = {}
+    for which, points in (("", chosen), ("_oracle", oracle)):
+        for p in points:
+            if p["samples"] == longest:
+                out.update(_point_facts(f"fr_{tag}_{_tag(p)}{which}", p))
+            elif p["samples"] == shortest and not which:
+                out.update(_point_facts(f"fr_{tag}_{_tag(p)}_short", p))
+    gaps = [
+        (_best_cov(o)[0] - _best_cov(c)[0], _tag(c))
+        for c in chosen
+        for o in oracle
+        if (_tag(c), c["samples"]) == (_tag(o), o["samples"]) and c["samples"] == longest
+    ]
+    out[f"fr_{tag}_knee_gap_max"] = max(g for g, _ in gaps)
+    neurons = [p for p in chosen if _tag(p) in ("base", "eng")]
+    sae_h = [p for p in chosen if _tag(p) in _SAE_H]
+    out[f"fr_{tag}_neuron_mmcs_max"] = max(p["mmcs"][2] for p in neurons)
+    out[f"fr_{tag}_sae_h_mmcs_min"] = min(p["mmcs"][1] for p in sae_h)
+    out[f"fr_{tag}_sae_h_cov_min"] = min(_best_cov(p)[1] for p in sae_h)
+    out[f"fr_{tag}_eng_cov_hi_all"] = max(
+        p["features_covered"][2] for p in neurons if _tag(p) == "eng"
+    )
+    return out
+
+
+def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, float]:
+    """The named numbers of the stored frontier ``rows`` (see the module's text);
+    ``nearly_all``: the coverage the cheapest-point facts ask of every seed."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no frontier rows: run make data-sae-frontier")
+    chosen, oracle = frontier_points(rows, "chosen"), frontier_points(rows, "oracle")
+    out: dict[str, float] = {"fr_samples_max": max(p["samples"] for p in chosen)}
+    out["fr_samples_min"] = min(p["samples"] for p in chosen)
+    out["fr_seeds"] = min(p["seeds"] for p in chosen)
+    for m, eps in sorted({(p["m"], p["eps"]) for p in chosen}, key=lambda r: (-r[0], r[1])):
+        tag = regime_tag(m, eps)
+        mine = [p for p in chosen if (p["m"], p["eps"]) == (m, eps)]
+        theirs = [p for p in oracle if (p["m"], p["eps"]) == (m, eps)]
+        out.update(_regime_facts(tag, mine, theirs))
+        for group, tags in (("sae_h", _SAE_H), ("sae_x", ("x_topk", "x_relu"))):
+            best = _cheapest(mine, tags, nearly_all)
+            if best is not None:
+                out[f"fr_{tag}_{group}_cheapest_gflop"] = best["flops"] / 1e9
+                out[f"fr_{tag}_{group}_cheapest_samples"] = best["samples"]
+                out[f"fr_{tag}_{group}_cheapest_cov_lo"] = _best_cov(best)[1]
+    return out
+
+
+def rate_facts(fixed: Iterable[dict], swept: Iterable[dict]) -> dict[str, float]:
+    """The rate-swept study against the fixed rate at the regimes, lengths and seeds that
+    both hold, chosen points: per regime, SAE contender and length (``n18`` for 2^18), the
+    swept coverage (thresholded for TopK) minus the fixed one, and the largest gain."""
+    swept = list(swept)
+    if not swept:
+        return {}
+    seeds = {r["seed"] for r in swept}
+    lengths = sorted({r["samples"] for r in swept})
+    keep = [r for r in fixed if r["seed"] in seeds and r["samples"] in lengths]
+    a, b = frontier_points(keep, "chosen"), frontier_points(swept, "chosen")
+    index = {(p["m"], p["eps"], p["samples"], _tag(p)): p for p in a}
+    out: dict[str, float] = {}
+    gains = []
+    for p in b:
+        key = (p["m"], p["eps"], p["samples"], _tag(p))
+        if p["contender"] in ("baseline", "engineered") or key not in index:
+            continue
+        name = f"rate_{regime_tag(p['m'], p['eps'])}_{_tag(p)}_n{round(math.log2(p['samples']))}"
+        gain = _best_cov(p)[0] - _best_cov(index[key])[0]
+        out.update({f"{name}_gain": gain, f"{name}_cov": _best_cov(p)[0]})
+        out[f"{name}_fixed_cov"] = _best_cov(index[key])[0]
+        gains.append(gain)
+    out["rate_gain_max"] = max(gains)
+    out["rate_gain_min"] = min(gains)
+    return out

@@ -1,0 +1,83 @@
+"""The frontier study's named facts (paper.sae_frontier_facts) on small, hand-made rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from monosem_lib.paper.sae_frontier_facts import frontier_facts, rate_facts, regime_tag
+
+
+def _row(contender, kind, grid, seed, samples, covered, *, l0, loss, thr=None, lr=1e-3):
+    row = {
+        "m": 32,
+        "eps": 1 / 16,
+        "samples": samples,
+        "seed": seed,
+        "contender": contender,
+        "kind": kind,
+        "grid": grid,
+        "l0": l0,
+        "loss": loss,
+        "fvu": loss,
+        "features_covered": covered,
+        "mmcs": 0.5 if kind is None else 0.99,
+        "dead": 0,
+        "flops": samples * 10.0,
+        "seconds": 1.0,
+        "lr": lr,
+    }
+    if thr is not None:
+        row["thr_features_covered"] = thr
+    return row
+
+
+def _rows(topk_cov=0.1, thr=0.9, samples=(1024, 4096)):
+    rows = []
+    for n in samples:
+        for seed in (0, 1):
+            rows.append(_row("baseline", None, None, seed, n, 0.3 + 0.01 * seed, l0=100, loss=0.1))
+            for g, cov in ((0.5, 0.5), (1.0, 0.6 + 0.02 * seed), (2.0, 0.4)):
+                # the middle point is the knee (far below the chord), and the most covered
+                rows.append(
+                    _row("engineered", None, g, seed, n, cov, l0=50 * g, loss=0.2 - 0.15 * (g == 1))
+                )
+            for g, l0 in ((0.5, 2), (1.0, 4), (2.0, 8)):
+                cov = topk_cov + (0.3 if g == 0.5 else 0)
+                loss = {2: 0.3, 4: 0.05, 8: 0.04}[l0]
+                rows.append(_row("sae-hb", "topk", g, seed, n, cov, l0=l0, loss=loss, thr=thr))
+    return rows
+
+
+def test_frontier_facts_reads_the_knee_the_oracle_and_the_seed_range():
+    facts = frontier_facts(_rows())
+    tag = regime_tag(32, 1 / 16)
+    assert tag == "m32e16"
+    assert facts["fr_seeds"] == 2 and facts["fr_samples_max"] == 4096
+    assert facts[f"fr_{tag}_eng_cov"] == pytest.approx(0.61)
+    assert (facts[f"fr_{tag}_eng_cov_lo"], facts[f"fr_{tag}_eng_cov_hi"]) == (0.6, 0.62)
+    assert facts[f"fr_{tag}_base_cov"] == pytest.approx(0.305)
+    # TopK: the knee (k at grid 1.0) covers 0.1, the oracle (grid 0.5) 0.4; with the
+    # threshold both cover 0.9, so the knee-oracle gap on the fairer score is 0.
+    assert facts[f"fr_{tag}_hb_topk_cov"] == pytest.approx(0.1)
+    assert facts[f"fr_{tag}_hb_topk_oracle_cov"] == pytest.approx(0.4)
+    assert facts[f"fr_{tag}_hb_topk_thr_cov"] == pytest.approx(0.9)
+    assert facts[f"fr_{tag}_neuron_mmcs_max"] == 0.5
+    assert facts[f"fr_{tag}_sae_h_mmcs_min"] == 0.99
+    assert facts[f"fr_{tag}_eng_gflop"] == pytest.approx(3 * 4096 * 10 / 1e9)
+    # The cheapest SAE point whose every seed covers nearly_all (0.95): none at 0.9; with
+    # 0.97 the shortest length.
+    assert f"fr_{tag}_sae_h_cheapest_gflop" not in facts
+    assert frontier_facts(_rows(thr=0.97))[f"fr_{tag}_sae_h_cheapest_samples"] == 1024
+
+
+def test_rate_facts_compare_the_points_both_studies_hold():
+    fixed, swept = _rows(thr=0.5), _rows(thr=0.8, samples=(4096,))
+    facts = rate_facts(fixed, [r for r in swept if r["seed"] == 0])
+    assert facts["rate_m32e16_hb_topk_n12_gain"] == pytest.approx(0.3)
+    assert facts["rate_m32e16_hb_topk_n12_fixed_cov"] == pytest.approx(0.5)
+    assert rate_facts(fixed, []) == {}
+
+
+def test_frontier_facts_refuse_no_rows():
+    with pytest.raises(ValueError, match="no frontier rows"):
+        frontier_facts([])
