@@ -87,5 +87,13 @@ CHECK_MARGINS: dict[str, float] = {
     "ch7_paper_relu_x_mmcs": 0.7,  # ReLU on x at m/N = 1/8: no c of the grid reaches 0.7
     "ch8_recipe_ratio": 2.0,  # the decay study at the paper's shape: the half-cosine recipe
     # at lr 0.01 at least doubles mono/N
+    # The SAE frontier (ch8): three seeds a point, grids chosen at the knee.
+    "ch8_fr_seeds_apart": 0.2,  # one side's lowest seed at least 0.2 above the other's highest
+    "ch8_fr_sae_h_all": 0.9,  # every SAE on h covers 90%+ at every length (main regime)
+    "ch8_fr_cheaper": 0.5,  # the cheapest such SAE point: under half the engineered grid's FLOPs
+    "ch8_fr_mmcs_gap": 0.3,  # SAE atoms beat neuron axes by 0.3 MMCS or more
+    "ch8_fr_topk_raw": 0.85,  # TopK as trained: at most 85% pass the 0.999 criterion
+    "ch8_fr_knee_gap": 0.1,  # the knee covers at most 0.1 less than the oracle (main regime)
+    "ch8_fr_x_fails": 0.35,  # harder regimes: no SAE on x covers more than 35%
     "data_megabytes": 20,  # data/ stays under 20 MB
 }

@@ -6,8 +6,9 @@ returns flat, named numbers: per regime and contender at the longest length, cov
 inference-time threshold, MMCS, dead units and the tuning grid's GFLOP and seconds; and the
 numbers the chapter's verdicts rest on (the cheapest SAE point that covers nearly every
 feature, the widest gap between the knee and the oracle, the lowest MMCS of any SAE on h
-against the highest of any neuron axes). ``rate_facts`` compares the rate-swept shape
-(``book-rates``) with the fixed-rate one at the points both hold. Names are
+against the highest of any neuron axes). ``bill_facts`` gives what the decay study that
+tuned the recipe cost beside what the frontier study cost. ``rate_facts`` compares the
+rate-swept shape (``book-rates``) with the fixed-rate one at the points both hold. Names are
 ``fr_<regime>_<contender>_<metric>``: regime ``m32e16``, contender ``base``, ``eng``,
 ``x_topk``, ``x_relu``, ``hb_topk``, ``hb_relu``, ``he_topk`` or ``he_relu``.
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from .sae_frontier_report import frontier_points
+from .sae_frontier import load_frontier
+from .sae_frontier_report import decay_study_bill, frontier_points
 
-__all__ = ["CONTENDER_TAGS", "regime_tag", "frontier_facts", "rate_facts"]
+__all__ = ["CONTENDER_TAGS", "regime_tag", "frontier_facts", "rate_facts", "bill_facts"]
 
 # (contender, kind) -> the short tag a fact's name carries.
 CONTENDER_TAGS = {
@@ -51,7 +54,8 @@ def _point_facts(prefix: str, point: dict) -> dict[str, float]:
             mean, lo, hi = point[key]
             out.update({f"{prefix}_{name}": mean, f"{prefix}_{name}_lo": lo})
             out[f"{prefix}_{name}_hi"] = hi
-    for key, name in (("mmcs", "mmcs"), ("dead", "dead"), ("fvu", "fvu"), ("l0", "l0")):
+    for key in ("mmcs", "dead", "fvu", "l0", "loss"):
+        name = key
         if key in point:
             out[f"{prefix}_{name}"] = point[key][0]
     out[f"{prefix}_gflop"] = point["flops"] / 1e9
@@ -93,6 +97,8 @@ def _regime_facts(tag: str, chosen: list[dict], oracle: list[dict]) -> dict[str,
     out[f"fr_{tag}_neuron_mmcs_max"] = max(p["mmcs"][2] for p in neurons)
     out[f"fr_{tag}_sae_h_mmcs_min"] = min(p["mmcs"][1] for p in sae_h)
     out[f"fr_{tag}_sae_h_cov_min"] = min(_best_cov(p)[1] for p in sae_h)
+    sae_x = [p for p in [*chosen, *oracle] if _tag(p) in ("x_topk", "x_relu")]
+    out[f"fr_{tag}_sae_x_cov_max"] = max(_best_cov(p)[0] for p in sae_x)
     out[f"fr_{tag}_eng_cov_hi_all"] = max(
         p["features_covered"][2] for p in neurons if _tag(p) == "eng"
     )
@@ -149,3 +155,22 @@ def rate_facts(fixed: Iterable[dict], swept: Iterable[dict]) -> dict[str, float]
     out["rate_gain_max"] = max(gains)
     out["rate_gain_min"] = min(gains)
     return out
+
+
+def bill_facts(data: str | Path, shape: str = "book") -> dict[str, float]:
+    """The decay study's bill (``decay_study_bill``: models, training TFLOP, measured CPU
+    hours) beside the stored frontier study's (TFLOP of every row, CPU hours of its cells),
+    read from the data folder ``data``."""
+    decay = decay_study_bill("book", data)
+    cells = load_frontier(Path(data) / "sae-frontier", shape)
+    rows = [r for c in cells.values() for r in c.rows]
+    models = sum(1 for c in cells.values() for r in c.rows if r["part"] == "models")
+    return {
+        "bill_decay_models": decay["models"],
+        "bill_decay_tflop": decay["flops"] / 1e12,
+        "bill_decay_hours": decay.get("seconds", float("nan")) / 3600,
+        "bill_frontier_tflop": sum(r["flops"] for r in rows) / 1e12,
+        "bill_frontier_hours": sum(c.meta["cell_seconds"] for c in cells.values()) / 3600,
+        "bill_frontier_instances": len(rows),
+        "bill_frontier_models": models,
+    }
