@@ -13,8 +13,9 @@
   samples, FLOPs from the configs; seconds from its stored cells), and ``frontier_bill``: the
   planned FLOPs of a frontier shape;
 * ``frontier_report``: all of that for a shape's stored cells, as lines of text;
-* ``python -m monosem_lib.paper.sae_frontier_report --shape book [--limit n] [--report]``
-  (``make data-sae-frontier``).
+* ``python -m monosem_lib.paper.sae_frontier_report --shape book [--limit n] [--report]``;
+  the library's command line has the same as ``python -m monosem_lib sae-frontier book``
+  (``apps.study_commands``, what ``make data-sae-frontier`` runs).
 """
 
 from __future__ import annotations
