@@ -117,11 +117,12 @@ data-sae: venv
 # rule's decay times 0.5, 1, 2, and TopK and ReLU SAEs on x and on h of both models over
 # grids of three, at 2^18 ... 2^21 samples, three seeds, three regimes (252 cells). Then what
 # the stored cells show, each contender chosen by the knee of loss against L0 and by the oracle.
-FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib.paper.sae_frontier_report --threads 1
+# One thread (OMP_NUM_THREADS=1), as the stored bill was measured.
+FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=1 $(PY) -m monosem_lib sae-frontier
 data-sae-frontier: venv
-	$(FRONTIER) --shape book --out data/sae-frontier $(FRONTIER_ARGS)
-	$(FRONTIER) --shape book --out data/sae-frontier --report
-	$(FRONTIER) --shape book-rates --out data/sae-frontier $(FRONTIER_ARGS)
+	$(FRONTIER) book --out data/sae-frontier $(FRONTIER_ARGS)
+	$(FRONTIER) book --out data/sae-frontier --report
+	$(FRONTIER) book-rates --out data/sae-frontier $(FRONTIER_ARGS)
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv

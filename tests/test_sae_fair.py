@@ -14,6 +14,7 @@ import torch
 import monosem_lib as ml
 from monosem_lib.analysis import dictionary as gt
 from monosem_lib.analysis.sae_scoring import score_neurons, score_topk_both_ways
+from monosem_lib.apps.cli import main as cli_main
 from monosem_lib.core.config import ConfigError
 from monosem_lib.core.optim import BatchedAdam
 from monosem_lib.core.sae import SAE_OPT_IN_FIELDS, calibrate_threshold
@@ -408,6 +409,63 @@ def test_the_frontier_command_trains_a_limit_and_reports(tmp_path, tiny_frontier
     for bad in (["--limit", "-1"], ["--threads", "0"]):
         with pytest.raises(SystemExit):
             report.main(["--shape", "tiny", *bad])
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = cli_main(["sae-frontier", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_trains_a_limit_resumes_and_reports(tmp_path, tiny_frontier, monkeypatch, capsys):
+    """``python -m monosem_lib sae-frontier``: --limit n trains the first n cells (the rest
+    ``to do``), a rerun trains only what is left (the first ``current``, not retrained), and
+    --report --json prints one object with the report's lines."""
+    one_length = sae_frontier.FrontierShape(**{**tiny_frontier.__dict__, "samples": (2**11,)})
+    monkeypatch.setitem(sae_frontier.FRONTIER_SHAPES, "tiny", one_length)
+    names = [c.name for c in sae_frontier.frontier_cells("tiny")]
+    root, folder = tmp_path / "f", tmp_path / "f" / "tiny"
+    code, out, _ = _cli(["tiny", "--out", str(root), "--limit", "1", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["shape"] == "tiny" and result["folder"] == str(folder)
+    assert result["cells"] == {n: "trained" if n == names[0] else "to do" for n in names}
+    assert result["trained"] == 1 and (folder / f"{names[0]}.json").is_file()
+    first = (folder / f"{names[0]}.json").stat().st_mtime_ns
+    code, out, _ = _cli(["tiny", "--out", str(root), "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["trained"] == len(names) - 1
+    assert result["cells"] == {n: "current" if n == names[0] else "trained" for n in names}
+    assert (folder / f"{names[0]}.json").stat().st_mtime_ns == first, "not retrained"
+    code, out, _ = _cli(["tiny", "--out", str(root)], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"{names[0]}: current" and len(lines) == len(names) + 1
+    assert lines[-1] == f"trained 0, 0 to do; stored in {folder}"
+    code, out, _ = _cli(["tiny", "--out", str(root), "--report", "--json"], capsys)
+    (line,) = out.splitlines()
+    result = json.loads(line)
+    assert code == 0 and set(result) == {"shape", "folder", "report"}
+    report_lines = result["report"]
+    assert report_lines == report.frontier_report(root, "tiny")
+    assert report_lines[0].startswith("# chosen") and "# oracle (most covered)" in report_lines
+    assert any("\tbaseline\t" in x for x in report_lines)
+    assert any(x.startswith("# cells to go: 0;") for x in report_lines)
+    code, out, _ = _cli(["tiny", "--out", str(root), "--report"], capsys)
+    assert code == 0 and out.splitlines() == report_lines
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["nope"], "'nope'"),
+        (["book", "--limit", "-1"], "'-1'"),
+        (["book", "--limit", "two"], "'two'"),
+    ],
+)
+def test_the_cli_refuses_a_bad_shape_or_limit_in_one_line(args, named, capsys):
+    code, out, err = _cli(args, capsys)
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert named in line and ("book-rates" in line or ">= 0" in line)
 
 
 def test_the_papers_shape_is_planned_at_lr_001_with_the_rules_decay():

@@ -1,5 +1,5 @@
 """Command line: ``python -m monosem_lib {train, sweep, merge, interpret, bench, paper-gpu,
-decay-study}``.
+decay-study, sae-frontier}``.
 
 With ``--json`` a command prints exactly one JSON object on stdout (progress and warnings go
 to stderr). A bad flag value exits with status 2 and one line naming the flag and what is
@@ -23,7 +23,6 @@ from ..store.preflight import PreflightError
 from .cli_args import CliError, NotSaved, build_parser
 from .commands import (
     cmd_bench,
-    cmd_decay_study,
     cmd_interpret,
     cmd_merge,
     cmd_paper_gpu,
@@ -31,6 +30,7 @@ from .commands import (
     cmd_train,
     emit,
 )
+from .study_commands import cmd_decay_study, cmd_sae_frontier
 
 __all__ = ["main"]
 
@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "bench": cmd_bench,
                 "paper-gpu": cmd_paper_gpu,
                 "decay-study": cmd_decay_study,
+                "sae-frontier": cmd_sae_frontier,
             }[args.command](args)
         emit(args, result)
         return 0

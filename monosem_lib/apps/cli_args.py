@@ -20,6 +20,7 @@ from ..core.config import (
     ConfigError,
 )
 from ..paper.decay_study import STUDIES
+from ..paper.sae_frontier import FRONTIER_SHAPES
 from ..paper.table1 import TABLE1
 from ..version import __version__
 
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         parser_class=CliParser,
-        metavar="{train,sweep,merge,interpret,bench,paper-gpu,decay-study}",
+        metavar="{train,sweep,merge,interpret,bench,paper-gpu,decay-study,sae-frontier}",
     )
     sub.required = True
 
@@ -221,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true")
     add_paper_gpu_parser(sub)
+    add_study_parsers(sub)
+    return parser
+
+
+def add_study_parsers(sub) -> None:
+    """``decay-study`` and ``sae-frontier``: a study's cells, trained resumably, or reported."""
     d = sub.add_parser("decay-study", help="the decay study: how to set bias decay (resumable)")
     d.add_argument("name", choices=tuple(STUDIES), help="which study")
     d.add_argument("--data", metavar="DIR", default="data", help="the data folder (default data)")
@@ -236,7 +243,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--replicates", type=positive_int, default=1000, help="bootstrap replicates (--report)"
     )
     d.add_argument("--json", action="store_true")
-    return parser
+    f = sub.add_parser(
+        "sae-frontier", help="the SAE frontier study: every contender as a curve (resumable)"
+    )
+    f.add_argument("shape", choices=tuple(FRONTIER_SHAPES), help="which shape")
+    f.add_argument(
+        "--out",
+        metavar="DIR",
+        default="data/sae-frontier",
+        help="the study's root; cells go to DIR/SHAPE (default data/sae-frontier)",
+    )
+    f.add_argument(
+        "--limit",
+        type=int_at_least(0),
+        default=None,
+        help="train at most this many cells, then stop (0: only say what is stored)",
+    )
+    f.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: print what the stored cells show (chosen and oracle points, bills)",
+    )
+    f.add_argument(
+        "--data", metavar="DIR", default="data", help="the data folder (the decay study's bill)"
+    )
+    f.add_argument("--json", action="store_true")
 
 
 def add_paper_gpu_parser(sub) -> None:

@@ -1,5 +1,6 @@
-"""What each command does: train, sweep, merge, interpret and bench, each returning a dict that
-``cli`` prints (as a table, as text or as one JSON object).
+"""What each command does: train, sweep, merge, interpret, bench and paper-gpu, each returning
+a dict that ``cli`` prints (as a table, as text or as one JSON object). The studies' commands
+are in ``study_commands``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from ..core.config import (
 from ..core.data import resolve_device
 from ..core.resources import check_memory
 from ..core.training import Run, group_by_structure, train
-from ..paper.decay_fit import report_lines, study_summary
-from ..paper.decay_study import STUDY_FOLDERS, run_study, study_cells
 from ..paper.gpu_plan import load_or_make_plan, plan_configs
 from ..paper.table1 import TABLE1, sweep_configs
 from ..store.atomic import NewerVersionError, WriteFailed
@@ -37,6 +36,7 @@ from ..store.summaries import holds_configs, merge_summaries, save_summary, shar
 from ..store.verify import finite_or_none
 from .bench import format_bench, run_bench
 from .cli_args import FIELDS, FLAG_OF, CliError, NotSaved, config_error
+from .study_commands import format_study
 
 __all__ = [
     "cmd_train",
@@ -372,12 +372,8 @@ def emit(args, result: dict) -> None:
     if args.command == "bench":
         print(format_bench(result))
         return
-    if args.command == "decay-study" and "report" in result:
-        print("\n".join(result["report"]))
-        return
-    if args.command == "decay-study":
-        print("\n".join(f"{name}: {what}" for name, what in result["cells"].items()))
-        print(f"stored in {result['folder']}")
+    if args.command in ("decay-study", "sae-frontier"):
+        print(format_study(result))
         return
     if args.command == "paper-gpu":
         print(format_gpu_plan(result))
@@ -438,20 +434,3 @@ def format_gpu_plan(result: dict) -> str:
             f"summaries in {result['summary']}",
         ]
     )
-
-
-def cmd_decay_study(args) -> dict:
-    """Train and store every cell of a decay study that is not current, one file a cell, in
-    the study's order; with ``--limit n`` at most n cells (the rest are left ``to do``)."""
-    folder = Path(args.data) / STUDY_FOLDERS[args.name]
-    if args.report:
-        lines = report_lines(study_summary(args.name, folder, args.replicates))
-        return {"study": args.name, "folder": str(folder), "report": lines}
-    cells, trained = {}, 0
-    for cell, configs in study_cells(args.name):
-        left = None if args.limit is None else args.limit - trained
-        written = run_study(args.name, folder, only=[cell.name], limit=left)
-        trained += len(written)
-        done = written or holds_configs(folder / f"{cell.name}.json", configs)
-        cells[cell.name] = "trained" if written else "current" if done else "to do"
-    return {"study": args.name, "folder": str(folder), "cells": cells, "trained": trained}

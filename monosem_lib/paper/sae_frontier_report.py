@@ -12,8 +12,10 @@
 * ``decay_study_bill``: what the decay study that tuned the recipe cost (models, steps,
   samples, FLOPs from the configs; seconds from its stored cells), and ``frontier_bill``: the
   planned FLOPs of a frontier shape;
-* ``python -m monosem_lib.paper.sae_frontier_report --shape book [--limit n] [--report]``
-  (``make data-sae-frontier``).
+* ``frontier_report``: all of that for a shape's stored cells, as lines of text;
+* ``python -m monosem_lib.paper.sae_frontier_report --shape book [--limit n] [--report]``;
+  the library's command line has the same as ``python -m monosem_lib sae-frontier book``
+  (``apps.study_commands``, what ``make data-sae-frontier`` runs).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "decay_study_bill",
     "frontier_bill",
     "format_frontier",
+    "frontier_report",
     "main",
 ]
 
@@ -281,17 +284,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         left = len(stale_frontier_cells(args.out, args.shape))
         print(f"{args.shape}: wrote {len(written)} cells; {left} to go")
         return 0
-    for which in ("chosen", "oracle"):
-        print(
-            f"# {which} (knee of loss against L0)"
-            if which == "chosen"
-            else "# oracle (most covered)"
-        )
-        print(format_frontier(frontier_points(frontier_rows(args.out, args.shape), which)))
-    missing = len(stale_frontier_cells(args.out, args.shape))
-    print(f"# cells to go: {missing}; planned bill: {frontier_bill(args.shape)}")
-    print(f"# decay study (book): {decay_study_bill('book', args.data)}")
+    print("\n".join(frontier_report(args.out, args.shape, args.data)))
     return 0
+
+
+def frontier_report(root: str | Path, shape: str, data: str | Path = "data") -> list[str]:
+    """What the stored cells of ``shape`` under ``root`` show, as lines: each contender chosen
+    by the knee and by the oracle (``format_frontier``), the cells still to go with the shape's
+    planned bill, and the book-scale decay study's bill (its cells read under ``data``)."""
+    rows = list(frontier_rows(root, shape))
+    lines = []
+    for which, title in (("chosen", "knee of loss against L0"), ("oracle", "most covered")):
+        lines.append(f"# {which} ({title})")
+        lines += format_frontier(frontier_points(rows, which)).split("\n")
+    missing = len(stale_frontier_cells(root, shape))
+    lines.append(f"# cells to go: {missing}; planned bill: {frontier_bill(shape)}")
+    lines.append(f"# decay study (book): {decay_study_bill('book', data)}")
+    return lines
 
 
 if __name__ == "__main__":
