@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .figure_kit import BookFigure
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from IPython.display import HTML
 
 __all__ = [
     "FRONTIER_COLORS",
     "FRONTIER_LABELS",
     "frontier_figure",
     "frontier_regimes_figure",
+    "frontier_frame",
     "frontier_table",
 ]
 
@@ -110,7 +115,7 @@ def frontier_figure(
     """Each of ``metrics`` (a row) against the tuning grid's GFLOP (chosen points over
     training lengths) and against L0 (every grid point at ``samples``, default the longest
     stored) for regime (m, eps)."""
-    size = figsize or (11, 1.0 + 3.0 * len(metrics))
+    size = figsize or (9, 1.2 + 2.6 * len(metrics))
     fig = BookFigure(figsize=size, layout="constrained")
     axes = fig.subplots(len(metrics), 2, sharey="row", squeeze=False)
     lengths = sorted({p["samples"] for p in grid if _in(p, m, eps)})
@@ -124,13 +129,13 @@ def frontier_figure(
         left.set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
     axes[-1][0].set_xlabel("training FLOPs of the contender's whole grid (GFLOP)")
     axes[-1][1].set_xlabel("L0 (units active per sample)")
-    axes[0][0].set_title(f"m = {m}, eps = 1/{round(1 / eps)}: chosen points, 2^18 to 2^21 samples")
+    axes[0][0].set_title(f"$m$ = {m}, $\\varepsilon$ = 1/{round(1 / eps)}: chosen points")
     axes[0][1].set_title(
-        f"every grid point at 2^{math.log2(at):g} samples" if at else "no stored points"
+        f"every grid point at $2^{{{math.log2(at):g}}}$ samples" if at else "no stored points"
     )
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
     return fig
 
 
@@ -138,39 +143,38 @@ def frontier_regimes_figure(
     points: Sequence[dict],
     regimes: Sequence[tuple[int, float]],
     metric: str = "features_covered",
-    figsize: tuple[float, float] = (11, 4.4),
+    figsize: tuple[float, float] = (9, 4.6),
 ) -> Figure:
     """``metric`` of the chosen points against the grid's GFLOP, one panel per regime."""
     fig = BookFigure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(regimes), sharey=True, squeeze=False)[0]
     for ax, (m, eps) in zip(axes, regimes):
         _draw(ax, _curves(points, m, eps, "flops"), "flops", metric, 1e9)
-        ax.set_title(f"m = {m}, eps = 1/{round(1 / eps)}")
+        ax.set_title(f"$m$ = {m}, $\\varepsilon$ = 1/{round(1 / eps)}")
         ax.set_xlabel("grid's training GFLOP")
     axes[0].set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
     return fig
 
 
-def _range(value: tuple[float, float, float] | None, digits: int = 2) -> str:
-    if value is None:
-        return "\u2014"
-    mean, lo, hi = value
-    return f"{mean:.{digits}f} ({lo:.{digits}f}\u2013{hi:.{digits}f})"
+def _spread(value: tuple[float, float, float] | None) -> str:
+    """The seeds' lowest and highest, "0.67\u20130.73"."""
+    return "\u2014" if value is None else f"{value[1]:.2f}\u2013{value[2]:.2f}"
 
 
 def _mean(value: tuple[float, float, float] | None, fmt: str) -> str:
     return "\u2014" if value is None else format(value[0], fmt)
 
 
-def frontier_table(
+def frontier_frame(
     chosen: Sequence[dict], oracle: Sequence[dict], m: int, eps: float, samples: int
 ) -> pd.DataFrame:
-    """Every contender's chosen point at (m, eps, samples) beside its oracle: coverage (mean
-    and the seeds' range), TopK's thresholded coverage, MMCS, FVU, task loss (the model's,
-    or the spliced loss for an SAE on h), L0, dead units, and the whole grid's bill."""
+    """Every contender's chosen point at (m, eps, samples) beside its oracle, a contender a
+    row: coverage (mean and the seeds' range), the oracle's, TopK's thresholded coverage,
+    MMCS, FVU, task loss (the model's, or the spliced loss for an SAE on h), L0, dead units,
+    and the whole grid's bill."""
     import pandas as pd  # the [book] extra
 
     best = {
@@ -178,22 +182,49 @@ def frontier_table(
         for p in oracle
         if _in(p, m, eps) and p["samples"] == samples
     }
-    columns = {}
+    rows = {}
     for p in chosen:
         if not _in(p, m, eps) or p["samples"] != samples:
             continue
         key = (p["contender"], p.get("kind"))
         o = best.get(key, {})
-        columns[_label(*key)] = {
-            "covered, knee (seeds' range)": _range(p.get("features_covered")),
-            "covered, oracle": _mean(o.get("features_covered"), ".2f"),
-            "covered with threshold, knee": _mean(p.get("thr_features_covered"), ".2f"),
+        rows[_label(*key)] = {
+            "covered (knee)": _mean(p.get("features_covered"), ".2f"),
+            "seeds' range": _spread(p.get("features_covered")),
+            "oracle": _mean(o.get("features_covered"), ".2f"),
+            "with threshold": _mean(p.get("thr_features_covered"), ".2f"),
             "MMCS": _mean(p.get("mmcs"), ".3f"),
             "FVU": _mean(p.get("fvu"), ".3f"),
             "task loss": _mean(p.get("loss"), ".3f"),
             "L0": _mean(p.get("l0"), ".1f"),
-            "dead units": _mean(p.get("dead"), ".0f"),
-            "grid's training GFLOP": f"{p['flops'] / 1e9:,.0f}",
-            "grid's seconds (measured)": f"{p['seconds']:.0f}",
+            "dead": _mean(p.get("dead"), ".0f"),
+            "GFLOP": f"{p['flops'] / 1e9:,.0f}",
+            "seconds": f"{p['seconds']:.0f}",
         }
-    return pd.DataFrame(columns)
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+_PARTS = {
+    "Coverage at 0.999": ["covered (knee)", "seeds' range", "oracle", "with threshold"],
+    "Directions, reconstruction and the whole grid's bill": [
+        "MMCS",
+        "FVU",
+        "task loss",
+        "L0",
+        "dead",
+        "GFLOP",
+        "seconds",
+    ],
+}
+
+
+def frontier_table(
+    chosen: Sequence[dict], oracle: Sequence[dict], m: int, eps: float, samples: int
+) -> HTML:
+    """``frontier_frame`` as two captioned tables that fit the page: coverage, then the
+    rest."""
+    from IPython.display import HTML  # the [book] extra
+
+    frame = frontier_frame(chosen, oracle, m, eps, samples)
+    parts = [frame[cols].style.set_caption(caption) for caption, cols in _PARTS.items()]
+    return HTML("".join(p.to_html() for p in parts))
