@@ -75,6 +75,8 @@ def test_rate_facts_compare_the_points_both_studies_hold():
     facts = rate_facts(fixed, [r for r in swept if r["seed"] == 0])
     assert facts["rate_m32e16_hb_topk_n12_gain"] == pytest.approx(0.3)
     assert facts["rate_m32e16_hb_topk_n12_fixed_cov"] == pytest.approx(0.5)
+    # Every grid point kept the fixed rate here (3 grid points, one seed, one length).
+    assert (facts["rate_points"], facts["rate_kept_fixed"]) == (3, 1.0)
     assert rate_facts(fixed, []) == {}
 
 

@@ -22,7 +22,14 @@ from pathlib import Path
 from .sae_frontier import load_frontier
 from .sae_frontier_report import decay_study_bill, frontier_points
 
-__all__ = ["CONTENDER_TAGS", "regime_tag", "frontier_facts", "rate_facts", "bill_facts"]
+__all__ = [
+    "CONTENDER_TAGS",
+    "regime_tag",
+    "frontier_facts",
+    "rate_comparison",
+    "rate_facts",
+    "bill_facts",
+]
 
 # (contender, kind) -> the short tag a fact's name carries.
 CONTENDER_TAGS = {
@@ -91,17 +98,17 @@ def _regime_facts(tag: str, chosen: list[dict], oracle: list[dict]) -> dict[str,
         for o in oracle
         if (_tag(c), c["samples"]) == (_tag(o), o["samples"]) and c["samples"] == longest
     ]
-    out[f"fr_{tag}_knee_gap_max"] = max(g for g, _ in gaps)
+    nan = math.nan  # a fact over contenders a regime lacks
+    out[f"fr_{tag}_knee_gap_max"] = max((g for g, _ in gaps), default=nan)
     neurons = [p for p in chosen if _tag(p) in ("base", "eng")]
     sae_h = [p for p in chosen if _tag(p) in _SAE_H]
-    out[f"fr_{tag}_neuron_mmcs_max"] = max(p["mmcs"][2] for p in neurons)
-    out[f"fr_{tag}_sae_h_mmcs_min"] = min(p["mmcs"][1] for p in sae_h)
-    out[f"fr_{tag}_sae_h_cov_min"] = min(_best_cov(p)[1] for p in sae_h)
+    out[f"fr_{tag}_neuron_mmcs_max"] = max((p["mmcs"][2] for p in neurons), default=nan)
+    out[f"fr_{tag}_sae_h_mmcs_min"] = min((p["mmcs"][1] for p in sae_h), default=nan)
+    out[f"fr_{tag}_sae_h_cov_min"] = min((_best_cov(p)[1] for p in sae_h), default=nan)
     sae_x = [p for p in [*chosen, *oracle] if _tag(p) in ("x_topk", "x_relu")]
-    out[f"fr_{tag}_sae_x_cov_max"] = max(_best_cov(p)[0] for p in sae_x)
-    out[f"fr_{tag}_eng_cov_hi_all"] = max(
-        p["features_covered"][2] for p in neurons if _tag(p) == "eng"
-    )
+    out[f"fr_{tag}_sae_x_cov_max"] = max((_best_cov(p)[0] for p in sae_x), default=nan)
+    eng = [p["features_covered"][2] for p in neurons if _tag(p) == "eng"]
+    out[f"fr_{tag}_eng_cov_hi_all"] = max(eng, default=nan)
     return out
 
 
@@ -129,31 +136,51 @@ def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, 
     return out
 
 
-def rate_facts(fixed: Iterable[dict], swept: Iterable[dict]) -> dict[str, float]:
+def rate_comparison(fixed: Iterable[dict], swept: Iterable[dict]) -> list[dict]:
     """The rate-swept study against the fixed rate at the regimes, lengths and seeds that
-    both hold, chosen points: per regime, SAE contender and length (``n18`` for 2^18), the
-    swept coverage (thresholded for TopK) minus the fixed one, and the largest gain."""
+    both hold: one record per regime, SAE contender and length with the chosen points'
+    coverage (thresholded for TopK) at the fixed rate (``fixed``) and swept (``swept``), and
+    the rates the swept grid kept (``rates``: each kept rate, one per grid point and seed)."""
     swept = list(swept)
     if not swept:
-        return {}
+        return []
     seeds = {r["seed"] for r in swept}
-    lengths = sorted({r["samples"] for r in swept})
+    lengths = {r["samples"] for r in swept}
     keep = [r for r in fixed if r["seed"] in seeds and r["samples"] in lengths]
     a, b = frontier_points(keep, "chosen"), frontier_points(swept, "chosen")
     index = {(p["m"], p["eps"], p["samples"], _tag(p)): p for p in a}
-    out: dict[str, float] = {}
-    gains = []
+    rates: dict[tuple, list[float]] = {}
+    for r in swept:
+        if r["contender"].startswith("sae"):
+            key = (r["m"], r["eps"], r["samples"], CONTENDER_TAGS[(r["contender"], r["kind"])])
+            rates.setdefault(key, []).append(float(r["lr"]))
+    out = []
     for p in b:
         key = (p["m"], p["eps"], p["samples"], _tag(p))
-        if p["contender"] in ("baseline", "engineered") or key not in index:
+        if not p["contender"].startswith("sae") or key not in index:
             continue
-        name = f"rate_{regime_tag(p['m'], p['eps'])}_{_tag(p)}_n{round(math.log2(p['samples']))}"
-        gain = _best_cov(p)[0] - _best_cov(index[key])[0]
-        out.update({f"{name}_gain": gain, f"{name}_cov": _best_cov(p)[0]})
-        out[f"{name}_fixed_cov"] = _best_cov(index[key])[0]
-        gains.append(gain)
-    out["rate_gain_max"] = max(gains)
-    out["rate_gain_min"] = min(gains)
+        record = {"m": p["m"], "eps": p["eps"], "samples": p["samples"], "tag": _tag(p)}
+        record.update(fixed=_best_cov(index[key])[0], swept=_best_cov(p)[0])
+        out.append({**record, "rates": sorted(rates.get(key, []))})
+    return out
+
+
+def rate_facts(fixed: Iterable[dict], swept: Iterable[dict], rate: float = 1e-3) -> dict:
+    """``rate_comparison`` by name: per regime, SAE contender and length (``n18`` for 2^18)
+    the swept coverage, the fixed one and the gain; the largest gain and loss over all, and
+    the share of grid points that kept the fixed ``rate``. Empty without swept rows."""
+    records = rate_comparison(fixed, swept)
+    if not records:
+        return {}
+    out: dict[str, float] = {}
+    for r in records:
+        name = f"rate_{regime_tag(r['m'], r['eps'])}_{r['tag']}_n{round(math.log2(r['samples']))}"
+        out.update({f"{name}_cov": r["swept"], f"{name}_fixed_cov": r["fixed"]})
+        out[f"{name}_gain"] = r["swept"] - r["fixed"]
+    gains = [r["swept"] - r["fixed"] for r in records]
+    kept = [v for r in records for v in r["rates"]]
+    out.update(rate_gain_max=max(gains), rate_gain_min=min(gains), rate_points=len(kept))
+    out["rate_kept_fixed"] = sum(math.isclose(v, rate) for v in kept) / max(1, len(kept))
     return out
 
 
