@@ -7,7 +7,8 @@ metrics of every grid point (``grid_points``) against L0 at one length. TopK SAE
 twice where the metric has a thresholded twin (``thr_<metric>``): as trained (solid) and with
 the inference-time threshold (dashed). ``frontier_regimes_figure`` draws one metric against
 FLOPs for several regimes side by side; ``frontier_table`` puts every contender's chosen point
-at one length beside its oracle.
+at one length beside its oracle; ``rate_table`` sets the SAEs' coverage at a fixed Adam rate
+beside a swept one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "frontier_regimes_figure",
     "frontier_frame",
     "frontier_table",
+    "rate_table",
 ]
 
 FRONTIER_COLORS = {
@@ -228,3 +230,33 @@ def frontier_table(
     frame = frontier_frame(chosen, oracle, m, eps, samples)
     parts = [frame[cols].style.set_caption(caption) for caption, cols in _PARTS.items()]
     return HTML("".join(p.to_html() for p in parts))
+
+
+_TAG_LABELS = {
+    "x_topk": ("sae-x", "topk"),
+    "x_relu": ("sae-x", "relu"),
+    "hb_topk": ("sae-hb", "topk"),
+    "hb_relu": ("sae-hb", "relu"),
+    "he_topk": ("sae-he", "topk"),
+    "he_relu": ("sae-he", "relu"),
+}
+
+
+def rate_table(records: Sequence[dict]) -> pd.DataFrame:
+    """``paper.sae_frontier_facts.rate_comparison`` as a table: a row per regime and SAE,
+    coverage at Adam's fixed rate and with the rate swept at each length, and the rates the
+    swept grid kept."""
+    import pandas as pd  # the [book] extra
+
+    rows: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+    for r in sorted(records, key=lambda r: (-r["m"], r["eps"], r["tag"], r["samples"])):
+        key = (f"m = {r['m']}, eps = 1/{round(1 / r['eps'])}", _label(*_TAG_LABELS[r["tag"]]))
+        n = f"2^{round(math.log2(r['samples']))} samples"
+        row = rows.setdefault(key, {})
+        row[(n, "lr 1e-3")] = f"{r['fixed']:.2f}"
+        row[(n, "swept")] = f"{r['swept']:.2f}"
+        row[(n, "rates kept")] = ", ".join(f"{v:g}" for v in r["rates"])
+    frame = pd.DataFrame.from_dict(rows, orient="index").fillna("\u2014")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["regime", "SAE"])
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
