@@ -83,3 +83,28 @@ def test_rate_facts_compare_the_points_both_studies_hold():
 def test_frontier_facts_refuse_no_rows():
     with pytest.raises(ValueError, match="no frontier rows"):
         frontier_facts([])
+
+
+def test_the_frontier_and_rate_tables_show_the_chosen_points():
+    pytest.importorskip("pandas")
+    from monosem_lib import book
+    from monosem_lib.paper.sae_frontier_facts import rate_comparison
+    from monosem_lib.paper.sae_frontier_report import frontier_points
+
+    rows = _rows()
+    chosen, oracle = frontier_points(rows, "chosen"), frontier_points(rows, "oracle")
+    frame = book.frontier_frame(chosen, oracle, 32, 1 / 16, 4096)
+    assert list(frame.index) == ["baseline neurons", "engineered neurons", "TopK SAE on baseline h"]
+    eng = frame.loc["engineered neurons"]
+    assert (eng["covered (knee)"], eng["seeds' range"], eng["with threshold"]) == (
+        "0.61",
+        "0.60\u20130.62",
+        "\u2014",
+    )
+    assert frame.loc["TopK SAE on baseline h", "oracle"] == "0.40"
+    assert "Coverage at 0.999" in book.frontier_table(chosen, oracle, 32, 1 / 16, 4096).data
+    swept = [dict(r, lr=3e-3, thr_features_covered=1.0) for r in rows if r["seed"] == 0]
+    table = book.rate_table(rate_comparison(rows, swept))
+    row = table.loc[("m = 32, eps = 1/16", "TopK SAE on baseline h")]
+    assert (row[("2^12 samples", "lr 1e-3")], row[("2^12 samples", "swept")]) == ("0.90", "1.00")
+    assert row[("2^12 samples", "rates kept")] == "0.003, 0.003, 0.003"
