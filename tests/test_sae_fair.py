@@ -517,6 +517,6 @@ def test_the_frontier_figure_draws_a_curve_per_contender(tmp_path, tiny_frontier
     assert isinstance(fig, Figure) and fig._repr_png_()[:4] == b"\x89PNG"
     left, right = fig.axes[:2]
     assert len(left.lines) >= 10  # 8 contenders, TopK's thresholded twins
-    assert "2^12" in right.get_title()
+    assert "$2^{12}$" in right.get_title()
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert {"engineered", "sae-x topk", "sae-x topk (threshold)"} <= labels
+    assert {"engineered neurons", "TopK SAE on x", "TopK SAE on x (threshold)"} <= labels

@@ -95,5 +95,7 @@ CHECK_MARGINS: dict[str, float] = {
     "ch8_fr_topk_raw": 0.85,  # TopK as trained: at most 85% pass the 0.999 criterion
     "ch8_fr_knee_gap": 0.1,  # the knee covers at most 0.1 less than the oracle (main regime)
     "ch8_fr_x_fails": 0.35,  # harder regimes: no SAE on x covers more than 35%
+    "ch8_fr_rate_kept": 0.5,  # the rate sweep keeps Adam's 1e-3 at under half the grid points
+    "ch8_fr_rate_gain": 0.5,  # ...and the ReLU SAE on x at 2^18 gains 0.5+ coverage from it
     "data_megabytes": 20,  # data/ stays under 20 MB
 }

@@ -155,11 +155,14 @@ FRONTIER_SHAPES: dict[str, FrontierShape] = {
     ),
     # The paper's shape (N = 512, m = 64, k = 1024, eps = 1/64, LAMB, periodic cosine) at lr
     # 0.01 with the rule's decay, batch 1024 for the models: later, and much heavier (an SAE on
-    # h reads 1024 wide; ``frontier_bill("paper-cpu")``).
+    # h reads 1024 wide; ``frontier_bill("paper-cpu")``). Its lengths are those where the
+    # decay study at this shape finds models that train (4096 and 8192 steps; at 2048 steps,
+    # 2^21 samples, no shrink engineers and the baseline has no monosemantic neuron).
     "paper-cpu": FrontierShape(
         "paper-cpu",
         preset("paper-cpu", lr=0.01, device="cpu"),
         regimes=((64, 1 / 64),),
+        samples=(2**21, 2**22, 2**23),
         sae_batch=1024,
     ),
 }
