@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MARK", "Stated", "check_prose", "glue", "glued", "stated_numbers", "stated_text"]
+__all__ = [
+    "MARK",
+    "Stated",
+    "check_prose",
+    "glue",
+    "glued",
+    "record",
+    "stated_numbers",
+    "stated_text",
+]
 
 # The comment after a stated number: a value's name, and an optional format after a colon.
 MARK = re.compile(r"<!--\s*([A-Za-z_][\w.\-]*)(?::([^\s>]*))?\s*-->")
@@ -44,6 +53,13 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 
         show(value)
     return value
+
+
+def record(values: dict[str, Any]) -> None:
+    """Record many values as ``glue`` does, for ``check_prose``, without pasting each into
+    the page's outputs (for a study's hundreds of named facts, of which the text states a
+    few)."""
+    _VALUES.update(values)
 
 
 def glued() -> dict[str, Any]:

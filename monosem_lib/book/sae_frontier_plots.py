@@ -174,7 +174,8 @@ def frontier_frame(
     chosen: Sequence[dict], oracle: Sequence[dict], m: int, eps: float, samples: int
 ) -> pd.DataFrame:
     """Every contender's chosen point at (m, eps, samples) beside its oracle, a contender a
-    row: coverage (mean and the seeds' range), the oracle's, TopK's thresholded coverage,
+    row: coverage (mean and the seeds' range), the oracle's (TopK's with its threshold, the
+    score the oracle picks by), TopK's thresholded coverage,
     MMCS, FVU, task loss (the model's, or the spliced loss for an SAE on h), L0, dead units,
     and the whole grid's bill."""
     import pandas as pd  # the [book] extra
@@ -193,7 +194,7 @@ def frontier_frame(
         rows[_label(*key)] = {
             "covered (knee)": _mean(p.get("features_covered"), ".2f"),
             "seeds' range": _spread(p.get("features_covered")),
-            "oracle": _mean(o.get("features_covered"), ".2f"),
+            "oracle": _mean(o.get("thr_features_covered", o.get("features_covered")), ".2f"),
             "with threshold": _mean(p.get("thr_features_covered"), ".2f"),
             "MMCS": _mean(p.get("mmcs"), ".3f"),
             "FVU": _mean(p.get("fvu"), ".3f"),

@@ -90,7 +90,9 @@ CHECK_MARGINS: dict[str, float] = {
     # The SAE frontier (ch8): three seeds a point, grids chosen at the knee.
     "ch8_fr_seeds_apart": 0.2,  # one side's lowest seed at least 0.2 above the other's highest
     "ch8_fr_sae_h_all": 0.9,  # every SAE on h covers 90%+ at every length (main regime)
-    "ch8_fr_cheaper": 0.5,  # the cheapest such SAE point: under half the engineered grid's FLOPs
+    "ch8_fr_h_bill": 2.0,  # explaining the longest model: an SAE-on-h grid costs 2x+ the recipe's
+    "ch8_fr_knee_middle": 0.9,  # with three settings the knee picks the middle in 90%+ of choices
+    "ch8_fr_wrong_atoms": 0.3,  # harder regimes: SAE-on-h atoms recover at most 30% of directions
     "ch8_fr_mmcs_gap": 0.3,  # SAE atoms beat neuron axes by 0.3 MMCS or more
     "ch8_fr_topk_raw": 0.85,  # TopK as trained: at most 85% pass the 0.999 criterion
     "ch8_fr_knee_gap": 0.1,  # the knee covers at most 0.1 less than the oracle (main regime)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .sae_frontier import load_frontier
-from .sae_frontier_report import decay_study_bill, frontier_points
+from .sae_frontier_report import decay_study_bill, frontier_choices, frontier_points, grid_points
 
 __all__ = [
     "CONTENDER_TAGS",
@@ -61,13 +61,56 @@ def _point_facts(prefix: str, point: dict) -> dict[str, float]:
             mean, lo, hi = point[key]
             out.update({f"{prefix}_{name}": mean, f"{prefix}_{name}_lo": lo})
             out[f"{prefix}_{name}_hi"] = hi
-    for key in ("mmcs", "dead", "fvu", "l0", "loss"):
-        name = key
+    for key in ("mmcs", "dead", "fvu", "l0", "loss", "thr_loss", "recovered", "mono_per_feature"):
         if key in point:
-            out[f"{prefix}_{name}"] = point[key][0]
-    out[f"{prefix}_gflop"] = point["flops"] / 1e9
-    out[f"{prefix}_seconds"] = point["seconds"]
+            out[f"{prefix}_{key}"] = point[key][0]
+    if "flops" in point:
+        out[f"{prefix}_gflop"] = point["flops"] / 1e9
+        out[f"{prefix}_seconds"] = point["seconds"]
     return out
+
+
+def _length_facts(tag: str, chosen: list[dict]) -> dict[str, float]:
+    """Each contender's chosen coverage (TopK's with its threshold) and bill at every length:
+    ``fr_<regime>_<contender>_n<log2 samples>_cov`` and ``_gflop``."""
+    out: dict[str, float] = {}
+    for p in chosen:
+        name = f"fr_{tag}_{_tag(p)}_n{round(math.log2(p['samples']))}"
+        out.update({f"{name}_cov": _best_cov(p)[0], f"{name}_gflop": p["flops"] / 1e9})
+    return out
+
+
+def _grid_facts(tag: str, grid: list[dict]) -> dict[str, float]:
+    """Every grid point at the longest length: ``fr_<regime>_<contender>_g<grid>_<metric>``
+    (``cov`` being TopK's thresholded coverage), over seeds."""
+    longest = max(p["samples"] for p in grid)
+    out: dict[str, float] = {}
+    for p in grid:
+        if p["samples"] == longest and p.get("grid") is not None:
+            prefix = f"fr_{tag}_{_tag(p)}_g{p['grid']:g}"
+            out.update(_point_facts(prefix, p))
+            out[f"{prefix}_cov"] = _best_cov(p)[0]
+    return out
+
+
+def knee_facts(rows: Iterable[dict]) -> dict[str, float]:
+    """How often the knee picks each end of a grid: ``fr_knee_choices`` (contender, regime,
+    length and seed with a grid), and the shares ``fr_knee_middle`` (neither end),
+    ``fr_knee_densest`` and ``fr_knee_sparsest`` (by L0)."""
+    picks = []
+    for entry in frontier_choices(rows):
+        grid = entry["grid"]
+        if len(grid) < 3:
+            continue
+        order = sorted(range(len(grid)), key=lambda i: grid[i]["l0"])
+        picks.append(order.index(grid.index(entry["chosen"])) / (len(grid) - 1))
+    n = max(1, len(picks))
+    return {
+        "fr_knee_choices": len(picks),
+        "fr_knee_middle": sum(0 < v < 1 for v in picks) / n,
+        "fr_knee_densest": sum(v == 1 for v in picks) / n,
+        "fr_knee_sparsest": sum(v == 0 for v in picks) / n,
+    }
 
 
 def _best_cov(point: dict) -> tuple[float, float, float]:
@@ -105,6 +148,10 @@ def _regime_facts(tag: str, chosen: list[dict], oracle: list[dict]) -> dict[str,
     out[f"fr_{tag}_neuron_mmcs_max"] = max((p["mmcs"][2] for p in neurons), default=nan)
     out[f"fr_{tag}_sae_h_mmcs_min"] = min((p["mmcs"][1] for p in sae_h), default=nan)
     out[f"fr_{tag}_sae_h_cov_min"] = min((_best_cov(p)[1] for p in sae_h), default=nan)
+    last = [p for p in sae_h if p["samples"] == longest]
+    out[f"fr_{tag}_sae_h_best_cov"] = max((_best_cov(p)[0] for p in last), default=nan)
+    recovered = (p["recovered"][0] for p in last if "recovered" in p)
+    out[f"fr_{tag}_sae_h_recovered_max"] = max(recovered, default=nan)
     sae_x = [p for p in [*chosen, *oracle] if _tag(p) in ("x_topk", "x_relu")]
     out[f"fr_{tag}_sae_x_cov_max"] = max((_best_cov(p)[0] for p in sae_x), default=nan)
     eng = [p["features_covered"][2] for p in neurons if _tag(p) == "eng"]
@@ -119,6 +166,7 @@ def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, 
     if not rows:
         raise ValueError("no frontier rows: run make data-sae-frontier")
     chosen, oracle = frontier_points(rows, "chosen"), frontier_points(rows, "oracle")
+    grid = grid_points(rows)
     out: dict[str, float] = {"fr_samples_max": max(p["samples"] for p in chosen)}
     out["fr_samples_min"] = min(p["samples"] for p in chosen)
     out["fr_seeds"] = min(p["seeds"] for p in chosen)
@@ -127,12 +175,15 @@ def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, 
         mine = [p for p in chosen if (p["m"], p["eps"]) == (m, eps)]
         theirs = [p for p in oracle if (p["m"], p["eps"]) == (m, eps)]
         out.update(_regime_facts(tag, mine, theirs))
+        out.update(_length_facts(tag, mine))
+        out.update(_grid_facts(tag, [p for p in grid if (p["m"], p["eps"]) == (m, eps)]))
         for group, tags in (("sae_h", _SAE_H), ("sae_x", ("x_topk", "x_relu"))):
             best = _cheapest(mine, tags, nearly_all)
             if best is not None:
                 out[f"fr_{tag}_{group}_cheapest_gflop"] = best["flops"] / 1e9
                 out[f"fr_{tag}_{group}_cheapest_samples"] = best["samples"]
                 out[f"fr_{tag}_{group}_cheapest_cov_lo"] = _best_cov(best)[1]
+    out.update(knee_facts(rows))
     return out
 
 

@@ -4,7 +4,8 @@
   and seed, chosen by a rule that uses no ground truth (the knee of loss against L0: the
   point farthest below the chord from the sparsest to the densest point, in log L0 and loss
   scaled to [0, 1]; the lowest loss when no point lies below) and by the oracle (the most
-  features covered at 0.999, then MMCS), both from stored rows;
+  features covered at 0.999, a TopK SAE's with its threshold, then MMCS), both from stored
+  rows;
 * ``frontier_points``: the chosen points over seeds (mean, min and max), with the bill of
   the whole tuning grid (every grid point's training FLOPs and seconds, plus the model an SAE
   on h reads), the curves against FLOPs; ``grid_points``: every grid point over seeds, the
@@ -64,6 +65,9 @@ _METRICS = (
     "dead",
     "thr_features_covered",
     "thr_l0",
+    "recovered",
+    "mono_per_feature",
+    "thr_loss",
 )
 
 
@@ -97,7 +101,13 @@ def _loss(row: dict) -> float:
 
 
 def _oracle(rows: list[dict]) -> int:
-    return max(range(len(rows)), key=lambda i: (rows[i]["features_covered"], rows[i]["mmcs"]))
+    """The most features covered (a TopK SAE's with its threshold, the score it is judged
+    by), then the highest MMCS."""
+
+    def score(row: dict) -> tuple[float, float]:
+        return (row.get("thr_features_covered", row["features_covered"]), row["mmcs"])
+
+    return max(range(len(rows)), key=lambda i: score(rows[i]))
 
 
 def frontier_choices(rows: Iterable[dict]) -> list[dict]:
@@ -242,6 +252,7 @@ def format_frontier(points: Sequence[dict]) -> str:
     """The frontier points as a text table, one line a point."""
     names = {"features_covered": "covered", "mmcs": "MMCS", "fvu": "FVU", "loss": "loss"}
     names.update(l0="L0", dead="dead", thr_features_covered="thr covered", thr_l0="thr L0")
+    names.update(recovered="recovered", mono_per_feature="mono/N", thr_loss="thr loss")
     head = ["m", "eps", "samples", "contender", "kind", "seeds"]
     head += [names[k] for k in _METRICS] + ["GFLOP", "s"]
     lines = ["\t".join(head)]
