@@ -28,6 +28,8 @@ def _row(contender, kind, grid, seed, samples, covered, *, l0, loss, thr=None, l
     }
     if thr is not None:
         row["thr_features_covered"] = thr
+    if kind is not None:  # an SAE on h: the model's own loss and the zero predictor's
+        row.update(model_loss=0.1, zero_loss=1.0)
     return row
 
 
@@ -102,6 +104,9 @@ def test_the_frontier_and_rate_tables_show_the_chosen_points():
         "\u2014",
     )
     assert frame.loc["TopK SAE on baseline h", "oracle"] == "0.90"  # with its threshold
+    # (zero loss - spliced) / (zero loss - own) = (1 - 0.05) / (1 - 0.1) at the knee.
+    assert frame.loc["TopK SAE on baseline h", "loss recovered"] == "1.06"
+    assert frame.loc["engineered neurons", "loss recovered"] == "\u2014"
     assert "Coverage at 0.999" in book.frontier_table(chosen, oracle, 32, 1 / 16, 4096).data
     swept = [dict(r, lr=3e-3, thr_features_covered=1.0) for r in rows if r["seed"] == 0]
     table = book.rate_table(rate_comparison(rows, swept))

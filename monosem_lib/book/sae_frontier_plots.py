@@ -176,7 +176,8 @@ def frontier_frame(
     """Every contender's chosen point at (m, eps, samples) beside its oracle, a contender a
     row: coverage (mean and the seeds' range), the oracle's (TopK's with its threshold, the
     score the oracle picks by), TopK's thresholded coverage,
-    MMCS, FVU, task loss (the model's, or the spliced loss for an SAE on h), L0, dead units,
+    MMCS, FVU, task loss (the model's, or the spliced loss for an SAE on h) and the share of
+    the model's loss gain that splicing keeps (``loss recovered``), L0, dead units,
     and the whole grid's bill."""
     import pandas as pd  # the [book] extra
 
@@ -199,6 +200,7 @@ def frontier_frame(
             "MMCS": _mean(p.get("mmcs"), ".3f"),
             "FVU": _mean(p.get("fvu"), ".3f"),
             "task loss": _mean(p.get("loss"), ".3f"),
+            "loss recovered": _mean(p.get("loss_recovered"), ".2f"),
             "L0": _mean(p.get("l0"), ".1f"),
             "dead": _mean(p.get("dead"), ".0f"),
             "GFLOP": f"{p['flops'] / 1e9:,.0f}",
@@ -213,6 +215,7 @@ _PARTS = {
         "MMCS",
         "FVU",
         "task loss",
+        "loss recovered",
         "L0",
         "dead",
         "GFLOP",

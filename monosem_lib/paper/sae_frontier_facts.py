@@ -61,7 +61,8 @@ def _point_facts(prefix: str, point: dict) -> dict[str, float]:
             mean, lo, hi = point[key]
             out.update({f"{prefix}_{name}": mean, f"{prefix}_{name}_lo": lo})
             out[f"{prefix}_{name}_hi"] = hi
-    for key in ("mmcs", "dead", "fvu", "l0", "loss", "thr_loss", "recovered", "mono_per_feature"):
+    metrics = ("mmcs", "dead", "fvu", "l0", "loss", "thr_loss", "recovered", "mono_per_feature")
+    for key in (*metrics, "loss_recovered", "thr_loss_recovered"):
         if key in point:
             out[f"{prefix}_{key}"] = point[key][0]
     if "flops" in point:

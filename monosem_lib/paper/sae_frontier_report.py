@@ -68,7 +68,23 @@ _METRICS = (
     "recovered",
     "mono_per_feature",
     "thr_loss",
+    "loss_recovered",
+    "thr_loss_recovered",
 )
+
+
+def _value(row: dict, name: str) -> float | None:
+    """A row's metric ``name``, or one derived from it: ``loss_recovered`` (and its ``thr_``
+    twin) is (zero loss - spliced loss) / (zero loss - the model's own loss) for an SAE on h,
+    the share of the model's gain over predicting zero that splicing keeps."""
+    if name.endswith("loss_recovered"):
+        spliced = row.get(name.removesuffix("_recovered"))
+        zero, own = row.get("zero_loss"), row.get("model_loss")
+        if spliced is None or zero is None or own is None or zero == own:
+            return None
+        return (float(zero) - float(spliced)) / (float(zero) - float(own))
+    value = row.get(name)
+    return None if value is None else float(value)
 
 
 def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
@@ -156,7 +172,7 @@ def frontier_points(
     for key, entries in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         point: dict = dict(zip([k for k in _KEY if k != "seed"], key), seeds=len(entries))
         for name in metrics:
-            values = [float(e[which][name]) for e in entries if e[which].get(name) is not None]
+            values = [v for e in entries if (v := _value(e[which], name)) is not None]
             if values:
                 point[name] = (sum(values) / len(values), min(values), max(values))
         bills = [_bill(e) for e in entries]
@@ -176,7 +192,7 @@ def grid_points(rows: Iterable[dict], metrics: Sequence[str] = _METRICS) -> list
     for key, found in sorted(groups.items(), key=lambda kv: (*_order(kv[0][:-1]), kv[0][-1] or 0)):
         point: dict = dict(zip([*(k for k in _KEY if k != "seed"), "grid"], key), seeds=len(found))
         for name in metrics:
-            values = [float(r[name]) for r in found if r.get(name) is not None]
+            values = [v for r in found if (v := _value(r, name)) is not None]
             if values:
                 point[name] = (sum(values) / len(values), min(values), max(values))
         out.append(point)
@@ -253,6 +269,7 @@ def format_frontier(points: Sequence[dict]) -> str:
     names = {"features_covered": "covered", "mmcs": "MMCS", "fvu": "FVU", "loss": "loss"}
     names.update(l0="L0", dead="dead", thr_features_covered="thr covered", thr_l0="thr L0")
     names.update(recovered="recovered", mono_per_feature="mono/N", thr_loss="thr loss")
+    names.update(loss_recovered="loss rec.", thr_loss_recovered="thr loss rec.")
     head = ["m", "eps", "samples", "contender", "kind", "seeds"]
     head += [names[k] for k in _METRICS] + ["GFLOP", "s"]
     lines = ["\t".join(head)]
