@@ -99,5 +99,6 @@ CHECK_MARGINS: dict[str, float] = {
     "ch8_fr_x_fails": 0.35,  # harder regimes: no SAE on x covers more than 35%
     "ch8_fr_rate_kept": 0.5,  # the rate sweep keeps Adam's 1e-3 at under half the grid points
     "ch8_fr_rate_gain": 0.5,  # ...and the ReLU SAE on x at 2^18 gains 0.5+ coverage from it
+    "ch8_fr_rate_long": 0.1,  # ...while at 2^21 no SAE's coverage moves by more than 0.1
     "data_megabytes": 20,  # data/ stays under 20 MB
 }

@@ -219,8 +219,9 @@ def rate_comparison(fixed: Iterable[dict], swept: Iterable[dict]) -> list[dict]:
 
 def rate_facts(fixed: Iterable[dict], swept: Iterable[dict], rate: float = 1e-3) -> dict:
     """``rate_comparison`` by name: per regime, SAE contender and length (``n18`` for 2^18)
-    the swept coverage, the fixed one and the gain; the largest gain and loss over all, and
-    the share of grid points that kept the fixed ``rate``. Empty without swept rows."""
+    the swept coverage, the fixed one and the gain; the largest change at each length
+    (``rate_n21_abs_max``), the largest gain and loss over all, and the share of grid points
+    that kept the fixed ``rate``. Empty without swept rows."""
     records = rate_comparison(fixed, swept)
     if not records:
         return {}
@@ -229,6 +230,9 @@ def rate_facts(fixed: Iterable[dict], swept: Iterable[dict], rate: float = 1e-3)
         name = f"rate_{regime_tag(r['m'], r['eps'])}_{r['tag']}_n{round(math.log2(r['samples']))}"
         out.update({f"{name}_cov": r["swept"], f"{name}_fixed_cov": r["fixed"]})
         out[f"{name}_gain"] = r["swept"] - r["fixed"]
+    for n in sorted({r["samples"] for r in records}):
+        moved = [abs(r["swept"] - r["fixed"]) for r in records if r["samples"] == n]
+        out[f"rate_n{round(math.log2(n))}_abs_max"] = max(moved)
     gains = [r["swept"] - r["fixed"] for r in records]
     kept = [v for r in records for v in r["rates"]]
     out.update(rate_gain_max=max(gains), rate_gain_min=min(gains), rate_points=len(kept))
