@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..paper.sae_frontier_facts import CONTENDER_TAGS
+from ..paper.sae_frontier_report import judged_coverage
 from .figure_kit import BookFigure
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ FRONTIER_LABELS = {
     ("sae-he", "topk"): "TopK SAE on engineered h",
     ("sae-he", "relu"): "ReLU SAE on engineered h",
 }
+_CONTENDERS = {tag: key for key, tag in CONTENDER_TAGS.items()}  # "hb_topk" -> (contender, kind)
 _METRIC_NAMES = {
     "features_covered": "features covered (0.999)",
     "mmcs": "MMCS",
@@ -195,7 +198,7 @@ def frontier_frame(
         rows[_label(*key)] = {
             "covered (knee)": _mean(p.get("features_covered"), ".2f"),
             "seeds' range": _spread(p.get("features_covered")),
-            "oracle": _mean(o.get("thr_features_covered", o.get("features_covered")), ".2f"),
+            "oracle": _mean(judged_coverage(o) if o else None, ".2f"),
             "with threshold": _mean(p.get("thr_features_covered"), ".2f"),
             "MMCS": _mean(p.get("mmcs"), ".3f"),
             "FVU": _mean(p.get("fvu"), ".3f"),
@@ -236,16 +239,6 @@ def frontier_table(
     return HTML("".join(p.to_html() for p in parts))
 
 
-_TAG_LABELS = {
-    "x_topk": ("sae-x", "topk"),
-    "x_relu": ("sae-x", "relu"),
-    "hb_topk": ("sae-hb", "topk"),
-    "hb_relu": ("sae-hb", "relu"),
-    "he_topk": ("sae-he", "topk"),
-    "he_relu": ("sae-he", "relu"),
-}
-
-
 def rate_table(records: Sequence[dict]) -> pd.DataFrame:
     """``paper.sae_frontier_facts.rate_comparison`` as a table: a row per regime and SAE,
     coverage at Adam's fixed rate and with the rate swept at each length, and the rates the
@@ -254,7 +247,7 @@ def rate_table(records: Sequence[dict]) -> pd.DataFrame:
 
     rows: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
     for r in sorted(records, key=lambda r: (-r["m"], r["eps"], r["tag"], r["samples"])):
-        key = (f"m = {r['m']}, eps = 1/{round(1 / r['eps'])}", _label(*_TAG_LABELS[r["tag"]]))
+        key = (f"m = {r['m']}, eps = 1/{round(1 / r['eps'])}", _label(*_CONTENDERS[r["tag"]]))
         n = f"2^{round(math.log2(r['samples']))} samples"
         row = rows.setdefault(key, {})
         row[(n, "lr 1e-3")] = f"{r['fixed']:.2f}"

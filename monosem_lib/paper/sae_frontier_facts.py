@@ -20,7 +20,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .sae_frontier import load_frontier
-from .sae_frontier_report import decay_study_bill, frontier_choices, frontier_points, grid_points
+from .sae_frontier_report import (
+    decay_study_bill,
+    frontier_choices,
+    frontier_points,
+    grid_points,
+    judged_coverage,
+)
 
 __all__ = [
     "CONTENDER_TAGS",
@@ -116,7 +122,7 @@ def knee_facts(rows: Iterable[dict]) -> dict[str, float]:
 
 def _best_cov(point: dict) -> tuple[float, float, float]:
     """Coverage, or for TopK the thresholded coverage (the fairer of its two scores)."""
-    return point.get("thr_features_covered", point["features_covered"])
+    return judged_coverage(point)
 
 
 def _cheapest(points: Sequence[dict], tags: Sequence[str], at_least: float) -> dict | None:

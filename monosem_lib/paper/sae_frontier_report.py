@@ -49,6 +49,7 @@ __all__ = [
     "decay_study_bill",
     "frontier_bill",
     "format_frontier",
+    "judged_coverage",
     "frontier_report",
     "main",
 ]
@@ -116,12 +117,18 @@ def _loss(row: dict) -> float:
     return float(row["loss"] if row["contender"] in ("baseline", "engineered") else row["fvu"])
 
 
+def judged_coverage(entry: dict):
+    """The coverage a row or point is judged by: a TopK SAE's with its inference threshold
+    (``thr_features_covered``) where it has one, else ``features_covered``."""
+    return entry.get("thr_features_covered", entry.get("features_covered"))
+
+
 def _oracle(rows: list[dict]) -> int:
     """The most features covered (a TopK SAE's with its threshold, the score it is judged
     by), then the highest MMCS."""
 
     def score(row: dict) -> tuple[float, float]:
-        return (row.get("thr_features_covered", row["features_covered"]), row["mmcs"])
+        return (judged_coverage(row), row["mmcs"])
 
     return max(range(len(rows)), key=lambda i: score(rows[i]))
 
