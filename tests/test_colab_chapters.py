@@ -216,6 +216,8 @@ def test_chapter_runs_alone_from_its_install_cell(notebook, snapshot, python, tm
     row = {"wall_s": round(wall, 1), "install_s": round(install, 1)}
     row["chapter_s"] = round(wall - install, 1)
     row.update(json.loads(nb.cells[-1].outputs[0]["text"]))
+    slowest = sorted(range(len(nb.cells) - 1), key=lambda i: -cell_times[i])[:3]
+    row["slowest_cells"] = {nb.cells[i].get("id", str(i)): round(cell_times[i], 1) for i in slowest}
     row["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(
         f"\n{notebook.stem}: {row['chapter_s']:.1f} s (install cell {install:.1f} s, kernel CPU "

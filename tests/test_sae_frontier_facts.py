@@ -113,3 +113,16 @@ def test_the_frontier_and_rate_tables_show_the_chosen_points():
     row = table.loc[("m = 32, eps = 1/16", "TopK SAE on baseline h")]
     assert (row[("2^12 samples", "lr 1e-3")], row[("2^12 samples", "swept")]) == ("0.90", "1.00")
     assert row[("2^12 samples", "rates kept")] == "0.003, 0.003, 0.003"
+
+
+def test_shape_facts_keep_the_regime_names_and_prefix_the_rest():
+    from monosem_lib.paper.sae_frontier_facts import shape_facts
+
+    rows = _rows()
+    facts = shape_facts(rows, "frp")
+    tag = regime_tag(32, 1 / 16)
+    assert facts[f"fr_{tag}_eng_cov"] == frontier_facts(rows)[f"fr_{tag}_eng_cov"]
+    assert facts["frp_seeds"] == 2 and "fr_seeds" not in facts
+    assert facts["frp_rows"] == len(rows)
+    assert facts["frp_tflop"] == pytest.approx(sum(r["flops"] for r in rows) / 1e12)
+    assert facts["frp_hours"] == pytest.approx(len(rows) / 3600)

@@ -177,11 +177,10 @@ def frontier_frame(
     chosen: Sequence[dict], oracle: Sequence[dict], m: int, eps: float, samples: int
 ) -> pd.DataFrame:
     """Every contender's chosen point at (m, eps, samples) beside its oracle, a contender a
-    row: coverage (mean and the seeds' range), the oracle's (TopK's with its threshold, the
-    score the oracle picks by), TopK's thresholded coverage,
-    MMCS, FVU, task loss (the model's, or the spliced loss for an SAE on h) and the share of
-    the model's loss gain that splicing keeps (``loss recovered``), L0, dead units,
-    and the whole grid's bill."""
+    row: the seeds found, coverage (mean and the seeds' range), the oracle's (TopK's with its
+    threshold, the score the oracle picks by), TopK's thresholded coverage, MMCS, FVU, task
+    loss (the model's, or the spliced loss for an SAE on h) and the share of the model's loss
+    gain that splicing keeps (``loss recovered``), L0, dead units, and the whole grid's bill."""
     import pandas as pd  # the [book] extra
 
     best = {
@@ -196,6 +195,7 @@ def frontier_frame(
         key = (p["contender"], p.get("kind"))
         o = best.get(key, {})
         rows[_label(*key)] = {
+            "seeds": f"{p['seeds']}",
             "covered (knee)": _mean(p.get("features_covered"), ".2f"),
             "seeds' range": _spread(p.get("features_covered")),
             "oracle": _mean(judged_coverage(o) if o else None, ".2f"),
@@ -213,7 +213,7 @@ def frontier_frame(
 
 
 _PARTS = {
-    "Coverage at 0.999": ["covered (knee)", "seeds' range", "oracle", "with threshold"],
+    "Coverage at 0.999": ["seeds", "covered (knee)", "seeds' range", "oracle", "with threshold"],
     "Directions, reconstruction and the whole grid's bill": [
         "MMCS",
         "FVU",

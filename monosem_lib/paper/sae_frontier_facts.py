@@ -35,6 +35,7 @@ __all__ = [
     "rate_comparison",
     "rate_facts",
     "bill_facts",
+    "shape_facts",
 ]
 
 # (contender, kind) -> the short tag a fact's name carries.
@@ -191,6 +192,27 @@ def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, 
                 out[f"fr_{tag}_{group}_cheapest_samples"] = best["samples"]
                 out[f"fr_{tag}_{group}_cheapest_cov_lo"] = _best_cov(best)[1]
     out.update(knee_facts(rows))
+    return out
+
+
+def shape_facts(rows: Iterable[dict], prefix: str) -> dict[str, float]:
+    """The facts of another shape's stored ``rows`` (the paper's, ``prefix`` ``"frp"``): its
+    regimes' facts as ``frontier_facts`` names them (``fr_m64e64_...``: the regime keeps them
+    apart from the book's), its study-wide numbers under ``prefix`` instead of ``fr``
+    (``frp_seeds``, ``frp_samples_max``, ``frp_knee_middle``, ...), and what its rows cost:
+    ``<prefix>_rows``, ``<prefix>_tflop`` and ``<prefix>_hours`` (summed training seconds)."""
+    rows = list(rows)
+    facts = frontier_facts(rows)
+    tags = {regime_tag(r["m"], r["eps"]) for r in rows}
+    out: dict[str, float] = {}
+    for name, value in facts.items():
+        if any(name.startswith(f"fr_{t}_") for t in tags):
+            out[name] = value
+        else:
+            out[prefix + name.removeprefix("fr")] = value
+    out[f"{prefix}_rows"] = len(rows)
+    out[f"{prefix}_tflop"] = sum(float(r["flops"]) for r in rows) / 1e12
+    out[f"{prefix}_hours"] = sum(float(r["seconds"]) for r in rows) / 3600
     return out
 
 
