@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae data-sae-frontier bench constraints clean
+.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae data-sae-frontier data-sae-frontier-paper bench constraints clean
 
 venv: $(STAMP)
 
@@ -123,6 +123,14 @@ data-sae-frontier: venv
 	$(FRONTIER) book --out data/sae-frontier $(FRONTIER_ARGS)
 	$(FRONTIER) book --out data/sae-frontier --report
 	$(FRONTIER) book-rates --out data/sae-frontier $(FRONTIER_ARGS)
+
+# The paper's shape (N = 512, m = 64, k = 1024, lr 0.01 with the rule's decay): 63 cells at
+# 2^21, 2^22 and 2^23 samples, about 6,300 TFLOP (two CPU days on two threads; minutes on a
+# GPU). The 2^22-sample cells chapter 8 reads come first, then the rest; resumable as above.
+PAPER_FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=2 $(PY) -m monosem_lib sae-frontier paper-cpu --out data/sae-frontier
+data-sae-frontier-paper: venv
+	$(PAPER_FRONTIER) --samples 4194304 $(FRONTIER_ARGS)
+	$(PAPER_FRONTIER) $(FRONTIER_ARGS)
 
 # The same at the paper's scale, on a GPU (hours; see data/README.md for one batch at a time):
 data-paper: venv

@@ -520,3 +520,20 @@ def test_the_frontier_figure_draws_a_curve_per_contender(tmp_path, tiny_frontier
     assert "$2^{12}$" in right.get_title()
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"engineered neurons", "TopK SAE on x", "TopK SAE on x (threshold)"} <= labels
+
+
+def test_the_cli_trains_one_length_and_refuses_a_length_the_shape_lacks(
+    tmp_path, tiny_frontier, capsys
+):
+    """``--samples N`` trains only the cells of that length (the others stay ``to do``); a
+    length the shape does not train is refused in one line that names it and the allowed."""
+    root = str(tmp_path / "f")
+    code, out, _ = _cli(
+        ["tiny", "--out", root, "--samples", "4096", "--limit", "2", "--json"], capsys
+    )
+    result = json.loads(out)
+    trained = [n for n, what in result["cells"].items() if what == "trained"]
+    assert code == 0 and trained == ["m8-e8-n12-seed0-models", "m8-e8-n12-seed0-sae-x-topk"]
+    code, out, err = _cli(["tiny", "--out", root, "--samples", "1000"], capsys)
+    (line,) = err.splitlines()
+    assert code == 2 and out == "" and "1000" in line and "2048, 4096" in line

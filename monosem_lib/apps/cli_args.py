@@ -260,6 +260,13 @@ def add_study_parsers(sub) -> None:
         help="train at most this many cells, then stop (0: only say what is stored)",
     )
     f.add_argument(
+        "--samples",
+        type=positive_int,
+        action="append",
+        metavar="N",
+        help="train only the cells of this training length (repeatable; one of the shape's)",
+    )
+    f.add_argument(
         "--report",
         action="store_true",
         help="train nothing: print what the stored cells show (chosen and oracle points, bills)",

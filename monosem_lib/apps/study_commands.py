@@ -13,6 +13,7 @@ from ..paper.decay_study import STUDY_FOLDERS, run_study, study_cells
 from ..paper.sae_frontier import frontier_cells, run_frontier, stale_frontier_cells
 from ..paper.sae_frontier_report import frontier_report
 from ..store.summaries import holds_configs
+from .cli_args import CliError
 
 __all__ = ["cmd_decay_study", "cmd_sae_frontier", "format_study"]
 
@@ -37,19 +38,34 @@ def cmd_decay_study(args) -> dict:
 def cmd_sae_frontier(args) -> dict:
     """Train and store every cell of a frontier shape that is missing or stale, one pair of
     files a cell under ``--out``/SHAPE, in the shape's order; with ``--limit n`` at most n
-    cells (the rest are left ``to do``). With ``--report``: what the stored cells show
+    cells (the rest are left ``to do``); with ``--samples N`` only the cells of those lengths.
+    With ``--report``: what the stored cells show
     (``sae_frontier_report.frontier_report``; the decay study's bill read under ``--data``)."""
     folder = Path(args.out) / args.shape
     if args.report:
         lines = frontier_report(args.out, args.shape, args.data)
         return {"shape": args.shape, "folder": str(folder), "report": lines}
-    written = set(run_frontier(args.out, args.shape, limit=args.limit))
+    only = _lengths_only(args.shape, args.samples or [])
+    written = set(run_frontier(args.out, args.shape, limit=args.limit, only=only))
     stale = set(stale_frontier_cells(args.out, args.shape))
     cells = {
         c.name: "trained" if c.name in written else "to do" if c.name in stale else "current"
         for c in frontier_cells(args.shape)
     }
     return {"shape": args.shape, "folder": str(folder), "cells": cells, "trained": len(written)}
+
+
+def _lengths_only(shape: str, samples: list[int]) -> list[str]:
+    """The names of ``shape``'s cells of the training lengths ``samples`` (none: no filter)."""
+    if not samples:
+        return []
+    cells = frontier_cells(shape)
+    lengths = sorted({c.samples for c in cells})
+    for n in samples:
+        if n not in lengths:
+            allowed = ", ".join(str(v) for v in lengths)
+            raise CliError(f"--samples {n} is not allowed: {shape} trains {allowed}", code=2)
+    return [c.name for c in cells if c.samples in samples]
 
 
 def format_study(result: dict) -> str:
