@@ -126,3 +126,13 @@ def test_shape_facts_keep_the_regime_names_and_prefix_the_rest():
     assert facts["frp_rows"] == len(rows)
     assert facts["frp_tflop"] == pytest.approx(sum(r["flops"] for r in rows) / 1e12)
     assert facts["frp_hours"] == pytest.approx(len(rows) / 3600)
+
+
+def test_shape_facts_give_the_plan_beside_what_is_stored():
+    from monosem_lib.paper.sae_frontier_facts import shape_facts
+    from monosem_lib.paper.sae_frontier_report import frontier_bill
+
+    rows = [{**r, "part": r["contender"] + (r["kind"] or "")} for r in _rows()]
+    facts = shape_facts(rows, "frp", shape="book")
+    assert facts["frp_plan_cells"] == frontier_bill("book")["cells"] == 252
+    assert facts["frp_cells"] == 2 * 2 * 3  # two lengths, two seeds, three parts

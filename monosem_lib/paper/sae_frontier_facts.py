@@ -22,6 +22,7 @@ from pathlib import Path
 from .sae_frontier import load_frontier
 from .sae_frontier_report import (
     decay_study_bill,
+    frontier_bill,
     frontier_choices,
     frontier_points,
     grid_points,
@@ -195,12 +196,14 @@ def frontier_facts(rows: Iterable[dict], nearly_all: float = 0.95) -> dict[str, 
     return out
 
 
-def shape_facts(rows: Iterable[dict], prefix: str) -> dict[str, float]:
+def shape_facts(rows: Iterable[dict], prefix: str, shape: str | None = None) -> dict[str, float]:
     """The facts of another shape's stored ``rows`` (the paper's, ``prefix`` ``"frp"``): its
     regimes' facts as ``frontier_facts`` names them (``fr_m64e64_...``: the regime keeps them
     apart from the book's), its study-wide numbers under ``prefix`` instead of ``fr``
     (``frp_seeds``, ``frp_samples_max``, ``frp_knee_middle``, ...), and what its rows cost:
-    ``<prefix>_rows``, ``<prefix>_tflop`` and ``<prefix>_hours`` (summed training seconds)."""
+    ``<prefix>_rows``, ``<prefix>_tflop`` and ``<prefix>_hours`` (summed training seconds);
+    with ``shape``, what its whole plan holds (``<prefix>_plan_cells``, ``_plan_tflop``) and
+    how many of its cells are stored (``<prefix>_cells``)."""
     rows = list(rows)
     facts = frontier_facts(rows)
     tags = {regime_tag(r["m"], r["eps"]) for r in rows}
@@ -213,6 +216,12 @@ def shape_facts(rows: Iterable[dict], prefix: str) -> dict[str, float]:
     out[f"{prefix}_rows"] = len(rows)
     out[f"{prefix}_tflop"] = sum(float(r["flops"]) for r in rows) / 1e12
     out[f"{prefix}_hours"] = sum(float(r["seconds"]) for r in rows) / 3600
+    if shape is not None:
+        plan = frontier_bill(shape)
+        out.update(
+            {f"{prefix}_plan_cells": plan["cells"], f"{prefix}_plan_tflop": plan["flops"] / 1e12}
+        )
+        out[f"{prefix}_cells"] = len({(r["samples"], r["seed"], r.get("part")) for r in rows})
     return out
 
 
