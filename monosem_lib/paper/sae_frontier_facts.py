@@ -70,7 +70,7 @@ def _point_facts(prefix: str, point: dict) -> dict[str, float]:
             out.update({f"{prefix}_{name}": mean, f"{prefix}_{name}_lo": lo})
             out[f"{prefix}_{name}_hi"] = hi
     metrics = ("mmcs", "dead", "fvu", "l0", "loss", "thr_loss", "recovered", "mono_per_feature")
-    for key in (*metrics, "loss_recovered", "thr_loss_recovered"):
+    for key in (*metrics, "loss_recovered", "thr_loss_recovered", "model_loss"):
         if key in point:
             out[f"{prefix}_{key}"] = point[key][0]
     if "flops" in point:

@@ -71,6 +71,7 @@ _METRICS = (
     "thr_loss",
     "loss_recovered",
     "thr_loss_recovered",
+    "model_loss",
 )
 
 
@@ -277,6 +278,7 @@ def format_frontier(points: Sequence[dict]) -> str:
     names.update(l0="L0", dead="dead", thr_features_covered="thr covered", thr_l0="thr L0")
     names.update(recovered="recovered", mono_per_feature="mono/N", thr_loss="thr loss")
     names.update(loss_recovered="loss rec.", thr_loss_recovered="thr loss rec.")
+    names.update(model_loss="model loss")
     head = ["m", "eps", "samples", "contender", "kind", "seeds"]
     head += [names[k] for k in _METRICS] + ["GFLOP", "s"]
     lines = ["\t".join(head)]
