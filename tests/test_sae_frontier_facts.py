@@ -136,3 +136,5 @@ def test_shape_facts_give_the_plan_beside_what_is_stored():
     facts = shape_facts(rows, "frp", shape="book")
     assert facts["frp_plan_cells"] == frontier_bill("book")["cells"] == 252
     assert facts["frp_cells"] == 2 * 2 * 3  # two lengths, two seeds, three parts
+    rate = facts["frp_tflop"] / facts["frp_hours"]  # the plan's hours at the stored rows' rate
+    assert facts["frp_plan_hours"] == pytest.approx(facts["frp_plan_tflop"] / rate)

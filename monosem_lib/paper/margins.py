@@ -101,7 +101,7 @@ CHECK_MARGINS: dict[str, float] = {
     "ch8_fr_rate_gain": 0.5,  # ...and the ReLU SAE on x at 2^18 gains 0.5+ coverage from it
     "ch8_fr_rate_long": 0.1,  # ...while at 2^21 no SAE's coverage moves by more than 0.1
     "ch8_frp_sae_gap": 0.1,  # paper shape: an SAE on h (one seed) covers 0.1+ above the recipe
-    "ch8_frp_mmcs_gap": 0.2,  # paper shape: the TopK SAE on h beats the neuron axes by 0.2 MMCS
+    "ch8_frp_mmcs_gap": 0.15,  # paper shape: TopK on h beats neuron axes at any decay by 0.15
     "ch8_frp_relu_x_mmcs": 0.6,  # paper shape: the ReLU SAE on x recovers no dictionary (MMCS)
     "data_megabytes": 20,  # data/ stays under 20 MB
 }

@@ -98,7 +98,8 @@ def _grid_facts(tag: str, grid: list[dict]) -> dict[str, float]:
         if p["samples"] == longest and p.get("grid") is not None:
             prefix = f"fr_{tag}_{_tag(p)}_g{p['grid']:g}"
             out.update(_point_facts(prefix, p))
-            out[f"{prefix}_cov"] = _best_cov(p)[0]
+            mean, lo, hi = _best_cov(p)  # TopK's thresholded coverage, and its seeds' range
+            out.update({f"{prefix}_cov": mean, f"{prefix}_cov_lo": lo, f"{prefix}_cov_hi": hi})
     return out
 
 
@@ -202,7 +203,8 @@ def shape_facts(rows: Iterable[dict], prefix: str, shape: str | None = None) -> 
     apart from the book's), its study-wide numbers under ``prefix`` instead of ``fr``
     (``frp_seeds``, ``frp_samples_max``, ``frp_knee_middle``, ...), and what its rows cost:
     ``<prefix>_rows``, ``<prefix>_tflop`` and ``<prefix>_hours`` (summed training seconds);
-    with ``shape``, what its whole plan holds (``<prefix>_plan_cells``, ``_plan_tflop``) and
+    with ``shape``, what its whole plan holds (``<prefix>_plan_cells``, ``_plan_tflop``, and
+    ``_plan_hours`` at the rate its stored rows were trained) and
     how many of its cells are stored (``<prefix>_cells``)."""
     rows = list(rows)
     facts = frontier_facts(rows)
@@ -216,11 +218,13 @@ def shape_facts(rows: Iterable[dict], prefix: str, shape: str | None = None) -> 
     out[f"{prefix}_rows"] = len(rows)
     out[f"{prefix}_tflop"] = sum(float(r["flops"]) for r in rows) / 1e12
     out[f"{prefix}_hours"] = sum(float(r["seconds"]) for r in rows) / 3600
+    rate = out[f"{prefix}_tflop"] / max(out[f"{prefix}_hours"], 1e-12)  # TFLOP an hour, measured
     if shape is not None:
         plan = frontier_bill(shape)
         out.update(
             {f"{prefix}_plan_cells": plan["cells"], f"{prefix}_plan_tflop": plan["flops"] / 1e12}
         )
+        out[f"{prefix}_plan_hours"] = out[f"{prefix}_plan_tflop"] / rate
         out[f"{prefix}_cells"] = len({(r["samples"], r["seed"], r.get("part")) for r in rows})
     return out
 
