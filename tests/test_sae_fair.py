@@ -365,6 +365,10 @@ def test_the_knee_needs_no_ground_truth():
     assert report.knee_index([1, 2, 4, 8], [1.0, 0.3, 0.25, 0.22]) == 1
     assert report.knee_index([1, 2], [0.5, 0.4]) == 1  # too few points: the lowest loss
     assert report.knee_index([1, 2, 4], [0.1, 0.5, 0.9]) == 0  # none below the chord
+    # A point beaten on both axes is no candidate: the middle lies below the chord, but the
+    # sparsest point has a lower L0 and a lower loss, so it wins.
+    assert report.knee_index([100, 160, 210], [0.96, 0.99, 1.26]) == 0
+    assert report.knee_index([1, 2, 4, 8, 16], [1.0, 0.3, 0.35, 0.25, 0.22]) == 1
     with pytest.raises(ValueError, match="equally long"):
         report.knee_index([1], [])
 

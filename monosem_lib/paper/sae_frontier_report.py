@@ -1,9 +1,10 @@
 """Reading the frontier study: choices, frontiers, compute bills, and its command line.
 
 * ``knee_index`` and ``frontier_choices``: each contender's grid point at each regime, length
-  and seed, chosen by a rule that uses no ground truth (the knee of loss against L0: the
-  point farthest below the chord from the sparsest to the densest point, in log L0 and loss
-  scaled to [0, 1]; the lowest loss when no point lies below) and by the oracle (the most
+  and seed, chosen by a rule that uses no ground truth (the knee of loss against L0: among
+  the points no other beats on both, the one farthest below the chord from the sparsest to
+  the densest, in log L0 and loss scaled to [0, 1]; the lowest loss when no point lies below
+  or fewer than three remain) and by the oracle (the most
   features covered at 0.999, a TopK SAE's with its threshold, then MMCS), both from stored
   rows;
 * ``frontier_points``: the chosen points over seeds (mean, min and max), with the bill of
@@ -89,28 +90,46 @@ def _value(row: dict, name: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _undominated(l0: Sequence[float], loss: Sequence[float]) -> list[int]:
+    """The points no other point beats on both axes (as low an L0 and a loss, one lower)."""
+
+    def beaten(i: int) -> bool:
+        return any(
+            l0[j] <= l0[i] and loss[j] <= loss[i] and (l0[j] < l0[i] or loss[j] < loss[i])
+            for j in range(len(l0))
+        )
+
+    return [i for i in range(len(l0)) if not beaten(i)]
+
+
 def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
-    """The knee of ``loss`` against ``l0`` (see the module's text): an index into both."""
+    """The knee of ``loss`` against ``l0`` (see the module's text) among the points that no
+    other point beats on both (a point with a higher L0 and a higher loss than another is no
+    candidate): an index into both."""
     if len(l0) != len(loss) or not l0:
         raise ValueError(
             f"l0 and loss must be equally long and non-empty, got {len(l0)}, {len(loss)}"
         )
-    if len(l0) < 3:
-        return min(range(len(loss)), key=lambda i: loss[i])
-    x = [math.log(max(v, 1e-9)) for v in l0]
-    xr, yr = (max(x) - min(x)) or 1.0, (max(loss) - min(loss)) or 1.0
-    xs = [(v - min(x)) / xr for v in x]
-    ys = [(v - min(loss)) / yr for v in loss]
-    a, b = min(range(len(xs)), key=lambda i: xs[i]), max(range(len(xs)), key=lambda i: xs[i])
+    keep = _undominated(l0, loss)
+    lowest = min(keep, key=lambda i: loss[i])
+    if len(keep) < 3:
+        return lowest
+    x = {i: math.log(max(l0[i], 1e-9)) for i in keep}
+    y = {i: loss[i] for i in keep}
+    xr = (max(x.values()) - min(x.values())) or 1.0
+    yr = (max(y.values()) - min(y.values())) or 1.0
+    xs = {i: (v - min(x.values())) / xr for i, v in x.items()}
+    ys = {i: (v - min(y.values())) / yr for i, v in y.items()}
+    a, b = min(keep, key=lambda i: xs[i]), max(keep, key=lambda i: xs[i])
     if xs[a] == xs[b]:
-        return min(range(len(loss)), key=lambda i: loss[i])
+        return lowest
 
     def below(i: int) -> float:  # how far point i lies below the chord from a to b
         chord = ys[a] + (ys[b] - ys[a]) * (xs[i] - xs[a]) / (xs[b] - xs[a])
         return chord - ys[i]
 
-    best = max(range(len(xs)), key=below)
-    return best if below(best) > 1e-12 else min(range(len(loss)), key=lambda i: loss[i])
+    best = max(keep, key=below)
+    return best if below(best) > 1e-12 else lowest
 
 
 def _loss(row: dict) -> float:
