@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae data-sae-frontier data-sae-frontier-paper bench constraints clean
+.PHONY: venv lint test test-fast test-oldest book build data data-grid data-paper data-paper-cpu data-paper-gpu data-decay-study data-sae data-sae-frontier data-sae-frontier-paper data-sae-frontier-paper-gpu bench constraints clean
 
 venv: $(STAMP)
 
@@ -163,6 +163,14 @@ data-decay-study: venv
 # stored in data/paper/gpu-plan.json and reused, so a rerun resumes). TF32 matmuls.
 data-paper-gpu: venv
 	$(RUN_ENV) $(PY) -m monosem_lib paper-gpu --device cuda --tf32 --budget-seconds 480 --summary data/paper
+
+# The paper-shape SAE frontier (above) on a GPU, in FP32, as much as fits in GPU_FRONTIER_SECONDS
+# (default 240: a second call after data-paper-gpu in a 15-minute device session). The
+# 2^22-sample cells first, then 2^21, then 2^23; resumable, a cell a file, each recording the device it ran on.
+GPU_FRONTIER_SECONDS ?= 240
+data-sae-frontier-paper-gpu: venv
+	$(RUN_ENV) $(PY) -m monosem_lib sae-frontier paper-cpu --out data/sae-frontier --device cuda \
+	  --samples 4194304 --samples 2097152 --samples 8388608 --budget-seconds $(GPU_FRONTIER_SECONDS)
 
 bench: venv
 	$(PY) -m monosem_lib bench

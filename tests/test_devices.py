@@ -5,6 +5,7 @@ what training asks for while it still trains on the CPU."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import monosem_lib as ml
@@ -42,3 +43,38 @@ def test_training_a_book_config_goes_through_the_auto_path(monkeypatch):
     cfg = ml.preset("book", N=8, m=4, k=16, batch=16, steps=20)
     run = ml.train(cfg, progress=False)
     assert asked == ["auto"] and run.model.flat.device.type == "cpu"
+
+
+def test_the_frontier_allocates_nothing_on_an_unnamed_device(tmp_path, monkeypatch):
+    """On a GPU every tensor the frontier makes must be on the run's device or, on purpose,
+    the CPU. CI has no GPU, so the test makes a stray allocation fail: the default device is
+    ``meta``, which holds no data, and a tensor made without naming its device lands there
+    and breaks the first operation that mixes it with the run's. A whole tiny frontier (models,
+    every SAE kind on x and h, resampling, thresholds, scores) trains through it."""
+    from monosem_lib.paper import sae_frontier as sf
+
+    shape = sf.FrontierShape(
+        "tiny",
+        ml.preset("tiny", device="cpu"),
+        regimes=((8, 1 / 8),),
+        samples=(2**11,),
+        seeds=(0,),
+        sae_batch=64,
+        resample=1,
+    )
+    monkeypatch.setitem(sf.FRONTIER_SHAPES, "tiny", shape)
+    monkeypatch.setenv("MONOSEM_CACHE_DIR", str(tmp_path / "cache"))
+    assert sf.run_frontier(tmp_path, "tiny", budget_seconds=0) == []
+    torch.set_default_device("meta")
+    try:
+        written = sf.run_frontier(tmp_path, "tiny", progress=False, device="cpu")
+    finally:
+        torch.set_default_device(None)
+    assert written == [c.name for c in sf.frontier_cells("tiny")]
+    # The device is where a cell was made, not what it is: the cells are current for a run
+    # on the shape's own device, and each file says where it was made.
+    assert sf.stale_frontier_cells(tmp_path, "tiny") == []
+    stored = sf.load_frontier(tmp_path, "tiny").values()
+    assert {(b.meta["device"], b.meta["device_name"]) for b in stored} == {("cpu", "cpu")}
+    with pytest.raises(ValueError, match="device='tpu' is not allowed"):
+        sf.run_frontier(tmp_path, "tiny", device="tpu")

@@ -546,3 +546,13 @@ def test_the_cli_trains_one_length_and_refuses_a_length_the_shape_lacks(
     code, out, err = _cli(["tiny", "--out", root, "--samples", "1000"], capsys)
     (line,) = err.splitlines()
     assert code == 2 and out == "" and "1000" in line and "2048, 4096" in line
+    # Lengths are taken in the order given (a GPU budget does the longest-needed first), and
+    # a spent budget starts no cell.
+    args = ["tiny", "--out", root, "--samples", "4096", "--samples", "2048", "--json"]
+    code, out, _ = _cli([*args, "--budget-seconds", "0"], capsys)
+    assert code == 0 and json.loads(out)["trained"] == 0
+    code, out, _ = _cli([*args, "--limit", "6"], capsys)
+    trained = [n for n, what in json.loads(out)["cells"].items() if what == "trained"]
+    assert set(trained) == {f"m8-e8-n12-seed0-{p}" for p in sae_frontier.FRONTIER_PARTS[2:]} | {
+        "m8-e8-n11-seed0-models"
+    }

@@ -184,14 +184,14 @@ class _Tally:
 
     def __init__(self, units: int):
         self.n, self.sq, self.total_sq, self.active = 0, 0.0, 0.0, 0.0
-        self.total = torch.zeros((), dtype=torch.float64)  # the per-dimension sums, once added
-        self.fired = torch.zeros(units, dtype=torch.bool)
+        self.total = torch.zeros((), dtype=torch.float64, device="cpu")  # per-dimension sums
+        self.fired = torch.zeros(units, dtype=torch.bool, device="cpu")
 
     def add(self, target: Tensor, recon: Tensor, codes: Tensor) -> None:
         target, recon = target.double(), recon.double()
         self.n += target.shape[0]
         self.sq += float((recon - target).square().sum())
-        self.total = self.total + target.sum(0)
+        self.total = self.total + target.sum(0).cpu()
         self.total_sq += float(target.square().sum())
         self.active += float((codes > 0).sum())
         self.fired |= (codes > 0).any(0).cpu()

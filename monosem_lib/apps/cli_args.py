@@ -264,7 +264,19 @@ def add_study_parsers(sub) -> None:
         type=positive_int,
         action="append",
         metavar="N",
-        help="train only the cells of this training length (repeatable; one of the shape's)",
+        help="train only the cells of this training length (repeatable, in that order)",
+    )
+    f.add_argument(
+        "--device",
+        default=None,
+        help="train and score on cpu, cuda or cuda:<n> (default: the shape's own, the CPU)",
+    )
+    f.add_argument(
+        "--budget-seconds",
+        type=finite,
+        default=None,
+        metavar="S",
+        help="start no new cell after S seconds (the cells are resumable)",
     )
     f.add_argument(
         "--report",

@@ -38,15 +38,25 @@ def cmd_decay_study(args) -> dict:
 def cmd_sae_frontier(args) -> dict:
     """Train and store every cell of a frontier shape that is missing or stale, one pair of
     files a cell under ``--out``/SHAPE, in the shape's order; with ``--limit n`` at most n
-    cells (the rest are left ``to do``); with ``--samples N`` only the cells of those lengths.
-    With ``--report``: what the stored cells show
+    cells (the rest are left ``to do``); with ``--samples N`` only the cells of those lengths,
+    in that order; ``--device`` trains there; ``--budget-seconds S`` starts no new cell after
+    S seconds. With ``--report``: what the stored cells show
     (``sae_frontier_report.frontier_report``; the decay study's bill read under ``--data``)."""
     folder = Path(args.out) / args.shape
     if args.report:
         lines = frontier_report(args.out, args.shape, args.data)
         return {"shape": args.shape, "folder": str(folder), "report": lines}
     only = _lengths_only(args.shape, args.samples or [])
-    written = set(run_frontier(args.out, args.shape, limit=args.limit, only=only))
+    written = set(
+        run_frontier(
+            args.out,
+            args.shape,
+            limit=args.limit,
+            only=only,
+            device=args.device,
+            budget_seconds=args.budget_seconds,
+        )
+    )
     stale = set(stale_frontier_cells(args.out, args.shape))
     cells = {
         c.name: "trained" if c.name in written else "to do" if c.name in stale else "current"
@@ -56,7 +66,8 @@ def cmd_sae_frontier(args) -> dict:
 
 
 def _lengths_only(shape: str, samples: list[int]) -> list[str]:
-    """The names of ``shape``'s cells of the training lengths ``samples`` (none: no filter)."""
+    """The names of ``shape``'s cells of the training lengths ``samples``, in that order of
+    lengths (none: no filter)."""
     if not samples:
         return []
     cells = frontier_cells(shape)
@@ -65,7 +76,7 @@ def _lengths_only(shape: str, samples: list[int]) -> list[str]:
         if n not in lengths:
             allowed = ", ".join(str(v) for v in lengths)
             raise CliError(f"--samples {n} is not allowed: {shape} trains {allowed}", code=2)
-    return [c.name for c in cells if c.samples in samples]
+    return [c.name for n in dict.fromkeys(samples) for c in cells if c.samples == n]
 
 
 def format_study(result: dict) -> str:

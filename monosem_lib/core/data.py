@@ -52,7 +52,8 @@ def make_projection(N: int, m: int, seed: int, purpose: str = "projection") -> T
     """
     if m > N:
         raise ValueError(f"m={m} must be at most N={N}")
-    gauss = torch.randn(N, m, generator=_cpu_generator(seed, purpose), dtype=torch.float64)
+    gen = _cpu_generator(seed, purpose)
+    gauss = torch.randn(N, m, generator=gen, dtype=torch.float64, device="cpu")
     u, _, _ = torch.linalg.svd(gauss, full_matrices=False)
     u = u / u.norm(dim=1, keepdim=True)
     return u.T.contiguous()
@@ -65,9 +66,9 @@ def feature_probabilities(N: int, eps: float, dist: str) -> Tensor:
     ``eps``, then capped at 1 (as in the paper's code, the cap lowers the mean a little).
     """
     if dist == "uniform":
-        return torch.full((N,), float(eps), dtype=torch.float64)
+        return torch.full((N,), float(eps), dtype=torch.float64, device="cpu")
     if dist == "power_law":
-        p = torch.arange(1, N + 1, dtype=torch.float64) ** (-POWER_LAW_EXPONENT)
+        p = torch.arange(1, N + 1, dtype=torch.float64, device="cpu") ** (-POWER_LAW_EXPONENT)
         p = p * (N * eps / p.sum())
         return p.clamp(max=1.0)
     raise ValueError(f"feature_dist={dist!r} is not allowed: must be uniform or power_law")

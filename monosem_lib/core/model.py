@@ -126,9 +126,14 @@ def init_params(
     """One instance's initial (W1 [k, m], b [k], W2 [out, k]) in float64, as ``nn.Linear``
     initialises them (uniform in +-1/sqrt(fan_in)), with ``init_bias`` added to b."""
     a1, a2 = 1 / math.sqrt(m), 1 / math.sqrt(k)
-    W1 = (torch.rand(k, m, generator=generator, dtype=torch.float64) * 2 - 1) * a1
-    b = (torch.rand(k, generator=generator, dtype=torch.float64) * 2 - 1) * a1 + init_bias
-    W2 = (torch.rand(out, k, generator=generator, dtype=torch.float64) * 2 - 1) * a2
+
+    def uniform(*shape: int) -> Tensor:  # in [-1, 1), on the generator's device
+        u = torch.rand(*shape, generator=generator, dtype=torch.float64, device=generator.device)
+        return u * 2 - 1
+
+    W1 = uniform(k, m) * a1
+    b = uniform(k) * a1 + init_bias
+    W2 = uniform(out, k) * a2
     return Weights(W1, b, W2)
 
 

@@ -27,13 +27,13 @@ def schedule_multipliers(schedule: str, steps: int) -> Tensor:
     ``CosineAnnealingLR(T_max=512)`` stepped once per step gives: periodic, period 1024.
     ``constant``: 1.
     """
-    t = torch.arange(steps, dtype=torch.float64)
+    t = torch.arange(steps, dtype=torch.float64, device="cpu")
     if schedule == "cosine":
         return 0.5 * (1 + torch.cos(math.pi * t / steps))
     if schedule == "paper":
         return 0.5 * (1 + torch.cos(math.pi * t / PAPER_T_MAX))
     if schedule == "constant":
-        return torch.ones(steps, dtype=torch.float64)
+        return torch.ones(steps, dtype=torch.float64, device="cpu")
     raise ValueError(f"schedule={schedule!r} is not allowed: must be cosine, paper or constant")
 
 

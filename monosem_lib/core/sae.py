@@ -211,7 +211,7 @@ class SAEConfig:
         """The rate's multiplier at each step [steps] (float64): ``schedule`` times the linear
         ``warmup`` and ``cooldown`` ramps."""
         mult = schedule_multipliers(self.schedule, self.steps)
-        t = torch.arange(self.steps, dtype=torch.float64)
+        t = torch.arange(self.steps, dtype=torch.float64, device="cpu")
         warm, cool = round(self.warmup * self.steps), round(self.cooldown * self.steps)
         if warm:
             mult = mult * ((t + 1) / warm).clamp(max=1)
@@ -342,7 +342,9 @@ class SAE:
             shapes = ", ".join(str(tuple(t.shape)) for t in weights)
             raise ValueError(f"SAE weight shapes disagree: {shapes}")
         flat = torch.cat([t.reshape(-1) for t in weights])
-        return cls(flat, I, d, L, kind, torch.as_tensor(topk, dtype=torch.long).reshape(I))
+        return cls(
+            flat, I, d, L, kind, torch.as_tensor(topk, dtype=torch.long, device="cpu").reshape(I)
+        )
 
     def _batched(self, a: Tensor) -> Tensor:
         return a.expand(self.I, *a.shape) if a.dim() == 2 else a
@@ -366,7 +368,9 @@ class SAE:
         ([I], or one number for every instance; None: back to the kind's own rule)."""
         if threshold is None:
             return dataclasses.replace(self, threshold=None)
-        theta = torch.as_tensor(threshold, dtype=torch.float64).reshape(-1).expand(self.I)
+        theta = (
+            torch.as_tensor(threshold, dtype=torch.float64, device="cpu").reshape(-1).expand(self.I)
+        )
         if not bool(torch.isfinite(theta).all()) or bool((theta < 0).any()):
             raise ValueError(
                 f"threshold={theta.tolist()!r} is not allowed: must be finite and >= 0"
@@ -399,18 +403,18 @@ def init_sae(configs: list[SAEConfig], first_batch: Tensor) -> SAE:
     decs = []
     for c in configs:
         gen = torch.Generator().manual_seed(derive_seed(c.seed, "sae-init"))
-        W = torch.randn(c.d, c.latents, generator=gen, dtype=torch.float64)
+        W = torch.randn(c.d, c.latents, generator=gen, dtype=torch.float64, device="cpu")
         decs.append(W / W.norm(dim=0, keepdim=True))
     W_dec = torch.stack(decs)
     I = len(configs)
     b_dec = first_batch.to("cpu", torch.float64).mean(1).expand(I, first.d)
     weights = SAEWeights(
         W_dec.transpose(1, 2).contiguous(),
-        torch.zeros(I, first.latents, dtype=torch.float64),
+        torch.zeros(I, first.latents, dtype=torch.float64, device="cpu"),
         W_dec,
         b_dec.contiguous(),
     )
-    topk = torch.tensor([c.topk for c in configs])
+    topk = torch.tensor([c.topk for c in configs], device="cpu")
     sae = SAE.from_weights(weights, first.kind, topk)
     sae.flat = sae.flat.to(resolve_device(first.device), getattr(torch, first.dtype))
     return sae
@@ -426,13 +430,13 @@ def calibrate_threshold(sae: SAE, batches: Iterable[Tensor]) -> Tensor:
     for a per-sample TopK that minimum sits far below and keeps several times k.)"""
     if sae.kind != "topk":
         raise ValueError(f"kind={sae.kind!r} is not allowed: only a topk SAE has a threshold")
-    total = torch.zeros(sae.I, dtype=torch.float64)
-    count = torch.zeros(sae.I, dtype=torch.float64)
+    total = torch.zeros(sae.I, dtype=torch.float64, device="cpu")
+    count = torch.zeros(sae.I, dtype=torch.float64, device="cpu")
     for a in batches:
         z = activate(sae.pre_activations(a), "topk", sae.topk).double().cpu()
         smallest = z.masked_fill(z <= 0, float("inf")).min(-1).values  # [I, B]
         kept = torch.isfinite(smallest)
-        total += smallest.where(kept, torch.zeros(())).sum(1)
+        total += smallest.where(kept, 0.0).sum(1)
         count += kept.sum(1)
     if bool((count == 0).any()):
         raise ValueError("no batch kept any latent: the threshold needs activations that fire")

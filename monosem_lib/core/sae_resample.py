@@ -65,7 +65,7 @@ def resample_dead_(
         v = centred[i, picks]  # [n, d]
         v = v / v.norm(dim=1, keepdim=True).clamp(min=1e-12)
         alive = ~dead[i]
-        norm = W_enc[i, alive].norm(dim=1).mean() if bool(alive.any()) else torch.ones(())
+        norm = W_enc[i, alive].norm(dim=1).mean() if bool(alive.any()) else W_enc.new_ones(())
         W_dec[i][:, lat] = v.T.to(W_dec.dtype)
         W_enc[i][lat] = (v * ENCODER_SCALE * norm).to(W_enc.dtype)
         b_enc[i, lat] = 0

@@ -264,7 +264,7 @@ class _SAEState:
             knob("l1") if use_l1 else None,
             knob("aux_alpha") if use_aux else None,
             torch.zeros(I, first.latents, dtype=torch.long, device=device),
-            torch.zeros(I, dtype=torch.long),
+            torch.zeros(I, dtype=torch.long, device="cpu"),
             _resample_windows(first),
             resample_generators(insts),
             [],

@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..analysis import dictionary as gt
 from ..analysis.sae_scoring import score_neurons, score_sae, topk_threshold
-from ..core.config import Config, ConfigError, preset
+from ..core.config import Config, ConfigError, check_device, preset
+from ..core.data import resolve_device
 from ..core.sae import SAEConfig
 from ..core.sae_training import SAERun, activation_source, train_sae
 from ..core.training import Run
@@ -271,11 +273,18 @@ def _cell_spec(cell: FrontierCell) -> dict:
 # -- measuring ---------------------------------------------------------------------------
 
 
-def _models_cell(cell: FrontierCell, progress: bool | None) -> tuple[list[dict], dict]:
+def _on(configs: list, device: str | None) -> list:
+    """``configs`` moved to ``device`` (None: left where the shape puts them)."""
+    return configs if device is None else [c.replace(device=device) for c in configs]
+
+
+def _models_cell(
+    cell: FrontierCell, progress: bool | None, device: str | None = None
+) -> tuple[list[dict], dict]:
     """Train (or load) one point's models and score every one."""
     s = _shape(cell.shape)
     configs = frontier_model_configs(cell.shape, cell.m, cell.eps, cell.samples, cell.seed)
-    run = load_or_train(configs, progress=progress)
+    run = load_or_train(_on(configs, device), progress=progress)
     rows, arrays = [], {}
     for i, c in enumerate(run.configs):
         grid = None if i == 0 else s.decay_grid[i - 1]
@@ -334,13 +343,15 @@ def _sae_rows(
     return rows, arrays
 
 
-def _sae_cell(cell: FrontierCell, progress: bool | None) -> tuple[list[dict], dict]:
+def _sae_cell(
+    cell: FrontierCell, progress: bool | None, device: str | None = None
+) -> tuple[list[dict], dict]:
     """Train one cell's SAEs on the model it reads and score them."""
     configs = frontier_model_configs(cell.shape, cell.m, cell.eps, cell.samples, cell.seed)
-    run = load_or_train(configs, progress=progress)
+    run = load_or_train(_on(configs, device), progress=progress)
     index = _read_index(cell)
     scale = sae_feature_scale(run, index, cell.on)
-    saes = frontier_sae_configs(cell, scale)
+    saes = _on(frontier_sae_configs(cell, scale), device)
     rates = _shape(cell.shape).sae_lrs or (saes[0].lr,)
     saes = [c.replace(lr=lr) for c in saes for lr in rates]
     source = activation_source(run, cell.on, saes[0].batch, [index] * len(saes))
@@ -402,37 +413,58 @@ def run_frontier(
     limit: int | None = None,
     only: Sequence[str] = (),
     progress: bool | None = None,
+    device: str | None = None,
+    budget_seconds: float | None = None,
 ) -> list[str]:
-    """Make the cells of ``shape`` under ``root/<shape>/`` that are missing or stale, in order
-    (only those named in ``only``, if given), at most ``limit`` of them; returns the names
-    written."""
+    """Make the cells of ``shape`` under ``root/<shape>/`` that are missing or stale, in the
+    shape's order (or only those named in ``only``, in that order), at most ``limit`` of them,
+    starting no new cell once ``budget_seconds`` have passed; returns the names written.
+
+    ``device`` (``cpu``, ``cuda``, ``cuda:<n>``; None: the shape's own, the CPU) trains and
+    scores there. A cell's identity does not include it (a cell made on a GPU is current
+    beside those made on the CPU); its file records the device (``meta["device"]``).
+    """
     root, written = Path(root), list[str]()
-    cells = frontier_cells(shape)
-    unknown = sorted(set(only) - {c.name for c in cells})
+    if device is not None:
+        check_device(device)
+        device = str(resolve_device(device))
+    by_name = {c.name: c for c in frontier_cells(shape)}
+    unknown = sorted(set(only) - set(by_name))
     if unknown:
         raise ValueError(f"unknown cell {unknown[0]!r}: see frontier_cells({shape!r})")
-    for cell in cells:
+    begun = time.perf_counter()
+    for cell in [by_name[n] for n in dict.fromkeys(only)] if only else by_name.values():
         if limit is not None and len(written) >= limit:
             break
-        if (only and cell.name not in only) or _is_current(root, cell):
+        if budget_seconds is not None and time.perf_counter() - begun >= budget_seconds:
+            break
+        if _is_current(root, cell):
             continue
-        start = time.perf_counter()
-        part = _models_cell if cell.part == "models" else _sae_cell
-        rows, arrays = part(cell, progress)
-        for row in rows:
-            row.update(m=cell.m, eps=cell.eps, samples=cell.samples, seed=cell.seed, part=cell.part)
-        meta = {
-            "name": cell.name,
-            "shape": shape,
-            "frontier_version": FRONTIER_VERSION,
-            "spec": _cell_spec(cell),
-            "rows": rows,
-            "instances": len(rows),
-            "cell_seconds": time.perf_counter() - start,
-        }
-        write_batch(root / shape, cell.name, meta, arrays)
+        _make_cell(root, cell, progress, device)
         written.append(cell.name)
     return written
+
+
+def _make_cell(root: Path, cell: FrontierCell, progress: bool | None, device: str | None) -> None:
+    """Train and score one cell on ``device`` and store it (atomically)."""
+    start = time.perf_counter()
+    part = _models_cell if cell.part == "models" else _sae_cell
+    rows, arrays = part(cell, progress, device)
+    for row in rows:
+        row.update(m=cell.m, eps=cell.eps, samples=cell.samples, seed=cell.seed, part=cell.part)
+    where = resolve_device(device or _shape(cell.shape).base.device)
+    meta = {
+        "name": cell.name,
+        "shape": cell.shape,
+        "frontier_version": FRONTIER_VERSION,
+        "spec": _cell_spec(cell),
+        "rows": rows,
+        "instances": len(rows),
+        "cell_seconds": time.perf_counter() - start,
+        "device": str(where),
+        "device_name": torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu",
+    }
+    write_batch(root / cell.shape, cell.name, meta, arrays)
 
 
 def load_frontier(root: str | Path, shape: str) -> dict[str, StoredBatch]:
