@@ -138,3 +138,7 @@ def test_shape_facts_give_the_plan_beside_what_is_stored():
     assert facts["frp_cells"] == 2 * 2 * 3  # two lengths, two seeds, three parts
     rate = facts["frp_tflop"] / facts["frp_hours"]  # the plan's hours at the stored rows' rate
     assert facts["frp_plan_hours"] == pytest.approx(facts["frp_plan_tflop"] / rate)
+    left = facts["frp_plan_tflop"] - facts["frp_tflop"]  # what is left, at the same rate
+    assert facts["frp_left_tflop"] == pytest.approx(left) and left > 0
+    assert facts["frp_left_hours"] == pytest.approx(left / rate)
+    assert facts["frp_left_hours"] < facts["frp_plan_hours"]

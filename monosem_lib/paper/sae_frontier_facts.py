@@ -204,8 +204,9 @@ def shape_facts(rows: Iterable[dict], prefix: str, shape: str | None = None) -> 
     (``frp_seeds``, ``frp_samples_max``, ``frp_knee_middle``, ...), and what its rows cost:
     ``<prefix>_rows``, ``<prefix>_tflop`` and ``<prefix>_hours`` (summed training seconds);
     with ``shape``, what its whole plan holds (``<prefix>_plan_cells``, ``_plan_tflop``, and
-    ``_plan_hours`` at the rate its stored rows were trained) and
-    how many of its cells are stored (``<prefix>_cells``)."""
+    ``_plan_hours`` at the rate its stored rows were trained), what is left of it
+    (``<prefix>_left_tflop`` and ``_left_hours``, at that rate) and how many of its cells are
+    stored (``<prefix>_cells``)."""
     rows = list(rows)
     facts = frontier_facts(rows)
     tags = {regime_tag(r["m"], r["eps"]) for r in rows}
@@ -225,6 +226,8 @@ def shape_facts(rows: Iterable[dict], prefix: str, shape: str | None = None) -> 
             {f"{prefix}_plan_cells": plan["cells"], f"{prefix}_plan_tflop": plan["flops"] / 1e12}
         )
         out[f"{prefix}_plan_hours"] = out[f"{prefix}_plan_tflop"] / rate
+        out[f"{prefix}_left_tflop"] = out[f"{prefix}_plan_tflop"] - out[f"{prefix}_tflop"]
+        out[f"{prefix}_left_hours"] = out[f"{prefix}_left_tflop"] / rate
         out[f"{prefix}_cells"] = len({(r["samples"], r["seed"], r.get("part")) for r in rows})
     return out
 
