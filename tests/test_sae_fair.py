@@ -513,7 +513,7 @@ def test_the_sae_studys_rows_carry_the_honest_bill_beside_the_dense_one(tmp_path
 def test_the_frontier_figure_draws_a_curve_per_contender(tmp_path, tiny_frontier):
     from matplotlib.figure import Figure
 
-    from monosem_lib.book.sae_frontier_plots import frontier_figure, frontier_l0_figure
+    from monosem_lib.book.sae_frontier_plots import frontier_figure
 
     sae_frontier.run_frontier(tmp_path, "tiny", progress=False)
     rows = list(sae_frontier.frontier_rows(tmp_path, "tiny"))
@@ -524,11 +524,14 @@ def test_the_frontier_figure_draws_a_curve_per_contender(tmp_path, tiny_frontier
     assert "$2^{12}$" in right.get_title()
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"engineered neurons", "TopK SAE on x", "TopK SAE on x (threshold)"} <= labels
-    # One length, every grid point against L0 (a shape stored at one length).
-    fig = frontier_l0_figure(report.grid_points(rows), 8, 1 / 8, 2**11)
-    covered, mmcs = fig.axes[:2]
+    # The grid points of a length other than the longest, two metrics a row each.
+    points, grid = report.frontier_points(rows), report.grid_points(rows)
+    fig = frontier_figure(
+        points, grid, 8, 1 / 8, metrics=("features_covered", "mmcs"), samples=2**11
+    )
+    _, covered, mmcs, _ = fig.axes  # rows: coverage, MMCS; columns: FLOPs, L0
     assert len(covered.lines) >= 10 and mmcs.get_ylabel() == "MMCS"
-    assert "$2^{11}$" in fig.get_suptitle() and fig._repr_png_()[:4] == b"\x89PNG"
+    assert "$2^{11}$" in covered.get_title() and fig._repr_png_()[:4] == b"\x89PNG"
 
 
 def test_the_cli_trains_one_length_and_refuses_a_length_the_shape_lacks(

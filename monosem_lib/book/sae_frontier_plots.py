@@ -6,11 +6,9 @@ tuning grid, one line over training lengths, with the seeds' range as bars; and 
 metrics of every grid point (``grid_points``) against L0 at one length. TopK SAEs are drawn
 twice where the metric has a thresholded twin (``thr_<metric>``): as trained (solid) and with
 the inference-time threshold (dashed). ``frontier_regimes_figure`` draws one metric against
-FLOPs for several regimes side by side, and ``frontier_l0_figure`` metrics side by side
-against L0 at one length (every grid point: for a shape stored at one length);
-``frontier_table`` puts every contender's chosen point at one length beside its oracle;
-``rate_table`` sets the SAEs' coverage at a fixed Adam rate
-beside a swept one.
+FLOPs for several regimes side by side; ``frontier_table`` puts every contender's chosen
+point at one length beside its oracle; ``rate_table`` sets the SAEs' coverage at a fixed Adam
+rate beside a swept one.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ __all__ = [
     "FRONTIER_LABELS",
     "frontier_figure",
     "frontier_regimes_figure",
-    "frontier_l0_figure",
     "frontier_frame",
     "frontier_table",
     "rate_table",
@@ -161,33 +158,6 @@ def frontier_regimes_figure(
         ax.set_title(f"$m$ = {m}, $\\varepsilon$ = 1/{round(1 / eps)}")
         ax.set_xlabel("grid's training GFLOP")
     axes[0].set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-    return fig
-
-
-def frontier_l0_figure(
-    grid: Sequence[dict],
-    m: int,
-    eps: float,
-    samples: int,
-    metrics: Sequence[str] = ("features_covered", "mmcs"),
-    figsize: tuple[float, float] = (9, 4.4),
-) -> Figure:
-    """Each of ``metrics`` (a panel) of every grid point at (m, eps, ``samples``) against its
-    L0: one line per contender over its tuning grid, the seeds' range as bars."""
-    fig = BookFigure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    here = [p for p in grid if p["samples"] == samples]
-    for ax, metric in zip(axes, metrics):
-        _draw(ax, _curves(here, m, eps, "l0"), "l0", metric, 1)
-        ax.set_ylabel(_METRIC_NAMES.get(metric, metric.replace("_", " ")))
-        ax.set_xlabel("L0 (units active per sample)")
-    fig.suptitle(
-        f"$m$ = {m}, $\\varepsilon$ = 1/{round(1 / eps)}, $2^{{{math.log2(samples):g}}}$ samples:"
-        " every grid point"
-    )
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
