@@ -65,6 +65,13 @@ def test_frontier_facts_reads_the_knee_the_oracle_and_the_seed_range():
     assert facts[f"fr_{tag}_hb_topk_thr_cov"] == pytest.approx(0.9)
     assert facts[f"fr_{tag}_neuron_mmcs_max"] == 0.5
     assert facts[f"fr_{tag}_sae_h_mmcs_min"] == 0.99
+    # The SAEs on h at the shortest length only: the lowest seed's (thresholded) coverage.
+    short = [r for r in _rows(thr=0.97) if r["samples"] == 1024 and r["kind"]]
+    for r in short:
+        r["thr_features_covered"] = 0.5 if r["seed"] == 1 else 0.97
+    assert frontier_facts(_rows(thr=0.97))[f"fr_{tag}_sae_h_short_cov_min"] == 0.97
+    long = [r for r in _rows(thr=0.97) if r["samples"] == 4096]
+    assert frontier_facts(short + long)[f"fr_{tag}_sae_h_short_cov_min"] == 0.5
     assert facts[f"fr_{tag}_eng_gflop"] == pytest.approx(3 * 4096 * 10 / 1e9)
     # The cheapest SAE point whose every seed covers nearly_all (0.95): none at 0.9; with
     # 0.97 the shortest length.

@@ -158,6 +158,8 @@ def _regime_facts(tag: str, chosen: list[dict], oracle: list[dict]) -> dict[str,
     out[f"fr_{tag}_neuron_mmcs_max"] = max((p["mmcs"][2] for p in neurons), default=nan)
     out[f"fr_{tag}_sae_h_mmcs_min"] = min((p["mmcs"][1] for p in sae_h), default=nan)
     out[f"fr_{tag}_sae_h_cov_min"] = min((_best_cov(p)[1] for p in sae_h), default=nan)
+    short_h = (_best_cov(p)[1] for p in sae_h if p["samples"] == shortest)
+    out[f"fr_{tag}_sae_h_short_cov_min"] = min(short_h, default=nan)
     last = [p for p in sae_h if p["samples"] == longest]
     out[f"fr_{tag}_sae_h_best_cov"] = max((_best_cov(p)[0] for p in last), default=nan)
     recovered = (p["recovered"][0] for p in last if "recovered" in p)
