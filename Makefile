@@ -164,9 +164,10 @@ data-decay-study: venv
 data-paper-gpu: venv
 	$(RUN_ENV) $(PY) -m monosem_lib paper-gpu --device cuda --tf32 --budget-seconds 480 --summary data/paper
 
-# The paper-shape SAE frontier (above) on a GPU, in FP32, as much as fits in GPU_FRONTIER_SECONDS
-# (default 240: a second call after data-paper-gpu in a 15-minute device session). The
-# 2^22-sample cells first, then 2^21, then 2^23; resumable, a cell a file, each recording the device it ran on.
+# The paper-shape SAE frontier (above) on a GPU, in FP32, as much as fits in
+# GPU_FRONTIER_SECONDS (default 240: a second call after data-paper-gpu in a 15-minute device
+# session). The 2^22-sample cells first, then 2^21, then 2^23; resumable, a cell a file, each
+# recording the device it ran on.
 GPU_FRONTIER_SECONDS ?= 240
 data-sae-frontier-paper-gpu: venv
 	$(RUN_ENV) $(PY) -m monosem_lib sae-frontier paper-cpu --out data/sae-frontier --device cuda \
