@@ -79,6 +79,27 @@ def test_frontier_facts_reads_the_knee_the_oracle_and_the_seed_range():
     assert frontier_facts(_rows(thr=0.97))[f"fr_{tag}_sae_h_cheapest_samples"] == 1024
 
 
+def test_grid_facts_at_the_shortest_length_and_dominance_per_seed():
+    from monosem_lib.paper.sae_frontier_facts import dominance_facts
+
+    rows = _rows()
+    for r in rows:  # the shortest runs' grid points get their own coverage
+        if r["samples"] == 1024 and r["contender"] == "engineered":
+            r["features_covered"] = r["grid"] / 10
+    facts = frontier_facts(rows)
+    assert facts["fr_m32e16_eng_short_g2_cov"] == pytest.approx(0.2)
+    assert facts["fr_m32e16_eng_g2_cov"] == pytest.approx(0.4)  # the longest, unchanged
+    # grid 1 beats grid 2 on both axes (L0 50 < 100, loss 0.05 < 0.2) in both seeds; grid 0.5
+    # has the lower L0 but the higher loss, so it beats grid 1 in none.
+    fact = dominance_facts(rows, "engineered", 4096, 1.0, 2.0)
+    name = "fr_m32e16_eng_g1_over_g2"
+    assert (fact[f"{name}_seeds"], fact[f"{name}_dominated"]) == (2, 2)
+    assert fact[f"{name}_loss_gap_min"] == pytest.approx(0.75)
+    fact = dominance_facts(rows, "engineered", 4096, 0.5, 1.0)
+    assert fact["fr_m32e16_eng_g0.5_over_g1_dominated"] == 0
+    assert dominance_facts(rows, "engineered", 2048, 1.0, 2.0) == {}
+
+
 def test_rate_facts_compare_the_points_both_studies_hold():
     fixed, swept = _rows(thr=0.5), _rows(thr=0.8, samples=(4096,))
     facts = rate_facts(fixed, [r for r in swept if r["seed"] == 0])

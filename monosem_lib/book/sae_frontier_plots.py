@@ -214,7 +214,8 @@ def frontier_frame(
 
 _PARTS = {
     "Coverage at 0.999": ["seeds", "covered (knee)", "seeds' range", "oracle", "with threshold"],
-    "Directions, reconstruction and the whole grid's bill": [
+    "Directions, reconstruction and the whole grid's bill (TopK as trained; dead: no evaluation "
+    "sample fires it)": [
         "MMCS",
         "FVU",
         "task loss",

@@ -33,6 +33,7 @@ __all__ = [
     "CONTENDER_TAGS",
     "regime_tag",
     "frontier_facts",
+    "dominance_facts",
     "rate_comparison",
     "rate_facts",
     "bill_facts",
@@ -90,16 +91,43 @@ def _length_facts(tag: str, chosen: list[dict]) -> dict[str, float]:
 
 
 def _grid_facts(tag: str, grid: list[dict]) -> dict[str, float]:
-    """Every grid point at the longest length: ``fr_<regime>_<contender>_g<grid>_<metric>``
-    (``cov`` being TopK's thresholded coverage), over seeds."""
-    longest = max(p["samples"] for p in grid)
+    """Every grid point at the longest length, ``fr_<regime>_<contender>_g<grid>_<metric>``
+    (``cov`` being TopK's thresholded coverage), over seeds; and at the shortest length,
+    where it differs, ``fr_<regime>_<contender>_short_g<grid>_<metric>``."""
+    longest, shortest = max(p["samples"] for p in grid), min(p["samples"] for p in grid)
+    names = {longest: "", shortest: "_short"} if shortest < longest else {longest: ""}
     out: dict[str, float] = {}
     for p in grid:
-        if p["samples"] == longest and p.get("grid") is not None:
-            prefix = f"fr_{tag}_{_tag(p)}_g{p['grid']:g}"
+        if p["samples"] in names and p.get("grid") is not None:
+            prefix = f"fr_{tag}_{_tag(p)}{names[p['samples']]}_g{p['grid']:g}"
             out.update(_point_facts(prefix, p))
             mean, lo, hi = _best_cov(p)  # TopK's thresholded coverage, and its seeds' range
             out.update({f"{prefix}_cov": mean, f"{prefix}_cov_lo": lo, f"{prefix}_cov_hi": hi})
+    return out
+
+
+def dominance_facts(
+    rows: Iterable[dict], contender: str, samples: int, better: float, worse: float
+) -> dict[str, float]:
+    """Whether grid point ``better`` beats ``worse`` on both of the knee's axes (a lower L0
+    and a lower loss) in every seed of ``contender`` (a model: ``baseline`` or ``engineered``)
+    at ``samples``: ``fr_<regime>_<contender>_g<better>_over_g<worse>_seeds`` (seeds that
+    hold both), ``_dominated`` (seeds where it beats it on both) and ``_loss_gap_min`` (the
+    smallest loss gap over seeds, relative to the worse point's loss)."""
+    pairs: dict[tuple, dict[float, dict]] = {}
+    for r in rows:
+        if r["contender"] == contender and r["samples"] == samples and r.get("grid") is not None:
+            pairs.setdefault((r["m"], r["eps"], r["seed"]), {})[float(r["grid"])] = r
+    out: dict[str, float] = {}
+    for m, eps in sorted({(m, eps) for m, eps, _ in pairs}):
+        grids = [g for (mm, ee, _), g in pairs.items() if (mm, ee) == (m, eps)]
+        both = [(g[better], g[worse]) for g in grids if better in g and worse in g]
+        name = f"fr_{regime_tag(m, eps)}_{CONTENDER_TAGS[(contender, None)]}"
+        name += f"_g{better:g}_over_g{worse:g}"
+        out[f"{name}_seeds"] = len(both)
+        out[f"{name}_dominated"] = sum(b["l0"] < w["l0"] and b["loss"] < w["loss"] for b, w in both)
+        gaps = ((w["loss"] - b["loss"]) / w["loss"] for b, w in both)
+        out[f"{name}_loss_gap_min"] = min(gaps, default=math.nan)
     return out
 
 
