@@ -125,8 +125,8 @@ data-sae-frontier: venv
 	$(FRONTIER) book-rates --out data/sae-frontier $(FRONTIER_ARGS)
 
 # The paper's shape (N = 512, m = 64, k = 1024, lr 0.01 with the rule's decay): 63 cells at
-# 2^21, 2^22 and 2^23 samples, about 6,300 TFLOP (about 20 hours on two CPU threads at the
-# rate measured here; far less on a GPU). The 2^22-sample cells chapter 8 reads come first,
+# 2^21, 2^22 and 2^23 samples, about 6,300 TFLOP (about a day on two CPU cores at the rate
+# measured here; far less on a GPU). The 2^22-sample cells chapter 8 reads come first,
 # then the rest; resumable as above.
 PAPER_FRONTIER = $(RUN_ENV) OMP_NUM_THREADS=2 $(PY) -m monosem_lib sae-frontier paper-cpu --out data/sae-frontier
 data-sae-frontier-paper: venv
