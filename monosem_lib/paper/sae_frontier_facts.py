@@ -27,6 +27,7 @@ from .sae_frontier_report import (
     frontier_points,
     grid_points,
     judged_coverage,
+    knee_loss,
 )
 
 __all__ = [
@@ -110,10 +111,10 @@ def dominance_facts(
     rows: Iterable[dict], contender: str, samples: int, better: float, worse: float
 ) -> dict[str, float]:
     """Whether grid point ``better`` beats ``worse`` on both of the knee's axes (a lower L0
-    and a lower loss) in every seed of ``contender`` (a model: ``baseline`` or ``engineered``)
-    at ``samples``: ``fr_<regime>_<contender>_g<better>_over_g<worse>_seeds`` (seeds that
-    hold both), ``_dominated`` (seeds where it beats it on both) and ``_loss_gap_min`` (the
-    smallest loss gap over seeds, relative to the worse point's loss)."""
+    and a lower ``knee_loss``) in every seed of ``contender`` (a model: ``baseline`` or
+    ``engineered``) at ``samples``: ``fr_<regime>_<contender>_g<better>_over_g<worse>_seeds``
+    (seeds that hold both), ``_dominated`` (seeds where it beats it on both) and
+    ``_loss_gap_min`` (the smallest loss gap over seeds, relative to the worse point's loss)."""
     pairs: dict[tuple, dict[float, dict]] = {}
     for r in rows:
         if r["contender"] == contender and r["samples"] == samples and r.get("grid") is not None:
@@ -124,9 +125,12 @@ def dominance_facts(
         both = [(g[better], g[worse]) for g in grids if better in g and worse in g]
         name = f"fr_{regime_tag(m, eps)}_{CONTENDER_TAGS[(contender, None)]}"
         name += f"_g{better:g}_over_g{worse:g}"
+        losses = [(knee_loss(b), knee_loss(w)) for b, w in both]
         out[f"{name}_seeds"] = len(both)
-        out[f"{name}_dominated"] = sum(b["l0"] < w["l0"] and b["loss"] < w["loss"] for b, w in both)
-        gaps = ((w["loss"] - b["loss"]) / w["loss"] for b, w in both)
+        out[f"{name}_dominated"] = sum(
+            b["l0"] < w["l0"] and lb < lw for (b, w), (lb, lw) in zip(both, losses)
+        )
+        gaps = ((lw - lb) / lw for lb, lw in losses)
         out[f"{name}_loss_gap_min"] = min(gaps, default=math.nan)
     return out
 

@@ -51,6 +51,7 @@ __all__ = [
     "frontier_bill",
     "format_frontier",
     "judged_coverage",
+    "knee_loss",
     "frontier_report",
     "main",
 ]
@@ -132,7 +133,7 @@ def knee_index(l0: Sequence[float], loss: Sequence[float]) -> int:
     return best if below(best) > 1e-12 else lowest
 
 
-def _loss(row: dict) -> float:
+def knee_loss(row: dict) -> float:
     """The ground-truth-free loss a row is chosen by: a model's loss, an SAE's FVU."""
     return float(row["loss"] if row["contender"] in ("baseline", "engineered") else row["fvu"])
 
@@ -162,7 +163,7 @@ def frontier_choices(rows: Iterable[dict]) -> list[dict]:
     out = []
     for key, grid in groups.items():
         grid = sorted(grid, key=lambda r: (r["grid"] is not None, r["grid"] or 0))
-        chosen = knee_index([r["l0"] for r in grid], [_loss(r) for r in grid])
+        chosen = knee_index([r["l0"] for r in grid], [knee_loss(r) for r in grid])
         out.append(
             {
                 **dict(zip(_KEY, key)),
