@@ -76,5 +76,6 @@ def test_the_frontier_allocates_nothing_on_an_unnamed_device(tmp_path, monkeypat
     assert sf.stale_frontier_cells(tmp_path, "tiny") == []
     stored = sf.load_frontier(tmp_path, "tiny").values()
     assert {(b.meta["device"], b.meta["device_name"]) for b in stored} == {("cpu", "cpu")}
+    assert {b.meta["threads"] for b in stored} == {torch.get_num_threads()}
     with pytest.raises(ValueError, match="device='tpu' is not allowed"):
         sf.run_frontier(tmp_path, "tiny", device="tpu")

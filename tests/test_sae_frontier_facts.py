@@ -58,6 +58,9 @@ def test_frontier_facts_reads_the_knee_the_oracle_and_the_seed_range():
     assert facts[f"fr_{tag}_eng_cov"] == pytest.approx(0.61)
     assert (facts[f"fr_{tag}_eng_cov_lo"], facts[f"fr_{tag}_eng_cov_hi"]) == (0.6, 0.62)
     assert facts[f"fr_{tag}_base_cov"] == pytest.approx(0.305)
+    one_seed = [r for r in _rows() if r["seed"] == 0 or r["kind"] is None]
+    assert frontier_facts(one_seed)[f"fr_{tag}_hb_topk_seeds"] == 1, "the seeds a point holds"
+    assert facts[f"fr_{tag}_hb_topk_seeds"] == facts[f"fr_{tag}_eng_g1_seeds"] == 2
     # TopK: the knee (k at grid 1.0) covers 0.1, the oracle (grid 0.5) 0.4; with the
     # threshold both cover 0.9, so the knee-oracle gap on the fairer score is 0.
     assert facts[f"fr_{tag}_hb_topk_cov"] == pytest.approx(0.1)

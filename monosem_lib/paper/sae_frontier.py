@@ -463,6 +463,7 @@ def _make_cell(root: Path, cell: FrontierCell, progress: bool | None, device: st
         "cell_seconds": time.perf_counter() - start,
         "device": str(where),
         "device_name": torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),  # CPU threads, so a rate can be given per core
     }
     write_batch(root / cell.shape, cell.name, meta, arrays)
 

@@ -3,14 +3,15 @@
 ``frontier_facts`` reads the chosen (knee) and oracle points of ``sae_frontier_report`` and
 returns flat, named numbers: per regime and contender at the longest length, coverage at
 0.999 (mean over seeds and the seeds' lowest and highest), TopK's coverage with the
-inference-time threshold, MMCS, dead units and the tuning grid's GFLOP and seconds; and the
-numbers the chapter's verdicts rest on (the cheapest SAE point that covers nearly every
-feature, the widest gap between the knee and the oracle, the lowest MMCS of any SAE on h
-against the highest of any neuron axes). ``bill_facts`` gives what the decay study that
-tuned the recipe cost beside what the frontier study cost. ``rate_facts`` compares the
-rate-swept shape (``book-rates``) with the fixed-rate one at the points both hold. Names are
-``fr_<regime>_<contender>_<metric>``: regime ``m32e16``, contender ``base``, ``eng``,
-``x_topk``, ``x_relu``, ``hb_topk``, ``hb_relu``, ``he_topk`` or ``he_relu``.
+inference-time threshold, MMCS, dead units, the seeds it holds (``_seeds``) and the tuning
+grid's GFLOP and seconds; and the numbers the chapter's verdicts rest on (the cheapest SAE
+point that covers nearly every feature, the widest gap between the knee and the oracle, the
+lowest MMCS of any SAE on h against the highest of any neuron axes). ``bill_facts`` gives
+what the decay study that tuned the recipe cost beside what the frontier study cost.
+``rate_facts`` compares the rate-swept shape (``book-rates``) with the fixed-rate one at the
+points both hold. Names are ``fr_<regime>_<contender>_<metric>``: regime ``m32e16``,
+contender ``base``, ``eng``, ``x_topk``, ``x_relu``, ``hb_topk``, ``hb_relu``, ``he_topk`` or
+``he_relu``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def _point_facts(prefix: str, point: dict) -> dict[str, float]:
     for key in (*metrics, "loss_recovered", "thr_loss_recovered", "model_loss"):
         if key in point:
             out[f"{prefix}_{key}"] = point[key][0]
+    if "seeds" in point:
+        out[f"{prefix}_seeds"] = point["seeds"]  # how many seeds the point holds
     if "flops" in point:
         out[f"{prefix}_gflop"] = point["flops"] / 1e9
         out[f"{prefix}_seconds"] = point["seconds"]
